@@ -1,0 +1,107 @@
+//! The HTTP(S) front: TLS (rustls), HTTP/1.1 and HTTP/2 (hyper-util's auto builder),
+//! bearer-token authentication, and the request handlers.
+
+pub mod handlers;
+pub mod openapi;
+pub mod patch;
+pub mod present;
+pub mod request;
+pub mod response;
+pub mod route;
+pub mod tls;
+pub mod validation;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::ops::Cluster;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Storage and semantics.
+    pub cluster: Arc<Cluster>,
+    /// The bearer token clients must present; `None` disables authentication.
+    pub token: Option<String>,
+    /// `host:port` clients reach the server at (for discovery).
+    pub server_addr: String,
+    /// How often watches with `allowWatchBookmarks` get a progress bookmark.
+    pub bookmark_interval: Duration,
+}
+
+impl AppState {
+    /// Whether the request carries the bearer token (or none is required).
+    pub fn authorized(&self, headers: &hyper::HeaderMap) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| t.trim() == token)
+    }
+}
+
+/// Accepts connections until `shutdown` changes, serving each on its own task.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    state: Arc<AppState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let state = state.clone();
+        let tls = tls.clone();
+        let mut conn_shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handlers::handle(state, req).await) }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(stream) => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        tokio::select! {
+                            r = conn => r,
+                            _ = conn_shutdown.changed() => Ok(()),
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                    tokio::select! {
+                        r = conn => r,
+                        _ = conn_shutdown.changed() => Ok(()),
+                    }
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

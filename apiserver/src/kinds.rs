@@ -1,0 +1,541 @@
+//! The registry of served kinds: what each resource is called (plural, singular, short
+//! names, categories), whether it is namespaced, which subresources it has. Routing,
+//! discovery, OpenAPI and tables all read it; CustomResourceDefinitions add to it at run time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+/// A subresource the server serves beneath an object (`/pods/x/status`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subresource {
+    /// `status`: writes change only `.status`.
+    Status,
+    /// `scale`: an `autoscaling/v1` `Scale` view of the replicas.
+    Scale,
+    /// `pods/binding`: assigns a node to a pod.
+    Binding,
+    /// `pods/eviction`: a PodDisruptionBudget-checked delete.
+    Eviction,
+}
+
+impl Subresource {
+    /// The URL path segment naming this subresource.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Scale => "scale",
+            Subresource::Binding => "binding",
+            Subresource::Eviction => "eviction",
+        }
+    }
+
+    /// Parses a URL path segment.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "status" => Subresource::Status,
+            "scale" => Subresource::Scale,
+            "binding" => Subresource::Binding,
+            "eviction" => Subresource::Eviction,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a kind comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KindSource {
+    /// Compiled into the server (core/v1, apps/v1, …).
+    BuiltIn,
+    /// Served because of the named CustomResourceDefinition.
+    Custom {
+        /// The CRD's `metadata.name` (`<plural>.<group>`).
+        crd_name: String,
+    },
+}
+
+/// One served resource type at one group-version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindInfo {
+    /// API group; empty for the core (legacy) group.
+    pub group: String,
+    /// API version within the group (`v1`).
+    pub version: String,
+    /// Kind (`Deployment`).
+    pub kind: String,
+    /// Lowercase plural resource name used in URLs (`deployments`).
+    pub plural: String,
+    /// Lowercase singular name (`deployment`).
+    pub singular: String,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Short names kubectl accepts (`deploy`).
+    pub short_names: Vec<String>,
+    /// Categories the resource belongs to (`all`).
+    pub categories: Vec<String>,
+    /// Served subresources.
+    pub subresources: Vec<Subresource>,
+    /// Built in or from a CRD.
+    pub source: KindSource,
+    /// What a CustomResourceDefinition says about this version of a custom resource
+    /// (schema, printer columns, scale paths); `None` for built-in kinds.
+    pub custom: Option<Arc<CustomKind>>,
+}
+
+/// One `additionalPrinterColumns` entry of a CRD version: a column of `kubectl get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterColumn {
+    /// Column header (`Replicas`).
+    pub name: String,
+    /// OpenAPI type of the cells: `integer`, `number`, `string`, `boolean` or `date`.
+    pub type_: String,
+    /// OpenAPI format hint (`int32`, `name`, …); empty when unset.
+    pub format: String,
+    /// Human readable description of the column; empty when unset.
+    pub description: String,
+    /// 0 for normal columns, greater for `-o wide` only columns.
+    pub priority: i64,
+    /// Simple JSONPath evaluated against each object (`.spec.replicas`).
+    pub json_path: String,
+}
+
+/// The `scale` subresource's paths into a custom resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// `.spec.replicas` or wherever the desired replica count lives.
+    pub spec_replicas_path: String,
+    /// `.status.replicas` or wherever the observed replica count lives.
+    pub status_replicas_path: String,
+    /// Where the serialized label selector lives in status, if anywhere.
+    pub label_selector_path: Option<String>,
+}
+
+/// Per-version details of a custom resource taken from its CRD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomKind {
+    /// The version's `schema.openAPIV3Schema`, if any.
+    pub schema: Option<serde_json::Value>,
+    /// `additionalPrinterColumns`; empty means the default `NAME AGE` table.
+    pub printer_columns: Vec<PrinterColumn>,
+    /// The CRD's storage version (for `storageVersionHash`).
+    pub storage_version: String,
+    /// The `scale` subresource paths when the version serves `scale`.
+    pub scale: Option<ScalePaths>,
+    /// `names.listKind` (defaults to `<Kind>List`).
+    pub list_kind: String,
+    /// Whether this version is marked deprecated.
+    pub deprecated: bool,
+    /// The version's `deprecationWarning`, if any.
+    pub deprecation_warning: Option<String>,
+}
+
+/// The verbs every served resource supports, as discovery lists them.
+pub const STANDARD_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+impl KindInfo {
+    /// `group/version`, or just `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The list kind (`DeploymentList`, or a CRD's `names.listKind`).
+    pub fn list_kind(&self) -> String {
+        match &self.custom {
+            Some(c) if !c.list_kind.is_empty() => c.list_kind.clone(),
+            _ => format!("{}List", self.kind),
+        }
+    }
+
+    /// The version objects of this kind are stored in (a CRD's storage version; the
+    /// served version for built-in kinds).
+    pub fn storage_version(&self) -> &str {
+        match &self.custom {
+            Some(c) if !c.storage_version.is_empty() => &c.storage_version,
+            _ => &self.version,
+        }
+    }
+
+    /// Whether `sub` is served for this kind.
+    pub fn has_subresource(&self, sub: Subresource) -> bool {
+        self.subresources.contains(&sub)
+    }
+
+    /// Whether this kind is a custom resource.
+    pub fn is_custom(&self) -> bool {
+        matches!(self.source, KindSource::Custom { .. })
+    }
+}
+
+/// Builds a built-in kind from its names, scope, short names, categories and subresources.
+#[allow(clippy::too_many_arguments)]
+fn builtin(
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    namespaced: bool,
+    short_names: &[&str],
+    categories: &[&str],
+    subresources: &[Subresource],
+) -> KindInfo {
+    KindInfo {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: kind.to_string(),
+        plural: plural.to_string(),
+        singular: kind.to_ascii_lowercase(),
+        namespaced,
+        short_names: short_names.iter().map(|s| s.to_string()).collect(),
+        categories: categories.iter().map(|s| s.to_string()).collect(),
+        subresources: subresources.to_vec(),
+        source: KindSource::BuiltIn,
+        custom: None,
+    }
+}
+
+/// Every kind compiled into the server, with the names, scopes, short names, categories
+/// and subresources a real v1.33 cluster reports for them.
+pub fn builtin_kinds() -> Vec<KindInfo> {
+    use Subresource::*;
+    const NS: bool = true;
+    const CLUSTER: bool = false;
+    let all = &["all"][..];
+    vec![
+        builtin(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            CLUSTER,
+            &["ns"],
+            &[],
+            &[Status],
+        ),
+        builtin(
+            "",
+            "v1",
+            "Pod",
+            "pods",
+            NS,
+            &["po"],
+            all,
+            &[Status, Binding, Eviction],
+        ),
+        builtin("", "v1", "Node", "nodes", CLUSTER, &["no"], &[], &[Status]),
+        builtin(
+            "",
+            "v1",
+            "Service",
+            "services",
+            NS,
+            &["svc"],
+            all,
+            &[Status],
+        ),
+        builtin("", "v1", "Endpoints", "endpoints", NS, &["ep"], &[], &[]),
+        builtin("", "v1", "ConfigMap", "configmaps", NS, &["cm"], &[], &[]),
+        builtin("", "v1", "Secret", "secrets", NS, &[], &[], &[]),
+        builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            NS,
+            &["sa"],
+            &[],
+            &[],
+        ),
+        builtin("", "v1", "Event", "events", NS, &["ev"], &[], &[]),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            NS,
+            &["pvc"],
+            &[],
+            &[Status],
+        ),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolume",
+            "persistentvolumes",
+            CLUSTER,
+            &["pv"],
+            &[],
+            &[Status],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            NS,
+            &["deploy"],
+            all,
+            &[Status, Scale],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            NS,
+            &["rs"],
+            all,
+            &[Status, Scale],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            NS,
+            &["sts"],
+            all,
+            &[Status, Scale],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            NS,
+            &["ds"],
+            all,
+            &[Status],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ControllerRevision",
+            "controllerrevisions",
+            NS,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin("batch", "v1", "Job", "jobs", NS, &[], all, &[Status]),
+        builtin(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            NS,
+            &["cj"],
+            all,
+            &[Status],
+        ),
+        builtin(
+            "discovery.k8s.io",
+            "v1",
+            "EndpointSlice",
+            "endpointslices",
+            NS,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            NS,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            NS,
+            &["ev"],
+            &[],
+            &[],
+        ),
+        builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            NS,
+            &["pdb"],
+            &[],
+            &[Status],
+        ),
+        builtin(
+            "scheduling.k8s.io",
+            "v1",
+            "PriorityClass",
+            "priorityclasses",
+            CLUSTER,
+            &["pc"],
+            &[],
+            &[],
+        ),
+        builtin(
+            "storage.k8s.io",
+            "v1",
+            "StorageClass",
+            "storageclasses",
+            CLUSTER,
+            &["sc"],
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            NS,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            NS,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            CLUSTER,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            CLUSTER,
+            &[],
+            &[],
+            &[],
+        ),
+        builtin(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            CLUSTER,
+            &["crd", "crds"],
+            &["api-extensions"],
+            &[Status],
+        ),
+    ]
+}
+
+/// The set of kinds currently served, shared by every request handler. Lookups take a
+/// read lock on small maps; CRD changes take the write lock.
+#[derive(Debug)]
+pub struct Registry {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (group, version, plural) → kind.
+    by_resource: BTreeMap<(String, String, String), Arc<KindInfo>>,
+}
+
+impl Registry {
+    /// A registry holding [`builtin_kinds`].
+    pub fn with_builtins() -> Self {
+        let registry = Registry {
+            inner: RwLock::new(Inner::default()),
+        };
+        for kind in builtin_kinds() {
+            registry.insert(kind);
+        }
+        registry
+    }
+
+    /// Adds or replaces a kind.
+    pub fn insert(&self, kind: KindInfo) {
+        let key = (
+            kind.group.clone(),
+            kind.version.clone(),
+            kind.plural.clone(),
+        );
+        self.inner.write().by_resource.insert(key, Arc::new(kind));
+    }
+
+    /// Removes every kind served because of the CRD `crd_name`.
+    pub fn remove_custom(&self, crd_name: &str) {
+        self.inner
+            .write()
+            .by_resource
+            .retain(|_, k| match &k.source {
+                KindSource::Custom { crd_name: n } => n != crd_name,
+                KindSource::BuiltIn => true,
+            });
+    }
+
+    /// The kind served at `group/version/plural`.
+    pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<Arc<KindInfo>> {
+        self.inner
+            .read()
+            .by_resource
+            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .cloned()
+    }
+
+    /// The kind with `kind` in `group/version`.
+    pub fn lookup_kind(&self, group: &str, version: &str, kind: &str) -> Option<Arc<KindInfo>> {
+        self.inner
+            .read()
+            .by_resource
+            .values()
+            .find(|k| k.group == group && k.version == version && k.kind == kind)
+            .cloned()
+    }
+
+    /// Every served kind, ordered by group, version and plural.
+    pub fn all(&self) -> Vec<Arc<KindInfo>> {
+        self.inner.read().by_resource.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_are_found_by_resource_and_kind() {
+        let r = Registry::with_builtins();
+        let deploy = r.lookup("apps", "v1", "deployments").unwrap();
+        assert_eq!(deploy.kind, "Deployment");
+        assert!(deploy.has_subresource(Subresource::Scale));
+        assert_eq!(r.lookup_kind("", "v1", "Pod").unwrap().plural, "pods");
+        assert!(r.lookup("apps", "v1", "pods").is_none());
+    }
+}

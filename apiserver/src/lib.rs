@@ -1,0 +1,25 @@
+//! # capstan-apiserver
+//!
+//! An embedded, in-process, in-memory Kubernetes-compatible API server: real HTTP(S),
+//! discovery, watch, subresources, defaulting and validation, so controllers and `kubectl`
+//! run against it unchanged.
+
+#![warn(missing_docs)]
+
+pub mod bootstrap;
+pub mod crd;
+pub mod defaults;
+pub mod discovery;
+pub mod http;
+pub mod kinds;
+pub mod openapi;
+pub mod ops;
+pub mod selector;
+pub mod server;
+pub mod status;
+pub mod storage;
+pub mod table;
+pub mod validation;
+pub mod watch;
+
+pub use server::{ApiServer, ServerConfig, ServerError, TestServer};

@@ -1,0 +1,105 @@
+//! The seam between the stateful write path and the pure per-kind functions (defaulting,
+//! validation, CustomResourceDefinitions in [`crate::defaults`], [`crate::validation`],
+//! [`crate::crd`]): the write path calls these.
+
+use serde_json::Value;
+
+use super::meta::{meta_str, now_rfc3339};
+use super::{Cluster, key_of};
+use crate::kinds::KindInfo;
+use crate::status::ApiError;
+use crate::storage::{Mutation, ResourceKey, StoredObject};
+use crate::validation::FieldError;
+
+/// Upstream defaulting for built-in kinds, schema defaults for custom resources.
+pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
+    crate::defaults::apply_defaults(kind, obj);
+}
+
+/// The 422 for field errors.
+fn invalid(kind: &KindInfo, name: &str, errs: &[FieldError]) -> ApiError {
+    let st = crate::validation::invalid_status(kind, name, errs);
+    ApiError {
+        code: 422,
+        reason: "Invalid",
+        message: st["message"].as_str().unwrap_or("invalid").to_string(),
+        details: st.get("details").cloned(),
+    }
+}
+
+/// Validates an object about to be written (`old` for updates); custom resources are
+/// also pruned of fields their schema does not declare and checked against it. Answers
+/// 422 naming each bad field.
+pub fn validate(
+    _cluster: &Cluster,
+    kind: &KindInfo,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let name = meta_str(obj, "name").unwrap_or("").to_string();
+    let mut errs = Vec::new();
+    if let Some(schema) = kind.custom.as_ref().and_then(|c| c.schema.as_ref()) {
+        errs.extend(crate::crd::validate_and_prune(schema, obj));
+    }
+    errs.extend(crate::validation::validate(kind, obj, old));
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(kind, &name, &errs))
+    }
+}
+
+/// A CRD was created or updated: serve its kinds at once and write its status
+/// (`acceptedNames`, `storedVersions`, `NamesAccepted`, `Established`).
+pub fn crd_written(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError> {
+    let v = crd.value()?;
+    if v.pointer("/metadata/deletionTimestamp").is_some() {
+        return Ok(());
+    }
+    let kinds = crate::crd::kinds_from_crd(&v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let status = crate::crd::crd_status(&v, &cluster.registry, &now_rfc3339());
+    cluster.registry.remove_custom(&crd.name);
+    for k in kinds {
+        cluster.registry.insert(k);
+    }
+    let key = ResourceKey::new("apiextensions.k8s.io", "customresourcedefinitions");
+    cluster.store.mutate(&key, "", &crd.name, false, |cur| {
+        let Some(cur) = cur else {
+            return Ok(Mutation::Keep);
+        };
+        let mut now = cur.value()?;
+        if now.get("status") == Some(&status) {
+            return Ok(Mutation::Keep);
+        }
+        now["status"] = status.clone();
+        Ok(Mutation::Put(now))
+    })?;
+    Ok(())
+}
+
+/// A CRD was removed: its custom resources go with it and its kinds stop being served.
+pub fn crd_removed(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError> {
+    let kinds: Vec<_> = cluster
+        .registry
+        .all()
+        .into_iter()
+        .filter(|k| matches!(&k.source, crate::kinds::KindSource::Custom { crd_name } if *crd_name == crd.name))
+        .collect();
+    if let Some(kind) = kinds.first() {
+        let key = key_of(kind);
+        let page = cluster.store.list(&key, None, None, None, &|_| true);
+        for o in page.items {
+            let res = cluster
+                .store
+                .mutate(&key, &o.namespace, &o.name, false, |cur| match cur {
+                    Some(c) => Ok(Mutation::Delete(c.value()?)),
+                    None => Ok(Mutation::Keep),
+                });
+            if let Err(e) = res {
+                tracing::warn!(error = %e, object = %o.name, "removing a custom resource of a deleted CRD");
+            }
+        }
+    }
+    cluster.registry.remove_custom(&crd.name);
+    Ok(())
+}

@@ -1,0 +1,581 @@
+//! The per-write preparation upstream's registry strategies do: system metadata,
+//! status reset on create, status/main separation on update, generation, Service
+//! address allocation, PriorityClass resolution, namespace finalizers.
+
+use std::net::Ipv4Addr;
+
+use serde_json::{Value, json};
+
+use super::alloc::AllocError;
+use super::meta::{
+    finalizers, generation_changed, meta_mut, meta_str, new_uid, now_rfc3339, tracks_generation,
+};
+use super::{Cluster, WriteOptions, hooks};
+use crate::kinds::{KindInfo, Subresource};
+use crate::status::ApiError;
+use crate::storage::{Mutation, ResourceKey};
+
+/// Checks (and fills in) `apiVersion` and `kind` against the URL's kind.
+pub fn check_type(kind: &KindInfo, body: &mut Value) -> Result<(), ApiError> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON or YAML object",
+        ));
+    };
+    let want_av = kind.api_version();
+    match obj.get("kind").and_then(Value::as_str) {
+        Some(k) if !k.is_empty() && k != kind.kind => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                kind.kind
+            )));
+        }
+        _ => {
+            obj.insert("kind".into(), json!(kind.kind));
+        }
+    }
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some(av) if !av.is_empty() && av != want_av => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
+        _ => {
+            obj.insert("apiVersion".into(), json!(want_av));
+        }
+    }
+    if obj
+        .get("metadata")
+        .is_some_and(|m| !m.is_object() && !m.is_null())
+    {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    }
+    Ok(())
+}
+
+/// Reconciles the body's namespace with the URL's.
+pub fn check_namespace(kind: &KindInfo, ns: &str, body: &mut Value) -> Result<(), ApiError> {
+    let Some(m) = meta_mut(body) else {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    };
+    if kind.namespaced {
+        match m.get("namespace").and_then(Value::as_str) {
+            Some(b) if !b.is_empty() && b != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {
+                m.insert("namespace".into(), json!(ns));
+            }
+        }
+    } else {
+        m.remove("namespace");
+    }
+    Ok(())
+}
+
+/// Sets uid, creationTimestamp, generation; clears what clients may not set on create.
+pub fn fill_system_fields(kind: &KindInfo, body: &mut Value) {
+    if let Some(m) = meta_mut(body) {
+        m.insert("uid".into(), json!(new_uid()));
+        m.insert("creationTimestamp".into(), json!(now_rfc3339()));
+        for f in [
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "resourceVersion",
+        ] {
+            m.remove(f);
+        }
+        if tracks_generation(kind) {
+            m.insert("generation".into(), json!(1));
+        } else {
+            m.remove("generation");
+        }
+    }
+}
+
+/// Upstream's PrepareForCreate status handling per kind: built-ins get their initial
+/// status (Pods `Pending` with a QoS class, Namespaces `Active`, `{}` …), custom
+/// resources with a status subresource and CRDs drop the client's status.
+pub fn reset_status_on_create(kind: &KindInfo, body: &mut Value) {
+    let initial = if kind.is_custom() {
+        None
+    } else {
+        crate::defaults::initial_status(kind, body)
+    };
+    let Some(o) = body.as_object_mut() else {
+        return;
+    };
+    let is_crd = kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions";
+    if is_crd || (kind.is_custom() && kind.has_subresource(Subresource::Status)) {
+        o.remove("status");
+        return;
+    }
+    if let Some(mut st) = initial {
+        if kind.group.is_empty()
+            && kind.plural == "services"
+            && st.as_object().is_some_and(|m| m.is_empty())
+        {
+            st = json!({"loadBalancer": {}});
+        }
+        o.insert("status".into(), st);
+    }
+}
+
+/// Kinds upstream lets a PUT create when missing.
+pub fn allow_create_on_update(kind: &KindInfo) -> bool {
+    matches!(
+        (kind.group.as_str(), kind.plural.as_str()),
+        ("", "endpoints") | ("", "events") | ("events.k8s.io", "events")
+    )
+}
+
+/// Stateful create-time preparation: namespace finalizers, pod priority.
+pub fn prepare_create_by_kind(
+    cluster: &Cluster,
+    kind: &KindInfo,
+    body: &mut Value,
+) -> Result<(), ApiError> {
+    match (kind.group.as_str(), kind.plural.as_str()) {
+        ("", "namespaces") => {
+            if let Some(o) = body.as_object_mut() {
+                let spec = o.entry("spec").or_insert_with(|| json!({}));
+                if spec.get("finalizers").is_none() {
+                    spec["finalizers"] = json!(["kubernetes"]);
+                }
+            }
+        }
+        ("", "pods") => resolve_priority(cluster, body)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The Priority admission plugin: `spec.priorityClassName` → `spec.priority` and
+/// `spec.preemptionPolicy`; the global default class (or 0) when none is named.
+fn resolve_priority(cluster: &Cluster, body: &mut Value) -> Result<(), ApiError> {
+    let key = ResourceKey::new("scheduling.k8s.io", "priorityclasses");
+    let name = body
+        .pointer("/spec/priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let pc = if name.is_empty() {
+        let page = cluster.store.list(&key, None, None, None, &|_| true);
+        page.items.into_iter().find_map(|o| {
+            let v = o.value().ok()?;
+            (v.get("globalDefault").and_then(Value::as_bool) == Some(true)).then_some(v)
+        })
+    } else {
+        let pod_name = meta_str(body, "name")
+            .or_else(|| meta_str(body, "generateName"))
+            .unwrap_or("")
+            .to_string();
+        Some(
+            cluster
+                .store
+                .get(&key, "", &name)
+                .ok_or_else(|| {
+                    ApiError::forbidden(
+                        "",
+                        "pods",
+                        &pod_name,
+                        &format!("no PriorityClass with name {name} was found"),
+                    )
+                })?
+                .value()?,
+        )
+    };
+    let (value, policy, class) = match &pc {
+        Some(pc) => (
+            pc.get("value").and_then(Value::as_i64).unwrap_or(0),
+            pc.get("preemptionPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("PreemptLowerPriority")
+                .to_string(),
+            meta_str(pc, "name").unwrap_or("").to_string(),
+        ),
+        None => (0, "PreemptLowerPriority".to_string(), String::new()),
+    };
+    if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("priority".into(), json!(value));
+        spec.insert("preemptionPolicy".into(), json!(policy));
+        if !class.is_empty() {
+            spec.insert("priorityClassName".into(), json!(class));
+        }
+    }
+    Ok(())
+}
+
+/// Addresses a Service holds.
+#[derive(Debug, Default, Clone)]
+pub struct ServiceAllocations {
+    ips: Vec<Ipv4Addr>,
+    ports: Vec<u16>,
+}
+
+/// The addresses recorded in a Service object.
+pub fn service_allocations(svc: &Value) -> ServiceAllocations {
+    let mut a = ServiceAllocations::default();
+    if let Some(ip) = svc
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+    {
+        a.ips.push(ip);
+    }
+    if let Some(ports) = svc.pointer("/spec/ports").and_then(Value::as_array) {
+        a.ports.extend(
+            ports
+                .iter()
+                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                .filter_map(|p| u16::try_from(p).ok()),
+        );
+    }
+    a
+}
+
+/// Releases what [`allocate_service`] reserved.
+pub fn release_service(cluster: &Cluster, a: &ServiceAllocations) {
+    for ip in &a.ips {
+        cluster.alloc.release_ip(*ip);
+    }
+    for p in &a.ports {
+        cluster.alloc.release_port(*p);
+    }
+}
+
+fn alloc_invalid(field: &str, value: &str, e: AllocError) -> ApiError {
+    ApiError::invalid(
+        "Service",
+        "",
+        "",
+        vec![(
+            "FieldValueInvalid".into(),
+            field.into(),
+            format!("Invalid value: {value}: failed to allocate: {e}"),
+        )],
+    )
+}
+
+/// Allocates a cluster IP (unless headless or ExternalName) and node ports (for
+/// NodePort and LoadBalancer) to a Service, keeping those `old` already holds.
+pub fn allocate_service(
+    cluster: &Cluster,
+    kind: &KindInfo,
+    body: &mut Value,
+    old: Option<&Value>,
+) -> Result<ServiceAllocations, ApiError> {
+    let mut got = ServiceAllocations::default();
+    if !(kind.group.is_empty() && kind.plural == "services") {
+        return Ok(got);
+    }
+    let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(got);
+    };
+    let stype = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
+    let old_ip = old
+        .and_then(|o| o.pointer("/spec/clusterIP"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if stype != "ExternalName" {
+        let requested = spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let ip = if requested == "None" {
+            Some("None".to_string())
+        } else if requested.is_empty() {
+            match old_ip {
+                Some(ip) => Some(ip),
+                None => {
+                    let ip = cluster
+                        .alloc
+                        .allocate_ip(None)
+                        .map_err(|e| alloc_invalid("spec.clusterIPs", "[]", e))?;
+                    got.ips.push(ip);
+                    Some(ip.to_string())
+                }
+            }
+        } else if old_ip.as_deref() == Some(requested.as_str()) {
+            Some(requested)
+        } else {
+            let parsed: Ipv4Addr = requested.parse().map_err(|_| {
+                alloc_invalid("spec.clusterIPs", &requested, AllocError::OutOfRange("IP"))
+            })?;
+            cluster
+                .alloc
+                .allocate_ip(Some(parsed))
+                .map_err(|e| alloc_invalid("spec.clusterIPs", &format!("[\"{requested}\"]"), e))?;
+            got.ips.push(parsed);
+            Some(requested)
+        };
+        if let Some(ip) = ip {
+            spec.insert("clusterIP".into(), json!(ip));
+            spec.insert("clusterIPs".into(), json!([ip]));
+            spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
+            spec.entry("ipFamilyPolicy")
+                .or_insert_with(|| json!("SingleStack"));
+        }
+    }
+    if stype == "NodePort" || stype == "LoadBalancer" {
+        let old_ports: Vec<u64> = old
+            .and_then(|o| o.pointer("/spec/ports"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+            for (i, p) in ports.iter_mut().enumerate() {
+                let want = p.get("nodePort").and_then(Value::as_u64);
+                match want {
+                    Some(n) if old_ports.contains(&n) => {}
+                    Some(n) => {
+                        let port = u16::try_from(n).map_err(|_| {
+                            alloc_invalid(
+                                &format!("spec.ports[{i}].nodePort"),
+                                &n.to_string(),
+                                AllocError::OutOfRange("port"),
+                            )
+                        });
+                        let port = match port {
+                            Ok(p) => p,
+                            Err(e) => {
+                                release_service(cluster, &got);
+                                return Err(e);
+                            }
+                        };
+                        if let Err(e) = cluster.alloc.allocate_port(Some(port)) {
+                            release_service(cluster, &got);
+                            return Err(alloc_invalid(
+                                &format!("spec.ports[{i}].nodePort"),
+                                &n.to_string(),
+                                e,
+                            ));
+                        }
+                        got.ports.push(port);
+                    }
+                    None => match cluster.alloc.allocate_port(None) {
+                        Ok(port) => {
+                            got.ports.push(port);
+                            p["nodePort"] = json!(port);
+                        }
+                        Err(e) => {
+                            release_service(cluster, &got);
+                            return Err(alloc_invalid(
+                                &format!("spec.ports[{i}].nodePort"),
+                                "0",
+                                e,
+                            ));
+                        }
+                    },
+                }
+            }
+        }
+    }
+    Ok(got)
+}
+
+/// Optimistic concurrency: a stale resourceVersion is a 409; an empty one means an
+/// unconditional update for built-in kinds and a 422 for custom resources.
+pub fn check_resource_version(
+    kind: &KindInfo,
+    name: &str,
+    body: &Value,
+    current: u64,
+) -> Result<(), ApiError> {
+    match meta_str(body, "resourceVersion") {
+        None | Some("") => {
+            if kind.is_custom() {
+                return Err(ApiError::invalid(
+                    &kind.kind,
+                    name,
+                    &kind.group,
+                    vec![(
+                        "FieldValueInvalid".into(),
+                        "metadata.resourceVersion".into(),
+                        "Invalid value: 0x0: must be specified for an update".into(),
+                    )],
+                ));
+            }
+            Ok(())
+        }
+        Some(rv) => match rv.parse::<u64>() {
+            Ok(n) if n == current => Ok(()),
+            Ok(_) => Err(ApiError::conflict(&kind.group, &kind.plural, name)),
+            Err(_) => Err(ApiError::bad_request(format!(
+                "invalid resource version: {rv:?}"
+            ))),
+        },
+    }
+}
+
+fn strip_volatile(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    v
+}
+
+/// Computes the new state of an update from the old object and the request body:
+/// system metadata kept, status/main separation, finalizer rules, defaults,
+/// validation, generation, and removal when the last finalizer of a deleted object goes.
+pub fn prepare_update(
+    cluster: &Cluster,
+    kind: &KindInfo,
+    old: &Value,
+    body: Value,
+    sub: Option<Subresource>,
+    opts: &WriteOptions,
+) -> Result<Mutation, ApiError> {
+    let name = meta_str(old, "name").unwrap_or("").to_string();
+    let mut new = match sub {
+        Some(Subresource::Status) => {
+            // Status writes change only status (and the managed fields a client sends).
+            let mut n = old.clone();
+            if let Some(mf) = body.pointer("/metadata/managedFields")
+                && let Some(m) = meta_mut(&mut n)
+            {
+                m.insert("managedFields".into(), mf.clone());
+            }
+            match body.get("status") {
+                Some(s) => n["status"] = s.clone(),
+                None => {
+                    if let Some(o) = n.as_object_mut() {
+                        o.remove("status");
+                    }
+                }
+            }
+            // Upstream's deploymentStatusStrategy keeps only spec and labels: the
+            // deployment controller writes the revision annotations through
+            // deployments/status.
+            if kind.group == "apps" && kind.plural == "deployments" {
+                let annotations = body.pointer("/metadata/annotations").cloned();
+                if let Some(m) = meta_mut(&mut n) {
+                    match annotations {
+                        Some(a) => {
+                            m.insert("annotations".into(), a);
+                        }
+                        None => {
+                            m.remove("annotations");
+                        }
+                    }
+                }
+            }
+            n
+        }
+        _ => {
+            let mut n = body;
+            if kind.has_subresource(Subresource::Status) {
+                // Main-resource writes never change status.
+                match old.get("status") {
+                    Some(s) => n["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = n.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            n
+        }
+    };
+    // System metadata is the server's.
+    if let (Some(om), Some(nm)) = (
+        old.get("metadata").and_then(Value::as_object),
+        meta_mut(&mut new),
+    ) {
+        for f in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "namespace",
+            "name",
+        ] {
+            match om.get(f) {
+                Some(v) => {
+                    nm.insert(f.into(), v.clone());
+                }
+                None => {
+                    nm.remove(f);
+                }
+            }
+        }
+        nm.remove("selfLink");
+    }
+    let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
+    if deleting {
+        let before = finalizers(old);
+        if let Some(added) = finalizers(&new).into_iter().find(|f| !before.contains(f)) {
+            return Err(ApiError::invalid(
+                &kind.kind,
+                &name,
+                &kind.group,
+                vec![(
+                    "FieldValueForbidden".into(),
+                    "metadata.finalizers".into(),
+                    format!(
+                        "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{\"{added}\"}}"
+                    ),
+                )],
+            ));
+        }
+    }
+    if matches!(sub, None | Some(Subresource::Scale)) {
+        hooks::apply_defaults(kind, &mut new);
+        if kind.group.is_empty() && kind.plural == "services" {
+            allocate_service(cluster, kind, &mut new, Some(old))?;
+        }
+    }
+    hooks::validate(cluster, kind, &mut new, Some(old))?;
+    if sub != Some(Subresource::Status)
+        && tracks_generation(kind)
+        && generation_changed(kind, old, &new)
+    {
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if let Some(m) = meta_mut(&mut new) {
+            m.insert("generation".into(), json!(g + 1));
+        }
+    }
+    let sub_name = sub.map(Subresource::as_str);
+    if !opts.applied {
+        new = super::meta::track_update(kind, old, new, &opts.field_manager, sub_name);
+    }
+    // Managed fields are compared too: an apply that only takes ownership still writes.
+    if strip_volatile(old) == strip_volatile(&new) {
+        return Ok(Mutation::Keep);
+    }
+    if deleting
+        && finalizers(&new).is_empty()
+        && new
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            == 0
+        && !(kind.group.is_empty()
+            && kind.plural == "namespaces"
+            && new
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty()))
+    {
+        return Ok(Mutation::Delete(new));
+    }
+    Ok(Mutation::Put(new))
+}

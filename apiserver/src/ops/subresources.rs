@@ -1,0 +1,318 @@
+//! `pods/binding`, `pods/eviction` and the `scale` subresource.
+
+use serde_json::{Value, json};
+
+use super::delete::{DeleteOptions, DeleteOutcome};
+use super::meta::{meta_str, now_rfc3339};
+use super::{Cluster, WriteOptions};
+use crate::kinds::{KindInfo, Subresource};
+use crate::selector::LabelSelector;
+use crate::status::ApiError;
+use crate::storage::{Mutation, ResourceKey, StoredObject};
+
+/// Sets a pod condition (replacing one of the same type).
+fn set_condition(pod: &mut Value, cond: Value) {
+    let Some(status) = pod
+        .as_object_mut()
+        .map(|o| o.entry("status").or_insert_with(|| json!({})))
+    else {
+        return;
+    };
+    if !status.is_object() {
+        *status = json!({});
+    }
+    let conds = status
+        .as_object_mut()
+        .map(|s| s.entry("conditions").or_insert_with(|| json!([])));
+    if let Some(Value::Array(list)) = conds {
+        list.retain(|c| c.get("type") != cond.get("type"));
+        list.push(cond);
+    }
+}
+
+/// A JSONPath like `.spec.replicas` as a JSON pointer.
+fn path_pointer(path: &str) -> String {
+    path.trim_start_matches('.')
+        .split('.')
+        .fold(String::new(), |acc, seg| format!("{acc}/{seg}"))
+}
+
+impl Cluster {
+    /// `POST pods/{name}/binding`: assigns the node when the pod has none (409
+    /// otherwise) and sets `PodScheduled=True`.
+    pub fn bind(
+        &self,
+        ns: &str,
+        name: &str,
+        binding: &Value,
+        dry_run: bool,
+    ) -> Result<StoredObject, ApiError> {
+        let node = binding
+            .pointer("/target/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "Binding",
+                    name,
+                    "",
+                    vec![(
+                        "FieldValueRequired".into(),
+                        "target.name".into(),
+                        "Required value".into(),
+                    )],
+                )
+            })?
+            .to_string();
+        let key = ResourceKey::new("", "pods");
+        let out = self.store.mutate(&key, ns, name, dry_run, |cur| {
+            let cur = cur.ok_or_else(|| ApiError::not_found("", "pods", name))?;
+            let mut pod = cur.value()?;
+            if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
+                && !uid.is_empty()
+                && uid != cur.uid
+            {
+                return Err(ApiError::conflict_msg(
+                    "",
+                    "pods",
+                    name,
+                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", cur.uid),
+                ));
+            }
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(ApiError::conflict_msg(
+                    "",
+                    "pods",
+                    name,
+                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                ));
+            }
+            if let Some(existing) = pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                return Err(ApiError::conflict_msg(
+                    "",
+                    "pods",
+                    name,
+                    &format!("pod {name} is already assigned to node \"{existing}\""),
+                ));
+            }
+            pod["spec"]["nodeName"] = json!(node);
+            set_condition(
+                &mut pod,
+                json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}),
+            );
+            Ok(Mutation::Put(pod))
+        })?;
+        out.object
+            .ok_or_else(|| ApiError::not_found("", "pods", name))
+    }
+
+    /// `POST pods/{name}/eviction`: refuses with 429 when a PodDisruptionBudget
+    /// selecting the pod allows no disruption, else records the disruption and deletes
+    /// the pod gracefully.
+    pub fn evict(
+        &self,
+        pods: &KindInfo,
+        ns: &str,
+        name: &str,
+        eviction: &Value,
+        dry_run: bool,
+    ) -> Result<DeleteOutcome, ApiError> {
+        let pod = self.get(pods, ns, name)?;
+        let podv = pod.value()?;
+        let mut opts = DeleteOptions {
+            dry_run,
+            ..DeleteOptions::default()
+        };
+        if let Some(d) = eviction.get("deleteOptions") {
+            opts.merge_body(d)?;
+        }
+        let phase = podv
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ignore_pdb = matches!(phase, "Succeeded" | "Failed" | "Pending")
+            || podv.pointer("/metadata/deletionTimestamp").is_some();
+        if !ignore_pdb {
+            let pdb_key = ResourceKey::new("policy", "poddisruptionbudgets");
+            let page = self.store.list(&pdb_key, Some(ns), None, None, &|_| true);
+            let matching: Vec<StoredObject> = page
+                .items
+                .into_iter()
+                .filter(|o| {
+                    o.value().ok().is_some_and(|v| {
+                        v.pointer("/spec/selector")
+                            .and_then(LabelSelector::from_object)
+                            .is_some_and(|s| !s.is_empty() && s.matches(&pod.labels))
+                    })
+                })
+                .collect();
+            if matching.len() > 1 {
+                return Err(ApiError::internal(
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                ));
+            }
+            if let Some(pdb) = matching.first() {
+                let pdb_name = pdb.name.clone();
+                let pod_name = name.to_string();
+                self.store.mutate(&pdb_key, ns, &pdb_name, dry_run, |cur| {
+                    let cur = cur.ok_or_else(|| ApiError::not_found("policy", "poddisruptionbudgets", &pdb_name))?;
+                    let mut v = cur.value()?;
+                    let generation = v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                    let observed = v.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(0);
+                    let allowed = v.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
+                    if observed < generation || allowed <= 0 {
+                        let mut e = ApiError::too_many_requests(
+                            "Cannot evict pod as it would violate the pod's disruption budget.",
+                        );
+                        e.details = Some(json!({"causes": [{
+                            "reason": "DisruptionBudget",
+                            "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
+                                v.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
+                                v.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)),
+                        }]}));
+                        return Err(e);
+                    }
+                    v["status"]["disruptionsAllowed"] = json!(allowed - 1);
+                    if !v["status"]["disruptedPods"].is_object() {
+                        v["status"]["disruptedPods"] = json!({});
+                    }
+                    v["status"]["disruptedPods"][&pod_name] = json!(now_rfc3339());
+                    Ok(Mutation::Put(v))
+                })?;
+            }
+        }
+        self.delete(pods, ns, name, &opts)
+    }
+
+    /// The `autoscaling/v1` `Scale` of a scalable object.
+    pub fn get_scale(&self, kind: &KindInfo, ns: &str, name: &str) -> Result<Value, ApiError> {
+        let obj = self.get(kind, ns, name)?;
+        scale_of(kind, &obj.value()?)
+    }
+
+    /// Writes a `Scale`'s `spec.replicas` into the object (honouring its
+    /// resourceVersion as a precondition) and answers the new `Scale`.
+    pub fn update_scale(
+        &self,
+        kind: &KindInfo,
+        ns: &str,
+        name: &str,
+        scale: &Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                "Scale",
+                name,
+                "autoscaling",
+                vec![(
+                    "FieldValueInvalid".into(),
+                    "spec.replicas".into(),
+                    format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                )],
+            ));
+        }
+        let rv = meta_str(scale, "resourceVersion").unwrap_or("").to_string();
+        let spec_ptr = spec_replicas_pointer(kind);
+        // Recorded in managedFields with `subresource: scale`, as upstream.
+        let obj = self.update_with(kind, ns, name, Some(Subresource::Scale), opts, |cur| {
+            let mut v = cur.clone();
+            if !rv.is_empty() {
+                v["metadata"]["resourceVersion"] = json!(rv);
+            }
+            set_pointer(&mut v, &spec_ptr, json!(replicas));
+            Ok(v)
+        })?;
+        scale_of(kind, &obj.value()?)
+    }
+}
+
+fn spec_replicas_pointer(kind: &KindInfo) -> String {
+    match kind.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(s) => path_pointer(&s.spec_replicas_path),
+        None => "/spec/replicas".into(),
+    }
+}
+
+fn set_pointer(v: &mut Value, ptr: &str, value: Value) {
+    let mut cur = v;
+    let segs: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = json!({});
+        }
+        let Some(obj) = cur.as_object_mut() else {
+            return;
+        };
+        if i + 1 == segs.len() {
+            obj.insert((*seg).to_string(), value);
+            return;
+        }
+        cur = obj.entry((*seg).to_string()).or_insert_with(|| json!({}));
+    }
+}
+
+/// Builds the `Scale` view of an object.
+fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
+    let custom_scale = kind.custom.as_ref().and_then(|c| c.scale.as_ref());
+    if !kind.has_subresource(Subresource::Scale) && custom_scale.is_none() {
+        return Err(ApiError::not_found_path());
+    }
+    let (spec_ptr, status_ptr, sel) = match custom_scale {
+        Some(s) => {
+            let sel = s
+                .label_selector_path
+                .as_ref()
+                .and_then(|p| v.pointer(&path_pointer(p)))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            (
+                path_pointer(&s.spec_replicas_path),
+                path_pointer(&s.status_replicas_path),
+                sel,
+            )
+        }
+        None => {
+            let sel = v
+                .pointer("/spec/selector")
+                .and_then(LabelSelector::from_object)
+                .map(|s| s.to_query())
+                .unwrap_or_default();
+            ("/spec/replicas".into(), "/status/replicas".into(), sel)
+        }
+    };
+    let m = v.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let mut meta = json!({});
+    for f in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(x) = m.get(f) {
+            meta[f] = x.clone();
+        }
+    }
+    let mut status =
+        json!({"replicas": v.pointer(&status_ptr).and_then(Value::as_i64).unwrap_or(0)});
+    if !sel.is_empty() {
+        status["selector"] = json!(sel);
+    }
+    Ok(json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": meta,
+        "spec": {"replicas": v.pointer(&spec_ptr).and_then(Value::as_i64).unwrap_or(0)},
+        "status": status,
+    }))
+}

@@ -1,0 +1,300 @@
+//! Real kubectl (`/usr/bin/kubectl`, which dispatches on the server's minor version to
+//! kubectl 1.33; older binaries directly) against the server.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use capstan_apiserver::TestServer;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::time::Instant;
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.27
+"#;
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    fn new(s: &TestServer, bin: &str) -> Self {
+        let cache = s.dir().join(format!("cache-{}", bin.replace('/', "_")));
+        Kubectl {
+            bin: PathBuf::from(bin),
+            kubeconfig: s.kubeconfig_path().to_path_buf(),
+            cache,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.bin);
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        c
+    }
+
+    /// Runs kubectl; returns (success, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = self.command(args).output().await.expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args).await;
+        assert!(ok, "kubectl {args:?} failed: {err}\n{out}");
+        out
+    }
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[tokio::test]
+async fn kubectl_create_get_label_annotate_delete() {
+    let s = TestServer::start().await.unwrap();
+    let k = Kubectl::new(&s, "/usr/bin/kubectl");
+    let (_, version, _) = k.run(&["version", "-o", "json"]).await;
+    let v: Value = serde_json::from_str(&version).unwrap();
+    assert_eq!(v["serverVersion"]["minor"], "33");
+
+    let file = write(s.dir(), "deploy.yaml", DEPLOYMENT);
+    let out = k.ok(&["create", "-f", &file]).await;
+    assert_eq!(out.trim(), "deployment.apps/web created");
+
+    // Table output with the columns of a real cluster.
+    let out = k.ok(&["get", "deployments"]).await;
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&row[..4], ["web", "0/2", "0", "0"]);
+    let wide = k.ok(&["get", "deploy", "web", "-o", "wide"]).await;
+    assert!(wide.lines().next().unwrap().contains("SELECTOR"), "{wide}");
+    assert!(wide.contains("app=web"), "{wide}");
+
+    // JSON output carries server-set fields and defaults.
+    let out = k.ok(&["get", "deploy", "web", "-o", "json"]).await;
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(d["metadata"]["generation"], 1);
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+
+    k.ok(&["label", "deploy", "web", "tier=frontend"]).await;
+    k.ok(&["annotate", "deploy", "web", "note=hello"]).await;
+    k.ok(&["scale", "deploy", "web", "--replicas=4"]).await;
+    let api: Api<Deployment> = Api::namespaced(s.client().await, "default");
+    let d = api.get("web").await.unwrap();
+    assert_eq!(d.metadata.labels.unwrap()["tier"], "frontend");
+    assert_eq!(d.metadata.annotations.unwrap()["note"], "hello");
+    assert_eq!(d.spec.unwrap().replicas, Some(4));
+    // Spec change (scale) and annotation change both bumped a Deployment's generation.
+    assert_eq!(d.metadata.generation, Some(3));
+
+    // Deletion with each propagation policy.
+    for (name, cascade, finalizer) in [
+        ("fg", "foreground", Some("foregroundDeletion")),
+        ("or", "orphan", Some("orphan")),
+        ("bg", "background", None),
+    ] {
+        let file = write(
+            s.dir(),
+            &format!("{name}.yaml"),
+            &DEPLOYMENT.replace("name: web", &format!("name: {name}")),
+        );
+        k.ok(&["create", "-f", &file]).await;
+        let flag = format!("--cascade={cascade}");
+        let out = k
+            .ok(&["delete", "deploy", name, &flag, "--wait=false"])
+            .await;
+        assert!(
+            out.contains(&format!("deployment.apps \"{name}\" deleted")),
+            "{out}"
+        );
+        let left = api.get_opt(name).await.unwrap();
+        match finalizer {
+            Some(f) => {
+                let left = left.expect("held by the GC finalizer");
+                assert!(left.metadata.deletion_timestamp.is_some());
+                assert_eq!(left.metadata.finalizers, Some(vec![f.to_string()]));
+            }
+            None => assert!(left.is_none()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn kubectl_get_watch_sees_changes_from_another_client() {
+    let s = TestServer::start().await.unwrap();
+    let k = Kubectl::new(&s, "/usr/bin/kubectl");
+    let cms: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    let cm = |n: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": n}})).unwrap()
+    };
+    cms.create(&PostParams::default(), &cm("before"))
+        .await
+        .unwrap();
+    let mut child = k
+        .command(&["get", "configmaps", "-w", "--request-timeout=0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut created = false;
+    while !seen.iter().any(|l: &String| l.starts_with("after ")) {
+        let line = tokio::time::timeout_at(deadline, lines.next_line())
+            .await
+            .expect("kubectl printed the change")
+            .unwrap()
+            .unwrap();
+        if line.starts_with("before ") && !created {
+            cms.create(&PostParams::default(), &cm("after"))
+                .await
+                .unwrap();
+            created = true;
+        }
+        seen.push(line);
+    }
+    assert!(seen[0].starts_with("NAME"), "{seen:?}");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn kubectl_api_resources_and_older_clients() {
+    let s = TestServer::start().await.unwrap();
+    let k = Kubectl::new(&s, "/usr/bin/kubectl");
+    let out = k.ok(&["api-resources"]).await;
+    let deploy: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("deployments "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        deploy,
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("customresourcedefinitions "))
+    );
+    let explain = k.ok(&["explain", "deployment.spec"]).await;
+    assert!(
+        explain.contains("KIND:") && explain.contains("Deployment"),
+        "{explain}"
+    );
+    assert!(explain.contains("replicas"), "{explain}");
+    // kubectl's default --validate=strict rejects unknown fields via the server.
+    let bad = write(
+        s.dir(),
+        "bad.yaml",
+        &DEPLOYMENT.replace("replicas: 2", "replicas: 2\n  replicaz: 3"),
+    );
+    let (ok, _, err) = k.run(&["create", "-f", &bad]).await;
+    assert!(!ok);
+    assert!(err.contains("replicaz"), "{err}");
+    let all = k.ok(&["get", "all", "-A"]).await;
+    assert!(all.contains("service/kubernetes"), "{all}");
+
+    // Older kubectl binaries (version skew) work too.
+    for v in ["1.27", "1.30", "1.32"] {
+        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.{v}");
+        if !Path::new(&bin).exists() {
+            continue;
+        }
+        let old = Kubectl::new(&s, &bin);
+        let file = write(
+            s.dir(),
+            &format!("old-{v}.yaml"),
+            &DEPLOYMENT.replace("name: web", &format!("name: web-{}", v.replace('.', "-"))),
+        );
+        old.ok(&["create", "-f", &file]).await;
+        let out = old.ok(&["get", "deploy"]).await;
+        assert!(
+            out.contains(&format!("web-{}", v.replace('.', "-"))),
+            "{out}"
+        );
+        old.ok(&["get", "ns", "kube-system", "-o", "json"]).await;
+    }
+}
+
+#[tokio::test]
+async fn kubectl_apply_and_diff_keep_unnamed_fields() {
+    let s = TestServer::start().await.unwrap();
+    let k = Kubectl::new(&s, "/usr/bin/kubectl");
+    let v1 = DEPLOYMENT.replace(
+        "image: nginx:1.27",
+        "image: nginx:1.27\n        ports: [{containerPort: 80, name: http}]\n        env: [{name: A, value: \"1\"}]",
+    );
+    let file = write(s.dir(), "apply.yaml", &v1);
+    assert_eq!(
+        k.ok(&["apply", "-f", &file]).await.trim(),
+        "deployment.apps/web created"
+    );
+    let v2 = v1
+        .replace("nginx:1.27", "nginx:1.28")
+        .replace("value: \"1\"}]", "value: \"1\"}, {name: B, value: \"2\"}]");
+    let file2 = write(s.dir(), "apply2.yaml", &v2);
+    // kubectl diff runs a server-side dry-run patch: it shows the change, commits nothing.
+    let (_, diff, _) = k.run(&["diff", "-f", &file2]).await;
+    assert!(diff.contains("nginx:1.28"), "{diff}");
+    let api: Api<Deployment> = Api::namespaced(s.client().await, "default");
+    let c = &api
+        .get("web")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0];
+    assert_eq!(c.image.as_deref(), Some("nginx:1.27"));
+    assert_eq!(
+        k.ok(&["apply", "-f", &file2]).await.trim(),
+        "deployment.apps/web configured"
+    );
+    let d = api.get("web").await.unwrap();
+    let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
+    assert_eq!(c.image.as_deref(), Some("nginx:1.28"));
+    let env: Vec<String> = c.env.clone().unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(env, ["A", "B"]);
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 80);
+    assert_eq!(d.metadata.generation, Some(2));
+}

@@ -1,0 +1,457 @@
+//! `capstan scheduler`: capstan-scheduler against any cluster (kubeconfig from the
+//! environment), leader-elected through a Lease, with `/healthz`, `/readyz` and
+//! `/metrics` on `--bind-address`; and the in-process scheduler of `capstan up`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result, anyhow};
+use capstan_runtime::client::client_with_rate_limit;
+use capstan_runtime::health::HealthServer;
+use capstan_runtime::leader::{LeaderElectionConfig, LeaderElector, Leadership, RunOutcome};
+use capstan_scheduler::config::KubeSchedulerConfiguration;
+use capstan_scheduler::shell::{RunOptions, run_scheduler, run_scheduler_with};
+use clap::Args;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The profiles of the scheduler inside `capstan up`: capstan's own name and
+/// `default-scheduler`, since no other scheduler runs there.
+pub const EMBEDDED_CONFIG: &str = "\
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection:
+  leaderElect: false
+profiles:
+- schedulerName: capstan-scheduler
+- schedulerName: default-scheduler
+";
+
+/// Flags of `capstan scheduler` (named as kube-scheduler's).
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// A KubeSchedulerConfiguration file (YAML or JSON); defaults: one profile
+    /// `capstan-scheduler` with the default plugins.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Elect a leader through the Lease `kube-system/capstan-scheduler` (or the
+    /// configuration's `leaderElection.resourceNamespace/resourceName`) before
+    /// scheduling. Overrides the configuration's `leaderElection.leaderElect`.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    leader_elect: Option<bool>,
+    /// Address of the health and metrics server (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, default_value = "127.0.0.1:10259")]
+    bind_address: SocketAddr,
+    /// Queries per second to the API server (kube-scheduler's clientConnection.qps).
+    #[arg(long, default_value_t = 50.0)]
+    kube_api_qps: f32,
+    /// Burst of queries to the API server (kube-scheduler's clientConnection.burst).
+    #[arg(long, default_value_t = 100)]
+    kube_api_burst: u32,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<KubeSchedulerConfiguration> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading scheduler config {}", p.display()))?;
+            KubeSchedulerConfiguration::from_yaml(&text)
+                .with_context(|| format!("loading scheduler config {}", p.display()))
+        }
+        None => Ok(KubeSchedulerConfiguration::default()),
+    }
+}
+
+/// The leader-election identity: host name and a random suffix, as kube-scheduler's
+/// `hostname_uuid`.
+fn identity() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "capstan-scheduler".to_string());
+    format!("{host}_{:032x}", rand::random::<u128>())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what a kubelet sends), as
+/// kube-scheduler's signal handler.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if let Err(e) = r {
+                        tracing::error!(error = %e, "waiting for Ctrl-C");
+                    },
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::error!(error = %e, "installing the SIGTERM handler"),
+        }
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "waiting for Ctrl-C");
+    }
+}
+
+/// Runs `capstan scheduler` until SIGINT/SIGTERM (or until leadership is lost, which is an
+/// error: another instance may be scheduling now).
+pub async fn run(args: SchedulerArgs) -> Result<()> {
+    let mut config = load_config(args.config.as_ref())?;
+    if let Some(elect) = args.leader_elect {
+        config.leader_election.leader_elect = elect;
+    }
+    let kube_config = kube::Config::infer()
+        .await
+        .context("loading a kubeconfig from the environment")?;
+    let client = client_with_rate_limit(kube_config, args.kube_api_qps, args.kube_api_burst)
+        .context("building the API client")?;
+
+    let cancel = CancellationToken::new();
+    let health = HealthServer::bind(args.bind_address)
+        .await
+        .context("binding the health server")?;
+    let synced = Arc::new(AtomicBool::new(false));
+    let ready = synced.clone();
+    health.add_readiness_check(
+        "sched-handler-sync",
+        Arc::new(move || ready.load(Ordering::SeqCst)),
+    );
+    tracing::info!(address = %health.local_addr()?, "serving /healthz, /readyz and /metrics");
+    let health_task = tokio::spawn(health.serve(cancel.clone().cancelled_owned()));
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            shutdown_signal().await;
+            cancel.cancel();
+        }
+    });
+
+    let options = RunOptions {
+        synced: Some(synced.clone()),
+        reporting_instance: None,
+    };
+    let result = serve(client, config, options, cancel.clone()).await;
+    cancel.cancel();
+    if let Ok(Err(e)) = health_task.await {
+        tracing::warn!(error = %e, "health server");
+    }
+    result
+}
+
+/// Schedules with `config` on `client` until `cancel` fires: behind the Lease of
+/// `config.leaderElection` when `leaderElect` is set, directly otherwise.
+/// `options.synced` turns true once scheduling started or this instance follows
+/// a known leader.
+async fn serve(
+    client: kube::Client,
+    config: KubeSchedulerConfiguration,
+    options: RunOptions,
+    cancel: CancellationToken,
+) -> Result<()> {
+    if config.leader_election.leader_elect {
+        let synced = options.synced.clone().unwrap_or_default();
+        run_leader_elected(client, config, options, cancel, synced).await
+    } else {
+        run_scheduler_with(client, config, options, cancel.cancelled_owned())
+            .await
+            .map_err(anyhow::Error::from)
+    }
+}
+
+async fn run_leader_elected(
+    client: kube::Client,
+    config: KubeSchedulerConfiguration,
+    options: RunOptions,
+    cancel: CancellationToken,
+    synced: Arc<AtomicBool>,
+) -> Result<()> {
+    let le = &config.leader_election;
+    let (lease_duration, renew_deadline, retry_period) = le.durations()?;
+    let mut le_config =
+        LeaderElectionConfig::new(&le.resource_namespace, &le.resource_name, &identity());
+    le_config.lease_duration = lease_duration;
+    le_config.renew_deadline = renew_deadline;
+    le_config.retry_period = retry_period;
+    le_config.release_on_cancel = true;
+    let elector = LeaderElector::new(client.clone(), le_config)?;
+    // A follower is ready: it serves health and waits for the lease.
+    let mut leadership = elector.subscribe();
+    tokio::spawn(async move {
+        while leadership.changed().await.is_ok() {
+            if let Leadership::Follower { holder } = &*leadership.borrow() {
+                tracing::info!(%holder, "following the current leader");
+                synced.store(true, Ordering::SeqCst);
+            }
+        }
+    });
+    let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let failed = failure.clone();
+    let outcome = elector
+        .run(cancel.clone(), move |leading| async move {
+            if let Err(e) =
+                run_scheduler_with(client, config, options, leading.cancelled_owned()).await
+            {
+                tracing::error!(error = %e, "scheduler stopped");
+                if let Ok(mut slot) = failed.lock() {
+                    *slot = Some(e.to_string());
+                }
+            }
+        })
+        .await?;
+    match outcome {
+        RunOutcome::Cancelled => Ok(()),
+        RunOutcome::LeadingCompleted => {
+            let why = failure
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or_else(|| "scheduler stopped while leading".to_string());
+            Err(anyhow!(why))
+        }
+    }
+}
+
+/// The scheduler running inside `capstan up`.
+pub struct Embedded {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Embedded {
+    /// Starts the in-process scheduler (profiles `capstan-scheduler` and
+    /// `default-scheduler`, no leader election) on `client`.
+    pub fn start(client: kube::Client) -> Result<Self> {
+        let config = KubeSchedulerConfiguration::from_yaml(EMBEDDED_CONFIG)
+            .context("the embedded scheduler configuration")?;
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                if let Err(e) = run_scheduler(client, config, stop.cancelled_owned()).await {
+                    tracing::error!(error = %e, "the embedded scheduler stopped");
+                }
+            }
+        });
+        Ok(Embedded { stop, task })
+    }
+
+    /// Stops scheduling and waits for in-flight writes.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the embedded scheduler panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_config_serves_both_names_without_leader_election() {
+        let c = KubeSchedulerConfiguration::from_yaml(EMBEDDED_CONFIG).unwrap();
+        assert!(!c.leader_election.leader_elect);
+        let names: Vec<_> = c
+            .profiles
+            .iter()
+            .filter_map(|p| p.scheduler_name.as_deref())
+            .collect();
+        assert_eq!(names, ["capstan-scheduler", "default-scheduler"]);
+    }
+
+    #[test]
+    fn default_config_elects_on_the_capstan_lease() {
+        let c = load_config(None).unwrap();
+        assert!(c.leader_election.leader_elect);
+        assert_eq!(c.leader_election.resource_namespace, "kube-system");
+        assert_eq!(c.leader_election.resource_name, "capstan-scheduler");
+        assert_eq!(
+            c.profiles[0].scheduler_name.as_deref(),
+            Some("capstan-scheduler")
+        );
+    }
+
+    /// `capstan up`'s scheduler serves both of its names and leaves other pods alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_scheduler_binds_pods_of_both_names_only() {
+        use k8s_openapi::api::core::v1::{Node, Pod};
+        use kube::Api;
+        use kube::api::{Patch, PatchParams, PostParams};
+        use serde_json::json;
+
+        let server = capstan_apiserver::TestServer::start().await.unwrap();
+        let client = server.client().await;
+        let nodes: Api<Node> = Api::all(client.clone());
+        let node: Node = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        )
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        let room = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
+        nodes
+            .patch_status(
+                "n1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"allocatable": room, "capacity": room,
+                    "conditions": [{"type": "Ready", "status": "True"}]}})),
+            )
+            .await
+            .unwrap();
+        let embedded = Embedded::start(client.clone()).unwrap();
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        for (name, scheduler) in [
+            ("ours", "capstan-scheduler"),
+            ("default", "default-scheduler"),
+            ("theirs", "someone-else"),
+        ] {
+            let pod: Pod = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"schedulerName": scheduler,
+                         "containers": [{"name": "app", "image": "pause"}]},
+            }))
+            .unwrap();
+            pods.create(&PostParams::default(), &pod).await.unwrap();
+        }
+        let node_of =
+            async |name: &str| pods.get(name).await.unwrap().spec.and_then(|s| s.node_name);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while node_of("ours").await.is_none() || node_of("default").await.is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pods not bound in time"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(node_of("ours").await.as_deref(), Some("n1"));
+        assert_eq!(node_of("default").await.as_deref(), Some("n1"));
+        assert_eq!(node_of("theirs").await, None);
+        embedded.stop().await;
+    }
+
+    /// Two leader-elected instances: only the Lease holder schedules; when it stops
+    /// (releasing the Lease) the other takes over and schedules new pods.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_leader_schedules_and_the_follower_takes_over() {
+        use k8s_openapi::api::coordination::v1::Lease;
+        use k8s_openapi::api::core::v1::{Event, Node, Pod};
+        use kube::Api;
+        use kube::api::{ListParams, Patch, PatchParams, PostParams};
+        use serde_json::json;
+        use std::time::Duration;
+        use tokio::time::Instant;
+
+        let server = capstan_apiserver::TestServer::start().await.unwrap();
+        let client = server.client().await;
+        let nodes: Api<Node> = Api::all(client.clone());
+        let node: Node = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        )
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        let room = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
+        nodes
+            .patch_status(
+                "n1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"allocatable": room, "capacity": room,
+                    "conditions": [{"type": "Ready", "status": "True"}]}})),
+            )
+            .await
+            .unwrap();
+        let config = KubeSchedulerConfiguration::from_yaml(
+            "leaderElection:\n  leaderElect: true\n  leaseDuration: 2s\n  renewDeadline: 1500ms\n  retryPeriod: 200ms\nprofiles:\n- schedulerName: capstan-scheduler\n",
+        )
+        .unwrap();
+        let start = |instance: &str| {
+            let cancel = CancellationToken::new();
+            let options = RunOptions {
+                synced: None,
+                reporting_instance: Some(instance.to_string()),
+            };
+            let task = tokio::spawn(serve(
+                client.clone(),
+                config.clone(),
+                options,
+                cancel.clone(),
+            ));
+            (cancel, task)
+        };
+        let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+        let holder = async || {
+            leases
+                .get_opt("capstan-scheduler")
+                .await
+                .unwrap()
+                .and_then(|l| l.spec)
+                .and_then(|s| s.holder_identity)
+                .filter(|h| !h.is_empty())
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (stop_a, task_a) = start("instance-a");
+        let first_holder = loop {
+            if let Some(h) = holder().await {
+                break h;
+            }
+            assert!(Instant::now() < deadline, "no leader elected");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let (stop_b, task_b) = start("instance-b");
+
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        let events: Api<Event> = Api::namespaced(client.clone(), "default");
+        let create = async |name: &str| {
+            let pod: Pod = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"schedulerName": "capstan-scheduler",
+                         "containers": [{"name": "app", "image": "pause"}]},
+            }))
+            .unwrap();
+            pods.create(&PostParams::default(), &pod).await.unwrap();
+        };
+        // The instance that recorded the pod's Scheduled event.
+        let scheduled_by = async |name: &str| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let found = events
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .filter(|e| {
+                        e.involved_object.name.as_deref() == Some(name)
+                            && e.reason.as_deref() == Some("Scheduled")
+                    })
+                    .filter_map(|e| e.reporting_instance)
+                    .collect::<Vec<_>>();
+                if !found.is_empty() {
+                    return found;
+                }
+                assert!(Instant::now() < deadline, "{name} not scheduled");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        create("one").await;
+        assert_eq!(scheduled_by("one").await, ["instance-a"]);
+        assert_eq!(holder().await.as_deref(), Some(first_holder.as_str()));
+
+        stop_a.cancel();
+        task_a.await.unwrap().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while holder().await.is_none_or(|h| h == first_holder) {
+            assert!(Instant::now() < deadline, "the follower did not take over");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        create("two").await;
+        assert_eq!(scheduled_by("two").await, ["instance-b"]);
+
+        stop_b.cancel();
+        task_b.await.unwrap().unwrap();
+    }
+}

@@ -1,0 +1,280 @@
+//! `capstan controller-manager` as a process against the embedded API server:
+//! it takes the Lease, serves health endpoints, runs the ReplicaSet controller,
+//! and stops cleanly on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use capstan_apiserver::TestServer;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use tokio::time::Instant;
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `GET path` on the health server: (status code, body), or None when not up.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, out))
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("{what}: last seen {last}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_sigterm() {
+    let server = TestServer::start().await.expect("server");
+    let client = server.client().await;
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args([
+            "controller-manager",
+            "--bind-address",
+            &format!("127.0.0.1:{port}"),
+            "--controllers",
+            "*",
+            "--concurrent-replicaset-syncs",
+            "2",
+        ])
+        .env("KUBECONFIG", server.kubeconfig_path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn capstan controller-manager");
+    let mut proc = Proc(child);
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let holder = eventually("the Lease is taken", || async {
+        match leases.get_opt("capstan-controller-manager").await {
+            Ok(Some(l)) => l
+                .spec
+                .and_then(|s| s.holder_identity)
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| "no holder".to_string()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        holder.contains('_'),
+        "identity is hostname_random: {holder}"
+    );
+
+    eventually("/readyz passes once caches synced", || async {
+        match http_get(port, "/readyz?verbose") {
+            Some((200, body)) if body.contains("[+]informer-sync ok") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
+    let (code, metrics) = http_get(port, "/metrics").expect("metrics");
+    assert_eq!(code, 200);
+    assert!(metrics.contains("workqueue_adds_total"), "{metrics}");
+
+    let rs: ReplicaSet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("rs");
+    Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &rs)
+        .await
+        .expect("create rs");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    eventually("2 pods created by the controller-manager", || async {
+        let n = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len();
+        if n == 2 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods"))
+        }
+    })
+    .await;
+
+    let pid = proc.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = eventually("exit after SIGTERM", || {
+        let r = proc.0.try_wait();
+        async move {
+            match r {
+                Ok(Some(s)) => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+}
+
+fn spawn_manager(server: &TestServer, port: u16) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args([
+            "controller-manager",
+            "--bind-address",
+            &format!("127.0.0.1:{port}"),
+            "--leader-elect-lease-duration",
+            "2s",
+            "--leader-elect-renew-deadline",
+            "1s",
+            "--leader-elect-retry-period",
+            "200ms",
+        ])
+        .env("KUBECONFIG", server.kubeconfig_path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn capstan controller-manager");
+    Proc(child)
+}
+
+async fn lease_holder(leases: &Api<Lease>) -> Result<String, String> {
+    match leases.get_opt("capstan-controller-manager").await {
+        Ok(Some(l)) => l
+            .spec
+            .and_then(|s| s.holder_identity)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| "no holder".to_string()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// Two managers: one leads, the other waits; when the leader is killed the
+/// follower takes over the Lease and runs the controllers.
+#[tokio::test]
+async fn a_follower_takes_over_when_the_leader_dies() {
+    let server = TestServer::start().await.expect("server");
+    let client = server.client().await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let (pa, pb) = (free_port(), free_port());
+    let mut a = spawn_manager(&server, pa);
+    let first = eventually("a leader", || lease_holder(&leases)).await;
+    let mut b = spawn_manager(&server, pb);
+    eventually("the follower is up", || async {
+        http_get(pb, "/healthz")
+            .map(|_| ())
+            .ok_or_else(|| "down".to_string())
+    })
+    .await;
+    // A follower is ready, as kube-controller-manager's: its controller checks
+    // are registered only once it leads.
+    let (code, body) = http_get(pb, "/readyz?verbose").expect("readyz");
+    assert_eq!(code, 200);
+    assert!(!body.contains("informer-sync"), "{body}");
+    assert_eq!(lease_holder(&leases).await, Ok(first.clone()));
+
+    // Kill the leader hard (no release): the follower takes over after the
+    // lease duration.
+    a.0.kill().expect("kill leader");
+    let _ = a.0.wait();
+    let second = eventually("the follower leads", || async {
+        let h = lease_holder(&leases).await?;
+        if h != first { Ok(h) } else { Err(h) }
+    })
+    .await;
+    assert_ne!(second, first);
+
+    let rs: ReplicaSet = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "after", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "after"}},
+            "template": {"metadata": {"labels": {"app": "after"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .expect("rs");
+    Api::<ReplicaSet>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &rs)
+        .await
+        .expect("create rs");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    eventually("the new leader creates the pod", || async {
+        let n = pods
+            .list(&ListParams::default().labels("app=after"))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len();
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{n} pods"))
+        }
+    })
+    .await;
+    b.0.kill().expect("kill follower");
+}
+
+#[tokio::test]
+async fn unknown_controller_names_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args([
+            "controller-manager",
+            "--controllers",
+            "*,-no-such-controller",
+        ])
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"no-such-controller\" is not in the list of known controllers"),
+        "{err}"
+    );
+}

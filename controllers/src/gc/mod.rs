@@ -1,0 +1,25 @@
+//! The garbage collector (kube-controller-manager's `garbage-collector-controller`,
+//! `pkg/controller/garbagecollector`).
+//!
+//! - [`graph`]: the owner graph built from every watched object's
+//!   `ownerReferences`, with virtual nodes for owners not seen yet; applying a
+//!   change says which UIDs go on the attemptToDelete / attemptToOrphan queues.
+//! - [`decide`]: pure decisions of `attemptToDeleteItem` (delete with
+//!   Background, drop dangling references, foreground and orphan finalizer
+//!   handling) and the merge patches they send.
+//! - [`absent`]: the LRU of owners known to be gone.
+//! - [`relist`]: deletions implied by a re-list after a broken watch.
+//! - [`shell`]: discovery of every deletable served kind, metadata watches that
+//!   feed the graph, the two rate-limited queues and their workers, uncached
+//!   GETs, deletes and patches through `Api<DynamicObject>`.
+
+pub mod absent;
+pub mod decide;
+pub mod graph;
+pub mod relist;
+pub mod shell;
+
+#[cfg(test)]
+mod tests;
+
+pub use shell::{GcError, run_garbage_collector};

@@ -1,0 +1,105 @@
+//! The ReplicaSet controller's planning core (upstream
+//! `pkg/controller/replicaset`).
+//!
+//! A sync (upstream `syncReplicaSet`) is, for the shell:
+//!
+//! 1. claim the active pods matching the RS's selector (capstan-runtime's
+//!    `ControllerRefManager`), giving `pods`;
+//! 2. [`plan_sync`] → [`ManageReplicas`]: create N pods (built by
+//!    [`pod_from_template`], issued with [`slowstart::run`], creation expectations
+//!    raised by N and lowered by [`slowstart::SlowStart::skipped`]), delete the
+//!    listed pods (deletion expectations for their keys, lowered on failure), or
+//!    nothing;
+//! 3. [`plan_status`] with the error of step 2, if any → the status to write
+//!    (only when changed) and the requeue to observe `minReadySeconds`.
+
+pub mod actions;
+pub mod controller;
+pub mod events;
+pub mod plan;
+pub mod pod_template;
+pub mod ranking;
+pub mod slowstart;
+pub mod status;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+
+pub use plan::{BURST_REPLICAS, ManageReplicas, PodRef, manage_replicas};
+pub use pod_template::{PodTemplateError, pod_from_template};
+pub use slowstart::{SLOW_START_INITIAL_BATCH_SIZE, SlowStart};
+pub use status::{StatusPlan, calculate_status, plan_status};
+
+/// Event reason for a created pod (`Created pod: <name>`).
+pub const EVENT_SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
+/// Event reason for a failed creation (`Error creating: <err>`).
+pub const EVENT_FAILED_CREATE: &str = "FailedCreate";
+/// Event reason for a deleted pod (`Deleted pod: <name>`).
+pub const EVENT_SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
+/// Event reason for a failed deletion (`Error deleting: <err>`).
+pub const EVENT_FAILED_DELETE: &str = "FailedDelete";
+
+/// The pods-management step of a sync: nothing while creation/deletion
+/// expectations are unsatisfied (the cache may not show this controller's own
+/// recent writes yet) or while the RS is being deleted; otherwise
+/// [`manage_replicas`].
+pub fn plan_sync(
+    rs: &ReplicaSet,
+    pods: &[&Pod],
+    related: &[&Pod],
+    expectations_satisfied: bool,
+    now: Timestamp,
+) -> ManageReplicas {
+    if !expectations_satisfied || rs.metadata.deletion_timestamp.is_some() {
+        return ManageReplicas::Nothing;
+    }
+    manage_replicas(rs, pods, related, now)
+}
+
+/// The active pods among `pods` (upstream `FilterActivePods`).
+pub fn filter_active<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<&'a Pod> {
+    pods.into_iter()
+        .filter(|p| crate::util::pod::is_active(p))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::testing::{at, pod, rs};
+    use crate::util::time::k8s;
+
+    #[test]
+    fn nothing_happens_until_expectations_are_met_or_while_deleting() {
+        let r = rs("web", 3, at(0));
+        assert_eq!(
+            plan_sync(&r, &[], &[], false, at(1)),
+            ManageReplicas::Nothing
+        );
+        assert_eq!(
+            plan_sync(&r, &[], &[], true, at(1)),
+            ManageReplicas::Create { count: 3 }
+        );
+        let mut deleting = r.clone();
+        deleting.metadata.deletion_timestamp = Some(k8s(at(1)));
+        assert_eq!(
+            plan_sync(&deleting, &[], &[], true, at(1)),
+            ManageReplicas::Nothing
+        );
+    }
+
+    #[test]
+    fn inactive_pods_do_not_count() {
+        let a = pod("a");
+        let mut done = pod("done");
+        done.status.as_mut().unwrap().phase = Some("Succeeded".into());
+        let active = filter_active([&a, &done]);
+        assert_eq!(active.len(), 1);
+        let r = rs("web", 2, at(0));
+        assert_eq!(
+            plan_sync(&r, &active, &active, true, at(1)),
+            ManageReplicas::Create { count: 1 }
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! Helpers shared by the controllers' planning cores.
+
+pub mod intstr;
+pub mod pod;
+pub mod replicasets;
+pub mod selector;
+pub mod semantic;
+pub mod sort;
+pub mod time;
+
+#[cfg(test)]
+pub(crate) mod fake_api;
+#[cfg(test)]
+#[allow(dead_code)]
+pub(crate) mod testing;

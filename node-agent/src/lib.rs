@@ -1,0 +1,19 @@
+//! capstan-node-agent: the kubelet's role for virtual nodes.
+//!
+//! [`NodePool`] custom resources are reconciled into Node objects (`<pool>-<i>`) with
+//! addresses, `nodeInfo`, the kubelet's conditions and a Lease each in
+//! `kube-node-lease`; one ticker renews every node's Lease and re-posts node status, so
+//! thousands of nodes cost a few tasks. Pods bound to those nodes are driven through
+//! their lifecycle by the simulated runtime ([`pods`]).
+
+pub mod agent;
+pub mod crd;
+pub mod heartbeat;
+pub mod ipam;
+pub mod node;
+pub mod nodes;
+pub mod pods;
+pub mod sim;
+
+pub use agent::{NodeAgentConfig, NodeAgentError, run_node_agent};
+pub use crd::{NodePool, NodePoolSpec, NodePoolStatus, NodeRuntime, nodepool_crd_yaml};

@@ -1,0 +1,255 @@
+//! The Node objects a pool stands for, built as the kubelet registers itself: labels,
+//! spec (pod CIDR, taints, provider ID), status (addresses, capacity, `nodeInfo`,
+//! conditions with the kubelet's reasons and messages).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
+    NodeSystemInfo, Taint,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::{Resource, ResourceExt};
+
+use crate::crd::NodePool;
+use crate::ipam::{CidrError, NodeSubnet, node_subnet};
+
+/// The label naming the pool a node belongs to.
+pub const POOL_LABEL: &str = "capstan.dev/nodepool";
+/// The taint key marking virtual nodes in a real cluster (`--virtual-taint`).
+pub const VIRTUAL_TAINT_KEY: &str = "capstan.dev/virtual";
+/// The kubelet version the nodes report.
+pub const KUBELET_VERSION: &str = "v1.33.0";
+
+/// How nodes are built beyond what the pool says.
+#[derive(Clone, Debug, Default)]
+pub struct NodeOptions {
+    /// Add `capstan.dev/virtual=true:NoSchedule` to every node.
+    pub virtual_taint: bool,
+}
+
+/// The name of node `index` of `pool`.
+pub fn node_name(pool: &str, index: u32) -> String {
+    format!("{pool}-{index}")
+}
+
+/// The index of `node` in `pool`, when the name has the pool's shape.
+pub fn node_index(pool: &str, node: &str) -> Option<u32> {
+    node.strip_prefix(pool)?.strip_prefix('-')?.parse().ok()
+}
+
+/// The kubelet's four node conditions for a healthy node, heartbeat at `now`.
+/// `since` is when each condition last changed (the node's registration).
+pub fn healthy_conditions(now: Timestamp, since: Timestamp) -> Vec<NodeCondition> {
+    let cond = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: Some(reason.to_string()),
+        message: Some(message.to_string()),
+        last_heartbeat_time: Some(Time(now)),
+        last_transition_time: Some(Time(since)),
+    };
+    vec![
+        cond(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        cond(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+        ),
+        cond(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+        ),
+        cond(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status",
+        ),
+    ]
+}
+
+/// Whether a node's `Ready` condition is `True`.
+pub fn is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Node `index` of `pool` as the agent registers it, status included.
+pub fn desired_node(
+    pool: &NodePool,
+    index: u32,
+    options: &NodeOptions,
+    now: Timestamp,
+) -> Result<(Node, NodeSubnet), CidrError> {
+    let pool_name = pool.name_any();
+    let name = node_name(&pool_name, index);
+    let subnet = node_subnet(&pool.spec.pod_cidr, index)?;
+    let mut labels: BTreeMap<String, String> = pool.spec.labels.clone();
+    let (os, arch) = ("linux", "amd64");
+    for (k, v) in [
+        ("kubernetes.io/hostname", name.as_str()),
+        ("kubernetes.io/os", os),
+        ("kubernetes.io/arch", arch),
+        ("beta.kubernetes.io/os", os),
+        ("beta.kubernetes.io/arch", arch),
+        (
+            "node.kubernetes.io/instance-type",
+            pool.spec.instance_type.as_deref().unwrap_or("capstan-sim"),
+        ),
+        (POOL_LABEL, pool_name.as_str()),
+    ] {
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut taints = pool.spec.taints.clone();
+    if options.virtual_taint && !taints.iter().any(|t| t.key == VIRTUAL_TAINT_KEY) {
+        taints.push(Taint {
+            key: VIRTUAL_TAINT_KEY.to_string(),
+            value: Some("true".to_string()),
+            effect: "NoSchedule".to_string(),
+            time_added: None,
+        });
+    }
+    let owner = pool.uid().map(|uid| OwnerReference {
+        api_version: NodePool::api_version(&()).to_string(),
+        kind: NodePool::kind(&()).to_string(),
+        name: pool_name.clone(),
+        uid,
+        controller: Some(true),
+        block_owner_deletion: None,
+    });
+    let capacity = pool.spec.capacity.clone();
+    let allocatable = pool
+        .spec
+        .allocatable
+        .clone()
+        .unwrap_or_else(|| capacity.clone());
+    let node = Node {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                "node.alpha.kubernetes.io/ttl".to_string(),
+                "0".to_string(),
+            )])),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        spec: Some(NodeSpec {
+            pod_cidr: Some(subnet.cidr()),
+            pod_cidrs: Some(vec![subnet.cidr()]),
+            provider_id: Some(format!("capstan://{pool_name}/{name}")),
+            taints: (!taints.is_empty()).then_some(taints),
+            ..Default::default()
+        }),
+        status: Some(NodeStatus {
+            addresses: Some(vec![
+                NodeAddress {
+                    type_: "InternalIP".to_string(),
+                    address: subnet.host_ip().to_string(),
+                },
+                NodeAddress {
+                    type_: "Hostname".to_string(),
+                    address: name.clone(),
+                },
+            ]),
+            capacity: Some(capacity),
+            allocatable: Some(allocatable),
+            conditions: Some(healthy_conditions(now, now)),
+            daemon_endpoints: Some(NodeDaemonEndpoints {
+                kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+            }),
+            node_info: Some(NodeSystemInfo {
+                architecture: arch.to_string(),
+                operating_system: os.to_string(),
+                kubelet_version: KUBELET_VERSION.to_string(),
+                kube_proxy_version: String::new(),
+                container_runtime_version: "sim://1.0.0".to_string(),
+                kernel_version: "6.1.0-capstan".to_string(),
+                os_image: "capstan virtual node".to_string(),
+                machine_id: name.clone(),
+                system_uuid: name.clone(),
+                boot_id: name.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    Ok((node, subnet))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::NodePoolSpec;
+
+    fn pool() -> NodePool {
+        let mut p = NodePool::new("pool", NodePoolSpec::sim(3));
+        p.metadata.uid = Some("uid-1".into());
+        p
+    }
+
+    #[test]
+    fn node_has_kubelet_labels_addresses_and_conditions() {
+        let now = Timestamp::now();
+        let (node, subnet) = desired_node(&pool(), 2, &NodeOptions::default(), now).unwrap();
+        assert_eq!(node.name_any(), "pool-2");
+        let labels = node.labels();
+        assert_eq!(labels["kubernetes.io/hostname"], "pool-2");
+        assert_eq!(labels["kubernetes.io/os"], "linux");
+        assert_eq!(labels["kubernetes.io/arch"], "amd64");
+        assert_eq!(labels["node.kubernetes.io/instance-type"], "capstan-sim");
+        assert_eq!(labels[POOL_LABEL], "pool");
+        assert_eq!(subnet.cidr(), "10.244.2.0/24");
+        let status = node.status.as_ref().unwrap();
+        assert_eq!(status.addresses.as_ref().unwrap()[0].address, "10.244.2.1");
+        assert_eq!(
+            status.node_info.as_ref().unwrap().kubelet_version,
+            "v1.33.0"
+        );
+        assert_eq!(status.capacity.as_ref().unwrap()["pods"].0, "110");
+        assert!(is_ready(&node));
+        let reasons: Vec<_> = status
+            .conditions
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| (c.type_.as_str(), c.reason.clone().unwrap()))
+            .collect();
+        assert!(reasons.contains(&("Ready", "KubeletReady".to_string())));
+        assert!(reasons.contains(&("PIDPressure", "KubeletHasSufficientPID".to_string())));
+        assert!(node.spec.as_ref().unwrap().taints.is_none());
+        assert_eq!(node.owner_references()[0].uid, "uid-1");
+    }
+
+    #[test]
+    fn virtual_taint_is_added_on_request() {
+        let options = NodeOptions {
+            virtual_taint: true,
+        };
+        let (node, _) = desired_node(&pool(), 0, &options, Timestamp::now()).unwrap();
+        let taints = node.spec.unwrap().taints.unwrap();
+        assert_eq!(taints.len(), 1);
+        assert_eq!(taints[0].key, "capstan.dev/virtual");
+        assert_eq!(taints[0].value.as_deref(), Some("true"));
+        assert_eq!(taints[0].effect, "NoSchedule");
+    }
+
+    #[test]
+    fn node_index_parses_only_the_pools_names() {
+        assert_eq!(node_index("pool", "pool-12"), Some(12));
+        assert_eq!(node_index("pool", "pool-a-1"), None);
+        assert_eq!(node_index("pool", "other-1"), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! # capstan-runtime
+//!
+//! A controller framework for Kubernetes written on kube-rs, with the semantics of
+//! client-go's `tools/cache` and `util/workqueue`:
+//!
+//! - [`informer`]: shared informers over `kube_runtime::watcher` with DeltaFIFO
+//!   semantics (adds, updates with the old object, deletes with tombstones for objects
+//!   missed across a relist), indexers and listers over `Arc`-shared objects;
+//! - [`queue`]: work queues that never hand one key to two workers, with delays,
+//!   per-item exponential backoff, token buckets and client-go's metric names;
+//! - [`controller`]: the runner that ties informers, a queue and a reconcile function
+//!   together with N workers, panic isolation and graceful shutdown;
+//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`] and
+//!   [`client`]: the pieces every kube-controller-manager controller leans on.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod controller;
+pub mod events;
+pub mod expectations;
+pub mod health;
+pub mod informer;
+pub mod key;
+pub mod leader;
+pub mod metrics;
+pub mod ownership;
+pub mod queue;
+
+pub use key::ObjectKey;

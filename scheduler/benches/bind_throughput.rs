@@ -1,0 +1,335 @@
+//! Issue 6's figure: the scheduler on the embedded API server (`TestServer`, TLS on
+//! loopback), upstream's `SchedulingBasic/5000Nodes_10000Pods` shape (5,000 nodes
+//! of 4 cpu / 32Gi / 110 pods created through the API, 1,000 pods already placed,
+//! 10,000 pending pods requesting 100m / 500Mi, default plugins), compared with a
+//! bind-only loop (same client, same server, no filtering) in the same run.
+//!
+//! Phases, in one process and one server:
+//! 1. setup: nodes and placed pods created through the API (16 requests in flight);
+//! 2. raw binds: 10,000 pending pods of a scheduler name nobody serves are bound
+//!    round-robin to the nodes with `pods/binding`, `BIND_CONCURRENCY` (64) calls
+//!    in flight — the API server's and client's bind ceiling;
+//! 3. the scheduler: 10,000 pending pods for `default-scheduler` exist before
+//!    `run_scheduler_with` starts; timed from the moment its caches have synced and
+//!    scheduling starts (`RunOptions::synced`) until the server has no unbound pod
+//!    of that scheduler left (polled every 50 ms with a `spec.nodeName=` field
+//!    selector, `limit=1`).
+//!
+//! Run: `cargo bench -p capstan-scheduler --bench bind_throughput`
+//! (`SCHED_NODES`, `SCHED_PODS` change the sizes; `SCHED_WORKLOAD=anti-affinity` or
+//! `node-affinity` runs upstream's `SchedulingPodAntiAffinity` /
+//! `SchedulingNodeAffinity` shapes for the scheduler's pods, as `schedule_one` does).
+
+use std::error::Error;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use capstan_apiserver::TestServer;
+use capstan_scheduler::config::KubeSchedulerConfiguration;
+use capstan_scheduler::shell::{RunOptions, run_scheduler_with};
+use capstan_scheduler::testing::{NodeBuilder, PodBuilder};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+
+type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const SETUP_CONCURRENCY: usize = 16;
+const BIND_CONCURRENCY: usize = 64;
+const NAMESPACE: &str = "sched";
+const RAW_SCHEDULER: &str = "raw-binder";
+
+fn env_or(name: &str, bench: usize, test: usize) -> BenchResult<usize> {
+    let is_bench = std::env::args().any(|a| a == "--bench");
+    match std::env::var(name) {
+        Ok(v) => Ok(v.parse()?),
+        Err(_) if is_bench => Ok(bench),
+        Err(_) => Ok(test),
+    }
+}
+
+/// The scheduler_perf workload the scheduler's pods follow (`SCHED_WORKLOAD`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Workload {
+    /// `basic`: requests only.
+    Basic,
+    /// `anti-affinity`: required pod anti-affinity per hostname, 100 label groups.
+    PodAntiAffinity,
+    /// `node-affinity`: required zone affinity; half the nodes are in the zone.
+    NodeAffinity,
+}
+
+impl Workload {
+    fn from_env() -> BenchResult<Self> {
+        match std::env::var("SCHED_WORKLOAD").as_deref() {
+            Err(_) | Ok("basic") => Ok(Workload::Basic),
+            Ok("anti-affinity") => Ok(Workload::PodAntiAffinity),
+            Ok("node-affinity") => Ok(Workload::NodeAffinity),
+            Ok(other) => Err(format!("unknown SCHED_WORKLOAD {other:?}").into()),
+        }
+    }
+}
+
+fn node(w: Workload, i: usize) -> Node {
+    let zone = if w == Workload::NodeAffinity {
+        format!("zone{}", i % 2 + 1)
+    } else {
+        "zone1".into()
+    };
+    NodeBuilder::new(&format!("node-{i}"))
+        .capacity("4", "32Gi", 110)
+        .label("kubernetes.io/hostname", &format!("node-{i}"))
+        .label("topology.kubernetes.io/zone", &zone)
+        .build()
+}
+
+fn pod(w: Workload, i: usize, name: &str, scheduler: &str, node: Option<String>) -> Pod {
+    let b = PodBuilder::new(name)
+        .namespace(NAMESPACE)
+        .label("app", "bench")
+        .container(&[("cpu", "100m"), ("memory", "500Mi")]);
+    let mut p = match w {
+        Workload::Basic => b.build(),
+        Workload::PodAntiAffinity => b
+            .label("color", &format!("c{}", i % 100))
+            .anti_affinity_required(
+                &[("color", &format!("c{}", i % 100))],
+                "kubernetes.io/hostname",
+            )
+            .build(),
+        Workload::NodeAffinity => b
+            .node_affinity_required(vec![vec![(
+                "topology.kubernetes.io/zone",
+                "In",
+                vec!["zone1"],
+            )]])
+            .build(),
+    };
+    p.metadata.uid = None;
+    if let Some(spec) = p.spec.as_mut() {
+        spec.scheduler_name = Some(scheduler.into());
+        spec.node_name = node;
+    }
+    p
+}
+
+/// Runs `calls` with `concurrency` in flight; the first error wins.
+async fn concurrently<F>(calls: impl Iterator<Item = F>, concurrency: usize) -> BenchResult<()>
+where
+    F: std::future::Future<Output = Result<(), kube::Error>>,
+{
+    let mut s = futures::stream::iter(calls).buffer_unordered(concurrency);
+    while let Some(r) = s.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+async fn create_pods(api: &Api<Pod>, pods: Vec<Pod>) -> BenchResult<()> {
+    let pp = PostParams::default();
+    concurrently(
+        pods.into_iter().map(|p| {
+            let api = api.clone();
+            let pp = pp.clone();
+            async move { api.create(&pp, &p).await.map(|_| ()) }
+        }),
+        SETUP_CONCURRENCY,
+    )
+    .await
+}
+
+/// Pods of `scheduler` the server still has without a node.
+async fn any_unbound(api: &Api<Pod>, scheduler: &str) -> BenchResult<bool> {
+    let lp = ListParams::default()
+        .fields(&format!("spec.nodeName=,spec.schedulerName={scheduler}"))
+        .limit(1);
+    Ok(!api.list(&lp).await?.items.is_empty())
+}
+
+async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchResult<()> {
+    println!("workload: {w:?}");
+    let server = TestServer::start().await?;
+    let client = server.client().await;
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(NAMESPACE.into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await?;
+    let node_api: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+
+    let setup = Instant::now();
+    let pp = PostParams::default();
+    concurrently(
+        (0..nodes).map(|i| {
+            let api = node_api.clone();
+            let pp = pp.clone();
+            async move { api.create(&pp, &node(w, i)).await.map(|_| ()) }
+        }),
+        SETUP_CONCURRENCY,
+    )
+    .await?;
+    let first = node_api.get("node-0").await?;
+    if first.status.and_then(|s| s.allocatable).is_none() {
+        return Err("the server dropped node status on create".into());
+    }
+    create_pods(
+        &pods,
+        (0..placed)
+            .map(|i| {
+                pod(
+                    w,
+                    1_000_000 + i,
+                    &format!("placed-{i}"),
+                    "default-scheduler",
+                    Some(format!("node-{}", i % nodes)),
+                )
+            })
+            .collect(),
+    )
+    .await?;
+    create_pods(
+        &pods,
+        (0..pending)
+            .map(|i| pod(Workload::Basic, i, &format!("raw-{i}"), RAW_SCHEDULER, None))
+            .collect(),
+    )
+    .await?;
+    println!(
+        "setup: {nodes} nodes, {placed} placed pods, {pending} raw pending pods in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+
+    // Phase 2: the bind-only loop.
+    let raw = Instant::now();
+    concurrently(
+        (0..pending).map(|i| {
+            let api = pods.clone();
+            let pp = pp.clone();
+            async move {
+                let name = format!("raw-{i}");
+                let binding = Binding {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(NAMESPACE.into()),
+                        ..Default::default()
+                    },
+                    target: ObjectReference {
+                        kind: Some("Node".into()),
+                        name: Some(format!("node-{}", i % nodes)),
+                        ..Default::default()
+                    },
+                };
+                api.create_subresource::<Binding, serde_json::Value>(
+                    "binding", &name, &pp, &binding,
+                )
+                .await
+                .map(|_| ())
+            }
+        }),
+        BIND_CONCURRENCY,
+    )
+    .await?;
+    let raw = raw.elapsed();
+    if any_unbound(&pods, RAW_SCHEDULER).await? {
+        return Err("raw binds left a pod unbound".into());
+    }
+    println!(
+        "raw binds ({BIND_CONCURRENCY} in flight): {pending} pods in {:.2} s = {:.0} binds/s",
+        raw.as_secs_f64(),
+        pending as f64 / raw.as_secs_f64()
+    );
+
+    // Phase 3: the scheduler.
+    create_pods(
+        &pods,
+        (0..pending)
+            .map(|i| pod(w, i, &format!("pending-{i}"), "default-scheduler", None))
+            .collect(),
+    )
+    .await?;
+    let config =
+        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")?;
+    let synced = Arc::new(AtomicBool::new(false));
+    let options = RunOptions {
+        synced: Some(synced.clone()),
+        reporting_instance: Some("bench".into()),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sched_client = client.clone();
+    let scheduler = tokio::spawn(async move {
+        run_scheduler_with(sched_client, config, options, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let wait_sync = Instant::now();
+    while !synced.load(Ordering::SeqCst) {
+        if wait_sync.elapsed() > Duration::from_secs(120) {
+            return Err("scheduler caches did not sync".into());
+        }
+        if scheduler.is_finished() {
+            return Err("scheduler stopped before syncing".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(600);
+    while any_unbound(&pods, "default-scheduler").await? {
+        if Instant::now() > deadline {
+            return Err("the scheduler did not bind every pod in 600 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = start.elapsed();
+    println!(
+        "scheduler (caches synced -> all bound): {pending} pods in {:.2} s = {:.0} pods/s",
+        took.as_secs_f64(),
+        pending as f64 / took.as_secs_f64()
+    );
+    println!(
+        "ratio scheduler / raw binds = {:.2}x (target >= 0.7x); upstream CI floor 680 pods/s",
+        raw.as_secs_f64() / took.as_secs_f64()
+    );
+    // Scheduling failures (retried after backoff) explain a slow run.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NAMESPACE);
+    let failed: Vec<_> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        .collect();
+    let attempts: i32 = failed.iter().map(|e| e.count.unwrap_or(1)).sum();
+    println!(
+        "FailedScheduling events: {} ({attempts} failed attempts)",
+        failed.len()
+    );
+    if let Some(e) = failed.first() {
+        println!("  e.g. {}", e.message.as_deref().unwrap_or(""));
+    }
+    let _ = stop_tx.send(());
+    scheduler.await??;
+    Ok(())
+}
+
+fn main() -> BenchResult<()> {
+    let nodes = env_or("SCHED_NODES", 5000, 50)?;
+    let pending = env_or("SCHED_PODS", 10_000, 200)?;
+    let placed = pending / 10;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(Workload::from_env()?, nodes, placed, pending))
+}

@@ -1,0 +1,659 @@
+//! The scheduler cache: nodes with their pods (bound and assumed), kept
+//! incrementally, and a cheap [`Snapshot`] per scheduling cycle
+//! (upstream `pkg/scheduler/backend/cache`).
+
+mod node_info;
+mod snapshot;
+
+pub use node_info::{
+    AffinityTerm, HostPort, HostPortInfo, NodeInfo, PodInfo, WeightedAffinityTerm, host_ports,
+    namespaced_name, normalized_image_name, pod_key, pod_namespace, pod_priority,
+};
+pub use snapshot::Snapshot;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use tokio::time::Instant;
+
+/// Errors of cache operations that do not fit the cache's state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    /// The pod is already in the cache (assumed or added).
+    #[error("pod {0} is in the cache, so can't be assumed")]
+    AlreadyInCache(String),
+    /// The pod has no `spec.nodeName`.
+    #[error("pod {0} has no node name")]
+    NoNodeName(String),
+    /// The pod is not in the cache.
+    #[error("pod {0} wasn't found in the cache")]
+    NotFound(String),
+    /// The pod is in the cache but was not assumed.
+    #[error("pod {0} wasn't assumed so cannot be forgotten")]
+    NotAssumed(String),
+}
+
+#[derive(Debug, Clone)]
+struct PodState {
+    info: Arc<PodInfo>,
+    node: String,
+    assumed: bool,
+    binding_finished: bool,
+    deadline: Option<Instant>,
+}
+
+/// Positions of nodes with pods with (anti-)affinity, and with required anti-affinity.
+type AffinityLists = (Arc<Vec<usize>>, Arc<Vec<usize>>);
+
+/// Nodes and the pods on them. A pod counts on its node from the moment it is
+/// assumed until it is forgotten, expires, or is confirmed by an informer add.
+///
+/// Nodes live in one shared, ordered list that snapshots reference; a change
+/// copies only the touched node (and the list itself only if a snapshot taken
+/// earlier is still alive), so taking a snapshot is O(1).
+#[derive(Debug, Default)]
+pub struct Cache {
+    list: Arc<Vec<Arc<NodeInfo>>>,
+    index: Arc<HashMap<String, usize>>,
+    ghosts: HashMap<String, Arc<NodeInfo>>,
+    /// Insertion sequence of each listed node (order within a zone).
+    seq: HashMap<String, u64>,
+    next_seq: u64,
+    needs_reorder: bool,
+    with_affinity: BTreeSet<usize>,
+    with_required_anti_affinity: BTreeSet<usize>,
+    affinity_lists: Option<AffinityLists>,
+    pods: HashMap<String, PodState>,
+    ttl: Duration,
+    image_nodes: HashMap<String, usize>,
+    image_counts_snapshot: Option<Arc<HashMap<String, usize>>>,
+    namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+}
+
+fn zone_key(node: &Node) -> String {
+    let labels = node.metadata.labels.as_ref();
+    let get = |k: &str| {
+        labels
+            .and_then(|l| l.get(k))
+            .map(String::as_str)
+            .unwrap_or("")
+    };
+    let region = get("topology.kubernetes.io/region");
+    let zone = get("topology.kubernetes.io/zone");
+    if region.is_empty() && zone.is_empty() {
+        String::new()
+    } else {
+        format!("{region}:\x00:{zone}")
+    }
+}
+
+impl Cache {
+    /// An empty cache. `assumed_ttl` is how long an assumed pod whose binding
+    /// finished may wait for its informer add before it expires; zero means never
+    /// (upstream's default `durationToExpireAssumedPod`).
+    pub fn new(assumed_ttl: Duration) -> Self {
+        Cache {
+            ttl: assumed_ttl,
+            ..Default::default()
+        }
+    }
+
+    /// The mutable node info of a node (listed or ghost), created if missing.
+    fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
+        if let Some(&pos) = self.index.get(name) {
+            let list = Arc::make_mut(&mut self.list);
+            return Arc::make_mut(&mut list[pos]);
+        }
+        Arc::make_mut(self.ghosts.entry(name.to_string()).or_default())
+    }
+
+    fn refresh_affinity(&mut self, name: &str) {
+        let Some(&pos) = self.index.get(name) else {
+            return;
+        };
+        let ni = &self.list[pos];
+        let (a, r) = (
+            !ni.pods_with_affinity().is_empty(),
+            !ni.pods_with_required_anti_affinity().is_empty(),
+        );
+        let changed_a = if a {
+            self.with_affinity.insert(pos)
+        } else {
+            self.with_affinity.remove(&pos)
+        };
+        let changed_r = if r {
+            self.with_required_anti_affinity.insert(pos)
+        } else {
+            self.with_required_anti_affinity.remove(&pos)
+        };
+        if changed_a || changed_r {
+            self.affinity_lists = None;
+        }
+    }
+
+    fn adjust_images(&mut self, images: &HashMap<String, i64>, delta: isize) {
+        for name in images.keys() {
+            let e = self.image_nodes.entry(name.clone()).or_default();
+            *e = e.saturating_add_signed(delta);
+            if *e == 0 {
+                self.image_nodes.remove(name);
+            }
+        }
+        self.image_counts_snapshot = None;
+    }
+
+    /// Rebuilds the list order (lazily, at the next snapshot, after nodes came,
+    /// went or changed zone): zones interleaved as upstream's nodeTree, so the
+    /// first nodes examined (percentageOfNodesToScore) span zones; insertion order
+    /// within a zone.
+    fn reorder(&mut self) {
+        let mut entries: Vec<(u64, String, Arc<NodeInfo>)> = self
+            .index
+            .iter()
+            .map(|(n, i)| {
+                (
+                    self.seq.get(n).copied().unwrap_or(u64::MAX),
+                    n.clone(),
+                    self.list[*i].clone(),
+                )
+            })
+            .collect();
+        entries.sort_by_key(|e| e.0);
+        type Named = (String, Arc<NodeInfo>);
+        let mut zones: Vec<(String, Vec<Named>)> = Vec::new();
+        for (_, name, ni) in entries {
+            let z = ni.node().map(zone_key).unwrap_or_default();
+            match zones.iter_mut().find(|(k, _)| *k == z) {
+                Some((_, v)) => v.push((name, ni)),
+                None => zones.push((z, vec![(name, ni)])),
+            }
+        }
+        let total: usize = zones.iter().map(|(_, v)| v.len()).sum();
+        let longest = zones.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        let mut its: Vec<_> = zones.into_iter().map(|(_, v)| v.into_iter()).collect();
+        let mut list = Vec::with_capacity(total);
+        let mut index = HashMap::with_capacity(total);
+        for _ in 0..longest {
+            for it in its.iter_mut() {
+                if let Some((name, ni)) = it.next() {
+                    index.insert(name, list.len());
+                    list.push(ni);
+                }
+            }
+        }
+        self.list = Arc::new(list);
+        self.index = Arc::new(index);
+        self.recompute_affinity();
+        self.needs_reorder = false;
+    }
+
+    fn recompute_affinity(&mut self) {
+        self.with_affinity = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.pods_with_affinity().is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        self.with_required_anti_affinity = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| !n.pods_with_required_anti_affinity().is_empty())
+            .map(|(i, _)| i)
+            .collect();
+        self.affinity_lists = None;
+    }
+
+    /// Adds or replaces a node.
+    pub fn add_node(&mut self, node: Node) {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        if let Some(&pos) = self.index.get(&name) {
+            let old_images = self.list[pos].images().clone();
+            let old_zone = self.list[pos].node().map(zone_key);
+            let new_zone = zone_key(&node);
+            self.adjust_images(&old_images, -1);
+            let ni = self.node_mut(&name);
+            ni.set_node(node);
+            let images = ni.images().clone();
+            self.adjust_images(&images, 1);
+            if old_zone.as_deref() != Some(new_zone.as_str()) {
+                self.needs_reorder = true;
+            }
+            return;
+        }
+        let mut ni = self.ghosts.remove(&name).unwrap_or_default();
+        Arc::make_mut(&mut ni).set_node(node);
+        let images = ni.images().clone();
+        self.adjust_images(&images, 1);
+        let pos = self.list.len();
+        Arc::make_mut(&mut self.list).push(ni);
+        Arc::make_mut(&mut self.index).insert(name.clone(), pos);
+        self.seq.insert(name.clone(), self.next_seq);
+        self.next_seq += 1;
+        self.refresh_affinity(&name);
+        self.needs_reorder = true;
+    }
+
+    /// Updates a node (same as [`Cache::add_node`]).
+    pub fn update_node(&mut self, node: Node) {
+        self.add_node(node);
+    }
+
+    /// Removes a node. Its pods stay accounted until they are deleted, as upstream.
+    pub fn remove_node(&mut self, name: &str) {
+        let Some(pos) = Arc::make_mut(&mut self.index).remove(name) else {
+            return;
+        };
+        let list = Arc::make_mut(&mut self.list);
+        let mut ni = list.swap_remove(pos);
+        if let Some(moved) = list.get(pos) {
+            let moved_name = moved.node_name().to_string();
+            Arc::make_mut(&mut self.index).insert(moved_name, pos);
+        }
+        self.seq.remove(name);
+        let images = ni.images().clone();
+        self.adjust_images(&images, -1);
+        if !ni.pods().is_empty() {
+            Arc::make_mut(&mut ni).remove_node();
+            self.ghosts.insert(name.to_string(), ni);
+        }
+        // Positions moved: the affinity lists are recomputed with the new order.
+        self.needs_reorder = true;
+    }
+
+    /// Sets the labels of a namespace (for namespace selectors of affinity terms).
+    pub fn set_namespace(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        Arc::make_mut(&mut self.namespaces).insert(name.to_string(), labels);
+    }
+
+    /// Forgets a namespace.
+    pub fn remove_namespace(&mut self, name: &str) {
+        Arc::make_mut(&mut self.namespaces).remove(name);
+    }
+
+    fn place(&mut self, info: Arc<PodInfo>, node: &str) {
+        self.node_mut(node).add_pod(info);
+        self.refresh_affinity(node);
+    }
+
+    fn unplace(&mut self, key: &str, node: &str) {
+        if self.index.contains_key(node) {
+            self.node_mut(node).remove_pod(key);
+            self.refresh_affinity(node);
+        } else if let Some(ni) = self.ghosts.get_mut(node) {
+            let ni = Arc::make_mut(ni);
+            ni.remove_pod(key);
+            if ni.pods().is_empty() {
+                self.ghosts.remove(node);
+            }
+        }
+    }
+
+    /// Assumes a pod (with `spec.nodeName` set to the chosen node) is on its node
+    /// before the binding lands.
+    pub fn assume_pod(&mut self, pod: Pod) -> Result<(), CacheError> {
+        let info = Arc::new(PodInfo::new(pod));
+        if self.pods.contains_key(&info.key) {
+            return Err(CacheError::AlreadyInCache(namespaced_name(&info.pod)));
+        }
+        let node = info
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| CacheError::NoNodeName(namespaced_name(&info.pod)))?;
+        self.place(info.clone(), &node);
+        self.pods.insert(
+            info.key.clone(),
+            PodState {
+                info,
+                node,
+                assumed: true,
+                binding_finished: false,
+                deadline: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Marks an assumed pod's binding as finished: from now on it may expire if the
+    /// ttl is non-zero and no informer add confirms it.
+    pub fn finish_binding(&mut self, key: &str, now: Instant) -> Result<(), CacheError> {
+        let ttl = self.ttl;
+        let st = self
+            .pods
+            .get_mut(key)
+            .ok_or_else(|| CacheError::NotFound(key.to_string()))?;
+        if st.assumed {
+            st.binding_finished = true;
+            st.deadline = (!ttl.is_zero()).then(|| now + ttl);
+        }
+        Ok(())
+    }
+
+    /// Forgets an assumed pod (the binding failed).
+    pub fn forget_pod(&mut self, key: &str) -> Result<(), CacheError> {
+        let st = self
+            .pods
+            .get(key)
+            .ok_or_else(|| CacheError::NotFound(key.to_string()))?;
+        if !st.assumed {
+            return Err(CacheError::NotAssumed(key.to_string()));
+        }
+        let node = st.node.clone();
+        self.pods.remove(key);
+        self.unplace(key, &node);
+        Ok(())
+    }
+
+    /// Adds a bound pod seen by the informer; confirms it when it was assumed
+    /// (moving it if it landed on another node).
+    pub fn add_pod(&mut self, pod: Pod) {
+        let info = Arc::new(PodInfo::new(pod));
+        let Some(node) = info
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .filter(|n| !n.is_empty())
+        else {
+            return;
+        };
+        if let Some(old) = self.pods.remove(&info.key) {
+            self.unplace(&info.key, &old.node);
+        }
+        self.place(info.clone(), &node);
+        self.pods.insert(
+            info.key.clone(),
+            PodState {
+                info,
+                node,
+                assumed: false,
+                binding_finished: false,
+                deadline: None,
+            },
+        );
+    }
+
+    /// Updates a bound pod (replaces its accounting).
+    pub fn update_pod(&mut self, pod: Pod) {
+        self.add_pod(pod);
+    }
+
+    /// Removes a pod (deleted, or no longer bound).
+    pub fn remove_pod(&mut self, key: &str) {
+        if let Some(st) = self.pods.remove(key) {
+            self.unplace(key, &st.node);
+        }
+    }
+
+    /// Whether the pod is assumed and not yet confirmed.
+    pub fn is_assumed(&self, key: &str) -> bool {
+        self.pods.get(key).is_some_and(|s| s.assumed)
+    }
+
+    /// The node a cached pod is on.
+    pub fn pod_node(&self, key: &str) -> Option<&str> {
+        self.pods.get(key).map(|s| s.node.as_str())
+    }
+
+    /// Expires assumed pods whose binding finished more than the ttl ago; returns
+    /// the expired pods.
+    pub fn cleanup_expired_assumed_pods(&mut self, now: Instant) -> Vec<Arc<Pod>> {
+        let expired: Vec<(String, String, Arc<Pod>)> = self
+            .pods
+            .iter()
+            .filter(|(_, s)| {
+                s.assumed && s.binding_finished && s.deadline.is_some_and(|d| now >= d)
+            })
+            .map(|(k, s)| (k.clone(), s.node.clone(), s.info.pod.clone()))
+            .collect();
+        for (k, node, _) in &expired {
+            tracing::warn!(pod = %k, node = %node, "assumed pod expired");
+            self.pods.remove(k);
+            self.unplace(k, node);
+        }
+        expired.into_iter().map(|(_, _, p)| p).collect()
+    }
+
+    /// Number of nodes with a node object.
+    pub fn node_count(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Number of pods (bound and assumed).
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// The node info of a node (also of a node known only through its pods).
+    pub fn node_info(&self, name: &str) -> Option<&Arc<NodeInfo>> {
+        match self.index.get(name) {
+            Some(i) => self.list.get(*i),
+            None => self.ghosts.get(name),
+        }
+    }
+
+    /// A consistent view of every node for one scheduling cycle, in O(1): it shares
+    /// the node list, which later changes copy on write. Drop it before changing
+    /// the cache to keep those changes in place.
+    pub fn snapshot(&mut self) -> Snapshot {
+        if self.needs_reorder {
+            self.reorder();
+        }
+        let (aff, anti) = self
+            .affinity_lists
+            .get_or_insert_with(|| {
+                (
+                    Arc::new(self.with_affinity.iter().copied().collect()),
+                    Arc::new(self.with_required_anti_affinity.iter().copied().collect()),
+                )
+            })
+            .clone();
+        let images = self
+            .image_counts_snapshot
+            .get_or_insert_with(|| Arc::new(self.image_nodes.clone()))
+            .clone();
+        Snapshot::from_parts(
+            self.list.clone(),
+            self.index.clone(),
+            aff,
+            anti,
+            images,
+            self.namespaces.clone(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    fn bound(name: &str, node: &str, cpu: &str) -> Pod {
+        PodBuilder::new(name)
+            .container(&[("cpu", cpu)])
+            .node_name(node)
+            .build()
+    }
+
+    #[test]
+    fn assumed_pods_count_until_forgotten() {
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(NodeBuilder::new("n1").capacity("4", "8Gi", 110).build());
+        c.assume_pod(bound("a", "n1", "1")).unwrap();
+        assert!(c.is_assumed("a"));
+        assert_eq!(c.snapshot().get("n1").unwrap().requested().milli_cpu, 1000);
+        assert_eq!(
+            c.assume_pod(bound("a", "n1", "1")),
+            Err(CacheError::AlreadyInCache("default/a".into()))
+        );
+        c.forget_pod("a").unwrap();
+        assert_eq!(c.snapshot().get("n1").unwrap().requested().milli_cpu, 0);
+        assert_eq!(c.forget_pod("a"), Err(CacheError::NotFound("a".into())));
+    }
+
+    #[test]
+    fn informer_add_confirms_assumed_pod_and_moves_it() {
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(NodeBuilder::new("n1").build());
+        c.add_node(NodeBuilder::new("n2").build());
+        c.assume_pod(bound("a", "n1", "1")).unwrap();
+        c.add_pod(bound("a", "n2", "1"));
+        assert!(!c.is_assumed("a"));
+        let s = c.snapshot();
+        assert_eq!(s.get("n1").unwrap().requested().milli_cpu, 0);
+        assert_eq!(s.get("n2").unwrap().requested().milli_cpu, 1000);
+        assert_eq!(c.forget_pod("a"), Err(CacheError::NotAssumed("a".into())));
+        c.remove_pod("a");
+        assert_eq!(c.snapshot().get("n2").unwrap().pods().len(), 0);
+    }
+
+    #[test]
+    fn assumed_pods_expire_only_after_binding_finished_and_ttl() {
+        let mut c = Cache::new(Duration::from_secs(30));
+        c.add_node(NodeBuilder::new("n1").build());
+        c.assume_pod(bound("a", "n1", "1")).unwrap();
+        let t0 = Instant::now();
+        assert!(
+            c.cleanup_expired_assumed_pods(t0 + Duration::from_secs(100))
+                .is_empty()
+        );
+        c.finish_binding("a", t0).unwrap();
+        assert!(
+            c.cleanup_expired_assumed_pods(t0 + Duration::from_secs(29))
+                .is_empty()
+        );
+        let expired = c.cleanup_expired_assumed_pods(t0 + Duration::from_secs(30));
+        assert_eq!(expired.len(), 1);
+        assert_eq!(c.pod_count(), 0);
+        // Zero ttl never expires.
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(NodeBuilder::new("n1").build());
+        c.assume_pod(bound("a", "n1", "1")).unwrap();
+        c.finish_binding("a", t0).unwrap();
+        assert!(
+            c.cleanup_expired_assumed_pods(t0 + Duration::from_secs(1 << 20))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn snapshots_are_isolated_from_later_changes() {
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(NodeBuilder::new("n1").build());
+        let before = c.snapshot();
+        c.add_pod(bound("a", "n1", "1"));
+        let after = c.snapshot();
+        assert_eq!(before.get("n1").unwrap().pods().len(), 0);
+        assert_eq!(after.get("n1").unwrap().pods().len(), 1);
+    }
+
+    #[test]
+    fn pods_on_unknown_nodes_are_kept_but_not_listed() {
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_pod(bound("a", "ghost", "1"));
+        assert_eq!(c.snapshot().len(), 0);
+        c.add_node(NodeBuilder::new("ghost").build());
+        assert_eq!(
+            c.snapshot().get("ghost").unwrap().requested().milli_cpu,
+            1000
+        );
+        c.remove_node("ghost");
+        assert_eq!(c.snapshot().len(), 0);
+        assert_eq!(c.node_info("ghost").unwrap().pods().len(), 1);
+    }
+
+    #[test]
+    fn node_order_interleaves_zones_and_counts_images() {
+        let mut c = Cache::new(Duration::ZERO);
+        for (n, z) in [
+            ("a1", "a"),
+            ("a2", "a"),
+            ("b1", "b"),
+            ("a3", "a"),
+            ("b2", "b"),
+        ] {
+            c.add_node(
+                NodeBuilder::new(n)
+                    .label("topology.kubernetes.io/zone", z)
+                    .image("nginx", 100)
+                    .build(),
+            );
+        }
+        let s = c.snapshot();
+        let names: Vec<&str> = s.list().iter().map(|n| n.node_name()).collect();
+        assert_eq!(names, ["a1", "b1", "a2", "b2", "a3"]);
+        assert_eq!(s.image_num_nodes("nginx:latest"), 5);
+        c.remove_node("a1");
+        assert_eq!(c.snapshot().image_num_nodes("nginx:latest"), 4);
+    }
+
+    #[test]
+    fn affinity_node_lists_follow_pods_and_reorders() {
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(
+            NodeBuilder::new("a")
+                .label("topology.kubernetes.io/zone", "z1")
+                .build(),
+        );
+        c.add_node(
+            NodeBuilder::new("b")
+                .label("topology.kubernetes.io/zone", "z1")
+                .build(),
+        );
+        let guard = PodBuilder::new("g")
+            .anti_affinity_required(&[("app", "x")], "kubernetes.io/hostname")
+            .node_name("b")
+            .build();
+        c.add_pod(guard);
+        let names = |s: &Snapshot| {
+            s.have_pods_with_required_anti_affinity()
+                .map(|n| n.node_name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&c.snapshot()), ["b"]);
+        // A new node in another zone reorders the list; the positions follow.
+        c.add_node(
+            NodeBuilder::new("c")
+                .label("topology.kubernetes.io/zone", "z2")
+                .build(),
+        );
+        let s = c.snapshot();
+        assert_eq!(
+            s.list().iter().map(|n| n.node_name()).collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+        assert_eq!(names(&s), ["b"]);
+        assert_eq!(s.have_pods_with_affinity().count(), 1);
+        drop(s);
+        c.remove_pod("g");
+        assert!(names(&c.snapshot()).is_empty());
+    }
+
+    #[test]
+    fn removing_nodes_keeps_lookups_and_order_consistent() {
+        let mut c = Cache::new(Duration::ZERO);
+        for n in ["n0", "n1", "n2", "n3", "n4"] {
+            c.add_node(NodeBuilder::new(n).build());
+        }
+        c.add_pod(bound("p4", "n4", "1"));
+        c.remove_node("n1");
+        // n4 was swapped into n1's slot; lookups by name still work before the reorder.
+        assert_eq!(c.node_info("n4").unwrap().pods().len(), 1);
+        c.add_pod(bound("p4b", "n4", "1"));
+        c.remove_node("n0");
+        let s = c.snapshot();
+        assert_eq!(
+            s.list().iter().map(|n| n.node_name()).collect::<Vec<_>>(),
+            ["n2", "n3", "n4"]
+        );
+        assert_eq!(s.get("n4").unwrap().requested().milli_cpu, 2000);
+        assert!(s.get("n1").is_none());
+        assert_eq!(c.node_count(), 3);
+    }
+}

@@ -1,0 +1,404 @@
+//! The framework runtime: a profile's plugins per extension point and the code
+//! that runs them in order (upstream `framework/runtime/framework.go`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use super::plugins::{self, DEFAULT_PREEMPTION};
+use super::{
+    ClusterEvent, ClusterLister, Code, CycleState, MAX_NODE_SCORE, MIN_NODE_SCORE, NodeScore,
+    Plugin, PreFilterResult, Status,
+};
+use crate::cache::{NodeInfo, PodInfo, Snapshot, pod_priority};
+use crate::config::ResolvedProfile;
+
+/// Errors building a framework from a profile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameworkError {
+    /// No plugin with this name exists.
+    #[error("plugin {0:?} does not exist")]
+    UnknownPlugin(String),
+    /// A plugin's `pluginConfig` arguments are invalid.
+    #[error("invalid arguments for plugin {plugin:?}: {message}")]
+    InvalidArgs {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A plugin was enabled at an extension point it does not implement.
+    #[error("plugin {plugin:?} does not extend {point} plugin")]
+    NotAnExtension {
+        /// The plugin.
+        plugin: String,
+        /// The extension point.
+        point: &'static str,
+    },
+}
+
+/// One plugin's weighted score for a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginScore {
+    /// Plugin name.
+    pub name: &'static str,
+    /// Normalised score times the plugin's weight.
+    pub score: i64,
+}
+
+/// All plugins' scores for one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePluginScores {
+    /// Node name.
+    pub name: String,
+    /// Per-plugin scores.
+    pub scores: Vec<PluginScore>,
+    /// Sum of the weighted scores.
+    pub total_score: i64,
+}
+
+/// A profile's plugins, ready to run.
+pub struct Framework {
+    profile_name: String,
+    pre_filter: Vec<Arc<dyn Plugin>>,
+    filter: Vec<Arc<dyn Plugin>>,
+    pre_score: Vec<Arc<dyn Plugin>>,
+    score: Vec<(Arc<dyn Plugin>, i64)>,
+    preemption: bool,
+    percentage_of_nodes_to_score: Option<i32>,
+    events: HashMap<&'static str, Vec<ClusterEvent>>,
+}
+
+impl std::fmt::Debug for Framework {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |v: &[Arc<dyn Plugin>]| v.iter().map(|p| p.name()).collect::<Vec<_>>();
+        f.debug_struct("Framework")
+            .field("profile", &self.profile_name)
+            .field("pre_filter", &names(&self.pre_filter))
+            .field("filter", &names(&self.filter))
+            .field("pre_score", &names(&self.pre_score))
+            .field(
+                "score",
+                &self
+                    .score
+                    .iter()
+                    .map(|(p, w)| (p.name(), *w))
+                    .collect::<Vec<_>>(),
+            )
+            .field("preemption", &self.preemption)
+            .finish()
+    }
+}
+
+impl Framework {
+    /// Builds the framework of a resolved profile.
+    pub fn new(
+        profile: &ResolvedProfile,
+        lister: Arc<dyn ClusterLister>,
+    ) -> Result<Self, FrameworkError> {
+        let mut instances: HashMap<String, Arc<dyn Plugin>> = HashMap::new();
+        let mut get = |name: &str| -> Result<Arc<dyn Plugin>, FrameworkError> {
+            if let Some(p) = instances.get(name) {
+                return Ok(p.clone());
+            }
+            let p = plugins::new_plugin(name, profile.plugin_args.get(name), lister.clone())?;
+            instances.insert(name.to_string(), p.clone());
+            Ok(p)
+        };
+        let mut fw = Framework {
+            profile_name: profile.scheduler_name.clone(),
+            pre_filter: Vec::new(),
+            filter: Vec::new(),
+            pre_score: Vec::new(),
+            score: Vec::new(),
+            preemption: profile.post_filter.iter().any(|n| n == DEFAULT_PREEMPTION),
+            percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
+            events: HashMap::new(),
+        };
+        let check = |p: &Arc<dyn Plugin>, ok: bool, point: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(FrameworkError::NotAnExtension {
+                    plugin: p.name().to_string(),
+                    point,
+                })
+            }
+        };
+        for n in &profile.pre_filter {
+            let p = get(n)?;
+            check(&p, p.as_pre_filter().is_some(), "PreFilter")?;
+            fw.pre_filter.push(p);
+        }
+        for n in &profile.filter {
+            let p = get(n)?;
+            check(&p, p.as_filter().is_some(), "Filter")?;
+            fw.filter.push(p);
+        }
+        for n in &profile.pre_score {
+            let p = get(n)?;
+            check(&p, p.as_pre_score().is_some(), "PreScore")?;
+            fw.pre_score.push(p);
+        }
+        for (n, w) in &profile.score {
+            let p = get(n)?;
+            check(&p, p.as_score().is_some(), "Score")?;
+            fw.score.push((p, if *w == 0 { 1 } else { *w as i64 }));
+        }
+        for p in instances.values() {
+            fw.events.insert(p.name(), p.events_to_register());
+        }
+        Ok(fw)
+    }
+
+    /// The profile's scheduler name.
+    pub fn profile_name(&self) -> &str {
+        &self.profile_name
+    }
+
+    /// Whether DefaultPreemption is enabled as PostFilter.
+    pub fn preemption_enabled(&self) -> bool {
+        self.preemption
+    }
+
+    /// The profile's `percentageOfNodesToScore`, if set.
+    pub fn percentage_of_nodes_to_score(&self) -> Option<i32> {
+        self.percentage_of_nodes_to_score
+    }
+
+    /// Cluster events each plugin registered.
+    pub fn events_to_register(&self) -> &HashMap<&'static str, Vec<ClusterEvent>> {
+        &self.events
+    }
+
+    /// Score plugins and their weights.
+    pub fn score_plugins(&self) -> impl Iterator<Item = (&'static str, i64)> + '_ {
+        self.score.iter().map(|(p, w)| (p.name(), *w))
+    }
+
+    /// Filter plugin names in order.
+    pub fn filter_plugins(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.filter.iter().map(|p| p.name())
+    }
+
+    /// Runs PreFilter plugins. Returns the merged node restriction, the status
+    /// (rejections carry the plugin), and the plugins that restricted nodes.
+    pub fn run_pre_filter(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status, BTreeSet<&'static str>) {
+        let mut result: Option<PreFilterResult> = None;
+        let mut narrowing = BTreeSet::new();
+        for p in &self.pre_filter {
+            let Some(pf) = p.as_pre_filter() else {
+                continue;
+            };
+            let (r, s) = pf.pre_filter(state, pod, snapshot);
+            if s.is_skip() {
+                state.skip_filter_plugins.insert(p.name());
+                continue;
+            }
+            if !s.is_success() {
+                return (None, s.with_plugin(p.name()), narrowing);
+            }
+            if let Some(r) = r.filter(|r| !r.all_nodes()) {
+                narrowing.insert(p.name());
+                let merged = result.as_ref().map_or(r.clone(), |prev| prev.merge(&r));
+                if merged.node_names.as_ref().is_some_and(|n| n.is_empty()) {
+                    let names: Vec<&str> = narrowing.iter().copied().collect();
+                    return (
+                        None,
+                        Status::new(
+                            Code::UnschedulableAndUnresolvable,
+                            format!(
+                                "node(s) didn't satisfy plugin(s) [{}] simultaneously",
+                                names.join(" ")
+                            ),
+                        )
+                        .with_plugin(p.name()),
+                        narrowing,
+                    );
+                }
+                result = Some(merged);
+            }
+        }
+        (result, Status::success(), narrowing)
+    }
+
+    /// Runs Filter plugins on one node, stopping at the first failure.
+    pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for p in &self.filter {
+            if state.skip_filter_plugins.contains(p.name()) {
+                continue;
+            }
+            let Some(f) = p.as_filter() else { continue };
+            let s = f.filter(state, pod, node);
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Tells PreFilter extensions that `to_add` is on `node`.
+    pub fn run_pre_filter_add_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        to_add: &Arc<PodInfo>,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter_plugins.contains(p.name()) {
+                continue;
+            }
+            if let Some(pf) = p.as_pre_filter() {
+                let s = pf.add_pod(state, pod, to_add, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Tells PreFilter extensions that `to_remove` left `node`.
+    pub fn run_pre_filter_remove_pod(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        to_remove: &Arc<PodInfo>,
+        node: &NodeInfo,
+    ) -> Status {
+        for p in &self.pre_filter {
+            if state.skip_filter_plugins.contains(p.name()) {
+                continue;
+            }
+            if let Some(pf) = p.as_pre_filter() {
+                let s = pf.remove_pod(state, pod, to_remove, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs Filter plugins as if the pods nominated to this node with equal or
+    /// higher priority were already there, then (if any were) without them: the pod
+    /// must fit both ways (upstream `RunFilterPluginsWithNominatedPods`).
+    pub fn run_filter_with_nominated_pods(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: &[Arc<PodInfo>],
+    ) -> Status {
+        let prio = pod_priority(&pod.pod);
+        let relevant: Vec<&Arc<PodInfo>> = nominated
+            .iter()
+            .filter(|n| pod_priority(&n.pod) >= prio && n.key != pod.key)
+            .collect();
+        if relevant.is_empty() {
+            return self.run_filter(state, pod, node);
+        }
+        let mut state_with = state.clone();
+        let mut node_with = node.clone();
+        for n in &relevant {
+            node_with.add_pod((*n).clone());
+            let s = self.run_pre_filter_add_pod(&mut state_with, pod, n, &node_with);
+            if !s.is_success() {
+                return s;
+            }
+        }
+        let s = self.run_filter(&state_with, pod, &node_with);
+        if !s.is_success() {
+            return s;
+        }
+        self.run_filter(state, pod, node)
+    }
+
+    /// Runs PreScore plugins; `Skip` disables the plugin's Score for this pod.
+    pub fn run_pre_score(
+        &self,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+    ) -> Status {
+        for p in &self.pre_score {
+            let Some(ps) = p.as_pre_score() else { continue };
+            let s = ps.pre_score(state, pod, nodes, snapshot);
+            if s.is_skip() {
+                state.skip_score_plugins.insert(p.name());
+                continue;
+            }
+            if !s.is_success() {
+                return s.with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs Score plugins (raw score, normalisation, weight) over the nodes.
+    pub fn run_score(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+    ) -> Result<Vec<NodePluginScores>, Status> {
+        let n_plugins = self.score.len();
+        let mut out: Vec<NodePluginScores> = nodes
+            .iter()
+            .map(|n| NodePluginScores {
+                name: n.node_name().to_string(),
+                scores: Vec::with_capacity(n_plugins),
+                total_score: 0,
+            })
+            .collect();
+        // One buffer of node names reused by every plugin (only scores change).
+        let mut buf: Vec<NodeScore> = out
+            .iter()
+            .map(|o| NodeScore {
+                name: o.name.clone(),
+                score: 0,
+            })
+            .collect();
+        for (p, weight) in &self.score {
+            if state.skip_score_plugins.contains(p.name()) {
+                continue;
+            }
+            let Some(sp) = p.as_score() else { continue };
+            for (slot, n) in buf.iter_mut().zip(nodes) {
+                slot.score = sp
+                    .score(state, pod, n, snapshot)
+                    .map_err(|s| s.with_plugin(p.name()))?;
+            }
+            let s = sp.normalize_score(state, pod, &mut buf);
+            if !s.is_success() {
+                return Err(s.with_plugin(p.name()));
+            }
+            for (i, ns) in buf.iter().enumerate() {
+                if !(MIN_NODE_SCORE..=MAX_NODE_SCORE).contains(&ns.score) {
+                    return Err(Status::error(format!(
+                        "plugin {:?} returns an invalid score {}, it should in the range of [{}, {}] after normalizing",
+                        p.name(),
+                        ns.score,
+                        MIN_NODE_SCORE,
+                        MAX_NODE_SCORE
+                    ))
+                    .with_plugin(p.name()));
+                }
+                let weighted = ns.score * weight;
+                out[i].scores.push(PluginScore {
+                    name: p.name(),
+                    score: weighted,
+                });
+                out[i].total_score += weighted;
+            }
+        }
+        Ok(out)
+    }
+}
