@@ -162,26 +162,42 @@ async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_si
     assert!(status.success(), "graceful stop exits 0: {status:?}");
 }
 
-fn spawn_manager(server: &TestServer, port: u16) -> Proc {
+/// Starts a leader-elected manager whose log goes to `log` (read back when a
+/// check fails). The lease timings are short enough for a quick takeover yet
+/// leave a loaded CI machine seconds to renew: a manager that misses its renew
+/// deadline exits, as kube-controller-manager does.
+fn spawn_manager(server: &TestServer, port: u16, log: &std::path::Path) -> Proc {
+    let log = std::fs::File::create(log).expect("log file");
     let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
         .args([
             "controller-manager",
             "--bind-address",
             &format!("127.0.0.1:{port}"),
             "--leader-elect-lease-duration",
-            "2s",
+            "4s",
             "--leader-elect-renew-deadline",
-            "1s",
+            "3s",
             "--leader-elect-retry-period",
-            "200ms",
+            "250ms",
         ])
         .env("KUBECONFIG", server.kubeconfig_path())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("spawn capstan controller-manager");
     Proc(child)
+}
+
+/// Err with the manager's log if it has exited (it should run until killed).
+fn still_running(proc: &mut Proc, log: &std::path::Path) -> Result<(), String> {
+    match proc.0.try_wait() {
+        Ok(None) => Ok(()),
+        other => Err(format!(
+            "manager exited ({other:?}); its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )),
+    }
 }
 
 async fn lease_holder(leases: &Api<Lease>) -> Result<String, String> {
@@ -203,9 +219,11 @@ async fn a_follower_takes_over_when_the_leader_dies() {
     let client = server.client().await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let (pa, pb) = (free_port(), free_port());
-    let mut a = spawn_manager(&server, pa);
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (log_a, log_b) = (logs.path().join("a.log"), logs.path().join("b.log"));
+    let mut a = spawn_manager(&server, pa, &log_a);
     let first = eventually("a leader", || lease_holder(&leases)).await;
-    let mut b = spawn_manager(&server, pb);
+    let mut b = spawn_manager(&server, pb, &log_b);
     eventually("the follower is up", || async {
         http_get(pb, "/healthz")
             .map(|_| ())
@@ -223,9 +241,14 @@ async fn a_follower_takes_over_when_the_leader_dies() {
     // lease duration.
     a.0.kill().expect("kill leader");
     let _ = a.0.wait();
-    let second = eventually("the follower leads", || async {
-        let h = lease_holder(&leases).await?;
-        if h != first { Ok(h) } else { Err(h) }
+    let second = eventually("the follower leads", || {
+        let alive = still_running(&mut b, &log_b);
+        let (leases, first) = (&leases, &first);
+        async move {
+            alive?;
+            let h = lease_holder(leases).await?;
+            if &h != first { Ok(h) } else { Err(h) }
+        }
     })
     .await;
     assert_ne!(second, first);
@@ -243,17 +266,22 @@ async fn a_follower_takes_over_when_the_leader_dies() {
         .await
         .expect("create rs");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    eventually("the new leader creates the pod", || async {
-        let n = pods
-            .list(&ListParams::default().labels("app=after"))
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .len();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(format!("{n} pods"))
+    eventually("the new leader creates the pod", || {
+        let alive = still_running(&mut b, &log_b);
+        let pods = &pods;
+        async move {
+            alive?;
+            let n = pods
+                .list(&ListParams::default().labels("app=after"))
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .len();
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!("{n} pods"))
+            }
         }
     })
     .await;
