@@ -84,7 +84,7 @@ async fn crds_serve_custom_resources_with_subresources() {
             "customresourcedefinitions",
         ),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let c = crds.get("widgets.example.com").await.unwrap();
         let established = c.data["status"]["conditions"]

@@ -585,7 +585,7 @@ async fn custom_resources_apply_with_their_schema_list_types() {
         "gadgets",
     );
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let gadget = |ports: Value| {
         json!({"apiVersion": "example.com/v1", "kind": "Gadget",
             "metadata": {"name": "g"}, "spec": {"ports": ports}})

@@ -396,7 +396,7 @@ async fn watch_bookmarks_carry_progress() {
         .unwrap();
     let target: u64 = p.metadata.resource_version.unwrap().parse().unwrap();
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        match tokio::time::timeout(Duration::from_secs(30), stream.try_next())
             .await
             .unwrap()
             .unwrap()

@@ -237,7 +237,7 @@ async fn too_old_resource_version_is_410_and_the_watcher_relists() {
     let mut expired = 0;
     while model.objects != want {
         assert!(Instant::now() < deadline, "watcher never converged");
-        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+        match tokio::time::timeout(Duration::from_secs(30), stream.next())
             .await
             .unwrap()
             .unwrap()
@@ -274,7 +274,7 @@ async fn streaming_lists_and_metadata_watches() {
     futures::pin_mut!(stream);
     let mut model = Model::default();
     loop {
-        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        let ev = tokio::time::timeout(Duration::from_secs(30), stream.try_next())
             .await
             .unwrap()
             .unwrap()
@@ -287,7 +287,7 @@ async fn streaming_lists_and_metadata_watches() {
     }
     assert_eq!(model.objects.len(), 5);
     api.create(&PostParams::default(), &cm("s5")).await.unwrap();
-    let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+    let ev = tokio::time::timeout(Duration::from_secs(30), stream.try_next())
         .await
         .unwrap()
         .unwrap()
@@ -301,7 +301,7 @@ async fn streaming_lists_and_metadata_watches() {
     futures::pin_mut!(meta);
     let mut names = Vec::new();
     while names.len() < 6 {
-        let ev = tokio::time::timeout(Duration::from_secs(10), meta.try_next())
+        let ev = tokio::time::timeout(Duration::from_secs(30), meta.try_next())
             .await
             .unwrap()
             .unwrap()

@@ -59,7 +59,7 @@ impl Harness {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        tokio::time::timeout(Duration::from_secs(10), self.gc)
+        tokio::time::timeout(Duration::from_secs(30), self.gc)
             .await
             .expect("collector stops on shutdown")
             .expect("collector task ends cleanly");
@@ -782,7 +782,7 @@ async fn owner_deleted_while_no_collector_ran_is_caught_up_at_start() {
     .await;
     assert!(!gone(&cms, "unrelated").await);
     let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), gc)
+    tokio::time::timeout(Duration::from_secs(30), gc)
         .await
         .expect("collector stops")
         .expect("task ends")

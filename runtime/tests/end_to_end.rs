@@ -92,7 +92,7 @@ async fn informer_delivers_add_update_delete_in_order_with_old_objects() {
         .unwrap();
     factory.start().unwrap();
     factory
-        .wait_for_cache_sync(Instant::now() + Duration::from_secs(10))
+        .wait_for_cache_sync(Instant::now() + Duration::from_secs(30))
         .await
         .unwrap();
 

@@ -77,7 +77,7 @@ async fn serves_health_readiness_and_metrics_until_shutdown() {
     assert_eq!(status, 404);
 
     stop_tx.send(()).expect("server alive");
-    tokio::time::timeout(Duration::from_secs(10), serving)
+    tokio::time::timeout(Duration::from_secs(30), serving)
         .await
         .expect("server stops after shutdown")
         .expect("joined")

@@ -70,7 +70,7 @@ fn watch_stream() -> (mpsc::UnboundedSender<Value>, Response<MockBody>) {
 }
 
 async fn next_request(handle: &mut Handle) -> (String, mock::SendResponse<Response<MockBody>>) {
-    let (req, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+    let (req, send) = tokio::time::timeout(Duration::from_secs(30), handle.next_request())
         .await
         .expect("the watcher made no request in time")
         .expect("the client was dropped");
@@ -104,7 +104,7 @@ fn recorder() -> (EventHandlerFns<Pod>, Log) {
 }
 
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -131,7 +131,7 @@ async fn informer_lists_watches_and_relists_after_410_gone() {
     );
     send.send_response(pod_list("10", vec![pod("a", "5"), pod("b", "6")]));
     factory
-        .wait_for_cache_sync(tokio::time::Instant::now() + Duration::from_secs(10))
+        .wait_for_cache_sync(tokio::time::Instant::now() + Duration::from_secs(30))
         .await
         .unwrap();
     eventually("handler sync", || registration.has_synced()).await;

@@ -21,7 +21,7 @@ fn config(identity: &str) -> LeaderElectionConfig {
 }
 
 async fn wait_for(rx: &mut watch::Receiver<Leadership>, want: Leadership) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while *rx.borrow_and_update() != want {
         tokio::time::timeout_at(deadline, rx.changed())
             .await
