@@ -68,8 +68,9 @@ pub enum NodeRuntime {
     /// Containers "run" instantly; their behaviour is set through pod annotations.
     #[default]
     Sim,
-    /// Containers run as local processes (not served by this agent yet: such pools are
-    /// left alone and reported in their status).
+    /// Containers run as local processes of the agent's host: `command` + `args` with
+    /// their `env` and `workingDir`, real exit codes, `exec`/`httpGet`/`tcpSocket`
+    /// probes, logs per container. Images are ignored.
     Process,
 }
 
@@ -107,6 +108,14 @@ fn default_pod_cidr() -> String {
 }
 
 impl NodePoolSpec {
+    /// A process pool of `nodes` nodes with the default capacity and pod CIDR.
+    pub fn process(nodes: i32) -> Self {
+        NodePoolSpec {
+            runtime: NodeRuntime::Process,
+            ..NodePoolSpec::sim(nodes)
+        }
+    }
+
     /// A sim pool of `nodes` nodes with the default capacity and pod CIDR.
     pub fn sim(nodes: i32) -> Self {
         NodePoolSpec {
