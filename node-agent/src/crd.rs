@@ -48,7 +48,9 @@ pub struct NodePoolSpec {
     /// Taints on every node of the pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taints: Vec<Taint>,
-    /// How the pool's pods run: simulated (`sim`) or as local processes (`process`).
+    /// How the pool's pods run: simulated (`sim`), or as local processes of the agent's
+    /// host (`process`: each container's `command` + `args` with its `env` and
+    /// `workingDir`, real exit codes and probes; images are ignored).
     #[serde(default)]
     pub runtime: NodeRuntime,
     /// The pool's pod address range (IPv4, prefix at most /24): node `i` gets the `i`-th

@@ -309,11 +309,18 @@ async fn http_server_goes_ready_through_its_http_readiness_probe() {
     let logs = agent.log_dir(&created, "web");
     eventually("the probe's requests in the container log", || {
         let logs = logs.clone();
-        async move { log_text(&logs).contains("\"GET / HTTP/1.1\" 200").then_some(()) }
+        async move {
+            log_text(&logs)
+                .contains("\"GET / HTTP/1.1\" 200")
+                .then_some(())
+        }
     })
     .await;
     let started = agent.events("web", "Started").await;
-    assert!(started.contains(&"Started container web".to_string()), "{started:?}");
+    assert!(
+        started.contains(&"Started container web".to_string()),
+        "{started:?}"
+    );
     agent.stop().await;
 }
 
@@ -324,11 +331,17 @@ async fn exit_codes_fail_never_pods_and_crash_loop_on_failure_pods() {
         .create(pod("never", "Never", vec![sh("main", "echo bye; exit 3")]))
         .await;
     agent
-        .create(pod("retry", "OnFailure", vec![sh("main", "echo attempt; exit 3")]))
+        .create(pod(
+            "retry",
+            "OnFailure",
+            vec![sh("main", "echo attempt; exit 3")],
+        ))
         .await;
 
     let failed = agent
-        .status_where("never", "never Failed", |s| s.phase.as_deref() == Some("Failed"))
+        .status_where("never", "never Failed", |s| {
+            s.phase.as_deref() == Some("Failed")
+        })
         .await;
     let c = &failed.container_statuses.as_ref().unwrap()[0];
     let t = c.state.as_ref().unwrap().terminated.as_ref().unwrap();
@@ -380,7 +393,8 @@ async fn exit_codes_fail_never_pods_and_crash_loop_on_failure_pods() {
     assert!(
         back_off
             .iter()
-            .any(|m| m.starts_with("Back-off restarting failed container main in pod retry_default(")),
+            .any(|m| m
+                .starts_with("Back-off restarting failed container main in pod retry_default(")),
         "{back_off:?}"
     );
 
@@ -411,7 +425,10 @@ async fn exit_codes_fail_never_pods_and_crash_loop_on_failure_pods() {
     assert!(b >= 3 && a == b - 1, "instances {a} and {b}");
     let backoff = 10.0 * SCALE * 2f64.powi(b - 2);
     let gap = tb.duration_since(ta).as_secs_f64();
-    assert!(gap >= backoff, "instance {b} started {gap}s after {a}, back-off {backoff}s");
+    assert!(
+        gap >= backoff,
+        "instance {b} started {gap}s after {a}, back-off {backoff}s"
+    );
     agent.stop().await;
 }
 
@@ -445,7 +462,8 @@ async fn failing_exec_liveness_probe_restarts_the_container() {
     let restarted = agent
         .status_where("live", "live restarted", |s| {
             s.container_statuses.as_ref().is_some_and(|cs| {
-                cs[0].restart_count >= 1 && cs[0].state.as_ref().is_some_and(|st| st.running.is_some())
+                cs[0].restart_count >= 1
+                    && cs[0].state.as_ref().is_some_and(|st| st.running.is_some())
             })
         })
         .await;
@@ -467,7 +485,9 @@ async fn failing_exec_liveness_probe_restarts_the_container() {
     );
     let unhealthy = agent.events("live", "Unhealthy").await;
     assert!(
-        unhealthy.iter().any(|m| m.starts_with("Liveness probe failed")),
+        unhealthy
+            .iter()
+            .any(|m| m.starts_with("Liveness probe failed")),
         "{unhealthy:?}"
     );
     agent.stop().await;
@@ -506,7 +526,10 @@ async fn graceful_deletion_sends_sigterm_and_then_deletes_the_pod() {
     );
     dead(pid).await;
     let killing = agent.events("graceful", "Killing").await;
-    assert!(killing.contains(&"Stopping container main".to_string()), "{killing:?}");
+    assert!(
+        killing.contains(&"Stopping container main".to_string()),
+        "{killing:?}"
+    );
     agent.stop().await;
 }
 
@@ -647,7 +670,10 @@ async fn a_container_without_command_waits_with_a_config_error() {
         .waiting
         .unwrap();
     assert!(
-        w.message.as_deref().unwrap().contains("\"nginx\" has no command"),
+        w.message
+            .as_deref()
+            .unwrap()
+            .contains("\"nginx\" has no command"),
         "{w:?}"
     );
     // The agent keeps serving other pods.
@@ -678,6 +704,9 @@ async fn stopping_the_agent_leaves_no_process_behind() {
     let pid = read_pid(&pid_file).await;
     let child = read_pid(&child_file).await;
     agent.stop().await;
-    assert!(!alive(pid), "the main process was killed when the agent stopped");
+    assert!(
+        !alive(pid),
+        "the main process was killed when the agent stopped"
+    );
     dead(child).await;
 }

@@ -277,7 +277,6 @@ impl PodState {
         let status = pod.status.clone().unwrap_or_default();
         let inits = spec.init_containers.clone().unwrap_or_default();
         let mut slots = Vec::new();
-        let mut seen_any = false;
         for (c, init, old) in inits
             .iter()
             .map(|c| (c, true, status.init_container_statuses.as_ref()))
@@ -312,7 +311,6 @@ impl PodState {
                     at: now,
                 };
                 if state.running.is_some() {
-                    seen_any = true;
                     slot.last_termination = last;
                     slot.exited = Some(exited(ContainerStateTerminated {
                         exit_code: 137,
@@ -322,11 +320,9 @@ impl PodState {
                         ..Default::default()
                     }));
                 } else if let Some(t) = state.terminated {
-                    seen_any = true;
                     slot.last_termination = last;
                     slot.exited = Some(exited(t));
                 } else if let Some(t) = last {
-                    seen_any = true;
                     slot.exited = Some(exited(t));
                 }
             }
@@ -338,7 +334,6 @@ impl PodState {
             pod.metadata.namespace.as_deref(),
             pod.metadata.name.as_deref().unwrap_or_default(),
         );
-        let _ = seen_any;
         PodState {
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             key,
