@@ -316,9 +316,13 @@ impl ProcessRuntime {
             st.deleting = true;
             let mut stopped = Vec::new();
             for (i, slot) in st.slots.iter_mut().enumerate() {
-                if let Some(r) = slot.running.as_mut().filter(|r| !r.stopping) {
+                if let Some(r) = slot.running.as_mut() {
+                    if !r.stopping {
+                        stopped.push(i);
+                    }
+                    // Also when a probe failure is stopping it already: the shorter of
+                    // the two grace periods applies.
                     r.request_stop(Stop::Graceful(grace));
-                    stopped.push(i);
                 }
             }
             stopped
