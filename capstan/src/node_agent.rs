@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use capstan_node_agent::node::NodeOptions;
-use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, run_node_agent};
+use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent};
 use clap::Args;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, PostParams};
@@ -25,6 +25,15 @@ pub struct NodeAgentArgs {
     /// Install the NodePool CRD if it is missing.
     #[arg(long)]
     pub install_crd: bool,
+    /// Multiply the kubelet's delays (CrashLoopBackOff, probe initial delays and periods,
+    /// the sim runtime's annotated delays) by this factor: 0.1 runs lifecycles 10× faster.
+    /// Probe timeouts and grace periods are not scaled.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Where the process runtime keeps a directory per pod (container logs, default
+    /// working directories); defaults to `$TMPDIR/capstan-node-agent`.
+    #[arg(long)]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// Creates the NodePool CRD unless it exists, and waits until the kind is served.
@@ -72,11 +81,23 @@ pub async fn run(args: NodeAgentArgs) -> Result<()> {
     if args.install_crd {
         ensure_crd(&client).await?;
     }
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        bail!(
+            "--time-scale must be a positive number, got {}",
+            args.time_scale
+        );
+    }
+    let mut process = ProcessConfig::default();
+    if let Some(dir) = args.state_dir {
+        process.state_dir = dir;
+    }
     let config = NodeAgentConfig {
         nodes: NodeOptions {
             virtual_taint: args.virtual_taint,
         },
         pod_workers: args.pod_workers,
+        time_scale: args.time_scale,
+        process,
         ..NodeAgentConfig::default()
     };
     run_node_agent(client, config, async {

@@ -1,8 +1,8 @@
-//! [`run_node_agent`]: the informers, the pool sync, the heartbeat ticker and the sim
-//! pod worker wired together, running until shutdown.
+//! [`run_node_agent`]: the informers, the pool sync, the heartbeat ticker and the pod
+//! worker (with its sim and process runtimes) wired together, running until shutdown.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
@@ -21,6 +21,7 @@ use crate::heartbeat::{HeartbeatConfig, run_heartbeats};
 use crate::node::{NodeOptions, POOL_LABEL};
 use crate::nodes::{NodeRegistry, PoolCaches, PoolSync};
 use crate::pods::{NODE_NAME_INDEX, PodWorker};
+use crate::process::{ProcessConfig, ProcessRuntime};
 
 /// How the agent runs.
 #[derive(Clone, Debug)]
@@ -35,6 +36,14 @@ pub struct NodeAgentConfig {
     pub pool_resync: Duration,
     /// How long to wait for the informers' initial lists.
     pub cache_sync_timeout: Duration,
+    /// Multiplies the kubelet's delays, to run lifecycles faster in tests (1.0: real
+    /// time; 0.01: 100× faster): the CrashLoopBackOff (10 s doubling to 5 min), probes'
+    /// `initialDelaySeconds` and `periodSeconds`, configuration retries, and the sim
+    /// runtime's readiness and run-for delays. Not probe timeouts nor grace periods:
+    /// those bound what real processes get.
+    pub time_scale: f64,
+    /// Files of the process runtime.
+    pub process: ProcessConfig,
 }
 
 impl Default for NodeAgentConfig {
@@ -45,6 +54,8 @@ impl Default for NodeAgentConfig {
             pod_workers: 4,
             pool_resync: Duration::from_secs(30),
             cache_sync_timeout: Duration::from_secs(60),
+            time_scale: 1.0,
+            process: ProcessConfig::default(),
         }
     }
 }
@@ -67,7 +78,8 @@ pub enum NodeAgentError {
 }
 
 /// Runs the node agent against `client` until `shutdown` completes: NodePools become
-/// Nodes with Leases, and pods bound to them are run by the sim runtime.
+/// Nodes with Leases, and pods bound to them are run by their pool's runtime. When it
+/// returns, no process it started is left running.
 pub async fn run_node_agent(
     client: Client,
     config: NodeAgentConfig,
@@ -80,12 +92,34 @@ pub async fn run_node_agent(
     pods.add_index(NODE_NAME_INDEX, pod_node_name_index)?;
 
     let registry = Arc::new(NodeRegistry::default());
+    let time_scale = if config.time_scale.is_finite() && config.time_scale > 0.0 {
+        config.time_scale
+    } else {
+        1.0
+    };
+    let wake_queue: Arc<OnceLock<capstan_runtime::queue::WorkQueue<ObjectKey>>> =
+        Arc::new(OnceLock::new());
+    let process = Arc::new(ProcessRuntime::new(
+        client.clone(),
+        config.process.clone(),
+        time_scale,
+        {
+            let wake_queue = wake_queue.clone();
+            Arc::new(move |key: &ObjectKey| {
+                if let Some(q) = wake_queue.get() {
+                    q.add(key.clone());
+                }
+            })
+        },
+    ));
     let worker = Arc::new(PodWorker::new(
         client.clone(),
         pods.lister(),
         registry.clone(),
+        process.clone(),
+        time_scale,
     ));
-    let controller = ControllerBuilder::new("sim-pod-worker")
+    let controller = ControllerBuilder::new("pod-worker")
         .workers(config.pod_workers.max(1))
         .wait_for({
             let pods = pods.clone();
@@ -96,6 +130,7 @@ pub async fn run_node_agent(
             async move { worker.reconcile(key).await }
         }));
     let queue = controller.queue();
+    let _ = wake_queue.set(queue.clone());
     {
         let (q_add, q_upd, q_del) = (queue.clone(), queue.clone(), queue.clone());
         let (r_add, r_upd) = (registry.clone(), registry.clone());
@@ -191,6 +226,7 @@ pub async fn run_node_agent(
         })
         .await;
     token.cancel();
+    process.shutdown().await;
     let _ = sync_task.await;
     let _ = beat_task.await;
     factory.shutdown().await;

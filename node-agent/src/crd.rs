@@ -48,7 +48,9 @@ pub struct NodePoolSpec {
     /// Taints on every node of the pool.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub taints: Vec<Taint>,
-    /// How the pool's pods run: simulated (`sim`) or as local processes (`process`).
+    /// How the pool's pods run: simulated (`sim`), or as local processes of the agent's
+    /// host (`process`: each container's `command` + `args` with its `env` and
+    /// `workingDir`, real exit codes and probes; images are ignored).
     #[serde(default)]
     pub runtime: NodeRuntime,
     /// The pool's pod address range (IPv4, prefix at most /24): node `i` gets the `i`-th
@@ -68,8 +70,9 @@ pub enum NodeRuntime {
     /// Containers "run" instantly; their behaviour is set through pod annotations.
     #[default]
     Sim,
-    /// Containers run as local processes (not served by this agent yet: such pools are
-    /// left alone and reported in their status).
+    /// Containers run as local processes of the agent's host: `command` + `args` with
+    /// their `env` and `workingDir`, real exit codes, `exec`/`httpGet`/`tcpSocket`
+    /// probes, logs per container. Images are ignored.
     Process,
 }
 
@@ -107,6 +110,14 @@ fn default_pod_cidr() -> String {
 }
 
 impl NodePoolSpec {
+    /// A process pool of `nodes` nodes with the default capacity and pod CIDR.
+    pub fn process(nodes: i32) -> Self {
+        NodePoolSpec {
+            runtime: NodeRuntime::Process,
+            ..NodePoolSpec::sim(nodes)
+        }
+    }
+
     /// A sim pool of `nodes` nodes with the default capacity and pod CIDR.
     pub fn sim(nodes: i32) -> Self {
         NodePoolSpec {

@@ -4,16 +4,21 @@
 //! addresses, `nodeInfo`, the kubelet's conditions and a Lease each in
 //! `kube-node-lease`; one ticker renews every node's Lease and re-posts node status, so
 //! thousands of nodes cost a few tasks. Pods bound to those nodes are driven through
-//! their lifecycle by the simulated runtime ([`pods`]).
+//! the kubelet's lifecycle ([`pods`], rules shared in [`lifecycle`]) by their pool's
+//! runtime: simulated ([`sim`]) or local processes ([`process`], probes in [`probe`]).
 
 pub mod agent;
 pub mod crd;
 pub mod heartbeat;
 pub mod ipam;
+pub mod lifecycle;
 pub mod node;
 pub mod nodes;
 pub mod pods;
+pub mod probe;
+pub mod process;
 pub mod sim;
 
 pub use agent::{NodeAgentConfig, NodeAgentError, run_node_agent};
 pub use crd::{NodePool, NodePoolSpec, NodePoolStatus, NodeRuntime, nodepool_crd_yaml};
+pub use process::ProcessConfig;

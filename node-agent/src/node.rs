@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference,
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
-use crate::crd::NodePool;
+use crate::crd::{NodePool, NodeRuntime};
 use crate::ipam::{CidrError, NodeSubnet, node_subnet};
 
 /// The label naming the pool a node belongs to.
@@ -175,7 +175,11 @@ pub fn desired_node(
                 operating_system: os.to_string(),
                 kubelet_version: KUBELET_VERSION.to_string(),
                 kube_proxy_version: String::new(),
-                container_runtime_version: "sim://1.0.0".to_string(),
+                container_runtime_version: match pool.spec.runtime {
+                    NodeRuntime::Sim => "sim://1.0.0",
+                    NodeRuntime::Process => "process://1.0.0",
+                }
+                .to_string(),
                 kernel_version: "6.1.0-capstan".to_string(),
                 os_image: "capstan virtual node".to_string(),
                 machine_id: name.clone(),

@@ -33,6 +33,8 @@ pub struct NodeEntry {
     pub uid: String,
     /// The node's /24: its address and its pods' addresses.
     pub subnet: NodeSubnet,
+    /// How its pods run (its pool's `runtime`).
+    pub runtime: NodeRuntime,
     /// When the node's conditions last changed.
     pub registered: Timestamp,
     /// When its status was last posted.
@@ -91,6 +93,12 @@ impl NodeRegistry {
 
     fn remove(&self, name: &str) {
         self.nodes.write().remove(name);
+    }
+
+    fn set_runtime(&self, name: &str, runtime: NodeRuntime) {
+        if let Some(e) = self.nodes.write().get_mut(name) {
+            e.runtime = runtime;
+        }
     }
 
     pub(crate) fn status_posted(&self, name: &str, at: Instant) {
@@ -178,21 +186,19 @@ impl PoolSync {
             if pool.metadata.deletion_timestamp.is_some() {
                 continue;
             }
-            if pool.spec.runtime == NodeRuntime::Process {
-                messages.insert(
-                    pool_name,
-                    "runtime \"process\" is not served by this agent yet".to_string(),
-                );
-                continue;
-            }
             let count = u32::try_from(pool.spec.nodes).unwrap_or(0);
             for index in 0..count {
                 let name = crate::node::node_name(&pool_name, index);
                 wanted.insert(name.clone());
                 match existing.get(&name) {
                     Some(node) if node.labels().get(POOL_LABEL) == Some(&pool_name) => {
-                        if !self.registry.contains(&name) {
-                            self.adopt(pool, index, node);
+                        match self.registry.get(&name) {
+                            None => self.adopt(pool, index, node),
+                            Some(e) if e.runtime != pool.spec.runtime => {
+                                self.registry.set_runtime(&name, pool.spec.runtime);
+                                (self.on_served)(&name);
+                            }
+                            Some(_) => {}
                         }
                         if let Some(drift) = self.drift(pool, index, node) {
                             updates.push((name, drift));
@@ -353,6 +359,7 @@ impl PoolSync {
                 pool: pool.name_any(),
                 uid: node.uid().unwrap_or_default(),
                 subnet,
+                runtime: pool.spec.runtime,
                 registered: node
                     .metadata
                     .creation_timestamp
@@ -416,6 +423,7 @@ impl PoolSync {
                 pool: pool.name_any(),
                 uid,
                 subnet,
+                runtime: pool.spec.runtime,
                 registered: now,
                 last_status: Instant::now(),
             },

@@ -22,11 +22,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, HostIP, Pod,
-    PodCondition, PodIP, PodStatus,
+    PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use sha2::{Digest, Sha256};
+
+use crate::lifecycle;
 
 /// The annotation setting the exit code of a pod's containers (see the module docs).
 pub const EXIT_CODE_ANNOTATION: &str = "capstan.dev/exit-code";
@@ -130,30 +132,14 @@ pub fn ready_delay(pod: &Pod) -> Duration {
     probes.max(annotated)
 }
 
-fn digest(parts: &[&str]) -> String {
+/// A stable hex SHA-256 of `parts` (container and image IDs).
+pub fn digest(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
         h.update([0]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn condition(
-    type_: &str,
-    ok: bool,
-    reason: Option<&str>,
-    message: Option<String>,
-    now: Timestamp,
-) -> PodCondition {
-    PodCondition {
-        type_: type_.to_string(),
-        status: if ok { "True" } else { "False" }.to_string(),
-        reason: reason.map(str::to_string),
-        message,
-        last_transition_time: Some(Time(now)),
-        ..Default::default()
-    }
 }
 
 /// Where and when a pod runs: the inputs of its status.
@@ -190,7 +176,7 @@ pub fn pod_status(
             Some(code) => ContainerState {
                 terminated: Some(ContainerStateTerminated {
                     exit_code: code,
-                    reason: Some(if code == 0 { "Completed" } else { "Error" }.to_string()),
+                    reason: Some(lifecycle::exit_reason(code).to_string()),
                     started_at: Some(Time(at.started)),
                     finished_at: Some(Time(now)),
                     container_id: Some(format!("sim://{}", digest(&[uid, &c.name]))),
@@ -224,25 +210,8 @@ pub fn pod_status(
         .iter()
         .map(|c| status_of(c, exit, containers_ready))
         .collect();
-    let phase = match exit {
-        None => "Running",
-        Some(0) => "Succeeded",
-        Some(_) => "Failed",
-    };
-    let (reason, message) = if containers_ready {
-        (None, None)
-    } else if running {
-        let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
-        (
-            Some("ContainersNotReady"),
-            Some(format!(
-                "containers with unready status: [{}]",
-                names.join(" ")
-            )),
-        )
-    } else {
-        (Some("PodCompleted"), None)
-    };
+    let all: Vec<ContainerStatus> = init_statuses.iter().chain(&statuses).cloned().collect();
+    let phase = lifecycle::pod_phase(&spec, &all, !running);
     PodStatus {
         phase: Some(phase.to_string()),
         host_ip: Some(at.host_ip.clone()),
@@ -255,19 +224,7 @@ pub fn pod_status(
         }]),
         start_time: Some(Time(at.started)),
         qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
-        conditions: Some(vec![
-            condition("PodReadyToStartContainers", running, None, None, now),
-            condition(
-                "Initialized",
-                true,
-                (!running).then_some("PodCompleted"),
-                None,
-                now,
-            ),
-            condition("Ready", containers_ready, reason, message.clone(), now),
-            condition("ContainersReady", containers_ready, reason, message, now),
-            condition("PodScheduled", true, None, None, now),
-        ]),
+        conditions: Some(lifecycle::pod_conditions(pod, phase, &all, running, now)),
         container_statuses: Some(statuses),
         init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
         ..Default::default()
