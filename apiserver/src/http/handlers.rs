@@ -204,11 +204,13 @@ async fn resource(
         }
         (Method::DELETE, true) if namespaced_target => {
             let bytes = request::read_body(req.into_body()).await?;
-            delete(state, &ctx, &bytes)
+            let body = request::delete_body(&bytes, content_type.as_deref())?;
+            delete(state, &ctx, body.as_ref())
         }
         (Method::DELETE, false) => {
             let bytes = request::read_body(req.into_body()).await?;
-            delete_collection(state, &ctx, &bytes)
+            let body = request::delete_body(&bytes, content_type.as_deref())?;
+            delete_collection(state, &ctx, body.as_ref())
         }
         (Method::POST | Method::PUT | Method::PATCH | Method::DELETE, _) => {
             Err(ApiError::not_found_path())
@@ -784,7 +786,7 @@ fn server_side_apply(
     present_object(ctx, &obj, 200)
 }
 
-fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(ctx: &Ctx, body: Option<&Value>) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions {
         grace: ctx.query.int("gracePeriodSeconds")?,
         dry_run: ctx.query.dry_run()?,
@@ -799,10 +801,8 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
             Propagation::Background
         });
     }
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
-        opts.merge_body(&v)?;
+    if let Some(v) = body {
+        opts.merge_body(v)?;
     }
     Ok(opts)
 }
@@ -811,7 +811,11 @@ fn returns_deleted_object(kind: &KindInfo) -> bool {
     kind.group.is_empty() && matches!(kind.plural.as_str(), "pods" | "services" | "namespaces")
 }
 
-fn delete(state: &Arc<AppState>, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiError> {
+fn delete(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    body: Option<&Value>,
+) -> Result<Response<Body>, ApiError> {
     if ctx.path.sub.is_some() {
         return Err(ApiError::method_not_allowed());
     }
@@ -835,7 +839,7 @@ fn delete(state: &Arc<AppState>, ctx: &Ctx, body: &[u8]) -> Result<Response<Body
 fn delete_collection(
     state: &Arc<AppState>,
     ctx: &Ctx,
-    body: &[u8],
+    body: Option<&Value>,
 ) -> Result<Response<Body>, ApiError> {
     let filter = filter_of(ctx)?;
     let opts = delete_options(ctx, body)?;

@@ -1,0 +1,148 @@
+//! A decoded message → the JSON the server stores, the way Go's `encoding/json` writes
+//! the struct upstream decodes the same bytes into:
+//!
+//! - proto field names are the JSON names;
+//! - a field absent on the wire is absent (proto2 presence);
+//! - a scalar Go holds by value (`nullable = false`) is dropped when zero unless the
+//!   schema requires it: Go cannot tell zero from unset there and `omitempty` drops it;
+//!   a pointer field (`replicas`, `immutable`) keeps a zero, which is a value;
+//! - messages are objects even when empty (Go writes `"status": {}`), except the types
+//!   with their own JSON form ([`super::wellknown`]);
+//! - a message field the JSON schema has no property for is inlined (Go's embedded
+//!   `VolumeSource`, `ProbeHandler`, …);
+//! - bytes are base64, maps objects, repeated fields arrays.
+
+use base64::Engine as _;
+use prost_reflect::{
+    DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, Value as PValue,
+};
+use serde_json::{Map, Value};
+
+use super::{ProtobufError, descriptors, shape, wellknown};
+
+/// Nesting deeper than this is refused (upstream's decoders bound recursion too).
+const MAX_DEPTH: usize = 100;
+
+/// The JSON of a message (an object, or a well-known type's own form). `path` is the
+/// JSON path of the message, for errors.
+pub fn message(msg: &DynamicMessage, path: &str) -> Result<Value, ProtobufError> {
+    message_at(msg, path, 0)
+}
+
+fn message_at(msg: &DynamicMessage, path: &str, depth: usize) -> Result<Value, ProtobufError> {
+    if depth > MAX_DEPTH {
+        return Err(ProtobufError::Malformed(format!(
+            "{path}: nesting exceeds {MAX_DEPTH} levels"
+        )));
+    }
+    if let Some(v) = wellknown::convert(msg, path) {
+        return v;
+    }
+    let desc = msg.descriptor();
+    let shape = shape::of(desc.full_name());
+    let mut out = Map::new();
+    for field in desc.fields() {
+        if !msg.has_field(&field) {
+            continue;
+        }
+        let name = field.name();
+        let value = msg.get_field(&field);
+        let required = shape.is_some_and(|s| s.is_required(name));
+        if is_scalar(&field)
+            && descriptors::by_value(&field)
+            && value.is_default_for_field(&field)
+            && !required
+        {
+            continue;
+        }
+        let child = join(path, name);
+        let json = field_value(&value, &child, depth)?;
+        let inline = shape.is_some_and(|s| !s.has_property(name))
+            && !field.is_list()
+            && !field.is_map()
+            && matches!(field.kind(), Kind::Message(_));
+        match json {
+            Value::Object(fields) if inline => out.extend(fields),
+            json => {
+                out.insert(name.to_string(), json);
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+fn is_scalar(field: &FieldDescriptor) -> bool {
+    !field.is_list() && !field.is_map() && !matches!(field.kind(), Kind::Message(_))
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn field_value(value: &PValue, path: &str, depth: usize) -> Result<Value, ProtobufError> {
+    match value {
+        PValue::List(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| single(v, &format!("{path}[{i}]"), depth))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+        PValue::Map(entries) => {
+            let mut out = Map::new();
+            // Sorted keys, as Go writes maps.
+            let mut entries: Vec<_> = entries.iter().collect();
+            entries.sort_by_key(|(k, _)| key_text(k));
+            for (k, v) in entries {
+                let key = key_text(k);
+                let child = format!("{path}[{key:?}]");
+                out.insert(key, single(v, &child, depth)?);
+            }
+            Ok(Value::Object(out))
+        }
+        v => single(v, path, depth),
+    }
+}
+
+fn key_text(k: &MapKey) -> String {
+    match k {
+        MapKey::String(s) => s.clone(),
+        MapKey::Bool(b) => b.to_string(),
+        MapKey::I32(n) => n.to_string(),
+        MapKey::I64(n) => n.to_string(),
+        MapKey::U32(n) => n.to_string(),
+        MapKey::U64(n) => n.to_string(),
+    }
+}
+
+fn single(value: &PValue, path: &str, depth: usize) -> Result<Value, ProtobufError> {
+    let float = |f: f64| {
+        serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| ProtobufError::Value {
+                path: path.to_string(),
+                message: format!("unsupported value: {f}"),
+            })
+    };
+    Ok(match value {
+        PValue::Bool(b) => Value::Bool(*b),
+        PValue::I32(n) => Value::from(*n),
+        PValue::I64(n) => Value::from(*n),
+        PValue::U32(n) => Value::from(*n),
+        PValue::U64(n) => Value::from(*n),
+        PValue::F32(f) => float(f64::from(*f))?,
+        PValue::F64(f) => float(*f)?,
+        PValue::String(s) => Value::String(s.clone()),
+        PValue::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        PValue::EnumNumber(n) => Value::from(*n),
+        PValue::Message(m) => message_at(m, path, depth + 1)?,
+        PValue::List(_) | PValue::Map(_) => {
+            return Err(ProtobufError::Malformed(format!(
+                "{path}: nested repeated field"
+            )));
+        }
+    })
+}
