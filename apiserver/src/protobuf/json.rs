@@ -146,3 +146,105 @@ fn single(value: &PValue, path: &str, depth: usize) -> Result<Value, ProtobufErr
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use prost_reflect::MessageDescriptor;
+
+    use super::*;
+
+    /// JSON names of a message's fields as the mapping writes them: inlined fields
+    /// contribute their own fields.
+    fn json_names(desc: &MessageDescriptor, out: &mut BTreeSet<String>) {
+        let shape = shape::of(desc.full_name());
+        for field in desc.fields() {
+            match field.kind() {
+                Kind::Message(m)
+                    if shape.is_some_and(|s| !s.has_property(field.name()))
+                        && !field.is_list()
+                        && !field.is_map() =>
+                {
+                    json_names(&m, out)
+                }
+                _ => {
+                    out.insert(field.name().to_string());
+                }
+            }
+        }
+    }
+
+    /// Every field of every message reachable from the served kinds lands on a property
+    /// the JSON schema of the same type declares: proto names are the JSON names, and
+    /// the inlined fields are exactly Go's embedded ones.
+    #[test]
+    fn proto_fields_are_json_properties() {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<MessageDescriptor> = crate::kinds::builtin_kinds()
+            .iter()
+            .filter_map(|k| descriptors::message_for(&k.api_version(), &k.kind))
+            .collect();
+        assert!(todo.len() > 25, "{} kinds have messages", todo.len());
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        while let Some(desc) = todo.pop() {
+            if !seen.insert(desc.full_name().to_string()) {
+                continue;
+            }
+            for field in desc.fields() {
+                if let Kind::Message(m) = field.kind() {
+                    todo.push(m);
+                }
+            }
+            let Some(shape) = shape::of(desc.full_name()) else {
+                continue;
+            };
+            checked += 1;
+            let mut names = BTreeSet::new();
+            json_names(&desc, &mut names);
+            for n in names {
+                if !shape.has_property(&n) {
+                    problems.push(format!("{}.{n}", desc.full_name()));
+                }
+            }
+        }
+        assert!(checked > 200, "only {checked} messages checked");
+        assert!(
+            problems.is_empty(),
+            "fields without a JSON property: {problems:#?}"
+        );
+        let mut inlined: Vec<String> = seen
+            .iter()
+            .filter_map(|n| descriptors::message(n))
+            .flat_map(|d| {
+                let shape = shape::of(d.full_name());
+                d.fields()
+                    .filter(|f| {
+                        shape.is_some_and(|s| !s.has_property(f.name()))
+                            && matches!(f.kind(), Kind::Message(_))
+                    })
+                    .map(|f| f.full_name().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        inlined.sort();
+        // Go's embedded structs in the served kinds, and nothing else.
+        assert_eq!(
+            inlined,
+            [
+                "k8s.io.api.core.v1.ConfigMapEnvSource.localObjectReference",
+                "k8s.io.api.core.v1.ConfigMapKeySelector.localObjectReference",
+                "k8s.io.api.core.v1.ConfigMapProjection.localObjectReference",
+                "k8s.io.api.core.v1.ConfigMapVolumeSource.localObjectReference",
+                "k8s.io.api.core.v1.EphemeralContainer.ephemeralContainerCommon",
+                "k8s.io.api.core.v1.PersistentVolumeSpec.persistentVolumeSource",
+                "k8s.io.api.core.v1.Probe.handler",
+                "k8s.io.api.core.v1.SecretEnvSource.localObjectReference",
+                "k8s.io.api.core.v1.SecretKeySelector.localObjectReference",
+                "k8s.io.api.core.v1.SecretProjection.localObjectReference",
+                "k8s.io.api.core.v1.Volume.volumeSource",
+            ]
+        );
+    }
+}
