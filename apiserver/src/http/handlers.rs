@@ -731,9 +731,28 @@ fn server_side_apply(
         }
     };
     let force = ctx.query.flag("force");
+    let now = crate::ops::meta::now_rfc3339();
     let sub_name = match sub {
         None => None,
         Some(Subresource::Status) => Some("status"),
+        Some(Subresource::Scale) => {
+            let mgr = capstan_patch::apply::Manager {
+                name: &manager,
+                subresource: Some("scale"),
+                now: &now,
+                ignored: &[],
+            };
+            let apply = crate::ops::ScaleApply {
+                config: &applied,
+                manager: mgr,
+                force,
+            };
+            let scale =
+                state
+                    .cluster
+                    .apply_scale(&ctx.kind, &ctx.ns, name, &apply, &write_opts(ctx)?)?;
+            return Ok(response::json(200, &scale));
+        }
         Some(_) => {
             return Err(ApiError::unsupported_media("application/apply-patch+yaml"));
         }
@@ -743,7 +762,6 @@ fn server_side_apply(
         ..write_opts(ctx)?
     };
     let schema = KindSchema::of(&ctx.kind);
-    let now = crate::ops::meta::now_rfc3339();
     let mgr = capstan_patch::apply::Manager {
         name: &manager,
         subresource: sub_name,
