@@ -2,6 +2,7 @@
 //! the message of each group-version-kind, and the one gogoproto option that matters
 //! for JSON: `nullable = false`, a field Go holds by value.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use prost_reflect::{DescriptorPool, ExtensionDescriptor, FieldDescriptor, MessageDescriptor};
@@ -43,7 +44,8 @@ const META_KINDS: &[&str] = &[
 
 struct Descriptors {
     pool: DescriptorPool,
-    nullable: Option<ExtensionDescriptor>,
+    /// Full names of the fields marked `(gogoproto.nullable) = false`.
+    by_value: HashSet<String>,
 }
 
 static DESCRIPTORS: LazyLock<Descriptors> = LazyLock::new(|| {
@@ -53,9 +55,22 @@ static DESCRIPTORS: LazyLock<Descriptors> = LazyLock::new(|| {
         tracing::error!(error = %e, "the compiled Kubernetes descriptors do not load");
         DescriptorPool::new()
     });
-    let nullable = pool.get_extension_by_name("gogoproto.nullable");
-    Descriptors { pool, nullable }
+    let by_value = match pool.get_extension_by_name("gogoproto.nullable") {
+        Some(ext) => pool
+            .all_messages()
+            .flat_map(|m| m.fields().collect::<Vec<_>>())
+            .filter(|f| not_nullable(f, &ext))
+            .map(|f| f.full_name().to_string())
+            .collect(),
+        None => HashSet::new(),
+    };
+    Descriptors { pool, by_value }
 });
+
+fn not_nullable(field: &FieldDescriptor, ext: &ExtensionDescriptor) -> bool {
+    let options = field.options();
+    options.has_extension(ext) && options.get_extension(ext).as_bool() == Some(false)
+}
 
 /// The descriptor pool.
 pub fn pool() -> &'static DescriptorPool {
@@ -88,11 +103,7 @@ pub fn message_for(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
 /// Whether Go holds the field by value (`(gogoproto.nullable) = false`): a zero value
 /// on the wire then means "unset", as Go cannot tell them apart.
 pub fn by_value(field: &FieldDescriptor) -> bool {
-    let Some(ext) = &DESCRIPTORS.nullable else {
-        return false;
-    };
-    let options = field.options();
-    options.has_extension(ext) && options.get_extension(ext).as_bool() == Some(false)
+    DESCRIPTORS.by_value.contains(field.full_name())
 }
 
 #[cfg(test)]

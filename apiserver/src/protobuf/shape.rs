@@ -1,5 +1,5 @@
 //! What the JSON form of a message looks like, from the k8s-openapi schema of the same
-//! type (`k8s.io.api.core.v1.Volume` ↔ `io.k8s.api.core.v1.Volume`): its property names
+//! type (message `k8s.io.api.core.v1.Volume` ↔ schema `io.k8s.api.core.v1.Volume`): its property names
 //! and which of them are required. Two facts the `.proto` files do not carry follow:
 //! a message field the JSON schema has no property for is one Go embeds inline
 //! (`Volume.volumeSource`, `Probe.handler`), and a required property is one Go writes
@@ -43,12 +43,14 @@ static SHAPES: LazyLock<HashMap<String, Shape>> = LazyLock::new(|| {
     crate::openapi::builtin_definitions()
         .iter()
         .filter(|(_, schema)| schema.get("properties").is_some())
-        .map(|(name, schema)| {
+        .filter_map(|(name, schema)| {
+            // `io.k8s.api.core.v1.Pod` describes the message `k8s.io.api.core.v1.Pod`.
+            let message = format!("k8s.io.{}", name.strip_prefix("io.k8s.")?);
             let shape = Shape {
                 properties: strings(schema.get("properties")),
                 required: strings(schema.get("required")),
             };
-            (name.clone(), shape)
+            Some((message, shape))
         })
         .collect()
 });
@@ -56,8 +58,7 @@ static SHAPES: LazyLock<HashMap<String, Shape>> = LazyLock::new(|| {
 /// The shape of a message by its protobuf full name; `None` when no schema describes
 /// it as an object with properties.
 pub fn of(message_full_name: &str) -> Option<&'static Shape> {
-    let rest = message_full_name.strip_prefix("k8s.io.")?;
-    SHAPES.get(&format!("io.k8s.{rest}"))
+    SHAPES.get(message_full_name)
 }
 
 #[cfg(test)]
