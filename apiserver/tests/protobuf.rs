@@ -606,6 +606,37 @@ async fn protobuf_updates_deletes_and_subresources() {
             .contains("apiextensions.k8s.io/v1, Kind=CustomResourceDefinition"),
         "{v}"
     );
+    // Custom resources are not read from protobuf at all, as upstream.
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]},
+    });
+    let (code, _, v) = send(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &[("content-type", "application/json")],
+        serde_json::to_vec(&crd).unwrap(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    let gadgets = "/apis/example.com/v1/namespaces/default/gadgets";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while send(&client, "GET", gadgets, &[], Vec::new()).await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "gadgets never served");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (code, _, v) = post_protobuf(&client, gadgets, cm("", "x")).await;
+    assert_eq!(code, 415, "{v}");
+    assert_eq!(
+        v["message"],
+        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got \"application/vnd.kubernetes.protobuf\")"
+    );
+
     // A JSON body mislabelled as protobuf: 400, and the server keeps serving.
     let (code, _, v) = post_protobuf(&client, cms, b"{\"kind\":\"ConfigMap\"}".to_vec()).await;
     assert_eq!(code, 400, "{v}");

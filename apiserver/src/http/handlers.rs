@@ -175,6 +175,15 @@ async fn resource(
     };
     let method = req.method().clone();
     let content_type = header(&req, hyper::header::CONTENT_TYPE).map(str::to_string);
+    // Custom resources are served in JSON and YAML only, as upstream's CR handler.
+    if ctx.kind.is_custom()
+        && matches!(method, Method::POST | Method::PUT | Method::DELETE)
+        && let Some(ct) = content_type
+            .as_deref()
+            .filter(|ct| crate::protobuf::is_protobuf(ct))
+    {
+        return Err(ApiError::unsupported_media(ct));
+    }
     let has_name = ctx.path.name.is_some();
     let namespaced_target = !ctx.kind.namespaced || ctx.path.namespace.is_some();
     match (method, has_name) {
