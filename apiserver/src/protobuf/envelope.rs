@@ -78,7 +78,7 @@ impl Envelope {
             descriptors::message_for(&self.api_version, &self.kind).ok_or_else(unsupported)?;
         let msg = DynamicMessage::decode(desc, self.raw.as_slice())
             .map_err(|e| ProtobufError::Malformed(e.to_string()))?;
-        let body = json::message(&msg, "")?;
+        let body = json::message(&msg)?;
         let mut out = serde_json::Map::new();
         out.insert("apiVersion".into(), Value::String(self.api_version.clone()));
         out.insert("kind".into(), Value::String(self.kind.clone()));

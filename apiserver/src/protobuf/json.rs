@@ -23,19 +23,44 @@ use super::{ProtobufError, descriptors, shape, wellknown};
 /// Nesting deeper than this is refused (upstream's decoders bound recursion too).
 const MAX_DEPTH: usize = 100;
 
-/// The JSON of a message (an object, or a well-known type's own form). `path` is the
-/// JSON path of the message, for errors.
-pub fn message(msg: &DynamicMessage, path: &str) -> Result<Value, ProtobufError> {
-    message_at(msg, path, 0)
+/// Where a value sits in the object (`spec.containers[0].ports`), rendered only for
+/// errors so that decoding allocates no paths.
+#[derive(Debug, Clone, Copy)]
+pub enum Trail<'a> {
+    /// The object itself.
+    Root,
+    /// A field of the value at the first trail.
+    Field(&'a Trail<'a>, &'a str),
+    /// An element of the list at the first trail.
+    Index(&'a Trail<'a>, usize),
+    /// A value of the map at the first trail.
+    Key(&'a Trail<'a>, &'a str),
 }
 
-fn message_at(msg: &DynamicMessage, path: &str, depth: usize) -> Result<Value, ProtobufError> {
+impl std::fmt::Display for Trail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trail::Root => write!(f, "."),
+            Trail::Field(Trail::Root, name) => write!(f, "{name}"),
+            Trail::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Trail::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            Trail::Key(parent, k) => write!(f, "{parent}[{k:?}]"),
+        }
+    }
+}
+
+/// The JSON of a message (an object, or a well-known type's own form).
+pub fn message(msg: &DynamicMessage) -> Result<Value, ProtobufError> {
+    message_at(msg, &Trail::Root, 0)
+}
+
+fn message_at(msg: &DynamicMessage, at: &Trail<'_>, depth: usize) -> Result<Value, ProtobufError> {
     if depth > MAX_DEPTH {
         return Err(ProtobufError::Malformed(format!(
-            "{path}: nesting exceeds {MAX_DEPTH} levels"
+            "{at}: nesting exceeds {MAX_DEPTH} levels"
         )));
     }
-    if let Some(v) = wellknown::convert(msg, path) {
+    if let Some(v) = wellknown::convert(msg, at) {
         return v;
     }
     let desc = msg.descriptor();
@@ -55,8 +80,7 @@ fn message_at(msg: &DynamicMessage, path: &str, depth: usize) -> Result<Value, P
         {
             continue;
         }
-        let child = join(path, name);
-        let json = field_value(&value, &child, depth)?;
+        let json = field_value(&value, &Trail::Field(at, name), depth)?;
         let inline = shape.is_some_and(|s| !s.has_property(name))
             && !field.is_list()
             && !field.is_map()
@@ -75,35 +99,27 @@ fn is_scalar(field: &FieldDescriptor) -> bool {
     !field.is_list() && !field.is_map() && !matches!(field.kind(), Kind::Message(_))
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
-}
-
-fn field_value(value: &PValue, path: &str, depth: usize) -> Result<Value, ProtobufError> {
+fn field_value(value: &PValue, at: &Trail<'_>, depth: usize) -> Result<Value, ProtobufError> {
     match value {
         PValue::List(items) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| single(v, &format!("{path}[{i}]"), depth))
+            .map(|(i, v)| single(v, &Trail::Index(at, i), depth))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         PValue::Map(entries) => {
-            let mut out = Map::new();
             // Sorted keys, as Go writes maps.
-            let mut entries: Vec<_> = entries.iter().collect();
-            entries.sort_by_key(|(k, _)| key_text(k));
-            for (k, v) in entries {
-                let key = key_text(k);
-                let child = format!("{path}[{key:?}]");
-                out.insert(key, single(v, &child, depth)?);
+            let mut entries: Vec<(String, &PValue)> =
+                entries.iter().map(|(k, v)| (key_text(k), v)).collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut out = Map::new();
+            for (key, v) in entries {
+                let json = single(v, &Trail::Key(at, &key), depth)?;
+                out.insert(key, json);
             }
             Ok(Value::Object(out))
         }
-        v => single(v, path, depth),
+        v => single(v, at, depth),
     }
 }
 
@@ -118,12 +134,12 @@ fn key_text(k: &MapKey) -> String {
     }
 }
 
-fn single(value: &PValue, path: &str, depth: usize) -> Result<Value, ProtobufError> {
+fn single(value: &PValue, at: &Trail<'_>, depth: usize) -> Result<Value, ProtobufError> {
     let float = |f: f64| {
         serde_json::Number::from_f64(f)
             .map(Value::Number)
             .ok_or_else(|| ProtobufError::Value {
-                path: path.to_string(),
+                path: at.to_string(),
                 message: format!("unsupported value: {f}"),
             })
     };
@@ -138,10 +154,10 @@ fn single(value: &PValue, path: &str, depth: usize) -> Result<Value, ProtobufErr
         PValue::String(s) => Value::String(s.clone()),
         PValue::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
         PValue::EnumNumber(n) => Value::from(*n),
-        PValue::Message(m) => message_at(m, path, depth + 1)?,
+        PValue::Message(m) => message_at(m, at, depth + 1)?,
         PValue::List(_) | PValue::Map(_) => {
             return Err(ProtobufError::Malformed(format!(
-                "{path}: nested repeated field"
+                "{at}: nested repeated field"
             )));
         }
     })
@@ -173,6 +189,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn trails_render_json_paths() {
+        let spec = Trail::Field(&Trail::Root, "spec");
+        let containers = Trail::Field(&spec, "containers");
+        let first = Trail::Index(&containers, 0);
+        let limits = Trail::Field(&first, "limits");
+        assert_eq!(
+            Trail::Key(&limits, "cpu").to_string(),
+            "spec.containers[0].limits[\"cpu\"]"
+        );
+        assert_eq!(Trail::Root.to_string(), ".");
     }
 
     /// Every field of every message reachable from the served kinds lands on a property

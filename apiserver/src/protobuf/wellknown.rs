@@ -15,6 +15,7 @@ use prost_reflect::{DynamicMessage, ReflectMessage};
 use serde_json::Value;
 
 use super::envelope::Envelope;
+use super::json::Trail;
 use super::{ProtobufError, gotime};
 
 const TIME: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.Time";
@@ -26,16 +27,16 @@ const INT_OR_STRING: &str = "k8s.io.apimachinery.pkg.util.intstr.IntOrString";
 const QUANTITY: &str = "k8s.io.apimachinery.pkg.api.resource.Quantity";
 
 /// The JSON of `msg` when its type has its own JSON form; `None` for ordinary
-/// messages. `path` names the field in errors.
-pub fn convert(msg: &DynamicMessage, path: &str) -> Option<Result<Value, ProtobufError>> {
-    let name = msg.descriptor().full_name().to_string();
-    let out = match name.as_str() {
-        TIME => time(msg, false, path),
-        MICRO_TIME => time(msg, true, path),
+/// messages. `at` names the field in errors.
+pub fn convert(msg: &DynamicMessage, at: &Trail<'_>) -> Option<Result<Value, ProtobufError>> {
+    let desc = msg.descriptor();
+    let out = match desc.full_name() {
+        TIME => time(msg, false, at),
+        MICRO_TIME => time(msg, true, at),
         DURATION => Ok(Value::String(gotime::duration(int(msg, "duration")))),
-        FIELDS_V1 => raw_json(msg, "Raw", path),
-        RAW_EXTENSION => raw_json(msg, "raw", path),
-        INT_OR_STRING => int_or_string(msg, path),
+        FIELDS_V1 => raw_json(msg, "Raw", at),
+        RAW_EXTENSION => raw_json(msg, "raw", at),
+        INT_OR_STRING => int_or_string(msg, at),
         QUANTITY => Ok(Value::String(
             string(msg, "string").unwrap_or_else(|| "0".into()),
         )),
@@ -44,13 +45,9 @@ pub fn convert(msg: &DynamicMessage, path: &str) -> Option<Result<Value, Protobu
     Some(out)
 }
 
-fn value_error(path: &str, message: impl Into<String>) -> ProtobufError {
+fn value_error(at: &Trail<'_>, message: impl Into<String>) -> ProtobufError {
     ProtobufError::Value {
-        path: if path.is_empty() {
-            ".".into()
-        } else {
-            path.into()
-        },
+        path: at.to_string(),
         message: message.into(),
     }
 }
@@ -70,7 +67,7 @@ fn string(msg: &DynamicMessage, field: &str) -> Option<String> {
 
 /// `Time` drops the nanoseconds (upstream's `Time.Unmarshal` does, so protobuf and
 /// JSON clients store the same value); `MicroTime` keeps microseconds.
-fn time(msg: &DynamicMessage, micro: bool, path: &str) -> Result<Value, ProtobufError> {
+fn time(msg: &DynamicMessage, micro: bool, at: &Trail<'_>) -> Result<Value, ProtobufError> {
     let seconds = int(msg, "seconds");
     let nanos = int(msg, "nanos");
     let empty = !msg.has_field_by_name("seconds") && !msg.has_field_by_name("nanos");
@@ -83,32 +80,29 @@ fn time(msg: &DynamicMessage, micro: bool, path: &str) -> Result<Value, Protobuf
         gotime::rfc3339(seconds)
     };
     text.map(Value::String)
-        .ok_or_else(|| value_error(path, format!("time out of range: {seconds}s")))
+        .ok_or_else(|| value_error(at, format!("time out of range: {seconds}s")))
 }
 
-fn raw_json(msg: &DynamicMessage, field: &str, path: &str) -> Result<Value, ProtobufError> {
+fn raw_json(msg: &DynamicMessage, field: &str, at: &Trail<'_>) -> Result<Value, ProtobufError> {
+    if !msg.has_field_by_name(field) {
+        return Ok(Value::Null);
+    }
     let raw = msg
         .get_field_by_name(field)
         .and_then(|v| v.as_bytes().cloned())
         .unwrap_or_default();
-    if !msg.has_field_by_name(field) {
-        return Ok(Value::Null);
-    }
     if Envelope::has_magic(&raw) {
         return Envelope::parse(&raw)?.to_json();
     }
     serde_json::from_slice(&raw)
-        .map_err(|e| value_error(path, format!("embedded object is not JSON: {e}")))
+        .map_err(|e| value_error(at, format!("embedded object is not JSON: {e}")))
 }
 
-fn int_or_string(msg: &DynamicMessage, path: &str) -> Result<Value, ProtobufError> {
+fn int_or_string(msg: &DynamicMessage, at: &Trail<'_>) -> Result<Value, ProtobufError> {
     match int(msg, "type") {
         0 => Ok(Value::from(int(msg, "intVal"))),
         1 => Ok(Value::String(string(msg, "strVal").unwrap_or_default())),
-        t => Err(value_error(
-            path,
-            format!("impossible IntOrString.Type {t}"),
-        )),
+        t => Err(value_error(at, format!("impossible IntOrString.Type {t}"))),
     }
 }
 
@@ -129,7 +123,7 @@ mod tests {
     }
 
     fn conv(m: &DynamicMessage) -> Value {
-        convert(m, "x").unwrap().unwrap()
+        convert(m, &Trail::Root).unwrap().unwrap()
     }
 
     #[test]
@@ -170,7 +164,7 @@ mod tests {
         assert_eq!(conv(&ios(0, 8080, "")), json!(8080));
         assert_eq!(conv(&ios(1, 0, "25%")), json!("25%"));
         assert_eq!(conv(&msg(INT_OR_STRING, &[])), json!(0));
-        assert!(convert(&ios(7, 0, ""), "spec.x").unwrap().is_err());
+        assert!(convert(&ios(7, 0, ""), &Trail::Root).unwrap().is_err());
         let q = msg(QUANTITY, &[("string", PValue::String("500m".into()))]);
         assert_eq!(conv(&q), json!("500m"));
         assert_eq!(conv(&msg(QUANTITY, &[])), json!("0"));
@@ -195,12 +189,16 @@ mod tests {
             json!({"f:data": {".": {}}})
         );
         assert_eq!(conv(&msg(RAW_EXTENSION, &[])), Value::Null);
-        let err = convert(&raw(RAW_EXTENSION, "raw", b"\x01\x02"), "data")
-            .unwrap()
-            .unwrap_err();
+        let at = Trail::Field(&Trail::Root, "spec");
+        let err = convert(
+            &raw(RAW_EXTENSION, "raw", b"\x01\x02"),
+            &Trail::Field(&at, "data"),
+        )
+        .unwrap()
+        .unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("data: embedded object is not JSON"),
+                .starts_with("spec.data: embedded object is not JSON"),
             "{err}"
         );
     }
