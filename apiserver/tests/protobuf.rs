@@ -584,6 +584,23 @@ async fn protobuf_updates_deletes_and_subresources() {
     let p = get_json(&client, &format!("{pods}/p")).await;
     assert_eq!(p["spec"]["nodeName"], "node-1");
 
+    // pods/eviction with a protobuf Eviction (kubectl drain's typed client), grace 0.
+    let eviction = json!({"metadata": {"name": "p"}, "deleteOptions": {"gracePeriodSeconds": 0}});
+    let (code, _, v) = post_protobuf(
+        &client,
+        &format!("{pods}/p/eviction"),
+        encode(
+            "policy/v1",
+            "Eviction",
+            "k8s.io.api.policy.v1.Eviction",
+            eviction,
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, _, v) = send(&client, "GET", &format!("{pods}/p"), &[], Vec::new()).await;
+    assert_eq!(code, 404, "evicted with grace 0: {v}");
+
     // A kind without a protobuf schema: 415 naming it.
     let crd = json!({"metadata": {"name": "widgets.example.com"}});
     let (code, _, v) = post_protobuf(
