@@ -14,6 +14,7 @@ pub mod http;
 pub mod kinds;
 pub mod openapi;
 pub mod ops;
+pub mod protobuf;
 pub mod selector;
 pub mod server;
 pub mod status;

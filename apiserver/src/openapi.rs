@@ -190,6 +190,30 @@ fn register_builtin(
     }
 }
 
+/// The k8s-openapi schemas of every built-in kind and of the bodies of their
+/// subresources and deletes (`Binding`, `Eviction`, `Scale`, `DeleteOptions`), with
+/// everything they reference, by component name (`io.k8s.api.core.v1.PodSpec`). Built
+/// once.
+pub fn builtin_definitions() -> &'static Map<String, Value> {
+    static DEFS: LazyLock<Map<String, Value>> = LazyLock::new(|| {
+        let mut generator = SchemaSettings::openapi3().into_generator();
+        generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
+        generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();
+        for kind in crate::kinds::builtin_kinds() {
+            register_builtin(&mut generator, &kind.group, &kind.version, &kind.kind);
+        }
+        for (g, v, k) in [
+            ("", "v1", "Binding"),
+            ("policy", "v1", "Eviction"),
+            ("autoscaling", "v1", "Scale"),
+        ] {
+            register_builtin(&mut generator, g, v, k);
+        }
+        generator.take_definitions(true)
+    });
+    &DEFS
+}
+
 /// The component name of a custom resource's schema (`com.example.v1.Widget`): the
 /// group reversed, then version and kind, as kube-apiserver names them.
 pub fn custom_schema_name(kind: &KindInfo) -> String {

@@ -175,6 +175,15 @@ async fn resource(
     };
     let method = req.method().clone();
     let content_type = header(&req, hyper::header::CONTENT_TYPE).map(str::to_string);
+    // Custom resources are served in JSON and YAML only, as upstream's CR handler.
+    if ctx.kind.is_custom()
+        && matches!(method, Method::POST | Method::PUT | Method::DELETE)
+        && let Some(ct) = content_type
+            .as_deref()
+            .filter(|ct| crate::protobuf::is_protobuf(ct))
+    {
+        return Err(ApiError::unsupported_media(ct));
+    }
     let has_name = ctx.path.name.is_some();
     let namespaced_target = !ctx.kind.namespaced || ctx.path.namespace.is_some();
     match (method, has_name) {
@@ -204,11 +213,13 @@ async fn resource(
         }
         (Method::DELETE, true) if namespaced_target => {
             let bytes = request::read_body(req.into_body()).await?;
-            delete(state, &ctx, &bytes)
+            let body = request::delete_body(&bytes, content_type.as_deref())?;
+            delete(state, &ctx, body.as_ref())
         }
         (Method::DELETE, false) => {
             let bytes = request::read_body(req.into_body()).await?;
-            delete_collection(state, &ctx, &bytes)
+            let body = request::delete_body(&bytes, content_type.as_deref())?;
+            delete_collection(state, &ctx, body.as_ref())
         }
         (Method::POST | Method::PUT | Method::PATCH | Method::DELETE, _) => {
             Err(ApiError::not_found_path())
@@ -729,9 +740,28 @@ fn server_side_apply(
         }
     };
     let force = ctx.query.flag("force");
+    let now = crate::ops::meta::now_rfc3339();
     let sub_name = match sub {
         None => None,
         Some(Subresource::Status) => Some("status"),
+        Some(Subresource::Scale) => {
+            let mgr = capstan_patch::apply::Manager {
+                name: &manager,
+                subresource: Some("scale"),
+                now: &now,
+                ignored: &[],
+            };
+            let apply = crate::ops::ScaleApply {
+                config: &applied,
+                manager: mgr,
+                force,
+            };
+            let scale =
+                state
+                    .cluster
+                    .apply_scale(&ctx.kind, &ctx.ns, name, &apply, &write_opts(ctx)?)?;
+            return Ok(response::json(200, &scale));
+        }
         Some(_) => {
             return Err(ApiError::unsupported_media("application/apply-patch+yaml"));
         }
@@ -741,7 +771,6 @@ fn server_side_apply(
         ..write_opts(ctx)?
     };
     let schema = KindSchema::of(&ctx.kind);
-    let now = crate::ops::meta::now_rfc3339();
     let mgr = capstan_patch::apply::Manager {
         name: &manager,
         subresource: sub_name,
@@ -784,7 +813,7 @@ fn server_side_apply(
     present_object(ctx, &obj, 200)
 }
 
-fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(ctx: &Ctx, body: Option<&Value>) -> Result<DeleteOptions, ApiError> {
     let mut opts = DeleteOptions {
         grace: ctx.query.int("gracePeriodSeconds")?,
         dry_run: ctx.query.dry_run()?,
@@ -799,10 +828,8 @@ fn delete_options(ctx: &Ctx, body: &[u8]) -> Result<DeleteOptions, ApiError> {
             Propagation::Background
         });
     }
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
-        opts.merge_body(&v)?;
+    if let Some(v) = body {
+        opts.merge_body(v)?;
     }
     Ok(opts)
 }
@@ -811,7 +838,11 @@ fn returns_deleted_object(kind: &KindInfo) -> bool {
     kind.group.is_empty() && matches!(kind.plural.as_str(), "pods" | "services" | "namespaces")
 }
 
-fn delete(state: &Arc<AppState>, ctx: &Ctx, body: &[u8]) -> Result<Response<Body>, ApiError> {
+fn delete(
+    state: &Arc<AppState>,
+    ctx: &Ctx,
+    body: Option<&Value>,
+) -> Result<Response<Body>, ApiError> {
     if ctx.path.sub.is_some() {
         return Err(ApiError::method_not_allowed());
     }
@@ -835,7 +866,7 @@ fn delete(state: &Arc<AppState>, ctx: &Ctx, body: &[u8]) -> Result<Response<Body
 fn delete_collection(
     state: &Arc<AppState>,
     ctx: &Ctx,
-    body: &[u8],
+    body: Option<&Value>,
 ) -> Result<Response<Body>, ApiError> {
     let filter = filter_of(ctx)?;
     let opts = delete_options(ctx, body)?;

@@ -107,7 +107,9 @@ pub fn apply(
             ),
         }),
         BodyFormat::ApplyPatch => Err(ApiError::unsupported_media("application/apply-patch+yaml")),
-        BodyFormat::Json | BodyFormat::Yaml => Err(ApiError::unsupported_media("application/json")),
+        BodyFormat::Json | BodyFormat::Yaml | BodyFormat::Protobuf => {
+            Err(ApiError::unsupported_media("application/json"))
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Reading requests: query parameters, bodies (JSON or YAML, at most 3 MiB), and the
+//! Reading requests: query parameters, bodies (JSON, YAML or protobuf, at most 3 MiB), and the
 //! `Accept` header's choice between plain JSON, Tables, partial metadata and aggregated
 //! discovery.
 
@@ -9,6 +9,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 
+use crate::protobuf::{self, ProtobufError};
 use crate::status::ApiError;
 
 /// The request body size limit (upstream's 3 MiB).
@@ -83,6 +84,8 @@ pub enum BodyFormat {
     StrategicMergePatch,
     /// `application/apply-patch+yaml`.
     ApplyPatch,
+    /// `application/vnd.kubernetes.protobuf` (built-in kinds; see [`crate::protobuf`]).
+    Protobuf,
 }
 
 /// Classifies a Content-Type.
@@ -101,6 +104,7 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
         "application/json-patch+json" => BodyFormat::JsonPatch,
         "application/strategic-merge-patch+json" => BodyFormat::StrategicMergePatch,
         "application/apply-patch+yaml" => BodyFormat::ApplyPatch,
+        protobuf::MEDIA_TYPE => BodyFormat::Protobuf,
         _ => return Err(ApiError::unsupported_media(ct)),
     })
 }
@@ -123,12 +127,14 @@ pub async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Parses a JSON or YAML body into a value (400 when malformed).
+/// Parses a JSON, YAML or protobuf body into a value (400 when malformed, 415 for a
+/// protobuf body of a kind the server has no protobuf schema for).
 pub fn parse_body(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("the request body is empty"));
     }
     match format {
+        BodyFormat::Protobuf => protobuf::decode(bytes).map_err(protobuf_error),
         BodyFormat::Yaml | BodyFormat::ApplyPatch => {
             let v: Value = serde_yaml::from_slice(bytes).map_err(|e| {
                 ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
@@ -139,6 +145,32 @@ pub fn parse_body(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         }),
     }
+}
+
+/// The Status for a protobuf body that cannot be read.
+pub fn protobuf_error(e: ProtobufError) -> ApiError {
+    match e {
+        ProtobufError::UnsupportedKind { .. } => {
+            ApiError::new(415, "UnsupportedMediaType", e.to_string())
+        }
+        e => ApiError::bad_request(e.to_string()),
+    }
+}
+
+/// A DELETE body (`DeleteOptions`), in JSON or, from typed clients, protobuf; `None`
+/// when empty.
+pub fn delete_body(bytes: &[u8], content_type: Option<&str>) -> Result<Option<Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let protobuf = content_type.is_some_and(protobuf::is_protobuf)
+        || crate::protobuf::envelope::Envelope::has_magic(bytes);
+    if protobuf {
+        return protobuf::decode(bytes).map(Some).map_err(protobuf_error);
+    }
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))
 }
 
 /// The kinds of output a client may ask for in `Accept`.
@@ -247,14 +279,46 @@ mod tests {
             "x"
         );
         assert_eq!(
-            body_format(Some("application/vnd.kubernetes.protobuf"))
-                .unwrap_err()
-                .code,
-            415
+            body_format(Some("application/vnd.kubernetes.protobuf")).unwrap(),
+            BodyFormat::Protobuf
         );
+        assert_eq!(body_format(Some("application/cbor")).unwrap_err().code, 415);
         assert_eq!(
             body_format(Some("application/json; charset=utf-8")).unwrap(),
             BodyFormat::Json
         );
+        // JSON sent as protobuf: 400 naming the missing magic number.
+        let e = parse_body(b"{}", BodyFormat::Protobuf).unwrap_err();
+        assert_eq!((e.code, e.reason), (400, "BadRequest"));
+        assert!(e.message.contains("magic"), "{}", e.message);
+    }
+
+    #[test]
+    fn delete_bodies() {
+        assert_eq!(delete_body(b" ", None).unwrap(), None);
+        assert_eq!(
+            delete_body(br#"{"gracePeriodSeconds":0}"#, Some("application/json")).unwrap(),
+            Some(serde_json::json!({"gracePeriodSeconds": 0}))
+        );
+        // client-go's typed Delete: DeleteOptions{PropagationPolicy: Background} as protobuf.
+        let mut tm = vec![0x0a, 2];
+        tm.extend_from_slice(b"v1");
+        tm.extend_from_slice(&[0x12, 13]);
+        tm.extend_from_slice(b"DeleteOptions");
+        let mut raw = vec![0x22, 10];
+        raw.extend_from_slice(b"Background");
+        let mut body = b"k8s\0".to_vec();
+        body.extend_from_slice(&[0x0a, tm.len() as u8]);
+        body.extend_from_slice(&tm);
+        body.extend_from_slice(&[0x12, raw.len() as u8]);
+        body.extend_from_slice(&raw);
+        let v = delete_body(&body, Some(protobuf::MEDIA_TYPE))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"})
+        );
+        assert_eq!(delete_body(b"{", None).unwrap_err().code, 400);
     }
 }

@@ -8,6 +8,7 @@ mod delete;
 pub mod hooks;
 pub mod meta;
 mod prepare;
+mod scale_fields;
 mod subresources;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
+pub use subresources::ScaleApply;
 
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;

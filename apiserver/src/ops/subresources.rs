@@ -204,22 +204,7 @@ impl Cluster {
         scale: &Value,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let replicas = scale
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if replicas < 0 {
-            return Err(ApiError::invalid(
-                "Scale",
-                name,
-                "autoscaling",
-                vec![(
-                    "FieldValueInvalid".into(),
-                    "spec.replicas".into(),
-                    format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-                )],
-            ));
-        }
+        let replicas = scale_replicas(scale, name)?;
         let rv = meta_str(scale, "resourceVersion").unwrap_or("").to_string();
         let spec_ptr = spec_replicas_pointer(kind);
         // Recorded in managedFields with `subresource: scale`, as upstream.
@@ -233,6 +218,107 @@ impl Cluster {
         })?;
         scale_of(kind, &obj.value()?)
     }
+
+    /// Server-side apply of a `Scale` configuration (`applied`) by `manager`: managed
+    /// fields are tracked on the `Scale` view of the object (see
+    /// [`super::scale_fields`]), so conflicts name the managers of the parent's
+    /// replicas, and the outcome is folded back into the parent's entries. Answers the
+    /// new `Scale`.
+    pub fn apply_scale(
+        &self,
+        kind: &KindInfo,
+        ns: &str,
+        name: &str,
+        apply: &ScaleApply<'_>,
+        opts: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let ScaleApply {
+            config: applied,
+            manager,
+            force,
+        } = *apply;
+        let schema = crate::http::patch::KindSchema::scale();
+        let spec_ptr = spec_replicas_pointer(kind);
+        let segments: Vec<&str> = spec_ptr.trim_start_matches('/').split('/').collect();
+        let replicas_path = capstan_patch::fieldpath::Path::fields(&segments);
+        let opts = WriteOptions {
+            applied: true,
+            ..opts.clone()
+        };
+        let obj = self.update_with(kind, ns, name, Some(Subresource::Scale), &opts, |cur| {
+            let parent_entries = cur
+                .pointer("/metadata/managedFields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut view = scale_of(kind, cur)?;
+            if let Some(meta) = view.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+                let entries = super::scale_fields::to_subresource(
+                    &parent_entries,
+                    &kind.group,
+                    &replicas_path,
+                );
+                if !entries.is_empty() {
+                    meta.insert("managedFields".into(), Value::Array(entries));
+                }
+            }
+            let outcome =
+                capstan_patch::apply::apply(&view, applied, schema.meta(), &manager, force)
+                    .map_err(|e| crate::http::patch::apply_error(e, kind, name))?;
+            let replicas = scale_replicas(&outcome.object, name)?;
+            let scale_entries = outcome
+                .object
+                .pointer("/metadata/managedFields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut next = cur.clone();
+            set_pointer(&mut next, &spec_ptr, json!(replicas));
+            let merged = super::scale_fields::to_parent(
+                &parent_entries,
+                &scale_entries,
+                &replicas_path,
+                &kind.api_version(),
+            );
+            set_pointer(&mut next, "/metadata/managedFields", Value::Array(merged));
+            Ok(next)
+        })?;
+        scale_of(kind, &obj.value()?)
+    }
+}
+
+/// A server-side apply of a `Scale`: the configuration, who applies it, and whether
+/// it takes fields from other managers.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaleApply<'a> {
+    /// The applied `autoscaling/v1` `Scale` configuration.
+    pub config: &'a Value,
+    /// The applying manager (`subresource: scale`).
+    pub manager: capstan_patch::apply::Manager<'a>,
+    /// `force=true`.
+    pub force: bool,
+}
+
+/// A `Scale`'s `spec.replicas` (0 when unset); 422 when negative.
+fn scale_replicas(scale: &Value, name: &str) -> Result<i64, ApiError> {
+    let replicas = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if replicas < 0 {
+        return Err(ApiError::invalid(
+            "Scale",
+            name,
+            "autoscaling",
+            vec![(
+                "FieldValueInvalid".into(),
+                "spec.replicas".into(),
+                format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+            )],
+        ));
+    }
+    Ok(replicas)
 }
 
 fn spec_replicas_pointer(kind: &KindInfo) -> String {
