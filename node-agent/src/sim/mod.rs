@@ -1,42 +1,75 @@
-//! The simulated runtime's decisions, as pure functions of the pod: what its containers
-//! do, when they become ready, and the pod status the kubelet would post.
+//! The simulated runtime: containers "run" without running anything, KWOK-style, and the
+//! pod status the kubelet would post is a pure function of the pod, its start and the
+//! time ([`plan`]). Nothing is kept per pod but its start instant (see
+//! [`crate::pods`]), and a pod costs work only when its status changes: the pod worker
+//! comes back at [`SimPlan::next_change`] through its queue's `add_after`.
 //!
-//! Conventions (KWOK-style, per pod):
-//! - Containers start at once; a pod is Ready once the longest
-//!   `readinessProbe.initialDelaySeconds` of its containers has passed since its start
-//!   (at once when no container has a readiness probe).
-//!   The annotation `capstan.dev/ready-after: "<duration>"` (`500ms`, `5s`, `2m`, or
-//!   bare seconds) delays readiness further.
-//! - Pods with `restartPolicy: Never` or `OnFailure` complete when the annotation
-//!   `capstan.dev/exit-code: "<n>"` or `capstan.dev/run-for: "<duration>"` is set (exit
-//!   0 unless an exit code is given; after the run-for duration from the start, at once
-//!   without it), or when every container's `command` is `["true"]`/`["/bin/true"]`
-//!   (exit 0) or `["false"]`/`["/bin/false"]` (exit 1).
-//!   Exit 0 → `Succeeded`; non-zero with `Never` → `Failed`. A non-zero exit with
-//!   `OnFailure` would restart the container, which the sim runtime does not do yet: such
-//!   pods keep running. `restartPolicy: Always` pods run until deleted.
-//! - A pod being deleted has its containers terminated with exit code 0 (`Completed`)
-//!   and is then deleted with grace period 0, as the kubelet does.
+//! Conventions (per pod, through annotations; durations as `500ms`, `5s`, `2m`, `1h` or
+//! bare seconds, all multiplied by the agent's `--time-scale`):
+//! - **Init containers** run first, one at a time in order, each for
+//!   `capstan.dev/init-run-for` (at once without it) and exit 0 — or 1 when its
+//!   `command` is `["false"]`/`["/bin/false"]`: a failed init container fails a
+//!   `restartPolicy: Never` pod and is otherwise restarted behind the back-off
+//!   (`Init:CrashLoopBackOff`). Restartable init containers (sidecars, `restartPolicy:
+//!   Always`) start in order and keep running next to the app containers until those
+//!   finished. Until its turn a container waits as `PodInitializing`.
+//! - **App containers** start together once the init containers completed. A container
+//!   runs until the pod is deleted, unless one of these makes it exit:
+//!   - `capstan.dev/crash-every: <d>` — every instance exits `d` after it started, with
+//!     `capstan.dev/exit-code` or 1;
+//!   - `capstan.dev/run-for: <d>` — every instance exits `d` after it started, with
+//!     `capstan.dev/exit-code` or 0 (`crash-every` wins when both are set);
+//!   - `capstan.dev/exit-code: <n>` alone — instances exit at once with `n`;
+//!   - a `command` of `["true"]`/`["/bin/true"]` (exit 0) or `["false"]`/`["/bin/false"]`
+//!     (exit 1) — instances exit at once.
+//!
+//!   An exit is followed by a restart per `restartPolicy` (`Always`: any exit;
+//!   `OnFailure`: a non-zero one; `Never`: none) as the kubelet does: the first restart
+//!   at once, later ones behind the CrashLoopBackOff (10 s doubling to 5 min; starting
+//!   over when runs last more than 10 min), while the container waits in
+//!   `CrashLoopBackOff` with the kubelet's message, `restartCount` counting restarts and
+//!   `lastState.terminated` holding the previous instance's exit. A pod whose app
+//!   containers all exited for good is `Succeeded` (all exit codes 0) or `Failed`.
+//! - **Readiness**: each instance of an app container is ready once the longer of its
+//!   `readinessProbe.initialDelaySeconds` and `capstan.dev/ready-after` passed since it
+//!   started (at once by default), and, with `capstan.dev/unready-after: <d>`, turns
+//!   unready `d` after it became ready (until it restarts): the pod's `ContainersReady`
+//!   and `Ready` turn `False` with reason `ContainersNotReady`. Sidecars are ready after
+//!   their own probe's initial delay.
+//! - A pod being deleted has its running containers terminated with exit code 0
+//!   (`Completed`) and is then deleted with grace period 0, as the kubelet does.
+//!
+//! Times in the status are whole seconds (as the API serialises them), so a status
+//! computed again from the same inputs compares equal to the one the API server holds.
+
+mod status;
+pub mod timeline;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{
-    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, HostIP, Pod,
-    PodIP, PodStatus,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use crate::lifecycle;
+use crate::lifecycle::{RestartPolicy, scaled};
+pub use status::{SimPlan, needs_update, plan, stopped_status};
+use timeline::Run;
 
-/// The annotation setting the exit code of a pod's containers (see the module docs).
+/// The annotation setting the exit code of a pod's app containers.
 pub const EXIT_CODE_ANNOTATION: &str = "capstan.dev/exit-code";
-
-/// The annotation delaying a pod's readiness (see the module docs).
+/// The annotation delaying the readiness of a pod's app containers.
 pub const READY_AFTER_ANNOTATION: &str = "capstan.dev/ready-after";
-/// The annotation making a run-to-completion pod exit after a while (see the module docs).
+/// The annotation making a pod's app containers exit (code 0) after each run of this
+/// long.
 pub const RUN_FOR_ANNOTATION: &str = "capstan.dev/run-for";
+/// The annotation making a pod's app containers exit (code 1) every this long after
+/// each start.
+pub const CRASH_EVERY_ANNOTATION: &str = "capstan.dev/crash-every";
+/// The annotation turning a pod's app containers unready this long after they became
+/// ready.
+pub const UNREADY_AFTER_ANNOTATION: &str = "capstan.dev/unready-after";
+/// The annotation making each init container of a pod run this long.
+pub const INIT_RUN_FOR_ANNOTATION: &str = "capstan.dev/init-run-for";
 
 /// A duration as the annotations write it: `500ms`, `5s`, `2m`, `1h`, or bare seconds.
 pub fn parse_duration(value: &str) -> Option<Duration> {
@@ -56,80 +89,121 @@ pub fn parse_duration(value: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
+/// What a pod's annotations ask of its containers (durations unscaled; unparsable
+/// values count as unset).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Annotations {
+    /// `capstan.dev/ready-after`.
+    pub ready_after: Duration,
+    /// `capstan.dev/unready-after`.
+    pub unready_after: Option<Duration>,
+    /// `capstan.dev/run-for`.
+    pub run_for: Option<Duration>,
+    /// `capstan.dev/crash-every`.
+    pub crash_every: Option<Duration>,
+    /// `capstan.dev/exit-code`.
+    pub exit_code: Option<i32>,
+    /// `capstan.dev/init-run-for`.
+    pub init_run_for: Duration,
 }
 
-/// How long a run-to-completion pod runs before it exits (`capstan.dev/run-for`).
-pub fn run_for(pod: &Pod) -> Duration {
-    annotation(pod, RUN_FOR_ANNOTATION)
-        .and_then(parse_duration)
-        .unwrap_or_default()
-}
-
-/// What the containers of a pod do once started.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// They run until the pod is deleted.
-    Run,
-    /// They exit at once with this code and the pod reaches a terminal phase.
-    Exit(i32),
-}
-
-/// What `pod`'s containers do, by the conventions in the module docs.
-pub fn outcome(pod: &Pod) -> Outcome {
-    let spec = pod.spec.as_ref();
-    let policy = spec
-        .and_then(|s| s.restart_policy.as_deref())
-        .unwrap_or("Always");
-    if policy == "Always" {
-        return Outcome::Run;
-    }
-    let annotated = annotation(pod, EXIT_CODE_ANNOTATION)
-        .and_then(|v| v.trim().parse::<i32>().ok())
-        .or_else(|| annotation(pod, RUN_FOR_ANNOTATION).map(|_| 0));
-    let code = annotated.or_else(|| {
-        let containers = &spec?.containers;
-        let codes: Option<Vec<i32>> = containers
-            .iter()
-            .map(|c| match c.command.as_deref() {
-                Some([cmd]) if cmd == "true" || cmd == "/bin/true" => Some(0),
-                Some([cmd]) if cmd == "false" || cmd == "/bin/false" => Some(1),
-                _ => None,
-            })
-            .collect();
-        codes.and_then(|c| c.into_iter().max())
-    });
-    match code {
-        Some(0) => Outcome::Exit(0),
-        Some(n) if policy == "Never" => Outcome::Exit(n),
-        _ => Outcome::Run,
+impl Annotations {
+    /// The annotations of `pod`.
+    pub fn of(pod: &Pod) -> Self {
+        let get = |key: &str| {
+            pod.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .map(String::as_str)
+        };
+        let duration = |key: &str| get(key).and_then(parse_duration);
+        Annotations {
+            ready_after: duration(READY_AFTER_ANNOTATION).unwrap_or_default(),
+            unready_after: duration(UNREADY_AFTER_ANNOTATION),
+            run_for: duration(RUN_FOR_ANNOTATION),
+            crash_every: duration(CRASH_EVERY_ANNOTATION),
+            exit_code: get(EXIT_CODE_ANNOTATION).and_then(|v| v.trim().parse().ok()),
+            init_run_for: duration(INIT_RUN_FOR_ANNOTATION).unwrap_or_default(),
+        }
     }
 }
 
-/// How long after its start `pod` becomes ready: the longest readiness-probe
-/// `initialDelaySeconds` among its containers, or `capstan.dev/ready-after` if longer.
-pub fn ready_delay(pod: &Pod) -> Duration {
-    let secs = pod
-        .spec
-        .as_ref()
-        .map(|s| {
-            s.containers
-                .iter()
-                .filter_map(|c| c.readiness_probe.as_ref()?.initial_delay_seconds)
-                .max()
-                .unwrap_or(0)
-        })
+/// The exit code `c`'s command stands for: `true` 0, `false` 1, anything else none.
+fn command_exit(c: &Container) -> Option<i32> {
+    match c.command.as_deref() {
+        Some([cmd]) if cmd == "true" || cmd == "/bin/true" => Some(0),
+        Some([cmd]) if cmd == "false" || cmd == "/bin/false" => Some(1),
+        _ => None,
+    }
+}
+
+/// How app container `c` runs (see the module docs), durations multiplied by `scale`.
+pub fn app_run(c: &Container, a: &Annotations, policy: RestartPolicy, scale: f64) -> Run {
+    let command = command_exit(c);
+    let exit_code = a
+        .exit_code
+        .or(a.crash_every.map(|_| 1))
+        .or(command)
         .unwrap_or(0);
-    let probes = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
-    let annotated = annotation(pod, READY_AFTER_ANNOTATION)
-        .and_then(parse_duration)
-        .unwrap_or_default();
-    probes.max(annotated)
+    let lasts = a
+        .crash_every
+        .or(a.run_for)
+        .or(a.exit_code.map(|_| Duration::ZERO))
+        .or(command.map(|_| Duration::ZERO));
+    Run {
+        lasts: lasts.map(|d| scaled(d, scale)),
+        exit_code,
+        restarts: lasts.is_some() && policy.restarts(exit_code),
+    }
+}
+
+/// How regular init container `c` runs (see the module docs): to completion, restarted
+/// after a failure unless the pod's policy is `Never`.
+pub fn init_run(c: &Container, a: &Annotations, policy: RestartPolicy, scale: f64) -> Run {
+    let exit_code = command_exit(c).unwrap_or(0);
+    Run {
+        lasts: Some(scaled(a.init_run_for, scale)),
+        exit_code,
+        restarts: exit_code != 0 && policy != RestartPolicy::Never,
+    }
+}
+
+/// When each instance of a container becomes ready and, optionally, unready again
+/// (counted from the instance's start; scaled).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// Ready this long after the start.
+    pub after: Duration,
+    /// Unready this long after becoming ready.
+    pub lost_after: Option<Duration>,
+}
+
+fn probe_delay(c: &Container) -> Duration {
+    let secs = c
+        .readiness_probe
+        .as_ref()
+        .and_then(|p| p.initial_delay_seconds)
+        .unwrap_or(0);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+/// When instances of app container `c` are ready: after the longer of its readiness
+/// probe's initial delay and `capstan.dev/ready-after`, unready after
+/// `capstan.dev/unready-after`.
+pub fn app_readiness(c: &Container, a: &Annotations, scale: f64) -> Readiness {
+    Readiness {
+        after: scaled(probe_delay(c).max(a.ready_after), scale),
+        lost_after: a.unready_after.map(|d| scaled(d, scale)),
+    }
+}
+
+/// When instances of sidecar `c` are ready: after its readiness probe's initial delay.
+pub fn sidecar_readiness(c: &Container, scale: f64) -> Readiness {
+    Readiness {
+        after: scaled(probe_delay(c), scale),
+        lost_after: None,
+    }
 }
 
 /// A stable hex SHA-256 of `parts` (container and image IDs).
@@ -149,207 +223,138 @@ pub struct Placement {
     pub host_ip: String,
     /// The pod's address.
     pub pod_ip: String,
-    /// When the pod started (its `startTime`).
+    /// When the pod started (its `startTime`; the sim counts every container's history
+    /// from here).
     pub started: Timestamp,
-}
-
-/// The status of `pod` at `now`: containers running (ready when `ready`), or, with
-/// `exit`, terminated with that code and the pod in its terminal phase.
-pub fn pod_status(
-    pod: &Pod,
-    at: &Placement,
-    ready: bool,
-    exit: Option<i32>,
-    now: Timestamp,
-) -> PodStatus {
-    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
-    let spec = pod.spec.clone().unwrap_or_default();
-    let status_of = |c: &k8s_openapi::api::core::v1::Container, exit: Option<i32>, ready: bool| {
-        let image = c.image.clone().unwrap_or_default();
-        let state = match exit {
-            None => ContainerState {
-                running: Some(ContainerStateRunning {
-                    started_at: Some(Time(at.started)),
-                }),
-                ..Default::default()
-            },
-            Some(code) => ContainerState {
-                terminated: Some(ContainerStateTerminated {
-                    exit_code: code,
-                    reason: Some(lifecycle::exit_reason(code).to_string()),
-                    started_at: Some(Time(at.started)),
-                    finished_at: Some(Time(now)),
-                    container_id: Some(format!("sim://{}", digest(&[uid, &c.name]))),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        };
-        ContainerStatus {
-            name: c.name.clone(),
-            image_id: format!("{image}@sha256:{}", digest(&[&image])),
-            image,
-            container_id: Some(format!("sim://{}", digest(&[uid, &c.name]))),
-            ready,
-            started: Some(exit.is_none()),
-            restart_count: 0,
-            state: Some(state),
-            ..Default::default()
-        }
-    };
-    let init_statuses: Vec<ContainerStatus> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| status_of(c, Some(0), true))
-        .collect();
-    let running = exit.is_none();
-    let containers_ready = running && ready;
-    let statuses: Vec<ContainerStatus> = spec
-        .containers
-        .iter()
-        .map(|c| status_of(c, exit, containers_ready))
-        .collect();
-    let all: Vec<ContainerStatus> = init_statuses.iter().chain(&statuses).cloned().collect();
-    let phase = lifecycle::pod_phase(&spec, &all, !running);
-    PodStatus {
-        phase: Some(phase.to_string()),
-        host_ip: Some(at.host_ip.clone()),
-        host_ips: Some(vec![HostIP {
-            ip: at.host_ip.clone(),
-        }]),
-        pod_ip: Some(at.pod_ip.clone()),
-        pod_ips: Some(vec![PodIP {
-            ip: at.pod_ip.clone(),
-        }]),
-        start_time: Some(Time(at.started)),
-        qos_class: pod.status.as_ref().and_then(|s| s.qos_class.clone()),
-        conditions: Some(lifecycle::pod_conditions(pod, phase, &all, running, now)),
-        container_statuses: Some(statuses),
-        init_container_statuses: (!init_statuses.is_empty()).then_some(init_statuses),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::{Container, PodSpec, Probe};
+    use k8s_openapi::api::core::v1::Probe;
     use std::collections::BTreeMap;
 
-    fn pod(policy: &str, command: Option<Vec<&str>>, exit_annotation: Option<&str>) -> Pod {
-        let mut p = Pod::default();
-        p.metadata.uid = Some("u1".into());
-        if let Some(code) = exit_annotation {
-            p.metadata.annotations = Some(BTreeMap::from([(
-                EXIT_CODE_ANNOTATION.to_string(),
-                code.to_string(),
-            )]));
-        }
-        p.spec = Some(PodSpec {
-            restart_policy: Some(policy.into()),
-            containers: vec![Container {
-                name: "main".into(),
-                image: Some("busybox".into()),
-                command: command.map(|c| c.into_iter().map(String::from).collect()),
-                ..Default::default()
-            }],
+    fn container(command: Option<&[&str]>) -> Container {
+        Container {
+            name: "main".into(),
+            command: command.map(|c| c.iter().map(|s| s.to_string()).collect()),
             ..Default::default()
-        });
-        p
+        }
+    }
+
+    fn annotations(pairs: &[(&str, &str)]) -> Annotations {
+        let mut p = Pod::default();
+        p.metadata.annotations = Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+        Annotations::of(&p)
     }
 
     #[test]
-    fn outcomes_follow_the_documented_convention() {
-        assert_eq!(outcome(&pod("Always", None, Some("0"))), Outcome::Run);
-        assert_eq!(outcome(&pod("Never", None, None)), Outcome::Run);
-        assert_eq!(outcome(&pod("Never", None, Some("3"))), Outcome::Exit(3));
-        assert_eq!(
-            outcome(&pod("OnFailure", None, Some("0"))),
-            Outcome::Exit(0)
-        );
-        assert_eq!(outcome(&pod("OnFailure", None, Some("2"))), Outcome::Run);
-        assert_eq!(
-            outcome(&pod("Never", Some(vec!["true"]), None)),
-            Outcome::Exit(0)
-        );
-        assert_eq!(
-            outcome(&pod("Never", Some(vec!["/bin/false"]), None)),
-            Outcome::Exit(1)
-        );
-        assert_eq!(
-            outcome(&pod("Never", Some(vec!["sleep", "10"]), None)),
-            Outcome::Run
-        );
-    }
-
-    #[test]
-    fn durations_and_run_for() {
+    fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("5x"), None);
-        let mut p = pod("Never", None, None);
-        p.metadata.annotations = Some(BTreeMap::from([(
-            RUN_FOR_ANNOTATION.to_string(),
-            "2s".to_string(),
-        )]));
-        assert_eq!(outcome(&p), Outcome::Exit(0));
-        assert_eq!(run_for(&p), Duration::from_secs(2));
+        assert_eq!(parse_duration("-1s"), None);
     }
 
     #[test]
-    fn ready_delay_is_the_longest_initial_delay() {
-        let mut p = pod("Always", None, None);
-        assert_eq!(ready_delay(&p), Duration::ZERO);
-        p.spec.as_mut().unwrap().containers[0].readiness_probe = Some(Probe {
+    fn app_containers_follow_the_documented_conventions() {
+        use RestartPolicy::*;
+        let plain = container(None);
+        let none = Annotations::default();
+        assert_eq!(app_run(&plain, &none, Always, 1.0), Run::FOREVER);
+        assert_eq!(app_run(&plain, &none, Never, 1.0), Run::FOREVER);
+
+        let run = |a: &Annotations, c: &Container, p| {
+            let r = app_run(c, a, p, 1.0);
+            (r.lasts.map(|d| d.as_secs()), r.exit_code, r.restarts)
+        };
+        let crash = annotations(&[(CRASH_EVERY_ANNOTATION, "30s")]);
+        assert_eq!(run(&crash, &plain, Always), (Some(30), 1, true));
+        assert_eq!(run(&crash, &plain, OnFailure), (Some(30), 1, true));
+        assert_eq!(run(&crash, &plain, Never), (Some(30), 1, false));
+        let crash_0 = annotations(&[(CRASH_EVERY_ANNOTATION, "30s"), (EXIT_CODE_ANNOTATION, "0")]);
+        assert_eq!(run(&crash_0, &plain, OnFailure), (Some(30), 0, false));
+        assert_eq!(run(&crash_0, &plain, Always), (Some(30), 0, true));
+
+        let run_for = annotations(&[(RUN_FOR_ANNOTATION, "2s")]);
+        assert_eq!(run(&run_for, &plain, Always), (Some(2), 0, true));
+        assert_eq!(run(&run_for, &plain, OnFailure), (Some(2), 0, false));
+        let both = annotations(&[(RUN_FOR_ANNOTATION, "2s"), (CRASH_EVERY_ANNOTATION, "9s")]);
+        assert_eq!(run(&both, &plain, Never), (Some(9), 1, false));
+
+        let code = annotations(&[(EXIT_CODE_ANNOTATION, "3")]);
+        assert_eq!(run(&code, &plain, Never), (Some(0), 3, false));
+        assert_eq!(run(&code, &plain, OnFailure), (Some(0), 3, true));
+
+        let t = container(Some(&["true"]));
+        let f = container(Some(&["/bin/false"]));
+        let sleep = container(Some(&["sleep", "10"]));
+        assert_eq!(run(&none, &t, Never), (Some(0), 0, false));
+        assert_eq!(run(&none, &t, Always), (Some(0), 0, true));
+        assert_eq!(run(&none, &f, OnFailure), (Some(0), 1, true));
+        assert_eq!(run(&none, &sleep, Never), (None, 0, false));
+        assert_eq!(run(&run_for, &f, Never), (Some(2), 1, false));
+
+        // Scaled.
+        let r = app_run(&plain, &crash, Always, 0.1);
+        assert_eq!(r.lasts, Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn init_containers_complete_unless_their_command_fails() {
+        use RestartPolicy::*;
+        let slow = annotations(&[(INIT_RUN_FOR_ANNOTATION, "4s")]);
+        let ok = init_run(&container(None), &slow, Always, 0.5);
+        assert_eq!(
+            (ok.lasts, ok.exit_code, ok.restarts),
+            (Some(Duration::from_secs(2)), 0, false)
+        );
+        let bad = container(Some(&["false"]));
+        assert!(init_run(&bad, &slow, Always, 1.0).restarts);
+        assert!(init_run(&bad, &slow, OnFailure, 1.0).restarts);
+        assert!(!init_run(&bad, &slow, Never, 1.0).restarts);
+        // The pod's exit-code and crash-every annotations are for app containers.
+        let crash = annotations(&[(CRASH_EVERY_ANNOTATION, "1s"), (EXIT_CODE_ANNOTATION, "2")]);
+        let r = init_run(&container(None), &crash, Always, 1.0);
+        assert_eq!((r.lasts, r.exit_code), (Some(Duration::ZERO), 0));
+    }
+
+    #[test]
+    fn readiness_is_the_longer_delay_then_optionally_lost() {
+        let mut c = container(None);
+        assert_eq!(
+            app_readiness(&c, &Annotations::default(), 1.0),
+            Readiness::default()
+        );
+        c.readiness_probe = Some(Probe {
             initial_delay_seconds: Some(5),
             ..Default::default()
         });
-        assert_eq!(ready_delay(&p), Duration::from_secs(5));
-        p.metadata.annotations = Some(BTreeMap::from([(
-            READY_AFTER_ANNOTATION.to_string(),
-            "7s".to_string(),
-        )]));
-        assert_eq!(ready_delay(&p), Duration::from_secs(7));
-    }
-
-    #[test]
-    fn running_and_terminated_statuses() {
-        let p = pod("Never", None, None);
-        let at = Placement {
-            host_ip: "10.244.0.1".into(),
-            pod_ip: "10.244.0.2".into(),
-            started: Timestamp::now(),
-        };
-        let s = pod_status(&p, &at, true, None, Timestamp::now());
-        assert_eq!(s.phase.as_deref(), Some("Running"));
-        assert_eq!(s.pod_ip.as_deref(), Some("10.244.0.2"));
-        let cs = &s.container_statuses.as_ref().unwrap()[0];
-        assert!(cs.ready && cs.state.as_ref().unwrap().running.is_some());
-        assert!(cs.container_id.as_deref().unwrap().starts_with("sim://"));
-        let ready = |s: &PodStatus, t: &str| {
-            s.conditions
-                .as_ref()
-                .unwrap()
-                .iter()
-                .any(|c| c.type_ == t && c.status == "True")
-        };
-        assert!(ready(&s, "Ready") && ready(&s, "ContainersReady") && ready(&s, "Initialized"));
-
-        let unready = pod_status(&p, &at, false, None, Timestamp::now());
-        assert!(!ready(&unready, "Ready"));
-
-        let done = pod_status(&p, &at, false, Some(3), Timestamp::now());
-        assert_eq!(done.phase.as_deref(), Some("Failed"));
-        let term = done.container_statuses.unwrap()[0]
-            .state
-            .clone()
-            .unwrap()
-            .terminated
-            .unwrap();
-        assert_eq!(term.exit_code, 3);
-        assert_eq!(term.reason.as_deref(), Some("Error"));
+        let a = annotations(&[
+            (READY_AFTER_ANNOTATION, "7s"),
+            (UNREADY_AFTER_ANNOTATION, "1m"),
+        ]);
+        assert_eq!(
+            app_readiness(&c, &a, 1.0),
+            Readiness {
+                after: Duration::from_secs(7),
+                lost_after: Some(Duration::from_secs(60)),
+            }
+        );
+        let short = annotations(&[(READY_AFTER_ANNOTATION, "1s")]);
+        assert_eq!(
+            app_readiness(&c, &short, 0.5).after,
+            Duration::from_millis(2500)
+        );
+        assert_eq!(sidecar_readiness(&c, 1.0).after, Duration::from_secs(5));
     }
 }
