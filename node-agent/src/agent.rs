@@ -39,7 +39,7 @@ pub struct NodeAgentConfig {
     /// Multiplies the kubelet's delays, to run lifecycles faster in tests (1.0: real
     /// time; 0.01: 100× faster): the CrashLoopBackOff (10 s doubling to 5 min), probes'
     /// `initialDelaySeconds` and `periodSeconds`, configuration retries, and the sim
-    /// runtime's readiness and run-for delays. Not probe timeouts nor grace periods:
+    /// runtime's annotated durations. Not probe timeouts nor grace periods:
     /// those bound what real processes get.
     pub time_scale: f64,
     /// Files of the process runtime.

@@ -456,6 +456,37 @@ impl Backoff {
     }
 }
 
+/// The wait [`Backoff`] imposes before restart number `restart` (1 for the first) of a
+/// container whose every run lasted `ran` and that is restarted as soon as allowed: the
+/// first restart at once, then 10 s doubling to 5 minutes; none at all when each run
+/// lasted more than twice the ceiling (10 minutes), since the back-off then starts over
+/// at every exit. Durations multiplied by `scale`. A closed form of [`Backoff`] for a
+/// runtime that computes a container's history rather than living through it (the sim).
+pub fn restart_delay(restart: u32, ran: Duration, scale: f64) -> Duration {
+    if restart <= 1 || ran > scaled(BACKOFF_MAX * 2, scale) {
+        return Duration::ZERO;
+    }
+    let ceiling = scaled(BACKOFF_MAX, scale);
+    let mut delay = scaled(BACKOFF_INITIAL, scale);
+    for _ in 2..restart {
+        if delay >= ceiling {
+            break;
+        }
+        delay = (delay * 2).min(ceiling);
+    }
+    delay.min(ceiling)
+}
+
+/// The value [`restart_delay`] settles at for runs lasting `ran`: every restart from the
+/// first one that waits this long on waits as long.
+pub fn settled_restart_delay(ran: Duration, scale: f64) -> Duration {
+    if ran > scaled(BACKOFF_MAX * 2, scale) {
+        Duration::ZERO
+    } else {
+        scaled(BACKOFF_MAX, scale)
+    }
+}
+
 /// `d` multiplied by the time scale (at least 1 ms, so that timers still order events).
 pub fn scaled(d: Duration, scale: f64) -> Duration {
     if d.is_zero() || (scale - 1.0).abs() < f64::EPSILON {
@@ -781,6 +812,51 @@ mod tests {
         assert_eq!(
             b.remaining(later, later, scale).map(|(_, d)| d),
             Some(Duration::from_secs(10))
+        );
+    }
+
+    /// Lives through a steady crash loop with [`Backoff`] (each run lasting `ran`, each
+    /// restart as soon as allowed) and returns the wait before each of `n` restarts.
+    fn lived_delays(n: u32, ran: Duration, scale: f64) -> Vec<Duration> {
+        let mut b = Backoff::default();
+        let mut now = Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..n {
+            now += ran;
+            let exited = now;
+            let wait = b
+                .remaining(exited, exited, scale)
+                .map_or(Duration::ZERO, |(w, _)| w);
+            waits.push(wait);
+            now += wait;
+            b.next(exited, now, scale);
+        }
+        waits
+    }
+
+    #[test]
+    fn restart_delay_is_the_backoff_of_a_steady_crash_loop() {
+        for scale in [1.0, 0.05, 0.001] {
+            for ran in [0, 1, 30, 599, 600, 601, 3600] {
+                let ran = scaled(Duration::from_secs(ran), scale);
+                let lived = lived_delays(12, ran, scale);
+                let computed: Vec<Duration> =
+                    (1..=12).map(|r| restart_delay(r, ran, scale)).collect();
+                assert_eq!(computed, lived, "ran {ran:?} at scale {scale}");
+                assert_eq!(
+                    computed.last().copied(),
+                    Some(settled_restart_delay(ran, scale))
+                );
+            }
+        }
+        let secs: Vec<u64> = (1..=8)
+            .map(|r| restart_delay(r, Duration::from_secs(1), 1.0).as_secs())
+            .collect();
+        assert_eq!(secs, [0, 10, 20, 40, 80, 160, 300, 300]);
+        // Runs of more than 10 minutes: the back-off starts over at every exit.
+        assert_eq!(
+            restart_delay(5, Duration::from_secs(601), 1.0),
+            Duration::ZERO
         );
     }
 

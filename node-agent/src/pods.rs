@@ -3,12 +3,17 @@
 //! /24, the node's `hostIP`), the status writes and the kubelet's final delete (grace
 //! period 0, UID precondition).
 //!
-//! - `sim` (see [`crate::sim`] for the conventions): Pending → Running with container
-//!   statuses, Ready after the readiness delay, terminal phases for completing pods, and
-//!   on deletion containers terminated at once.
+//! - `sim` (see [`crate::sim`] for the conventions): the status is computed from the pod
+//!   and the time, written when it differs from the API server's, and the pod is looked
+//!   at again when the plan says it next changes (the queue's `add_after`: no task or
+//!   timer of its own per pod). The only thing kept per pod is its precise start
+//!   instant while its status still changes (the API keeps whole seconds; without it,
+//!   e.g. after an agent restart, the start is the pod's `startTime`); on deletion,
+//!   containers are terminated at once.
 //! - `process` (see [`crate::process`]): containers run as local processes; the worker
 //!   writes what the runtime reports and deletes the pod once its processes stopped.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,13 +24,13 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client, ResourceExt};
+use parking_lot::Mutex;
 
 use crate::crd::NodeRuntime;
 use crate::ipam::PodIpAllocator;
-use crate::lifecycle::scaled;
 use crate::nodes::{NodeEntry, NodeRegistry};
 use crate::process::ProcessRuntime;
-use crate::sim::{Outcome, Placement, outcome, pod_status, ready_delay, run_for};
+use crate::sim::{self, Placement};
 
 /// The pod informer's index from node name to the pods bound to it.
 pub const NODE_NAME_INDEX: &str = "spec.nodeName";
@@ -38,6 +43,8 @@ pub struct PodWorker {
     ips: PodIpAllocator,
     process: Arc<ProcessRuntime>,
     time_scale: f64,
+    /// Sim pods' precise start instants (pod UID, start), while their status changes.
+    sim_starts: Mutex<HashMap<ObjectKey, (String, Timestamp)>>,
 }
 
 fn is_terminal(pod: &Pod) -> bool {
@@ -45,13 +52,6 @@ fn is_terminal(pod: &Pod) -> bool {
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     )
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn ip_offset(ip: &str) -> Option<u8> {
@@ -75,6 +75,7 @@ impl PodWorker {
             ips: PodIpAllocator::default(),
             process,
             time_scale,
+            sim_starts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -184,89 +185,111 @@ impl PodWorker {
         let Some(pod) = self.pods.get_key(&key) else {
             // Deleted: whatever of it still runs is stopped.
             self.process.forget_key(&key);
+            self.sim_starts.lock().remove(&key);
             return Ok(Action::Done);
         };
-        let uid = pod.uid().unwrap_or_default();
         let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
             return Ok(Action::Done);
         };
         let Some(entry) = self.registry.get(&node) else {
             // Its node is no longer served here.
             self.process.forget_key(&key);
+            self.sim_starts.lock().remove(&key);
             return Ok(Action::Done);
         };
         if entry.runtime == NodeRuntime::Process {
+            self.sim_starts.lock().remove(&key);
             return self.reconcile_process(&key, &pod, &node, &entry).await;
         }
         if !self.process.is_empty() {
             // The node changed runtime: processes of this pod (if any) stop.
             self.process.forget_key(&key);
         }
+        self.reconcile_sim(&key, &pod, &node, &entry).await
+    }
+
+    /// When the sim pod `key` started: the instant kept since its first status write,
+    /// else its `startTime`, else `now` (it starts now).
+    fn sim_start(&self, key: &ObjectKey, uid: &str, pod: &Pod, now: Timestamp) -> Timestamp {
+        let kept = self.sim_starts.lock().get(key).cloned();
+        match kept {
+            Some((kept_uid, start)) if kept_uid == uid => start,
+            _ => pod
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_ref())
+                .map(|t| t.0)
+                .unwrap_or(now),
+        }
+    }
+
+    /// A pod of a `sim` node: its status at this moment is written when it differs
+    /// from the API server's, and the pod is looked at again when it next changes.
+    async fn reconcile_sim(
+        &self,
+        key: &ObjectKey,
+        pod: &Pod,
+        node: &str,
+        entry: &NodeEntry,
+    ) -> Result<Action, kube::Error> {
         let api: Api<Pod> =
             Api::namespaced(self.client.clone(), key.namespace().unwrap_or("default"));
+        let uid = pod.uid().unwrap_or_default();
         let now = Timestamp::now();
         let status = pod.status.clone().unwrap_or_default();
-        let host_ip = entry.subnet.host_ip().to_string();
-        let started = status.start_time.as_ref().map(|t| t.0);
         let placement = |pod_ip: String| Placement {
-            host_ip: host_ip.clone(),
+            host_ip: entry.subnet.host_ip().to_string(),
             pod_ip,
-            started: started.unwrap_or(now),
+            started: self.sim_start(key, &uid, pod, now),
+        };
+        let forget = || {
+            self.sim_starts.lock().remove(key);
+            self.ips.release(&uid);
         };
 
         if pod.metadata.deletion_timestamp.is_some() {
-            if !is_terminal(&pod)
+            if !is_terminal(pod)
                 && let Some(pod_ip) = status.pod_ip.clone()
             {
-                let done = pod_status(&pod, &placement(pod_ip), false, Some(0), now);
-                self.patch_status(&api, &key, &done).await?;
+                let done = sim::stopped_status(pod, &placement(pod_ip), now, self.time_scale);
+                self.patch_status(&api, key, &done).await?;
             }
-            self.delete_now(&api, &key, &uid).await?;
-            self.ips.release(&uid);
+            self.delete_now(&api, key, &uid).await?;
+            forget();
             return Ok(Action::Done);
         }
-        if is_terminal(&pod) {
-            self.ips.release(&uid);
+        if is_terminal(pod) {
+            forget();
             return Ok(Action::Done);
         }
 
-        let Some(pod_ip) = self.assign_ip(&pod, &node, &entry) else {
+        let Some(pod_ip) = self.assign_ip(pod, node, entry) else {
             tracing::warn!(pod = %key, node = %node, "no pod address left on node");
             return Ok(Action::requeue_after(Duration::from_secs(10)));
         };
         let at = placement(pod_ip);
-        let after = |d: Duration| {
-            at.started + k8s_openapi::jiff::SignedDuration::try_from(d).unwrap_or_default()
-        };
-        let exit_at = match outcome(&pod) {
-            Outcome::Exit(code) => {
-                let exit_at = after(scaled(run_for(&pod), self.time_scale));
-                if exit_at <= now {
-                    let done = pod_status(&pod, &at, false, Some(code), now);
-                    self.patch_status(&api, &key, &done).await?;
-                    self.ips.release(&uid);
-                    return Ok(Action::Done);
-                }
-                Some(exit_at)
-            }
-            Outcome::Run => None,
-        };
-        let ready_at = after(scaled(ready_delay(&pod), self.time_scale));
-        let ready = ready_at <= now;
-        let running = status.phase.as_deref() == Some("Running");
-        if !running || ready != is_ready(&pod) {
-            let next = pod_status(&pod, &at, ready, None, now);
-            self.patch_status(&api, &key, &next).await?;
+        let plan = sim::plan(pod, &at, now, self.time_scale);
+        if sim::needs_update(&status, &plan.status) {
+            self.patch_status(&api, key, &plan.status).await?;
         }
-        let next_change = [(!ready).then_some(ready_at), exit_at]
-            .into_iter()
-            .flatten()
-            .min();
-        Ok(match next_change {
+        if plan.finished {
+            forget();
+            return Ok(Action::Done);
+        }
+        // The precise start is kept while the status changes, and until the API
+        // server's copy (whole seconds) is in the cache.
+        if plan.next_change.is_some() || status.start_time.is_none() {
+            self.sim_starts
+                .lock()
+                .insert(key.clone(), (uid.clone(), at.started));
+        } else {
+            self.sim_starts.lock().remove(key);
+        }
+        Ok(match plan.next_change {
             None => Action::Done,
             Some(when) => {
-                let wait = Duration::try_from(when.duration_since(now))
-                    .unwrap_or(Duration::from_millis(100));
+                let wait = Duration::try_from(when.duration_since(Timestamp::now()))
+                    .unwrap_or(Duration::ZERO);
                 Action::requeue_after(wait.max(Duration::from_millis(10)))
             }
         })
