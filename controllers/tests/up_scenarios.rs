@@ -150,7 +150,11 @@ async fn rolling_update_stays_within_surge_and_unavailable_bounds() {
     .await;
     let c = pods.census();
     let r = rss.census();
-    let history = c.history_before_failure(usize::MAX);
+    let history = format!(
+        "{}\nreplica sets:\n{}",
+        c.history_before_failure(usize::MAX),
+        r.history.join("\n")
+    );
     assert_eq!(r.first_over, None, "surge bound broken");
     assert_eq!(r.max_total, 13, "the rollout used its surge");
     assert_eq!(c.first_under, None, "availability bound broken:\n{history}");
@@ -791,9 +795,9 @@ async fn kubectl_delete_with_each_cascade_mode() {
 
 /// Restart safety: the controllers are killed (their runtime dropped with
 /// syncs in flight, as SIGKILL would) and restarted three times during the
-/// image rollout of a 200-replica Deployment (maxSurge 10, maxUnavailable 5).
-/// Every ReplicaSet state seen on a watch asks for at most 210 pods in all,
-/// every pod state seen on a watch has at least 195 Ready; no pod is created
+/// image rollout of a 200-replica Deployment (maxSurge 20, maxUnavailable 10).
+/// Every ReplicaSet state seen on a watch asks for at most 220 pods in all,
+/// every pod state seen on a watch has at least 190 Ready; no pod is created
 /// twice (200 new pod names in all, no old pod created during the rollout);
 /// the rollout completes with one ReplicaSet of 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -803,17 +807,19 @@ async fn killing_the_controllers_mid_rollout_of_200_replicas_is_safe() {
         .api::<Deployment>()
         .create(
             &PostParams::default(),
-            &deployment("big", 200, "big:1", json!(10), json!(5)),
+            &deployment("big", 200, "big:1", json!(20), json!(10)),
         )
         .await
         .expect("create deployment");
     let uid = d.uid().expect("uid");
     cluster.rollout_status("big").await;
 
-    let watch = PodWatch::start(&cluster.client, "big", 195).await;
-    let rss = RsWatch::start(&cluster.client, "big", 210).await;
+    let watch = PodWatch::start(&cluster.client, "big", 190).await;
+    let rss = RsWatch::start(&cluster.client, "big", 220).await;
     watch.arm();
-    assert_eq!(watch.census().available(), 200);
+    let initial = watch.census();
+    assert_eq!(initial.available(), 200);
+    assert_eq!(initial.pods.len(), 200);
     set_image(&cluster, "big", "big:2").await;
     let mut killed_at = Vec::new();
     for threshold in [1, 60, 140] {
@@ -830,7 +836,7 @@ async fn killing_the_controllers_mid_rollout_of_200_replicas_is_safe() {
             }
         })
         .await;
-        cluster.kill_controllers();
+        cluster.kill_controllers().await;
         watch.note("controllers killed");
         killed_at.push(ready_new);
         cluster.start_controllers().await;
@@ -852,10 +858,16 @@ async fn killing_the_controllers_mid_rollout_of_200_replicas_is_safe() {
     })
     .await;
     let c = watch.census();
-    let tail = || c.history_before_failure(80);
     let r = rss.census();
+    let tail = || {
+        format!(
+            "{}\nreplica sets:\n{}",
+            c.history_before_failure(80),
+            r.history[r.history.len().saturating_sub(60)..].join("\n")
+        )
+    };
     assert_eq!(r.first_over, None, "surge bound broken");
-    assert_eq!(r.max_total, 210, "the rollout used its surge");
+    assert_eq!(r.max_total, 220, "the rollout used its surge");
     assert_eq!(
         c.first_under,
         None,
@@ -867,10 +879,25 @@ async fn killing_the_controllers_mid_rollout_of_200_replicas_is_safe() {
         Some(200),
         "each new pod created once"
     );
+    let old_pods = c.ever.get("big:1").cloned().unwrap_or_default();
+    let first_listed: std::collections::BTreeSet<String> = initial.pods.keys().cloned().collect();
+    let created: Vec<String> = c
+        .history
+        .iter()
+        .filter(|l| {
+            l.starts_with("---")
+                || old_pods
+                    .iter()
+                    .any(|p| !first_listed.contains(p) && l.contains(p.as_str()))
+        })
+        .cloned()
+        .collect();
     assert_eq!(
-        c.ever.get("big:1").map(|s| s.len()),
-        Some(200),
-        "no old pod created during the rollout"
+        old_pods.len(),
+        200,
+        "no old pod created during the rollout:\n{}\nreplica sets:\n{}",
+        created.join("\n"),
+        r.history.join("\n")
     );
     eprintln!(
         "restart test: killed with {killed_at:?} new pods Ready; at most {} live pods, \

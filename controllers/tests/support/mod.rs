@@ -108,11 +108,14 @@ impl Controllers {
         }
     }
 
-    /// Kills the controllers: their runtime is shut down without waiting, so
-    /// in-flight syncs are abandoned wherever they are.
-    pub fn kill(mut self) {
+    /// Kills the controllers: their runtime is shut down with every task
+    /// dropped wherever it is (requests already sent still reach the server,
+    /// as with SIGKILL), and this returns once the runtime is gone.
+    pub async fn kill(mut self) {
         if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
+            tokio::task::spawn_blocking(move || rt.shutdown_timeout(Duration::from_secs(30)))
+                .await
+                .expect("controllers runtime shut down");
         }
     }
 
@@ -233,9 +236,9 @@ impl Cluster {
     }
 
     /// Kills the running controllers (see [`Controllers::kill`]).
-    pub fn kill_controllers(&mut self) {
+    pub async fn kill_controllers(&mut self) {
         if let Some(c) = self.controllers.take() {
-            c.kill();
+            c.kill().await;
         }
     }
 
@@ -521,7 +524,11 @@ impl PodWatch {
                         }
                     }
                     c.states += 1;
-                    let line = format!("{what}: {:?}", c.live_by_image());
+                    let line = format!(
+                        "{} {what}: {:?}",
+                        k8s_openapi::jiff::Timestamp::now(),
+                        c.live_by_image()
+                    );
                     c.history.push(line);
                     let live = c.live();
                     c.max_live = c.max_live.max(live);
@@ -556,7 +563,10 @@ impl PodWatch {
 
     /// Adds a line to the history (e.g. what the test just did).
     pub fn note(&self, line: &str) {
-        self.census.lock().history.push(format!("--- {line}"));
+        self.census.lock().history.push(format!(
+            "--- {} {line}",
+            k8s_openapi::jiff::Timestamp::now()
+        ));
     }
 
     /// A copy of what the watch has seen so far.
@@ -582,6 +592,8 @@ pub struct RsCensus {
     pub first_over: Option<String>,
     /// States seen.
     pub states: usize,
+    /// Every event, as `name spec (status replicas/available, observed/generation)`.
+    pub history: Vec<String>,
 }
 
 /// Watches the ReplicaSets labelled `app=<app>` and checks, after every event,
@@ -643,6 +655,18 @@ impl RsWatch {
                             }
                         }
                         watcher::Event::Apply(rs) => {
+                            let st = rs.status.clone().unwrap_or_default();
+                            let line = format!(
+                                "{} {} spec {} (status {}/{}, observed {:?}/{:?})",
+                                k8s_openapi::jiff::Timestamp::now(),
+                                rs.name_any(),
+                                rs_replicas(&rs),
+                                st.replicas,
+                                st.available_replicas.unwrap_or(0),
+                                st.observed_generation,
+                                rs.metadata.generation
+                            );
+                            c.history.push(line);
                             let (k, v) = entry(&rs);
                             c.sizes.insert(k, v);
                         }
