@@ -822,7 +822,7 @@ async fn killing_the_controllers_mid_rollout_of_200_replicas_is_safe() {
     assert_eq!(initial.pods.len(), 200);
     set_image(&cluster, "big", "big:2").await;
     let mut killed_at = Vec::new();
-    for threshold in [1, 60, 140] {
+    for threshold in [1, 60, 120] {
         let ready_new = eventually(&format!("{threshold} Ready pods of big:2"), || async {
             let n = watch
                 .census()

@@ -160,6 +160,12 @@ impl Cluster {
     /// the node agent, the scheduler and the controllers, and waits for every
     /// node to be Ready.
     pub async fn start(nodes: i32) -> Cluster {
+        Cluster::start_with(nodes, NodeAgentConfig::default().pod_workers).await
+    }
+
+    /// [`Cluster::start`] with `pod_workers` concurrent pod reconciles in the
+    /// node agent (the kubelets of all its nodes at once).
+    pub async fn start_with(nodes: i32, pod_workers: usize) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -191,7 +197,11 @@ impl Cluster {
             let client = server.client().await;
             let stop = stop.clone();
             async move {
-                run_node_agent(client, NodeAgentConfig::default(), stop.cancelled_owned())
+                let config = NodeAgentConfig {
+                    pod_workers,
+                    ..NodeAgentConfig::default()
+                };
+                run_node_agent(client, config, stop.cancelled_owned())
                     .await
                     .expect("node agent runs");
             }
