@@ -63,7 +63,13 @@ impl Sync<'_> {
         if max_scaled_down <= 0 {
             return false;
         }
-        let cleaned = self.cleanup_unhealthy_replicas(old, max_scaled_down);
+        // Upstream gives up on this sync (no scale-down, no error) when the
+        // cleanup meets an old ReplicaSet reporting more available replicas than
+        // it asks for: its status predates its latest scale-down, so the
+        // available count below would include pods already being deleted.
+        let Some(cleaned) = self.cleanup_unhealthy_replicas(old, max_scaled_down) else {
+            return false;
+        };
         let mut after: Vec<usize> = old.to_vec();
         after.push(new_i);
         let scaled = self.scale_down_old_replica_sets_for_rolling_update(&after, old);
@@ -71,8 +77,12 @@ impl Sync<'_> {
     }
 
     /// Upstream `cleanupUnhealthyReplicas`: oldest first, remove old replicas that
-    /// are not available, at most `max_cleanup` in total.
-    fn cleanup_unhealthy_replicas(&mut self, old: &[usize], max_cleanup: i32) -> i32 {
+    /// are not available, at most `max_cleanup` in total. `None` where upstream
+    /// fails with "got invalid request to scale down": an old ReplicaSet whose
+    /// status reports more available replicas than its size (a status written
+    /// before the pods of its last scale-down were seen going away); the
+    /// ReplicaSets already scaled down stay so.
+    fn cleanup_unhealthy_replicas(&mut self, old: &[usize], max_cleanup: i32) -> Option<i32> {
         let mut sorted = old.to_vec();
         self.sort_by_creation(&mut sorted);
         let mut total = 0;
@@ -89,13 +99,12 @@ impl Sync<'_> {
             let down = (max_cleanup - total).min(size - available);
             let new_size = size - down;
             if new_size > size {
-                // Upstream refuses such a request (available above the size).
-                break;
+                return None;
             }
             self.scale_and_record(i, new_size);
             total += down;
         }
-        total
+        Some(total)
     }
 
     /// Upstream `scaleDownOldReplicaSetsForRollingUpdate`: oldest first, remove

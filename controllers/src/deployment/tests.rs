@@ -867,6 +867,63 @@ fn unavailable_new_pods_never_let_old_replicas_go() {
     );
 }
 
+#[test]
+fn a_stale_old_replica_set_status_stops_the_scale_down() {
+    // The ReplicaSet controller writes the status of the sync that deleted
+    // pods from the pods it had before deleting them (upstream does the same),
+    // so right after a scale-down an old RS can report more available replicas
+    // than it asks for. Upstream's cleanupUnhealthyReplicas refuses that
+    // ("invalid request to scale down") and the sync scales nothing down;
+    // trusting those numbers would take away pods still counted as available.
+    let mut w = World::new(deployment(10, int(3), int(2)));
+    w.settle();
+    w.set_image("nginx:2");
+    w.sync();
+    assert_eq!(
+        w.sizes(),
+        [("nginx:1".to_string(), 8), ("nginx:2".to_string(), 3)]
+    );
+    w.sync();
+    assert_eq!(
+        w.sizes(),
+        [("nginx:1".to_string(), 8), ("nginx:2".to_string(), 5)]
+    );
+    let set_status = |w: &mut World, image_name: &str, replicas: i32, available: i32| {
+        let rs = w
+            .rss
+            .iter_mut()
+            .find(|r| image(r) == image_name)
+            .expect("rs");
+        let generation = rs.metadata.generation;
+        let st = rs.status.get_or_insert_default();
+        st.replicas = replicas;
+        st.ready_replicas = Some(available);
+        st.available_replicas = Some(available);
+        st.observed_generation = generation;
+    };
+    // The old RS still reports the 10 pods it had before its scale-down to 8;
+    // 3 of the 5 new pods are available.
+    set_status(&mut w, "nginx:1", 10, 10);
+    set_status(&mut w, "nginx:2", 5, 3);
+    let plan = w.sync();
+    let scaled: Vec<_> = plan
+        .actions()
+        .filter_map(|a| match a {
+            DeploymentAction::ScaleReplicaSet { rs, from, to } => Some((image(rs), *from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(scaled, [], "nothing scaled on a stale status");
+    // Once the old RS reports its 8 pods, 13 - 8 - 2 = 3 may go, and
+    // 8 + 3 - 8 = 3 available ones do.
+    set_status(&mut w, "nginx:1", 8, 8);
+    w.sync();
+    assert_eq!(
+        w.sizes(),
+        [("nginx:1".to_string(), 5), ("nginx:2".to_string(), 5)]
+    );
+}
+
 use proptest::prelude::Strategy;
 
 /// Total available pods as the ReplicaSets report them.

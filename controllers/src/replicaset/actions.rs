@@ -130,6 +130,7 @@ impl ReplicaSetActions {
         let pod = pod_from_template(rs, owner.controller_ref())?;
         let ns = rs.metadata.namespace.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        tracing::debug!(replicaset = %key, count, "creating pods");
         self.expectations
             .expect_creations(key, i64::try_from(count).unwrap_or(i64::MAX));
         let (created, err) = slowstart::run(count, SLOW_START_INITIAL_BATCH_SIZE, |_| {
@@ -186,6 +187,7 @@ impl ReplicaSetActions {
         key: &ObjectKey,
         pods: &[PodRef],
     ) -> Result<(), ManageError> {
+        tracing::debug!(replicaset = %key, pods = ?pods.iter().map(|p| &p.name).collect::<Vec<_>>(), "deleting pods");
         self.expectations
             .expect_deletions(key, pods.iter().map(PodRef::key));
         let calls = pods.iter().map(|p| async move {
@@ -231,22 +233,33 @@ impl ReplicaSetActions {
         }
     }
 
+    /// Whether the ReplicaSet `key` may create or delete pods (upstream
+    /// `rsNeedsSync`): its expectations are satisfied. Ask *before* reading the
+    /// pod cache for the sync: the informer updates its cache before its handlers
+    /// observe an expected creation or deletion, so a cache read after a `true`
+    /// holds every pod expected; a cache read first could miss pods whose events
+    /// arrive between the read and the check, and the sync would create or delete
+    /// them a second time.
+    pub fn needs_sync(&self, key: &ObjectKey) -> bool {
+        self.expectations.satisfied_expectations(key)
+    }
+
     /// One ReplicaSet sync after claiming (upstream `syncReplicaSet`): manage pods
-    /// when expectations are satisfied and the RS is not being deleted, then write
-    /// the status (with `ReplicaFailure` from the manage error), and return the
-    /// requeue that observes `minReadySeconds`. A status error wins over a manage
-    /// error, as upstream. `pods` are the RS's claimed active pods, `related`
-    /// those of its siblings ([`super::ranking::related_pods`]).
+    /// when `needs_sync` ([`Self::needs_sync`], asked before `pods` was read from
+    /// the cache) and the RS is not being deleted, then write the status (with
+    /// `ReplicaFailure` from the manage error), and return the requeue that
+    /// observes `minReadySeconds`. A status error wins over a manage error, as
+    /// upstream. `pods` are the RS's claimed active pods, `related` those of its
+    /// siblings ([`super::ranking::related_pods`]).
     pub async fn sync(
         &self,
         rs: &ReplicaSet,
         pods: &[&Pod],
         related: &[&Pod],
+        needs_sync: bool,
         now: k8s_openapi::jiff::Timestamp,
     ) -> Result<Option<std::time::Duration>, SyncError> {
-        let key = ObjectKey::of(rs);
-        let satisfied = self.expectations.satisfied_expectations(&key);
-        let plan = super::plan_sync(rs, pods, related, satisfied, now);
+        let plan = super::plan_sync(rs, pods, related, needs_sync, now);
         let manage = self.manage(rs, &plan).await.err();
         let status = super::status::plan_status(
             rs,

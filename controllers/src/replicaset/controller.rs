@@ -128,6 +128,8 @@ impl ReplicaSetReconciler {
             self.expectations.delete_expectations(key);
             return Ok(Action::Done);
         };
+        // Upstream asks the expectations before listing pods: see `needs_sync`.
+        let needs_sync = self.actions.needs_sync(key);
         let Some(spec) = rs.spec.as_ref() else {
             return Ok(Action::Done);
         };
@@ -168,7 +170,7 @@ impl ReplicaSetReconciler {
 
         match self
             .actions
-            .sync(&rs, &pods, &related, Timestamp::now())
+            .sync(&rs, &pods, &related, needs_sync, Timestamp::now())
             .await?
         {
             Some(after) => Ok(Action::RequeueAfter(after)),

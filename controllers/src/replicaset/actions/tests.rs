@@ -212,7 +212,11 @@ async fn a_sync_creates_missing_pods_then_waits_for_expectations() {
     let (actions, exp) = performer(client);
     let mut r = rs("web", 3, at(0));
     r.status = None;
-    let requeue = actions.sync(&r, &[], &[], at(1)).await.unwrap();
+    let key = ObjectKey::of(&r);
+    let requeue = actions
+        .sync(&r, &[], &[], actions.needs_sync(&key), at(1))
+        .await
+        .unwrap();
     assert_eq!(requeue, None);
     assert_eq!(creates(&log).len(), 3);
     let status_put = log
@@ -226,13 +230,24 @@ async fn a_sync_creates_missing_pods_then_waits_for_expectations() {
     assert!(status_put.path.ends_with("/replicasets/web/status"));
     assert_eq!(status_put.body["status"]["replicas"], json!(0));
     // The cache has not shown the pods yet: a second sync creates nothing.
-    actions.sync(&r, &[], &[], at(2)).await.unwrap();
+    actions
+        .sync(&r, &[], &[], actions.needs_sync(&key), at(2))
+        .await
+        .unwrap();
     assert_eq!(creates(&log).len(), 3);
-    let key = ObjectKey::of(&r);
+    // A sync that asked before its (stale, empty) cache read, while the last
+    // creations were still expected, creates nothing even if they are observed
+    // before it acts.
+    let needs_sync = actions.needs_sync(&key);
     for _ in 0..3 {
         exp.creation_observed(&key);
     }
-    actions.sync(&r, &[], &[], at(3)).await.unwrap();
+    actions.sync(&r, &[], &[], needs_sync, at(3)).await.unwrap();
+    assert_eq!(creates(&log).len(), 3);
+    actions
+        .sync(&r, &[], &[], actions.needs_sync(&key), at(4))
+        .await
+        .unwrap();
     assert_eq!(creates(&log).len(), 6);
 }
 
@@ -248,7 +263,7 @@ async fn a_failed_sync_still_records_replica_failure() {
     let (actions, _) = performer(client);
     let mut r = rs("web", 2, at(0));
     r.status = None;
-    let err = actions.sync(&r, &[], &[], at(1)).await.unwrap_err();
+    let err = actions.sync(&r, &[], &[], true, at(1)).await.unwrap_err();
     assert!(matches!(err, SyncError::Manage(ManageError::Create(_))));
     let put = log
         .lock()
