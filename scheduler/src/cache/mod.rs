@@ -8,6 +8,7 @@ mod snapshot;
 pub use node_info::{
     AffinityTerm, HostPort, HostPortInfo, NodeInfo, PodInfo, WeightedAffinityTerm, host_ports,
     namespaced_name, normalized_image_name, pod_key, pod_namespace, pod_priority,
+    prefetch_node_info,
 };
 pub use snapshot::Snapshot;
 

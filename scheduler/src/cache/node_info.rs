@@ -303,6 +303,12 @@ pub fn normalized_image_name(name: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct NodeInfo {
     node: Option<Arc<Node>>,
+    /// The node's name, shared (score lists and results clone it per cycle).
+    name: Arc<str>,
+    /// `spec.unschedulable`, read by a filter for every node examined.
+    unschedulable: bool,
+    /// Whether the node has any taint (most have none: filters skip the scan).
+    has_taints: bool,
     pods: Vec<Arc<PodInfo>>,
     pods_with_affinity: Vec<Arc<PodInfo>>,
     pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
@@ -310,7 +316,7 @@ pub struct NodeInfo {
     requested: Resource,
     non_zero_requested: Resource,
     allocatable: Resource,
-    images: HashMap<String, i64>,
+    images: Arc<HashMap<String, i64>>,
     pvc_ref_counts: HashMap<String, u32>,
     generation: u64,
 }
@@ -331,18 +337,26 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref())
             .map(Resource::from_list)
             .unwrap_or_default();
-        self.images = status
-            .and_then(|s| s.images.as_ref())
-            .into_iter()
-            .flatten()
-            .flat_map(|img| {
-                let size = img.size_bytes.unwrap_or(0);
-                img.names
-                    .iter()
-                    .flatten()
-                    .map(move |n| (normalized_image_name(n), size))
-            })
-            .collect();
+        self.images = Arc::new(
+            status
+                .and_then(|s| s.images.as_ref())
+                .into_iter()
+                .flatten()
+                .flat_map(|img| {
+                    let size = img.size_bytes.unwrap_or(0);
+                    img.names
+                        .iter()
+                        .flatten()
+                        .map(move |n| (normalized_image_name(n), size))
+                })
+                .collect(),
+        );
+        self.name = Arc::from(node.metadata.name.as_deref().unwrap_or(""));
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.has_taints = spec
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| !t.is_empty());
         self.node = Some(node);
         self.generation += 1;
     }
@@ -350,6 +364,9 @@ impl NodeInfo {
     /// Drops the node object but keeps the pods (a node deleted before its pods).
     pub fn remove_node(&mut self) {
         self.node = None;
+        self.name = Arc::from("");
+        self.unschedulable = false;
+        self.has_taints = false;
         self.generation += 1;
     }
 
@@ -360,10 +377,29 @@ impl NodeInfo {
 
     /// The node's name ("" when the node object is not known).
     pub fn node_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's name as a shared string ("" when the node object is not known).
+    pub fn node_name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The node's `spec.unschedulable` (false when the node object is not known).
+    pub fn unschedulable(&self) -> bool {
+        self.unschedulable
+    }
+
+    /// The node's taints (none when the node object is not known).
+    pub fn taints(&self) -> &[k8s_openapi::api::core::v1::Taint] {
+        if !self.has_taints {
+            return &[];
+        }
         self.node
             .as_ref()
-            .and_then(|n| n.metadata.name.as_deref())
-            .unwrap_or("")
+            .and_then(|n| n.spec.as_ref())
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or(&[])
     }
 
     /// The node's labels.
@@ -478,6 +514,29 @@ impl NodeInfo {
         self.generation += 1;
         true
     }
+}
+
+/// Hints the CPU to load a node info's fields into cache ahead of use: a cycle
+/// visits a few hundred node infos spread over the heap, and waiting for each one
+/// at its first field dominated filtering. No effect on other architectures.
+#[inline]
+pub fn prefetch_node_info(ni: &Arc<NodeInfo>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let base = Arc::as_ptr(ni).cast::<i8>();
+        let len = std::mem::size_of::<NodeInfo>();
+        let mut off = 0;
+        while off < len {
+            // SAFETY: a prefetch is a hint that never faults and reads nothing into
+            // the program; `sse` is part of the x86_64 baseline. `wrapping_add`
+            // only forms an address inside the node info.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ni;
 }
 
 #[cfg(test)]

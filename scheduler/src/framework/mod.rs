@@ -213,6 +213,10 @@ pub struct CycleState {
     pub skip_filter_plugins: NameSet,
     /// Score plugins whose PreScore returned Skip.
     pub skip_score_plugins: NameSet,
+    /// The framework's filter plugins that run for this pod, by position (bit i:
+    /// the i-th filter plugin), computed once after PreFilter so the per-node
+    /// filter loop does not look names up. `None`: not computed, names decide.
+    pub(crate) active_filters: Option<u64>,
 }
 
 impl Clone for CycleState {
@@ -225,6 +229,7 @@ impl Clone for CycleState {
                 .collect(),
             skip_filter_plugins: self.skip_filter_plugins.clone(),
             skip_score_plugins: self.skip_score_plugins.clone(),
+            active_filters: self.active_filters,
         }
     }
 }
@@ -289,9 +294,9 @@ impl PreFilterResult {
 
 /// One node's score from one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScore {
-    /// Node name.
-    pub name: String,
+pub struct NodeScore<'a> {
+    /// Node name (borrowed from the node's [`NodeInfo`]).
+    pub name: &'a str,
     /// Score.
     pub score: i64,
 }
@@ -385,6 +390,23 @@ pub trait ScorePlugin: Plugin {
         snapshot: &Snapshot,
     ) -> Result<i64, Status>;
 
+    /// Raw scores of all `nodes` into `out` (same order, same length). The default
+    /// calls [`ScorePlugin::score`] per node; plugins override it to read their
+    /// cycle state once per cycle instead of once per node.
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+        out: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        for (slot, node) in out.iter_mut().zip(nodes) {
+            slot.score = self.score(state, pod, node, snapshot)?;
+        }
+        Ok(())
+    }
+
     /// Maps raw scores to `[0, 100]`; plugins whose raw score is already in range
     /// keep the default (no change).
     fn normalize_score(
@@ -422,11 +444,12 @@ pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]
 mod tests {
     use super::*;
 
-    fn scores(v: &[i64]) -> Vec<NodeScore> {
+    fn scores(v: &[i64]) -> Vec<NodeScore<'static>> {
+        const NAMES: [&str; 3] = ["n0", "n1", "n2"];
         v.iter()
             .enumerate()
             .map(|(i, s)| NodeScore {
-                name: format!("n{i}"),
+                name: NAMES[i],
                 score: *s,
             })
             .collect()
