@@ -211,10 +211,7 @@ pub fn select_host_index<R: Rng + ?Sized>(totals: &[i64], rng: &mut R) -> Option
     pick_highest(totals.iter().copied(), rng)
 }
 
-fn pick_highest<R: Rng + ?Sized>(
-    totals: impl Iterator<Item = i64>,
-    rng: &mut R,
-) -> Option<usize> {
+fn pick_highest<R: Rng + ?Sized>(totals: impl Iterator<Item = i64>, rng: &mut R) -> Option<usize> {
     let mut best: Option<(usize, i64)> = None;
     let mut ties = 0u32;
     for (i, total) in totals.enumerate() {
@@ -748,8 +745,7 @@ mod tests {
             .collect();
         for seed in 0..32 {
             let by_name = select_host(&scores, &mut StdRng::seed_from_u64(seed)).unwrap();
-            let by_index =
-                select_host_index(&totals, &mut StdRng::seed_from_u64(seed)).unwrap();
+            let by_index = select_host_index(&totals, &mut StdRng::seed_from_u64(seed)).unwrap();
             assert_eq!(by_name, format!("n{by_index}"));
         }
         assert_eq!(select_host_index(&[], &mut StdRng::seed_from_u64(1)), None);

@@ -37,7 +37,8 @@ pub fn pod_priority(pod: &Pod) -> i32 {
 }
 
 /// A parsed pod (anti-)affinity term (upstream `framework.AffinityTerm`).
-#[derive(Debug, Clone)]
+/// Equal terms select the same pods, so the cache counts pods per distinct term.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AffinityTerm {
     /// Namespaces the term applies to (the pod's own when neither namespaces nor a
     /// namespace selector is given).
@@ -72,14 +73,25 @@ impl AffinityTerm {
 
     /// Whether `pod` (with its namespace's labels) is selected by this term.
     pub fn matches(&self, pod: &Pod, ns_labels: Option<&BTreeMap<String, String>>) -> bool {
-        let ns_ok = self.namespaces.contains(pod_namespace(pod))
-            || self.namespace_selector.matches_opt(ns_labels);
-        ns_ok && self.selector.matches_opt(pod.metadata.labels.as_ref())
+        self.matches_labels(pod_namespace(pod), pod.metadata.labels.as_ref(), ns_labels)
+    }
+
+    /// Whether a pod in `namespace` (with that namespace's labels) carrying
+    /// `labels` is selected by this term: all a term looks at.
+    pub fn matches_labels(
+        &self,
+        namespace: &str,
+        labels: Option<&BTreeMap<String, String>>,
+        ns_labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        let ns_ok =
+            self.namespaces.contains(namespace) || self.namespace_selector.matches_opt(ns_labels);
+        ns_ok && self.selector.matches_opt(labels)
     }
 }
 
 /// A preferred (weighted) affinity term.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WeightedAffinityTerm {
     /// The term.
     pub term: AffinityTerm,
@@ -111,6 +123,9 @@ pub struct PodInfo {
     pub parse_errors: Vec<String>,
     /// Normalised images of init containers and containers (ImageLocality).
     pub image_names: Vec<String>,
+    /// Hash of the pod's namespace and labels: pods with equal label sets are
+    /// counted together for affinity terms.
+    pub label_set_hash: u64,
 }
 
 impl PodInfo {
@@ -173,6 +188,7 @@ impl PodInfo {
             .collect();
         PodInfo {
             image_names,
+            label_set_hash: label_set_hash(pod_namespace(&pod), pod.metadata.labels.as_ref()),
             key: pod_key(&pod),
             requests: pod_requests(&pod),
             non_zero_requests: pod_non_zero_requests(&pod),
@@ -198,6 +214,19 @@ impl PodInfo {
     pub fn host_ports(&self) -> Vec<HostPort> {
         host_ports(&self.pod)
     }
+}
+
+/// A stable hash of a namespace and a label set (no labels and empty labels
+/// hash alike, as selectors see them alike).
+pub fn label_set_hash(namespace: &str, labels: Option<&BTreeMap<String, String>>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    namespace.hash(&mut h);
+    for (k, v) in labels.into_iter().flatten() {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// A host port claimed by a container: bind IP (`0.0.0.0` by default), protocol
@@ -373,6 +402,11 @@ impl NodeInfo {
     /// The node, if known.
     pub fn node(&self) -> Option<&Node> {
         self.node.as_deref()
+    }
+
+    /// The shared node object, if known.
+    pub fn node_arc(&self) -> Option<&Arc<Node>> {
+        self.node.as_ref()
     }
 
     /// The node's name ("" when the node object is not known).

@@ -321,7 +321,7 @@ impl NodeResourcesFit {
         let alloc = node.allocatable();
         let used = node.requested();
         let room = |want: i64, cap: i64, in_use: i64| want <= 0 || want <= cap - in_use;
-        node.pods().len() as i64 + 1 <= alloc.allowed_pod_number
+        (node.pods().len() as i64) < alloc.allowed_pod_number
             && request.scalar.is_empty()
             && room(request.milli_cpu, alloc.milli_cpu, used.milli_cpu)
             && room(request.memory, alloc.memory, used.memory)

@@ -231,7 +231,7 @@ mod tests {
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.node_name().into(),
+                name: n.node_name(),
                 score: TaintToleration.score(&state, &pod, n, &snap).unwrap(),
             })
             .collect();
