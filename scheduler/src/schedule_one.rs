@@ -46,14 +46,19 @@ impl PodNominator for NoNominations {
 /// Per-node statuses of a failed attempt, with the status of nodes not listed.
 #[derive(Debug, Clone, Default)]
 pub struct NodeToStatus {
-    statuses: HashMap<String, Status>,
+    statuses: HashMap<Arc<str>, Status>,
     absent: Option<Status>,
 }
 
 impl NodeToStatus {
     /// Records a node's status.
     pub fn set(&mut self, node: &str, status: Status) {
-        self.statuses.insert(node.to_string(), status);
+        self.statuses.insert(Arc::from(node), status);
+    }
+
+    /// Records a node's status under the node info's shared name (no copy).
+    pub fn set_shared(&mut self, node: &Arc<str>, status: Status) {
+        self.statuses.insert(node.clone(), status);
     }
 
     /// Sets the status of nodes without an entry.
@@ -81,8 +86,8 @@ impl NodeToStatus {
     }
 
     /// Entries.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Status)> {
-        self.statuses.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Status)> {
+        self.statuses.iter().map(|(n, s)| (&**n, s))
     }
 
     /// The absent nodes' status.
@@ -129,14 +134,14 @@ impl fmt::Display for FitError {
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for (_, st) in d.node_to_status.iter() {
                 for r in st.reasons() {
-                    *counts.entry(r.as_str()).or_default() += 1;
+                    *counts.entry(r.as_ref()).or_default() += 1;
                 }
             }
             let absent_status = d.node_to_status.absent_nodes_status();
             if d.node_to_status.len() < self.num_all_nodes {
                 let missing = self.num_all_nodes - d.node_to_status.len();
                 for r in absent_status.reasons() {
-                    *counts.entry(r.as_str()).or_default() += missing;
+                    *counts.entry(r.as_ref()).or_default() += missing;
                 }
             }
             let mut parts: Vec<String> = counts
@@ -395,7 +400,7 @@ impl GenericScheduler {
                     {
                         diagnosis.unschedulable_plugins.insert(p);
                     }
-                    diagnosis.node_to_status.set(ni.node_name(), s);
+                    diagnosis.node_to_status.set_shared(ni.node_name_arc(), s);
                 }
             }
         }

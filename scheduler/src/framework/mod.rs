@@ -12,6 +12,7 @@ pub use lister::{ClusterLister, StaticLister};
 pub use runtime::{Framework, FrameworkError, NodePluginScores, PluginScore};
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
@@ -42,11 +43,36 @@ pub enum Code {
     Pending,
 }
 
+/// A status's reasons. Filters reject many nodes per cycle, mostly with one fixed
+/// reason: that case needs no allocation.
+#[derive(Debug, Clone)]
+enum Reasons {
+    One([Cow<'static, str>; 1]),
+    Many(Vec<Cow<'static, str>>),
+}
+
+impl PartialEq for Reasons {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Reasons {}
+
+impl Reasons {
+    fn as_slice(&self) -> &[Cow<'static, str>] {
+        match self {
+            Reasons::One(one) => one,
+            Reasons::Many(many) => many,
+        }
+    }
+}
+
 /// A plugin call's result: code, reasons and the plugin that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<String>,
+    reasons: Reasons,
     plugin: Option<&'static str>,
 }
 
@@ -59,18 +85,14 @@ impl Default for Status {
 impl Status {
     /// A success.
     pub const fn success() -> Self {
-        Status {
-            code: Code::Success,
-            reasons: Vec::new(),
-            plugin: None,
-        }
+        Status::code_only(Code::Success)
     }
 
-    /// A status with one reason.
-    pub fn new(code: Code, reason: impl Into<String>) -> Self {
+    /// A status with one reason (a `&'static str` reason is not copied).
+    pub fn new(code: Code, reason: impl Into<Cow<'static, str>>) -> Self {
         Status {
             code,
-            reasons: vec![reason.into()],
+            reasons: Reasons::One([reason.into()]),
             plugin: None,
         }
     }
@@ -79,22 +101,22 @@ impl Status {
     pub fn with_reasons(code: Code, reasons: Vec<String>) -> Self {
         Status {
             code,
-            reasons,
+            reasons: Reasons::Many(reasons.into_iter().map(Cow::Owned).collect()),
             plugin: None,
         }
     }
 
     /// A status with a code and no reason.
-    pub fn code_only(code: Code) -> Self {
+    pub const fn code_only(code: Code) -> Self {
         Status {
             code,
-            reasons: Vec::new(),
+            reasons: Reasons::Many(Vec::new()),
             plugin: None,
         }
     }
 
     /// An internal error.
-    pub fn error(msg: impl Into<String>) -> Self {
+    pub fn error(msg: impl Into<Cow<'static, str>>) -> Self {
         Status::new(Code::Error, msg)
     }
 
@@ -110,8 +132,8 @@ impl Status {
     }
 
     /// The reasons.
-    pub fn reasons(&self) -> &[String] {
-        &self.reasons
+    pub fn reasons(&self) -> &[Cow<'static, str>] {
+        self.reasons.as_slice()
     }
 
     /// The plugin that produced it.
@@ -121,7 +143,7 @@ impl Status {
 
     /// The reasons joined with ", " (upstream `Status.Message`).
     pub fn message(&self) -> String {
-        self.reasons.join(", ")
+        self.reasons.as_slice().join(", ")
     }
 
     /// Whether the code is Success.

@@ -1024,7 +1024,7 @@ mod tests {
                     let want = reference::filter(&pod, &snap, ni);
                     seen_reasons.extend(want);
                     assert_eq!(
-                        got.reasons().first().map(String::as_str),
+                        got.reasons().first().map(|r| r.as_ref()),
                         want,
                         "round {round} pod {k} node {}",
                         ni.node_name()
