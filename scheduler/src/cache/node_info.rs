@@ -201,6 +201,15 @@ impl PodInfo {
         }
     }
 
+    /// This pod info for another version of the pod whose changes do not touch
+    /// what is derived from it (e.g. only `spec.nodeName` set on assuming).
+    pub fn with_pod(&self, pod: Arc<Pod>) -> PodInfo {
+        PodInfo {
+            pod,
+            ..self.clone()
+        }
+    }
+
     /// Whether the pod has any pod affinity or anti-affinity (upstream `podWithAffinity`).
     pub fn has_affinity(&self) -> bool {
         self.pod
