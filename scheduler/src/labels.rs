@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 /// One requirement of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requirement {
     /// The label exists and its value is one of these.
     In(String, Vec<String>),
@@ -35,7 +35,7 @@ impl Requirement {
 
 /// A parsed label selector. `Nothing` matches no object (a nil selector),
 /// an empty requirement list matches every object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
     /// Matches nothing (upstream `labels.Nothing()`).
     Nothing,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::cache::{NodeInfo, PodInfo, Snapshot, namespaced_name};
+use crate::cache::{NodeInfo, PodInfo, Snapshot, namespaced_name, prefetch_node_info};
 use crate::framework::{Code, CycleState, Framework, NodePluginScores, PluginScore, Status};
 
 /// At least this many nodes are examined when there are more (upstream `minFeasibleNodesToFind`).
@@ -46,14 +46,19 @@ impl PodNominator for NoNominations {
 /// Per-node statuses of a failed attempt, with the status of nodes not listed.
 #[derive(Debug, Clone, Default)]
 pub struct NodeToStatus {
-    statuses: HashMap<String, Status>,
+    statuses: HashMap<Arc<str>, Status>,
     absent: Option<Status>,
 }
 
 impl NodeToStatus {
     /// Records a node's status.
     pub fn set(&mut self, node: &str, status: Status) {
-        self.statuses.insert(node.to_string(), status);
+        self.statuses.insert(Arc::from(node), status);
+    }
+
+    /// Records a node's status under the node info's shared name (no copy).
+    pub fn set_shared(&mut self, node: &Arc<str>, status: Status) {
+        self.statuses.insert(node.clone(), status);
     }
 
     /// Sets the status of nodes without an entry.
@@ -81,8 +86,8 @@ impl NodeToStatus {
     }
 
     /// Entries.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Status)> {
-        self.statuses.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Status)> {
+        self.statuses.iter().map(|(n, s)| (&**n, s))
     }
 
     /// The absent nodes' status.
@@ -129,14 +134,14 @@ impl fmt::Display for FitError {
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for (_, st) in d.node_to_status.iter() {
                 for r in st.reasons() {
-                    *counts.entry(r.as_str()).or_default() += 1;
+                    *counts.entry(r.as_ref()).or_default() += 1;
                 }
             }
             let absent_status = d.node_to_status.absent_nodes_status();
             if d.node_to_status.len() < self.num_all_nodes {
                 let missing = self.num_all_nodes - d.node_to_status.len();
                 for r in absent_status.reasons() {
-                    *counts.entry(r.as_str()).or_default() += missing;
+                    *counts.entry(r.as_ref()).or_default() += missing;
                 }
             }
             let mut parts: Vec<String> = counts
@@ -203,28 +208,37 @@ pub fn num_feasible_nodes_to_find(percentage: i32, num_all_nodes: usize) -> usiz
 /// Picks the node with the highest total score; ties are broken uniformly at
 /// random (reservoir sampling, as upstream's `selectHost`).
 pub fn select_host<R: Rng + ?Sized>(scores: &[NodePluginScores], rng: &mut R) -> Option<String> {
-    let mut best: Option<&NodePluginScores> = None;
+    pick_highest(scores.iter().map(|s| s.total_score), rng).map(|i| scores[i].name.clone())
+}
+
+/// [`select_host`] over totals alone: the position of the chosen node.
+pub fn select_host_index<R: Rng + ?Sized>(totals: &[i64], rng: &mut R) -> Option<usize> {
+    pick_highest(totals.iter().copied(), rng)
+}
+
+fn pick_highest<R: Rng + ?Sized>(totals: impl Iterator<Item = i64>, rng: &mut R) -> Option<usize> {
+    let mut best: Option<(usize, i64)> = None;
     let mut ties = 0u32;
-    for s in scores {
+    for (i, total) in totals.enumerate() {
         match best {
             None => {
-                best = Some(s);
+                best = Some((i, total));
                 ties = 1;
             }
-            Some(b) if s.total_score > b.total_score => {
-                best = Some(s);
+            Some((_, b)) if total > b => {
+                best = Some((i, total));
                 ties = 1;
             }
-            Some(b) if s.total_score == b.total_score => {
+            Some((_, b)) if total == b => {
                 ties += 1;
                 if rng.random_range(0..ties) == 0 {
-                    best = Some(s);
+                    best = Some((i, total));
                 }
             }
             _ => {}
         }
     }
-    best.map(|b| b.name.clone())
+    best.map(|(i, _)| i)
 }
 
 /// The state kept across attempts: the percentage and the round-robin start index.
@@ -278,10 +292,10 @@ impl GenericScheduler {
                 feasible_nodes: 1,
             });
         }
-        let scores = prioritize_nodes(fwk, state, pod, &feasible, snapshot)?;
-        let host = select_host(&scores, rng).ok_or(ScheduleError::NoNodesAvailable)?;
+        let totals = prioritize_totals(fwk, state, pod, &feasible, snapshot)?;
+        let host = select_host_index(&totals, rng).ok_or(ScheduleError::NoNodesAvailable)?;
         Ok(ScheduleResult {
-            suggested_host: host,
+            suggested_host: feasible[host].node_name().to_string(),
             evaluated_nodes: feasible.len() + diagnosis.node_to_status.len(),
             feasible_nodes: feasible.len(),
         })
@@ -358,18 +372,25 @@ impl GenericScheduler {
         let n = nodes.len();
         let mut processed = 0;
         let check_nominated = nominator.has_nominations();
+        const PREFETCH_AHEAD: usize = 4;
+        for i in 0..n.min(PREFETCH_AHEAD) {
+            prefetch_node_info(&nodes[(self.next_start_node_index + i) % n]);
+        }
         for i in 0..n {
             if feasible.len() >= to_find {
                 break;
             }
+            if i + PREFETCH_AHEAD < n {
+                prefetch_node_info(&nodes[(self.next_start_node_index + i + PREFETCH_AHEAD) % n]);
+            }
             let ni = &nodes[(self.next_start_node_index + i) % n];
             processed += 1;
-            let noms = if check_nominated {
-                nominator.nominated_pods_for_node(ni.node_name())
+            let s = if check_nominated {
+                let noms = nominator.nominated_pods_for_node(ni.node_name());
+                fwk.run_filter_with_nominated_pods(state, pod, ni, &noms)
             } else {
-                Vec::new()
+                fwk.run_filter(state, pod, ni)
             };
-            let s = fwk.run_filter_with_nominated_pods(state, pod, ni, &noms);
             match s.code() {
                 Code::Success => feasible.push(ni.clone()),
                 Code::Error => return Err(ScheduleError::Internal(s)),
@@ -379,7 +400,7 @@ impl GenericScheduler {
                     {
                         diagnosis.unschedulable_plugins.insert(p);
                     }
-                    diagnosis.node_to_status.set(ni.node_name(), s);
+                    diagnosis.node_to_status.set_shared(ni.node_name_arc(), s);
                 }
             }
         }
@@ -462,6 +483,26 @@ impl GenericScheduler {
             }
         }
     }
+}
+
+/// The feasible nodes' total scores, in their order (every node scores 1 when no
+/// score plugin runs): [`prioritize_nodes`] without the per-plugin breakdown.
+pub fn prioritize_totals(
+    fwk: &Framework,
+    state: &mut CycleState,
+    pod: &PodInfo,
+    nodes: &[Arc<NodeInfo>],
+    snapshot: &Snapshot,
+) -> Result<Vec<i64>, ScheduleError> {
+    if fwk.score_plugins().next().is_none() {
+        return Ok(vec![1; nodes.len()]);
+    }
+    let s = fwk.run_pre_score(state, pod, nodes, snapshot);
+    if !s.is_success() {
+        return Err(ScheduleError::Internal(s));
+    }
+    fwk.run_score_totals(state, pod, nodes, snapshot)
+        .map_err(ScheduleError::Internal)
 }
 
 /// Scores the feasible nodes (every node scores 1 when no score plugin runs).
@@ -693,6 +734,82 @@ mod tests {
         assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["n0", "n1", "n2"]);
         let a = select_host(&scores, &mut StdRng::seed_from_u64(7));
         assert_eq!(a, select_host(&scores, &mut StdRng::seed_from_u64(7)));
+    }
+
+    #[test]
+    fn selecting_by_totals_picks_what_select_host_picks() {
+        let totals = [7i64, 9, 3, 9, 9, 1];
+        let scores: Vec<NodePluginScores> = totals
+            .iter()
+            .enumerate()
+            .map(|(i, t)| NodePluginScores {
+                name: format!("n{i}"),
+                scores: vec![],
+                total_score: *t,
+            })
+            .collect();
+        for seed in 0..32 {
+            let by_name = select_host(&scores, &mut StdRng::seed_from_u64(seed)).unwrap();
+            let by_index = select_host_index(&totals, &mut StdRng::seed_from_u64(seed)).unwrap();
+            assert_eq!(by_name, format!("n{by_index}"));
+        }
+        assert_eq!(select_host_index(&[], &mut StdRng::seed_from_u64(1)), None);
+    }
+
+    #[test]
+    fn score_totals_equal_the_sum_of_the_per_plugin_scores() {
+        // Nodes that differ in free resources, PreferNoSchedule taints, labels and
+        // images, so every default score plugin contributes.
+        let nodes: Vec<NodeInfo> = (0..6)
+            .map(|i| {
+                let mut b = NodeBuilder::new(&format!("n{i}"))
+                    .capacity(["2", "4", "8"][i % 3], ["4Gi", "8Gi"][i % 2], 110)
+                    .label("kubernetes.io/hostname", &format!("n{i}"))
+                    .label("topology.kubernetes.io/zone", ["a", "b"][i % 2]);
+                if i % 3 == 1 {
+                    b = b.taint("dedicated", "x", "PreferNoSchedule");
+                }
+                if i % 2 == 0 {
+                    b = b.image("registry/app:v1", 400 << 20);
+                }
+                let mut ni = NodeInfo::new(b.build());
+                for k in 0..i {
+                    ni.add_pod(Arc::new(PodInfo::new(
+                        PodBuilder::new(&format!("e{i}-{k}"))
+                            .label("app", "web")
+                            .container(&[("cpu", "300m"), ("memory", "256Mi")])
+                            .node_name(&format!("n{i}"))
+                            .build(),
+                    )));
+                }
+                ni
+            })
+            .collect();
+        let snap = Snapshot::new(nodes);
+        let pod = PodInfo::new(
+            PodBuilder::new("p")
+                .label("app", "web")
+                .image("registry/app:v1")
+                .container(&[("cpu", "200m"), ("memory", "128Mi")])
+                .affinity_preferred(30, &[("app", "web")], "topology.kubernetes.io/zone")
+                .build(),
+        );
+        let f = fwk();
+        let mut state = CycleState::new();
+        let (_, s, _) = f.run_pre_filter(&mut state, &pod, &snap);
+        assert!(s.is_success(), "{s}");
+        let feasible: Vec<Arc<NodeInfo>> = snap.list().to_vec();
+        let detailed = prioritize_nodes(&f, &mut state.clone(), &pod, &feasible, &snap).unwrap();
+        let totals = prioritize_totals(&f, &mut state, &pod, &feasible, &snap).unwrap();
+        assert_eq!(
+            detailed.iter().map(|d| d.total_score).collect::<Vec<_>>(),
+            totals
+        );
+        for d in &detailed {
+            assert_eq!(d.total_score, d.scores.iter().map(|s| s.score).sum::<i64>());
+        }
+        // The scores differ between nodes: the comparison is not trivially equal.
+        assert!(totals.iter().any(|t| *t != totals[0]), "{totals:?}");
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! incrementally, and a cheap [`Snapshot`] per scheduling cycle
 //! (upstream `pkg/scheduler/backend/cache`).
 
+mod affinity_index;
 mod node_info;
 mod snapshot;
 
+pub use affinity_index::{AffinityIndex, LabelSet, NodeCounts, TermUse};
 pub use node_info::{
     AffinityTerm, HostPort, HostPortInfo, NodeInfo, PodInfo, WeightedAffinityTerm, host_ports,
-    namespaced_name, normalized_image_name, pod_key, pod_namespace, pod_priority,
+    label_set_hash, namespaced_name, normalized_image_name, pod_key, pod_namespace, pod_priority,
+    prefetch_node_info,
 };
 pub use snapshot::Snapshot;
 
@@ -38,10 +41,34 @@ pub enum CacheError {
 #[derive(Debug, Clone)]
 struct PodState {
     info: Arc<PodInfo>,
-    node: String,
+    node: Arc<str>,
     assumed: bool,
     binding_finished: bool,
     deadline: Option<Instant>,
+}
+
+/// Node name → position in the node list (a fast hasher: looked up per node in
+/// affinity computations).
+pub(crate) type NameIndex = hashbrown::HashMap<String, usize>;
+
+/// A change to the affinity index: a pod's label set placed on or removed from a
+/// node (when `node_name` is set), and its terms counted or uncounted under the
+/// labels of `node` (when set).
+#[derive(Debug)]
+struct IndexChange {
+    pod: Arc<PodInfo>,
+    node_name: Option<Arc<str>>,
+    node: Option<Arc<Node>>,
+    add: bool,
+}
+
+impl IndexChange {
+    fn apply(&self, ix: &mut AffinityIndex) {
+        if let Some(name) = &self.node_name {
+            ix.update_label_set(&self.pod, name, self.add);
+        }
+        ix.update_terms(&self.pod, self.node.as_deref(), self.add);
+    }
 }
 
 /// Positions of nodes with pods with (anti-)affinity, and with required anti-affinity.
@@ -50,13 +77,17 @@ type AffinityLists = (Arc<Vec<usize>>, Arc<Vec<usize>>);
 /// Nodes and the pods on them. A pod counts on its node from the moment it is
 /// assumed until it is forgotten, expires, or is confirmed by an informer add.
 ///
-/// Nodes live in one shared, ordered list that snapshots reference; a change
-/// copies only the touched node (and the list itself only if a snapshot taken
-/// earlier is still alive), so taking a snapshot is O(1).
+/// Nodes live in one ordered list that snapshots share, so taking a snapshot is
+/// O(1). A change made while no snapshot is alive happens in place. A change made
+/// while one is (an informer event during a scheduling cycle) goes to a private
+/// copy of that node only, and the copies are folded into the list when the next
+/// snapshot is taken, so the list itself is not copied for it.
 #[derive(Debug, Default)]
 pub struct Cache {
     list: Arc<Vec<Arc<NodeInfo>>>,
-    index: Arc<HashMap<String, usize>>,
+    /// Nodes changed while the list was shared with a live snapshot, by position.
+    pending: HashMap<usize, Arc<NodeInfo>>,
+    index: Arc<NameIndex>,
     ghosts: HashMap<String, Arc<NodeInfo>>,
     /// Insertion sequence of each listed node (order within a zone).
     seq: HashMap<String, u64>,
@@ -65,6 +96,10 @@ pub struct Cache {
     with_affinity: BTreeSet<usize>,
     with_required_anti_affinity: BTreeSet<usize>,
     affinity_lists: Option<AffinityLists>,
+    /// Placed pods' terms and label sets, shared with snapshots.
+    affinity_index: Arc<AffinityIndex>,
+    /// Index changes made while a snapshot shared the index, in order.
+    affinity_pending: Vec<IndexChange>,
     pods: HashMap<String, PodState>,
     ttl: Duration,
     image_nodes: HashMap<String, usize>,
@@ -100,11 +135,35 @@ impl Cache {
         }
     }
 
+    /// The current node info at a list position (a pending copy if there is one).
+    fn listed(&self, pos: usize) -> &Arc<NodeInfo> {
+        self.pending.get(&pos).unwrap_or(&self.list[pos])
+    }
+
+    /// Moves the pending node copies into the list (copying the list only if a
+    /// snapshot still shares it).
+    fn fold_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let list = Arc::make_mut(&mut self.list);
+        for (pos, ni) in self.pending.drain() {
+            list[pos] = ni;
+        }
+    }
+
     /// The mutable node info of a node (listed or ghost), created if missing.
     fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
         if let Some(&pos) = self.index.get(name) {
-            let list = Arc::make_mut(&mut self.list);
-            return Arc::make_mut(&mut list[pos]);
+            if Arc::get_mut(&mut self.list).is_some() {
+                // No snapshot shares the list: change it in place.
+                self.fold_pending();
+                let list = Arc::make_mut(&mut self.list);
+                return Arc::make_mut(&mut list[pos]);
+            }
+            let list = &self.list;
+            let copy = self.pending.entry(pos).or_insert_with(|| list[pos].clone());
+            return Arc::make_mut(copy);
         }
         Arc::make_mut(self.ghosts.entry(name.to_string()).or_default())
     }
@@ -113,7 +172,7 @@ impl Cache {
         let Some(&pos) = self.index.get(name) else {
             return;
         };
-        let ni = &self.list[pos];
+        let ni = self.listed(pos);
         let (a, r) = (
             !ni.pods_with_affinity().is_empty(),
             !ni.pods_with_required_anti_affinity().is_empty(),
@@ -133,6 +192,61 @@ impl Cache {
         }
     }
 
+    /// Records a change of the affinity index: in place when no snapshot shares
+    /// the index, else queued until the next snapshot.
+    fn index_change(&mut self, change: IndexChange) {
+        if self.affinity_pending.is_empty()
+            && let Some(ix) = Arc::get_mut(&mut self.affinity_index)
+        {
+            change.apply(ix);
+            return;
+        }
+        self.affinity_pending.push(change);
+        if let Some(ix) = Arc::get_mut(&mut self.affinity_index) {
+            for c in self.affinity_pending.drain(..) {
+                c.apply(ix);
+            }
+        }
+    }
+
+    /// Moves the terms of the pods on a node from the labels of `old` to those of
+    /// `new` in the affinity index (a node arrived, changed labels or went away).
+    fn reindex_terms(
+        &mut self,
+        pods: Vec<Arc<PodInfo>>,
+        old: Option<Arc<Node>>,
+        new: Option<Arc<Node>>,
+    ) {
+        let labels = |n: &Option<Arc<Node>>| n.as_ref().and_then(|n| n.metadata.labels.clone());
+        if labels(&old) == labels(&new) {
+            return;
+        }
+        for pod in pods {
+            self.index_change(IndexChange {
+                pod: pod.clone(),
+                node_name: None,
+                node: old.clone(),
+                add: false,
+            });
+            self.index_change(IndexChange {
+                pod,
+                node_name: None,
+                node: new.clone(),
+                add: true,
+            });
+        }
+    }
+
+    fn flush_affinity(&mut self) {
+        if self.affinity_pending.is_empty() {
+            return;
+        }
+        let ix = Arc::make_mut(&mut self.affinity_index);
+        for c in self.affinity_pending.drain(..) {
+            c.apply(ix);
+        }
+    }
+
     fn adjust_images(&mut self, images: &HashMap<String, i64>, delta: isize) {
         for name in images.keys() {
             let e = self.image_nodes.entry(name.clone()).or_default();
@@ -149,6 +263,7 @@ impl Cache {
     /// first nodes examined (percentageOfNodesToScore) span zones; insertion order
     /// within a zone.
     fn reorder(&mut self) {
+        self.fold_pending();
         let mut entries: Vec<(u64, String, Arc<NodeInfo>)> = self
             .index
             .iter()
@@ -174,7 +289,7 @@ impl Cache {
         let longest = zones.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
         let mut its: Vec<_> = zones.into_iter().map(|(_, v)| v.into_iter()).collect();
         let mut list = Vec::with_capacity(total);
-        let mut index = HashMap::with_capacity(total);
+        let mut index = NameIndex::with_capacity(total);
         for _ in 0..longest {
             for it in its.iter_mut() {
                 if let Some((name, ni)) = it.next() {
@@ -211,23 +326,33 @@ impl Cache {
     pub fn add_node(&mut self, node: Node) {
         let name = node.metadata.name.clone().unwrap_or_default();
         if let Some(&pos) = self.index.get(&name) {
-            let old_images = self.list[pos].images().clone();
-            let old_zone = self.list[pos].node().map(zone_key);
+            let old_images = self.listed(pos).images().clone();
+            let old_zone = self.listed(pos).node().map(zone_key);
+            let old_node = self.listed(pos).node_arc().cloned();
             let new_zone = zone_key(&node);
             self.adjust_images(&old_images, -1);
             let ni = self.node_mut(&name);
             ni.set_node(node);
             let images = ni.images().clone();
+            let new_node = ni.node_arc().cloned();
+            let pods = ni.pods_with_affinity().to_vec();
             self.adjust_images(&images, 1);
+            self.reindex_terms(pods, old_node, new_node);
             if old_zone.as_deref() != Some(new_zone.as_str()) {
                 self.needs_reorder = true;
             }
             return;
         }
+        self.fold_pending();
         let mut ni = self.ghosts.remove(&name).unwrap_or_default();
         Arc::make_mut(&mut ni).set_node(node);
         let images = ni.images().clone();
         self.adjust_images(&images, 1);
+        self.reindex_terms(
+            ni.pods_with_affinity().to_vec(),
+            None,
+            ni.node_arc().cloned(),
+        );
         let pos = self.list.len();
         Arc::make_mut(&mut self.list).push(ni);
         Arc::make_mut(&mut self.index).insert(name.clone(), pos);
@@ -244,6 +369,10 @@ impl Cache {
 
     /// Removes a node. Its pods stay accounted until they are deleted, as upstream.
     pub fn remove_node(&mut self, name: &str) {
+        if !self.index.contains_key(name) {
+            return;
+        }
+        self.fold_pending();
         let Some(pos) = Arc::make_mut(&mut self.index).remove(name) else {
             return;
         };
@@ -256,6 +385,11 @@ impl Cache {
         self.seq.remove(name);
         let images = ni.images().clone();
         self.adjust_images(&images, -1);
+        self.reindex_terms(
+            ni.pods_with_affinity().to_vec(),
+            ni.node_arc().cloned(),
+            None,
+        );
         if !ni.pods().is_empty() {
             Arc::make_mut(&mut ni).remove_node();
             self.ghosts.insert(name.to_string(), ni);
@@ -274,20 +408,34 @@ impl Cache {
         Arc::make_mut(&mut self.namespaces).remove(name);
     }
 
-    fn place(&mut self, info: Arc<PodInfo>, node: &str) {
+    fn place(&mut self, info: Arc<PodInfo>, node: &Arc<str>) {
+        let node_object = self.node_info(node).and_then(|ni| ni.node_arc().cloned());
+        self.index_change(IndexChange {
+            pod: info.clone(),
+            node_name: Some(node.clone()),
+            node: node_object,
+            add: true,
+        });
         self.node_mut(node).add_pod(info);
         self.refresh_affinity(node);
     }
 
-    fn unplace(&mut self, key: &str, node: &str) {
-        if self.index.contains_key(node) {
-            self.node_mut(node).remove_pod(key);
+    fn unplace(&mut self, info: &Arc<PodInfo>, node: &Arc<str>) {
+        let node_object = self.node_info(node).and_then(|ni| ni.node_arc().cloned());
+        self.index_change(IndexChange {
+            pod: info.clone(),
+            node_name: Some(node.clone()),
+            node: node_object,
+            add: false,
+        });
+        if self.index.contains_key(&**node) {
+            self.node_mut(node).remove_pod(&info.key);
             self.refresh_affinity(node);
-        } else if let Some(ni) = self.ghosts.get_mut(node) {
+        } else if let Some(ni) = self.ghosts.get_mut(&**node) {
             let ni = Arc::make_mut(ni);
-            ni.remove_pod(key);
+            ni.remove_pod(&info.key);
             if ni.pods().is_empty() {
-                self.ghosts.remove(node);
+                self.ghosts.remove(&**node);
             }
         }
     }
@@ -295,16 +443,22 @@ impl Cache {
     /// Assumes a pod (with `spec.nodeName` set to the chosen node) is on its node
     /// before the binding lands.
     pub fn assume_pod(&mut self, pod: Pod) -> Result<(), CacheError> {
-        let info = Arc::new(PodInfo::new(pod));
+        self.assume_pod_info(Arc::new(PodInfo::new(pod)))
+    }
+
+    /// [`Cache::assume_pod`] for a pod whose [`PodInfo`] is already computed (its
+    /// pod carries the chosen `spec.nodeName`).
+    pub fn assume_pod_info(&mut self, info: Arc<PodInfo>) -> Result<(), CacheError> {
         if self.pods.contains_key(&info.key) {
             return Err(CacheError::AlreadyInCache(namespaced_name(&info.pod)));
         }
-        let node = info
+        let node: Arc<str> = info
             .pod
             .spec
             .as_ref()
-            .and_then(|s| s.node_name.clone())
+            .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
+            .map(Arc::from)
             .ok_or_else(|| CacheError::NoNodeName(namespaced_name(&info.pod)))?;
         self.place(info.clone(), &node);
         self.pods.insert(
@@ -344,27 +498,31 @@ impl Cache {
         if !st.assumed {
             return Err(CacheError::NotAssumed(key.to_string()));
         }
-        let node = st.node.clone();
-        self.pods.remove(key);
-        self.unplace(key, &node);
+        if let Some(st) = self.pods.remove(key) {
+            self.unplace(&st.info, &st.node);
+        }
         Ok(())
     }
 
     /// Adds a bound pod seen by the informer; confirms it when it was assumed
     /// (moving it if it landed on another node).
-    pub fn add_pod(&mut self, pod: Pod) {
+    pub fn add_pod(&mut self, pod: impl Into<Arc<Pod>>) {
         let info = Arc::new(PodInfo::new(pod));
         let Some(node) = info
             .pod
             .spec
             .as_ref()
-            .and_then(|s| s.node_name.clone())
+            .and_then(|s| s.node_name.as_deref())
             .filter(|n| !n.is_empty())
         else {
             return;
         };
+        let node: Arc<str> = match self.pods.get(&info.key) {
+            Some(old) if &*old.node == node => old.node.clone(),
+            _ => Arc::from(node),
+        };
         if let Some(old) = self.pods.remove(&info.key) {
-            self.unplace(&info.key, &old.node);
+            self.unplace(&old.info, &old.node);
         }
         self.place(info.clone(), &node);
         self.pods.insert(
@@ -380,14 +538,14 @@ impl Cache {
     }
 
     /// Updates a bound pod (replaces its accounting).
-    pub fn update_pod(&mut self, pod: Pod) {
+    pub fn update_pod(&mut self, pod: impl Into<Arc<Pod>>) {
         self.add_pod(pod);
     }
 
     /// Removes a pod (deleted, or no longer bound).
     pub fn remove_pod(&mut self, key: &str) {
         if let Some(st) = self.pods.remove(key) {
-            self.unplace(key, &st.node);
+            self.unplace(&st.info, &st.node);
         }
     }
 
@@ -398,26 +556,29 @@ impl Cache {
 
     /// The node a cached pod is on.
     pub fn pod_node(&self, key: &str) -> Option<&str> {
-        self.pods.get(key).map(|s| s.node.as_str())
+        self.pods.get(key).map(|s| &*s.node)
     }
 
     /// Expires assumed pods whose binding finished more than the ttl ago; returns
     /// the expired pods.
     pub fn cleanup_expired_assumed_pods(&mut self, now: Instant) -> Vec<Arc<Pod>> {
-        let expired: Vec<(String, String, Arc<Pod>)> = self
+        let expired: Vec<String> = self
             .pods
             .iter()
             .filter(|(_, s)| {
                 s.assumed && s.binding_finished && s.deadline.is_some_and(|d| now >= d)
             })
-            .map(|(k, s)| (k.clone(), s.node.clone(), s.info.pod.clone()))
+            .map(|(k, _)| k.clone())
             .collect();
-        for (k, node, _) in &expired {
-            tracing::warn!(pod = %k, node = %node, "assumed pod expired");
-            self.pods.remove(k);
-            self.unplace(k, node);
+        let mut out = Vec::with_capacity(expired.len());
+        for k in &expired {
+            if let Some(st) = self.pods.remove(k) {
+                tracing::warn!(pod = %k, node = %st.node, "assumed pod expired");
+                self.unplace(&st.info, &st.node);
+                out.push(st.info.pod.clone());
+            }
         }
-        expired.into_iter().map(|(_, _, p)| p).collect()
+        out
     }
 
     /// Number of nodes with a node object.
@@ -433,18 +594,20 @@ impl Cache {
     /// The node info of a node (also of a node known only through its pods).
     pub fn node_info(&self, name: &str) -> Option<&Arc<NodeInfo>> {
         match self.index.get(name) {
-            Some(i) => self.list.get(*i),
+            Some(i) => Some(self.listed(*i)),
             None => self.ghosts.get(name),
         }
     }
 
-    /// A consistent view of every node for one scheduling cycle, in O(1): it shares
-    /// the node list, which later changes copy on write. Drop it before changing
-    /// the cache to keep those changes in place.
+    /// A consistent view of every node for one scheduling cycle, in O(1) when no
+    /// earlier snapshot is alive: it shares the node list and the affinity index.
+    /// Drop it before changing the cache to keep those changes in place.
     pub fn snapshot(&mut self) -> Snapshot {
         if self.needs_reorder {
             self.reorder();
         }
+        self.fold_pending();
+        self.flush_affinity();
         let (aff, anti) = self
             .affinity_lists
             .get_or_insert_with(|| {
@@ -465,6 +628,7 @@ impl Cache {
             anti,
             images,
             self.namespaces.clone(),
+            self.affinity_index.clone(),
         )
     }
 }
@@ -655,5 +819,82 @@ mod tests {
         assert_eq!(s.get("n4").unwrap().requested().milli_cpu, 2000);
         assert!(s.get("n1").is_none());
         assert_eq!(c.node_count(), 3);
+    }
+
+    #[test]
+    fn changes_during_a_live_snapshot_wait_for_the_next_one() {
+        let mut c = Cache::new(Duration::ZERO);
+        for n in ["n1", "n2"] {
+            c.add_node(NodeBuilder::new(n).capacity("4", "8Gi", 110).build());
+        }
+        let live = c.snapshot();
+        // An informer event during a scheduling cycle.
+        c.add_pod(bound("a", "n1", "1"));
+        assert_eq!(c.node_info("n1").unwrap().requested().milli_cpu, 1000);
+        assert_eq!(live.get("n1").unwrap().requested().milli_cpu, 0);
+        // The cycle assumes its pod after dropping its snapshot.
+        drop(live);
+        c.assume_pod(bound("b", "n1", "1")).unwrap();
+        c.add_pod(bound("x", "n2", "2"));
+        let next = c.snapshot();
+        assert_eq!(next.get("n1").unwrap().requested().milli_cpu, 2000);
+        assert_eq!(next.get("n2").unwrap().requested().milli_cpu, 2000);
+        // Two live snapshots at once stay apart too.
+        c.remove_pod("a");
+        let third = c.snapshot();
+        assert_eq!(next.get("n1").unwrap().requested().milli_cpu, 2000);
+        assert_eq!(third.get("n1").unwrap().requested().milli_cpu, 1000);
+    }
+
+    fn anti_counts(s: &Snapshot) -> Vec<(String, i64)> {
+        let mut out: Vec<(String, i64)> = s
+            .affinity_index()
+            .terms()
+            .flat_map(|(_, uses)| uses.iter())
+            .filter(|(u, _)| *u == TermUse::RequiredAntiAffinity)
+            .flat_map(|(_, values)| values.iter().map(|(v, n)| (v.clone(), *n)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn affinity_index_follows_pods_nodes_and_labels() {
+        let zone = |n: &str, z: &str| {
+            NodeBuilder::new(n)
+                .label("topology.kubernetes.io/zone", z)
+                .build()
+        };
+        let guard = |name: &str, node: &str| {
+            PodBuilder::new(name)
+                .anti_affinity_required(&[("app", "x")], "topology.kubernetes.io/zone")
+                .node_name(node)
+                .build()
+        };
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(zone("n1", "a"));
+        // A pod bound to a node the cache does not know yet is not counted.
+        c.add_pod(guard("g2", "n2"));
+        c.add_pod(guard("g1", "n1"));
+        assert_eq!(anti_counts(&c.snapshot()), [("a".to_string(), 1)]);
+        // The node arrives; then n1 moves to another zone while a snapshot is alive.
+        c.add_node(zone("n2", "a"));
+        let live = c.snapshot();
+        assert_eq!(anti_counts(&live), [("a".to_string(), 2)]);
+        c.add_node(zone("n1", "b"));
+        assert_eq!(anti_counts(&live), [("a".to_string(), 2)]);
+        drop(live);
+        assert_eq!(
+            anti_counts(&c.snapshot()),
+            [("a".to_string(), 1), ("b".to_string(), 1)]
+        );
+        // Removing the node uncounts its pods; removing the pods leaves nothing.
+        c.remove_node("n2");
+        assert_eq!(anti_counts(&c.snapshot()), [("b".to_string(), 1)]);
+        c.remove_pod("g2");
+        c.remove_pod("g1");
+        let s = c.snapshot();
+        assert!(s.affinity_index().has_no_terms());
+        assert_eq!(s.affinity_index().label_sets().count(), 0);
     }
 }

@@ -37,7 +37,8 @@ pub fn pod_priority(pod: &Pod) -> i32 {
 }
 
 /// A parsed pod (anti-)affinity term (upstream `framework.AffinityTerm`).
-#[derive(Debug, Clone)]
+/// Equal terms select the same pods, so the cache counts pods per distinct term.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AffinityTerm {
     /// Namespaces the term applies to (the pod's own when neither namespaces nor a
     /// namespace selector is given).
@@ -72,14 +73,25 @@ impl AffinityTerm {
 
     /// Whether `pod` (with its namespace's labels) is selected by this term.
     pub fn matches(&self, pod: &Pod, ns_labels: Option<&BTreeMap<String, String>>) -> bool {
-        let ns_ok = self.namespaces.contains(pod_namespace(pod))
-            || self.namespace_selector.matches_opt(ns_labels);
-        ns_ok && self.selector.matches_opt(pod.metadata.labels.as_ref())
+        self.matches_labels(pod_namespace(pod), pod.metadata.labels.as_ref(), ns_labels)
+    }
+
+    /// Whether a pod in `namespace` (with that namespace's labels) carrying
+    /// `labels` is selected by this term: all a term looks at.
+    pub fn matches_labels(
+        &self,
+        namespace: &str,
+        labels: Option<&BTreeMap<String, String>>,
+        ns_labels: Option<&BTreeMap<String, String>>,
+    ) -> bool {
+        let ns_ok =
+            self.namespaces.contains(namespace) || self.namespace_selector.matches_opt(ns_labels);
+        ns_ok && self.selector.matches_opt(labels)
     }
 }
 
 /// A preferred (weighted) affinity term.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct WeightedAffinityTerm {
     /// The term.
     pub term: AffinityTerm,
@@ -111,6 +123,9 @@ pub struct PodInfo {
     pub parse_errors: Vec<String>,
     /// Normalised images of init containers and containers (ImageLocality).
     pub image_names: Vec<String>,
+    /// Hash of the pod's namespace and labels: pods with equal label sets are
+    /// counted together for affinity terms.
+    pub label_set_hash: u64,
 }
 
 impl PodInfo {
@@ -173,6 +188,7 @@ impl PodInfo {
             .collect();
         PodInfo {
             image_names,
+            label_set_hash: label_set_hash(pod_namespace(&pod), pod.metadata.labels.as_ref()),
             key: pod_key(&pod),
             requests: pod_requests(&pod),
             non_zero_requests: pod_non_zero_requests(&pod),
@@ -182,6 +198,15 @@ impl PodInfo {
             preferred_anti_affinity_terms,
             parse_errors: errors,
             pod,
+        }
+    }
+
+    /// This pod info for another version of the pod whose changes do not touch
+    /// what is derived from it (e.g. only `spec.nodeName` set on assuming).
+    pub fn with_pod(&self, pod: Arc<Pod>) -> PodInfo {
+        PodInfo {
+            pod,
+            ..self.clone()
         }
     }
 
@@ -198,6 +223,19 @@ impl PodInfo {
     pub fn host_ports(&self) -> Vec<HostPort> {
         host_ports(&self.pod)
     }
+}
+
+/// A stable hash of a namespace and a label set (no labels and empty labels
+/// hash alike, as selectors see them alike).
+pub fn label_set_hash(namespace: &str, labels: Option<&BTreeMap<String, String>>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    namespace.hash(&mut h);
+    for (k, v) in labels.into_iter().flatten() {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// A host port claimed by a container: bind IP (`0.0.0.0` by default), protocol
@@ -303,6 +341,12 @@ pub fn normalized_image_name(name: &str) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct NodeInfo {
     node: Option<Arc<Node>>,
+    /// The node's name, shared (score lists and results clone it per cycle).
+    name: Arc<str>,
+    /// `spec.unschedulable`, read by a filter for every node examined.
+    unschedulable: bool,
+    /// Whether the node has any taint (most have none: filters skip the scan).
+    has_taints: bool,
     pods: Vec<Arc<PodInfo>>,
     pods_with_affinity: Vec<Arc<PodInfo>>,
     pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
@@ -310,7 +354,7 @@ pub struct NodeInfo {
     requested: Resource,
     non_zero_requested: Resource,
     allocatable: Resource,
-    images: HashMap<String, i64>,
+    images: Arc<HashMap<String, i64>>,
     pvc_ref_counts: HashMap<String, u32>,
     generation: u64,
 }
@@ -331,18 +375,26 @@ impl NodeInfo {
             .and_then(|s| s.allocatable.as_ref())
             .map(Resource::from_list)
             .unwrap_or_default();
-        self.images = status
-            .and_then(|s| s.images.as_ref())
-            .into_iter()
-            .flatten()
-            .flat_map(|img| {
-                let size = img.size_bytes.unwrap_or(0);
-                img.names
-                    .iter()
-                    .flatten()
-                    .map(move |n| (normalized_image_name(n), size))
-            })
-            .collect();
+        self.images = Arc::new(
+            status
+                .and_then(|s| s.images.as_ref())
+                .into_iter()
+                .flatten()
+                .flat_map(|img| {
+                    let size = img.size_bytes.unwrap_or(0);
+                    img.names
+                        .iter()
+                        .flatten()
+                        .map(move |n| (normalized_image_name(n), size))
+                })
+                .collect(),
+        );
+        self.name = Arc::from(node.metadata.name.as_deref().unwrap_or(""));
+        let spec = node.spec.as_ref();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        self.has_taints = spec
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| !t.is_empty());
         self.node = Some(node);
         self.generation += 1;
     }
@@ -350,6 +402,9 @@ impl NodeInfo {
     /// Drops the node object but keeps the pods (a node deleted before its pods).
     pub fn remove_node(&mut self) {
         self.node = None;
+        self.name = Arc::from("");
+        self.unschedulable = false;
+        self.has_taints = false;
         self.generation += 1;
     }
 
@@ -358,12 +413,36 @@ impl NodeInfo {
         self.node.as_deref()
     }
 
+    /// The shared node object, if known.
+    pub fn node_arc(&self) -> Option<&Arc<Node>> {
+        self.node.as_ref()
+    }
+
     /// The node's name ("" when the node object is not known).
     pub fn node_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node's name as a shared string ("" when the node object is not known).
+    pub fn node_name_arc(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The node's `spec.unschedulable` (false when the node object is not known).
+    pub fn unschedulable(&self) -> bool {
+        self.unschedulable
+    }
+
+    /// The node's taints (none when the node object is not known).
+    pub fn taints(&self) -> &[k8s_openapi::api::core::v1::Taint] {
+        if !self.has_taints {
+            return &[];
+        }
         self.node
             .as_ref()
-            .and_then(|n| n.metadata.name.as_deref())
-            .unwrap_or("")
+            .and_then(|n| n.spec.as_ref())
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or(&[])
     }
 
     /// The node's labels.
@@ -478,6 +557,29 @@ impl NodeInfo {
         self.generation += 1;
         true
     }
+}
+
+/// Hints the CPU to load a node info's fields into cache ahead of use: a cycle
+/// visits a few hundred node infos spread over the heap, and waiting for each one
+/// at its first field dominated filtering. No effect on other architectures.
+#[inline]
+pub fn prefetch_node_info(ni: &Arc<NodeInfo>) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let base = Arc::as_ptr(ni).cast::<i8>();
+        let len = std::mem::size_of::<NodeInfo>();
+        let mut off = 0;
+        while off < len {
+            // SAFETY: a prefetch is a hint that never faults and reads nothing into
+            // the program; `sse` is part of the x86_64 baseline. `wrapping_add`
+            // only forms an address inside the node info.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.wrapping_add(off)) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ni;
 }
 
 #[cfg(test)]

@@ -3,28 +3,30 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::NodeInfo;
+use super::{AffinityIndex, NameIndex, NodeInfo};
 
 /// Node infos in scheduling order, with lookup by name and the nodes holding pods
 /// with (anti-)affinity. Cloning is cheap.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     nodes: Arc<Vec<Arc<NodeInfo>>>,
-    index: Arc<HashMap<String, usize>>,
+    index: Arc<NameIndex>,
     with_affinity: Arc<Vec<usize>>,
     with_required_anti_affinity: Arc<Vec<usize>>,
     image_nodes: Arc<HashMap<String, usize>>,
     namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+    affinity_index: Arc<AffinityIndex>,
 }
 
 impl Snapshot {
     pub(crate) fn from_parts(
         nodes: Arc<Vec<Arc<NodeInfo>>>,
-        index: Arc<HashMap<String, usize>>,
+        index: Arc<NameIndex>,
         with_affinity: Arc<Vec<usize>>,
         with_required_anti_affinity: Arc<Vec<usize>>,
         image_nodes: Arc<HashMap<String, usize>>,
         namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+        affinity_index: Arc<AffinityIndex>,
     ) -> Self {
         Snapshot {
             nodes,
@@ -33,12 +35,13 @@ impl Snapshot {
             with_required_anti_affinity,
             image_nodes,
             namespaces,
+            affinity_index,
         }
     }
 
     fn with_computed_lists(
         nodes: Vec<Arc<NodeInfo>>,
-        index: Arc<HashMap<String, usize>>,
+        index: Arc<NameIndex>,
         image_nodes: Arc<HashMap<String, usize>>,
         namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
     ) -> Self {
@@ -54,6 +57,12 @@ impl Snapshot {
             .filter(|(_, n)| !n.pods_with_required_anti_affinity().is_empty())
             .map(|(i, _)| i)
             .collect();
+        let mut affinity_index = AffinityIndex::default();
+        for n in &nodes {
+            for p in n.pods() {
+                affinity_index.update(p, n.node_name_arc(), n.node(), true);
+            }
+        }
         Snapshot {
             nodes: Arc::new(nodes),
             index,
@@ -61,6 +70,7 @@ impl Snapshot {
             with_required_anti_affinity: Arc::new(with_required_anti_affinity),
             image_nodes,
             namespaces,
+            affinity_index: Arc::new(affinity_index),
         }
     }
 
@@ -131,6 +141,12 @@ impl Snapshot {
     /// The labels of a namespace, if known.
     pub fn namespace_labels(&self, ns: &str) -> Option<&BTreeMap<String, String>> {
         self.namespaces.get(ns)
+    }
+
+    /// The placed pods' distinct (anti-)affinity terms and label sets, counted per
+    /// node (nodes by name: look them up with [`Snapshot::get`]).
+    pub fn affinity_index(&self) -> &AffinityIndex {
+        &self.affinity_index
     }
 
     /// All known namespaces and their labels.

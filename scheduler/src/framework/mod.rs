@@ -12,6 +12,7 @@ pub use lister::{ClusterLister, StaticLister};
 pub use runtime::{Framework, FrameworkError, NodePluginScores, PluginScore};
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
@@ -42,11 +43,36 @@ pub enum Code {
     Pending,
 }
 
+/// A status's reasons. Filters reject many nodes per cycle, mostly with one fixed
+/// reason: that case needs no allocation.
+#[derive(Debug, Clone)]
+enum Reasons {
+    One([Cow<'static, str>; 1]),
+    Many(Vec<Cow<'static, str>>),
+}
+
+impl PartialEq for Reasons {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Reasons {}
+
+impl Reasons {
+    fn as_slice(&self) -> &[Cow<'static, str>] {
+        match self {
+            Reasons::One(one) => one,
+            Reasons::Many(many) => many,
+        }
+    }
+}
+
 /// A plugin call's result: code, reasons and the plugin that produced it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<String>,
+    reasons: Reasons,
     plugin: Option<&'static str>,
 }
 
@@ -59,18 +85,14 @@ impl Default for Status {
 impl Status {
     /// A success.
     pub const fn success() -> Self {
-        Status {
-            code: Code::Success,
-            reasons: Vec::new(),
-            plugin: None,
-        }
+        Status::code_only(Code::Success)
     }
 
-    /// A status with one reason.
-    pub fn new(code: Code, reason: impl Into<String>) -> Self {
+    /// A status with one reason (a `&'static str` reason is not copied).
+    pub fn new(code: Code, reason: impl Into<Cow<'static, str>>) -> Self {
         Status {
             code,
-            reasons: vec![reason.into()],
+            reasons: Reasons::One([reason.into()]),
             plugin: None,
         }
     }
@@ -79,22 +101,22 @@ impl Status {
     pub fn with_reasons(code: Code, reasons: Vec<String>) -> Self {
         Status {
             code,
-            reasons,
+            reasons: Reasons::Many(reasons.into_iter().map(Cow::Owned).collect()),
             plugin: None,
         }
     }
 
     /// A status with a code and no reason.
-    pub fn code_only(code: Code) -> Self {
+    pub const fn code_only(code: Code) -> Self {
         Status {
             code,
-            reasons: Vec::new(),
+            reasons: Reasons::Many(Vec::new()),
             plugin: None,
         }
     }
 
     /// An internal error.
-    pub fn error(msg: impl Into<String>) -> Self {
+    pub fn error(msg: impl Into<Cow<'static, str>>) -> Self {
         Status::new(Code::Error, msg)
     }
 
@@ -110,8 +132,8 @@ impl Status {
     }
 
     /// The reasons.
-    pub fn reasons(&self) -> &[String] {
-        &self.reasons
+    pub fn reasons(&self) -> &[Cow<'static, str>] {
+        self.reasons.as_slice()
     }
 
     /// The plugin that produced it.
@@ -121,7 +143,7 @@ impl Status {
 
     /// The reasons joined with ", " (upstream `Status.Message`).
     pub fn message(&self) -> String {
-        self.reasons.join(", ")
+        self.reasons.as_slice().join(", ")
     }
 
     /// Whether the code is Success.
@@ -213,6 +235,10 @@ pub struct CycleState {
     pub skip_filter_plugins: NameSet,
     /// Score plugins whose PreScore returned Skip.
     pub skip_score_plugins: NameSet,
+    /// The framework's filter plugins that run for this pod, by position (bit i:
+    /// the i-th filter plugin), computed once after PreFilter so the per-node
+    /// filter loop does not look names up. `None`: not computed, names decide.
+    pub(crate) active_filters: Option<u64>,
 }
 
 impl Clone for CycleState {
@@ -225,6 +251,7 @@ impl Clone for CycleState {
                 .collect(),
             skip_filter_plugins: self.skip_filter_plugins.clone(),
             skip_score_plugins: self.skip_score_plugins.clone(),
+            active_filters: self.active_filters,
         }
     }
 }
@@ -289,9 +316,9 @@ impl PreFilterResult {
 
 /// One node's score from one plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeScore {
-    /// Node name.
-    pub name: String,
+pub struct NodeScore<'a> {
+    /// Node name (borrowed from the node's [`NodeInfo`]).
+    pub name: &'a str,
     /// Score.
     pub score: i64,
 }
@@ -385,6 +412,23 @@ pub trait ScorePlugin: Plugin {
         snapshot: &Snapshot,
     ) -> Result<i64, Status>;
 
+    /// Raw scores of all `nodes` into `out` (same order, same length). The default
+    /// calls [`ScorePlugin::score`] per node; plugins override it to read their
+    /// cycle state once per cycle instead of once per node.
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+        out: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        for (slot, node) in out.iter_mut().zip(nodes) {
+            slot.score = self.score(state, pod, node, snapshot)?;
+        }
+        Ok(())
+    }
+
     /// Maps raw scores to `[0, 100]`; plugins whose raw score is already in range
     /// keep the default (no change).
     fn normalize_score(
@@ -422,11 +466,12 @@ pub fn default_normalize_score(max: i64, reverse: bool, scores: &mut [NodeScore]
 mod tests {
     use super::*;
 
-    fn scores(v: &[i64]) -> Vec<NodeScore> {
+    fn scores(v: &[i64]) -> Vec<NodeScore<'static>> {
+        const NAMES: [&str; 3] = ["n0", "n1", "n2"];
         v.iter()
             .enumerate()
             .map(|(i, s)| NodeScore {
-                name: format!("n{i}"),
+                name: NAMES[i],
                 score: *s,
             })
             .collect()

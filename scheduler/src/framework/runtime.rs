@@ -223,15 +223,43 @@ impl Framework {
                 result = Some(merged);
             }
         }
+        state.active_filters = self.active_filter_mask(state);
         (result, Status::success(), narrowing)
+    }
+
+    /// The filter plugins not skipped by PreFilter, as a bit set over positions.
+    fn active_filter_mask(&self, state: &CycleState) -> Option<u64> {
+        if self.filter.len() > 64 {
+            return None;
+        }
+        Some(
+            self.filter
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| !state.skip_filter_plugins.contains(p.name()))
+                .fold(0u64, |m, (i, _)| m | (1 << i)),
+        )
     }
 
     /// Runs Filter plugins on one node, stopping at the first failure.
     pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skip_filter_plugins.contains(p.name()) {
-                continue;
+        let Some(mut mask) = state.active_filters else {
+            for p in &self.filter {
+                if state.skip_filter_plugins.contains(p.name()) {
+                    continue;
+                }
+                let Some(f) = p.as_filter() else { continue };
+                let s = f.filter(state, pod, node);
+                if !s.is_success() {
+                    return s.with_plugin(p.name());
+                }
             }
+            return Status::success();
+        };
+        while mask != 0 {
+            let i = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let p = &self.filter[i];
             let Some(f) = p.as_filter() else { continue };
             let s = f.filter(state, pod, node);
             if !s.is_success() {
@@ -341,7 +369,8 @@ impl Framework {
         Status::success()
     }
 
-    /// Runs Score plugins (raw score, normalisation, weight) over the nodes.
+    /// Runs Score plugins (raw score, normalisation, weight) over the nodes, with
+    /// each plugin's weighted score per node.
     pub fn run_score(
         &self,
         state: &CycleState,
@@ -358,11 +387,48 @@ impl Framework {
                 total_score: 0,
             })
             .collect();
+        self.score_each(state, pod, nodes, snapshot, |name, i, weighted| {
+            out[i].scores.push(PluginScore {
+                name,
+                score: weighted,
+            });
+            out[i].total_score += weighted;
+        })?;
+        Ok(out)
+    }
+
+    /// Runs Score plugins as [`Framework::run_score`] and returns only each node's
+    /// total (same order as `nodes`): what selecting the host needs, without a
+    /// per-node breakdown.
+    pub fn run_score_totals(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+    ) -> Result<Vec<i64>, Status> {
+        let mut totals = vec![0i64; nodes.len()];
+        self.score_each(state, pod, nodes, snapshot, |_, i, weighted| {
+            totals[i] += weighted;
+        })?;
+        Ok(totals)
+    }
+
+    /// Scores, normalises and checks every node with every score plugin not
+    /// skipped, handing `(plugin, node position, weighted score)` to `sink`.
+    fn score_each(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+        mut sink: impl FnMut(&'static str, usize, i64),
+    ) -> Result<(), Status> {
         // One buffer of node names reused by every plugin (only scores change).
-        let mut buf: Vec<NodeScore> = out
+        let mut buf: Vec<NodeScore> = nodes
             .iter()
-            .map(|o| NodeScore {
-                name: o.name.clone(),
+            .map(|n| NodeScore {
+                name: n.node_name(),
                 score: 0,
             })
             .collect();
@@ -371,11 +437,11 @@ impl Framework {
                 continue;
             }
             let Some(sp) = p.as_score() else { continue };
-            for (slot, n) in buf.iter_mut().zip(nodes) {
-                slot.score = sp
-                    .score(state, pod, n, snapshot)
-                    .map_err(|s| s.with_plugin(p.name()))?;
+            for slot in buf.iter_mut() {
+                slot.score = 0;
             }
+            sp.score_nodes(state, pod, nodes, snapshot, &mut buf)
+                .map_err(|s| s.with_plugin(p.name()))?;
             let s = sp.normalize_score(state, pod, &mut buf);
             if !s.is_success() {
                 return Err(s.with_plugin(p.name()));
@@ -391,14 +457,9 @@ impl Framework {
                     ))
                     .with_plugin(p.name()));
                 }
-                let weighted = ns.score * weight;
-                out[i].scores.push(PluginScore {
-                    name: p.name(),
-                    score: weighted,
-                });
-                out[i].total_score += weighted;
+                sink(p.name(), i, ns.score * weight);
             }
         }
-        Ok(out)
+        Ok(())
     }
 }

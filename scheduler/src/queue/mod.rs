@@ -59,7 +59,7 @@ pub struct QueuedPodInfo {
 }
 
 impl QueuedPodInfo {
-    fn new(pod: Pod, now: Instant) -> Self {
+    fn new(pod: Arc<Pod>, now: Instant) -> Self {
         let gated = is_gated(&pod);
         QueuedPodInfo {
             pod_info: Arc::new(PodInfo::new(pod)),
@@ -122,7 +122,7 @@ struct Inner {
     active: BTreeMap<ActiveKey, String>,
     backoff: BTreeMap<(Instant, u64), String>,
     pods: HashMap<String, Entry>,
-    in_flight: HashMap<String, u64>,
+    in_flight: InFlight,
     /// Keys of parked pods (unschedulable or gated): the only ones a cluster
     /// event or the leftover flush has to look at.
     parked: HashSet<String>,
@@ -133,6 +133,49 @@ struct Inner {
     closed: bool,
     nominated: HashMap<String, Vec<Arc<PodInfo>>>,
     nominated_node: HashMap<String, String>,
+}
+
+/// Popped pods whose attempt is not over, with the event sequence number at
+/// which each was popped. Pods stay in flight until their binding finishes, so
+/// thousands can be; the oldest start is kept ordered (events older than it are
+/// dropped on every `done`).
+#[derive(Debug, Default)]
+struct InFlight {
+    started: HashMap<String, u64>,
+    /// Pods in flight per start sequence number.
+    by_start: BTreeMap<u64, usize>,
+}
+
+impl InFlight {
+    fn insert(&mut self, key: String, seq: u64) {
+        if let Some(old) = self.started.insert(key, seq) {
+            self.forget_start(old);
+        }
+        *self.by_start.entry(seq).or_default() += 1;
+    }
+
+    fn remove(&mut self, key: &str) -> Option<u64> {
+        let seq = self.started.remove(key)?;
+        self.forget_start(seq);
+        Some(seq)
+    }
+
+    fn forget_start(&mut self, seq: u64) {
+        if let Some(n) = self.by_start.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_start.remove(&seq);
+            }
+        }
+    }
+
+    fn oldest(&self) -> Option<u64> {
+        self.by_start.keys().next().copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.started.is_empty()
+    }
 }
 
 /// The scheduling queue. Cheap to share behind an `Arc`.
@@ -241,7 +284,8 @@ impl SchedulingQueue {
     }
 
     /// Adds a new pending pod (gated pods wait for their gates to go).
-    pub fn add(&self, pod: Pod) {
+    pub fn add(&self, pod: impl Into<Arc<Pod>>) {
+        let pod: Arc<Pod> = pod.into();
         let now = Instant::now();
         let key = pod_key(&pod);
         let mut inner = self.inner.lock();
@@ -269,11 +313,11 @@ impl SchedulingQueue {
 
     /// Updates a pending pod. A parked pod whose change could make it schedulable
     /// (gates removed, tolerations, smaller requests, …) is moved back.
-    pub fn update(&self, old: &Pod, new: Pod) {
-        self.update_inner(Some(old), new);
+    pub fn update(&self, old: &Pod, new: impl Into<Arc<Pod>>) {
+        self.update_inner(Some(old), new.into());
     }
 
-    fn update_inner(&self, old: Option<&Pod>, new: Pod) {
+    fn update_inner(&self, old: Option<&Pod>, new: Arc<Pod>) {
         let now = Instant::now();
         let key = pod_key(&new);
         let mut inner = self.inner.lock();
@@ -282,10 +326,8 @@ impl SchedulingQueue {
             self.add(new);
             return;
         };
-        let old_pod = old
-            .cloned()
-            .unwrap_or_else(|| (*e.info.pod_info.pod).clone());
-        let actions = pod_update_actions(&old_pod, &new);
+        let previous = e.info.pod_info.pod.clone();
+        let actions = pod_update_actions(old.unwrap_or(&previous), &new);
         let was_gated = e.info.gated;
         e.info.pod_info = Arc::new(PodInfo::new(new));
         let loc = e.loc;
@@ -367,7 +409,7 @@ impl SchedulingQueue {
     }
 
     fn prune_events(inner: &mut Inner) {
-        let oldest = inner.in_flight.values().min().copied();
+        let oldest = inner.in_flight.oldest();
         match oldest {
             None => inner.events.clear(),
             Some(o) => {
@@ -764,6 +806,32 @@ mod tests {
             ActionType::UPDATE_NODE_LABEL,
         ));
         q.add_unschedulable("other", BTreeSet::from(["NodeResourcesFit"]));
+        assert_eq!(q.pending_pods().unschedulable, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_are_kept_while_an_older_pod_is_in_flight() {
+        let q = queue();
+        for p in ["a", "b", "c", "d"] {
+            q.add(PodBuilder::new(p).build());
+        }
+        q.pop().await.unwrap(); // a: its binding is still running
+        q.on_cluster_event(ClusterEvent::new(EventResource::Node, ActionType::ADD));
+        q.pop().await.unwrap(); // b: started after that event
+        q.on_cluster_event(ClusterEvent::new(
+            EventResource::Node,
+            ActionType::UPDATE_NODE_LABEL,
+        ));
+        q.pop().await.unwrap(); // c: started after both
+        q.done("c");
+        q.done("b");
+        // a saw the node addition during its attempt, although the pods that
+        // started later have finished since.
+        q.add_unschedulable("a", BTreeSet::from(["NodeResourcesFit"]));
+        assert_eq!(q.pending_pods().backoff, 1);
+        // Nothing in flight any more: the events are gone and d, failing, is parked.
+        q.pop().await.unwrap();
+        q.add_unschedulable("d", BTreeSet::from(["NodeResourcesFit"]));
         assert_eq!(q.pending_pods().unschedulable, 1);
     }
 

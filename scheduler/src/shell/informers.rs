@@ -185,10 +185,10 @@ pub fn add_event_handlers<W: ApiWriter>(
     let (a, u, d) = (scheduler.clone(), scheduler.clone(), scheduler.clone());
     let reg = factory.informer::<Pod>().add_event_handler(
         EventHandlerFns::new()
-            .on_add(move |pod: Arc<Pod>, _| a.on_pod_add((*pod).clone()))
+            .on_add(move |pod: Arc<Pod>, _| a.on_pod_add(pod))
             .on_update(move |old: Arc<Pod>, new: Arc<Pod>| {
                 if !same_version(&*old, &*new) {
-                    u.on_pod_update(&old, (*new).clone());
+                    u.on_pod_update(&old, new);
                 }
             })
             .on_delete(move |gone: DeletedObject<Pod>| d.on_pod_delete(gone.last_state())),

@@ -18,7 +18,7 @@ use k8s_openapi::jiff::Timestamp;
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 pub use informers::{
     HandlersSynced, InformerLister, RunError, RunOptions, add_event_handlers, run_scheduler,
@@ -26,7 +26,7 @@ pub use informers::{
 };
 pub use writer::{ApiWriter, KubeWriter, WriteError};
 
-use crate::cache::{Cache, namespaced_name, pod_key};
+use crate::cache::{Cache, PodInfo, namespaced_name, pod_key};
 use crate::config::{ConfigError, KubeSchedulerConfiguration, UPSTREAM_DEFAULT_SCHEDULER_NAME};
 use crate::framework::events::node_update_actions;
 use crate::framework::{ActionType, ClusterEvent, ClusterLister, EventResource, Framework};
@@ -38,6 +38,13 @@ use crate::schedule_one::{ERR_NO_NODES_AVAILABLE, GenericScheduler, ScheduleOutc
 pub const REASON_UNSCHEDULABLE: &str = "Unschedulable";
 /// Reason of the PodScheduled condition on internal errors.
 pub const REASON_SCHEDULER_ERROR: &str = "SchedulerError";
+
+/// API writes (bindings, status patches, deletions) the scheduler has in flight
+/// at most by default. Binding stays asynchronous (the scheduling loop never
+/// waits for it); beyond this many, writes wait their turn instead of each
+/// opening another connection (over HTTP/1.1 every concurrent request needs its
+/// own, and a TLS handshake costs more CPU than a binding).
+pub const DEFAULT_MAX_WRITES_IN_FLIGHT: usize = 64;
 
 fn scheduler_name(pod: &Pod) -> &str {
     pod.spec
@@ -74,6 +81,7 @@ pub struct Scheduler<W: ApiWriter> {
     profile_recorders: HashMap<String, Recorder>,
     in_flight: AtomicUsize,
     idle: Notify,
+    write_slots: Arc<Semaphore>,
 }
 
 impl<W: ApiWriter> std::fmt::Debug for Scheduler<W> {
@@ -124,7 +132,15 @@ impl<W: ApiWriter> Scheduler<W> {
             profile_recorders: HashMap::new(),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            write_slots: Arc::new(Semaphore::new(DEFAULT_MAX_WRITES_IN_FLIGHT)),
         })
+    }
+
+    /// Limits the API writes in flight at once (at least 1; default
+    /// [`DEFAULT_MAX_WRITES_IN_FLIGHT`]).
+    pub fn with_max_writes_in_flight(mut self, n: usize) -> Self {
+        self.write_slots = Arc::new(Semaphore::new(n.max(1)));
+        self
     }
 
     /// Gives each profile its own Event recorder, as upstream's per-profile
@@ -165,7 +181,8 @@ impl<W: ApiWriter> Scheduler<W> {
     }
 
     /// A pod appeared.
-    pub fn on_pod_add(&self, pod: Pod) {
+    pub fn on_pod_add(&self, pod: impl Into<Arc<Pod>>) {
+        let pod: Arc<Pod> = pod.into();
         if assigned(&pod) {
             if !terminal(&pod) {
                 self.cache.lock().add_pod(pod);
@@ -180,7 +197,8 @@ impl<W: ApiWriter> Scheduler<W> {
     }
 
     /// A pod changed.
-    pub fn on_pod_update(&self, old: &Pod, new: Pod) {
+    pub fn on_pod_update(&self, old: &Pod, new: impl Into<Arc<Pod>>) {
+        let new: Arc<Pod> = new.into();
         let key = pod_key(&new);
         if assigned(&new) {
             if terminal(&new) {
@@ -316,14 +334,14 @@ impl<W: ApiWriter> Scheduler<W> {
             return true;
         }
         let start = tokio::time::Instant::now();
-        let profile = fwk.profile_name().to_string();
         let observe = |result: &str| {
             if let Some(m) = SchedulerMetrics::global() {
+                let profile = fwk.profile_name();
                 m.schedule_attempts
-                    .with_label_values(&[result, &profile])
+                    .with_label_values(&[result, profile])
                     .inc();
                 m.scheduling_attempt_duration
-                    .with_label_values(&[result, &profile])
+                    .with_label_values(&[result, profile])
                     .observe(start.elapsed().as_secs_f64());
             }
         };
@@ -342,11 +360,10 @@ impl<W: ApiWriter> Scheduler<W> {
         drop(snapshot);
         match outcome {
             ScheduleOutcome::Scheduled(r) => self.assume_and_bind(
-                &pod,
-                &key,
+                &pod_info,
                 r.suggested_host,
                 start,
-                profile,
+                fwk.clone(),
                 qpi.attempts,
                 qpi.initial_attempt_timestamp,
             ),
@@ -414,22 +431,24 @@ impl<W: ApiWriter> Scheduler<W> {
         true
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn assume_and_bind(
         self: &Arc<Self>,
-        pod: &Arc<Pod>,
-        key: &str,
+        pod_info: &Arc<PodInfo>,
         host: String,
         start: tokio::time::Instant,
-        profile: String,
+        fwk: Arc<Framework>,
         attempts: u32,
         first_attempt: Option<tokio::time::Instant>,
     ) {
+        let pod = &pod_info.pod;
+        let key = pod_info.key.as_str();
         let mut assumed = (**pod).clone();
         if let Some(spec) = assumed.spec.as_mut() {
             spec.node_name = Some(host.clone());
         }
-        if let Err(e) = self.cache.lock().assume_pod(assumed) {
+        // Only the node name changed: the derived data stays valid.
+        let assumed = Arc::new(pod_info.with_pod(Arc::new(assumed)));
+        if let Err(e) = self.cache.lock().assume_pod_info(assumed) {
             tracing::error!(pod = %namespaced_name(pod), error = %e, "assuming pod");
             self.queue.add_unschedulable(key, BTreeSet::new());
             return;
@@ -440,14 +459,18 @@ impl<W: ApiWriter> Scheduler<W> {
         let key = key.to_string();
         self.start_write();
         tokio::spawn(async move {
-            match this.writer.bind(&pod, &host).await {
+            let slot = this.write_slots.clone().acquire_owned().await;
+            let bound = this.writer.bind(&pod, &host).await;
+            drop(slot);
+            let profile = fwk.profile_name();
+            match bound {
                 Ok(()) => {
                     if let Some(m) = SchedulerMetrics::global() {
                         m.schedule_attempts
-                            .with_label_values(&[metrics::SCHEDULED, &profile])
+                            .with_label_values(&[metrics::SCHEDULED, profile])
                             .inc();
                         m.scheduling_attempt_duration
-                            .with_label_values(&[metrics::SCHEDULED, &profile])
+                            .with_label_values(&[metrics::SCHEDULED, profile])
                             .observe(start.elapsed().as_secs_f64());
                         m.pod_scheduling_attempts.observe(attempts as f64);
                         if let Some(first) = first_attempt {
@@ -467,10 +490,10 @@ impl<W: ApiWriter> Scheduler<W> {
                 Err(e) => {
                     if let Some(m) = SchedulerMetrics::global() {
                         m.schedule_attempts
-                            .with_label_values(&[metrics::ERROR, &profile])
+                            .with_label_values(&[metrics::ERROR, profile])
                             .inc();
                         m.scheduling_attempt_duration
-                            .with_label_values(&[metrics::ERROR, &profile])
+                            .with_label_values(&[metrics::ERROR, profile])
                             .observe(start.elapsed().as_secs_f64());
                     }
                     tracing::warn!(pod = %namespaced_name(&pod), node = %host, error = %e, "binding failed");
@@ -494,7 +517,7 @@ impl<W: ApiWriter> Scheduler<W> {
                             None,
                             Timestamp::now(),
                         )
-                        && let Err(e) = this.writer.patch_pod_status(&pod, patch).await
+                        && let Err(e) = this.write_status(&pod, patch).await
                     {
                         tracing::warn!(pod = %namespaced_name(&pod), error = %e, "updating PodScheduled condition");
                     }
@@ -518,6 +541,7 @@ impl<W: ApiWriter> Scheduler<W> {
         let this = self.clone();
         self.start_write();
         tokio::spawn(async move {
+            let slot = this.write_slots.clone().acquire_owned().await;
             if let Some(node) = &nominated_node {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
                 for v in &victims {
@@ -562,13 +586,25 @@ impl<W: ApiWriter> Scheduler<W> {
             {
                 tracing::warn!(pod = %namespaced_name(&pod), error = %e, "updating PodScheduled condition");
             }
+            drop(slot);
             this.end_write();
         });
     }
 
+    /// Patches a pod's status in a write slot of its own.
+    async fn write_status(&self, pod: &Pod, patch: serde_json::Value) -> Result<(), WriteError> {
+        let _slot = self.write_slots.acquire().await;
+        self.writer.patch_pod_status(pod, patch).await
+    }
+
     /// Schedules pods until the queue is closed (run the queue's `run` beside it).
     pub async fn run(self: Arc<Self>) {
-        while self.schedule_one().await {}
+        while self.schedule_one().await {
+            // A cycle whose pod was waiting never suspends: give the other tasks
+            // of this worker (bindings, informers, an embedded API server) their
+            // turn once the task's cooperative budget is spent.
+            tokio::task::consume_budget().await;
+        }
     }
 }
 

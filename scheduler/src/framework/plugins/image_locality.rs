@@ -1,8 +1,10 @@
 //! ImageLocality: prefers nodes that already have the pod's images, weighted by
 //! how widely each image is spread.
 
+use std::sync::Arc;
+
 use crate::cache::{NodeInfo, PodInfo, Snapshot};
-use crate::framework::{CycleState, MAX_NODE_SCORE, Plugin, ScorePlugin, Status};
+use crate::framework::{CycleState, MAX_NODE_SCORE, NodeScore, Plugin, ScorePlugin, Status};
 
 /// Plugin name.
 pub const NAME: &str = "ImageLocality";
@@ -55,6 +57,40 @@ impl ScorePlugin for ImageLocality {
         }
         Ok(calculate_priority(sum, num_containers))
     }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        snapshot: &Snapshot,
+        out: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        // When none of the pod's images is on any node, every node sums 0: one
+        // score for all, without looking the images up node by node.
+        if pod
+            .image_names
+            .iter()
+            .all(|name| snapshot.image_num_nodes(name) == 0)
+        {
+            let num_containers = pod.pod.spec.as_ref().map_or(0, |spec| {
+                spec.init_containers.as_ref().map_or(0, Vec::len) + spec.containers.len()
+            });
+            let score = if pod.pod.spec.is_some() {
+                calculate_priority(0, num_containers)
+            } else {
+                0
+            };
+            for slot in out.iter_mut() {
+                slot.score = score;
+            }
+            return Ok(());
+        }
+        for (slot, node) in out.iter_mut().zip(nodes) {
+            slot.score = self.score(state, pod, node, snapshot)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +120,46 @@ mod tests {
             100 * (250 * MB - MIN_THRESHOLD) / (MAX_CONTAINER_THRESHOLD - MIN_THRESHOLD)
         );
         assert_eq!(s2, 0);
+    }
+
+    #[test]
+    fn scoring_all_nodes_at_once_matches_node_by_node() {
+        let nodes: Vec<Arc<NodeInfo>> = [
+            NodeBuilder::new("a").image("registry/app:v1", 500 * MB),
+            NodeBuilder::new("b"),
+            NodeBuilder::new("c").image("registry/app:v1", 900 * MB),
+        ]
+        .into_iter()
+        .map(|b| Arc::new(NodeInfo::new(b.build())))
+        .collect();
+        let snap = Snapshot::new(nodes.iter().map(|n| (**n).clone()).collect());
+        let st = CycleState::new();
+        for pod in [
+            PodBuilder::new("present").image("registry/app:v1").build(),
+            PodBuilder::new("absent").image("registry/other:v2").build(),
+            PodBuilder::new("none").build(),
+        ] {
+            let pod = PodInfo::new(pod);
+            let mut out: Vec<NodeScore> = nodes
+                .iter()
+                .map(|n| NodeScore {
+                    name: n.node_name(),
+                    score: -1,
+                })
+                .collect();
+            ImageLocality
+                .score_nodes(&st, &pod, &nodes, &snap, &mut out)
+                .unwrap();
+            let one_by_one: Vec<i64> = nodes
+                .iter()
+                .map(|n| ImageLocality.score(&st, &pod, n, &snap).unwrap())
+                .collect();
+            assert_eq!(
+                out.iter().map(|s| s.score).collect::<Vec<_>>(),
+                one_by_one,
+                "{}",
+                pod.key
+            );
+        }
     }
 }

@@ -1,15 +1,15 @@
 //! InterPodAffinity: required pod affinity/anti-affinity (the incoming pod's and
 //! existing pods' anti-affinity) as a filter, preferred terms as a score.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{
-    AffinityTerm, NodeInfo, PodInfo, Snapshot, WeightedAffinityTerm, pod_namespace,
-};
+use crate::cache::{AffinityTerm, NodeCounts, NodeInfo, PodInfo, Snapshot, TermUse, pod_namespace};
 use crate::framework::{
     ActionType, ClusterEvent, Code, CycleState, EventResource, FilterPlugin, MAX_NODE_SCORE,
     NodeScore, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status,
@@ -53,21 +53,66 @@ impl Default for InterPodAffinityArgs {
     }
 }
 
-type TopologyCounts = HashMap<(String, String), i64>;
+/// Counts per topology key, then per topology value.
+type TopologyCounts = HashMap<String, HashMap<String, i64>>;
 
-fn update_count(m: &mut TopologyCounts, node: &Node, key: &str, delta: i64) {
-    if let Some(v) = node.metadata.labels.as_ref().and_then(|l| l.get(key)) {
-        let k = (key.to_string(), v.clone());
-        let e = m.entry(k.clone()).or_default();
-        *e += delta;
-        if *e == 0 {
-            m.remove(&k);
+/// Adds `delta` to the count of the node's value of `key` (nothing when the node
+/// lacks the label); counts that reach zero are dropped.
+fn add_count(
+    m: &mut TopologyCounts,
+    labels: Option<&BTreeMap<String, String>>,
+    key: &str,
+    delta: i64,
+) {
+    let Some(value) = labels.and_then(|l| l.get(key)) else {
+        return;
+    };
+    let values = match m.get_mut(key) {
+        Some(values) => values,
+        None => m.entry(key.to_string()).or_default(),
+    };
+    let now = match values.get_mut(value.as_str()) {
+        Some(n) => {
+            *n += delta;
+            *n
+        }
+        None => {
+            values.insert(value.clone(), delta);
+            delta
+        }
+    };
+    if now == 0 {
+        values.remove(value.as_str());
+        if values.is_empty() {
+            m.remove(key);
         }
     }
 }
 
+fn count_of(m: &TopologyCounts, key: &str, value: &str) -> i64 {
+    m.get(key)
+        .and_then(|values| values.get(value))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn update_count(m: &mut TopologyCounts, node: &Node, key: &str, delta: i64) {
+    add_count(m, node.metadata.labels.as_ref(), key, delta);
+}
+
 fn matches_all(terms: &[AffinityTerm], pod: &Pod) -> bool {
     !terms.is_empty() && terms.iter().all(|t| t.matches(pod, None))
+}
+
+/// The labels of the placed nodes among `nodes` (by name), with their pod counts.
+fn placed_nodes<'a>(
+    snapshot: &'a Snapshot,
+    nodes: &'a NodeCounts,
+) -> impl Iterator<Item = (&'a BTreeMap<String, String>, i64)> + 'a {
+    nodes.iter().filter_map(|(name, count)| {
+        let labels = snapshot.get(name)?.node()?.metadata.labels.as_ref()?;
+        Some((labels, *count as i64))
+    })
 }
 
 /// Resolves namespace selectors into namespace lists, as upstream's
@@ -118,6 +163,78 @@ impl PreFilterState {
         for t in &self.anti_affinity_terms {
             if t.matches(&other.pod, None) {
                 update_count(&mut self.anti_affinity_counts, node, &t.topology_key, delta);
+            }
+        }
+    }
+
+    /// Counts, per topology domain, the placed pods whose required anti-affinity
+    /// selects the incoming pod (upstream `getExistingAntiAffinityCounts`), one
+    /// match per distinct term, whose pods the index already counts per domain.
+    fn count_existing_anti_affinity(&mut self, snapshot: &Snapshot) {
+        for (term, uses) in snapshot.affinity_index().terms() {
+            let Some((_, values)) = uses
+                .iter()
+                .find(|(u, _)| *u == TermUse::RequiredAntiAffinity)
+            else {
+                continue;
+            };
+            if !term.matches(&self.pod, self.namespace_labels.as_ref()) {
+                continue;
+            }
+            let counts = self
+                .existing_anti_affinity_counts
+                .entry_ref(term.topology_key.as_str())
+                .or_default();
+            for (value, count) in values {
+                *counts.entry_ref(value.as_str()).or_default() += count;
+            }
+            counts.retain(|_, c| *c != 0);
+            if counts.is_empty() {
+                self.existing_anti_affinity_counts
+                    .remove(term.topology_key.as_str());
+            }
+        }
+    }
+
+    /// Counts, per topology domain, the placed pods the incoming pod's required
+    /// affinity (all terms) and anti-affinity (each term) select (upstream
+    /// `getIncomingAffinityAntiAffinityCounts`), one match per distinct label set.
+    fn count_incoming_terms(&mut self, snapshot: &Snapshot) {
+        let mut anti_match = vec![false; self.anti_affinity_terms.len()];
+        for set in snapshot.affinity_index().label_sets() {
+            let selects =
+                |t: &AffinityTerm| t.matches_labels(&set.namespace, Some(&set.labels), None);
+            let affinity =
+                !self.affinity_terms.is_empty() && self.affinity_terms.iter().all(selects);
+            let mut any_anti = false;
+            for (m, t) in anti_match.iter_mut().zip(&self.anti_affinity_terms) {
+                *m = selects(t);
+                any_anti |= *m;
+            }
+            if !affinity && !any_anti {
+                continue;
+            }
+            for (labels, count) in placed_nodes(snapshot, &set.nodes) {
+                if affinity {
+                    for t in &self.affinity_terms {
+                        add_count(
+                            &mut self.affinity_counts,
+                            Some(labels),
+                            &t.topology_key,
+                            count,
+                        );
+                    }
+                }
+                for (m, t) in anti_match.iter().zip(&self.anti_affinity_terms) {
+                    if *m {
+                        add_count(
+                            &mut self.anti_affinity_counts,
+                            Some(labels),
+                            &t.topology_key,
+                            count,
+                        );
+                    }
+                }
             }
         }
     }
@@ -201,37 +318,9 @@ impl PreFilterPlugin for InterPodAffinity {
             affinity_counts: HashMap::new(),
             anti_affinity_counts: HashMap::new(),
         };
-        for ni in snapshot.have_pods_with_required_anti_affinity() {
-            let Some(node) = ni.node() else { continue };
-            for existing in ni.pods_with_required_anti_affinity() {
-                for t in &existing.required_anti_affinity_terms {
-                    if t.matches(&pod.pod, s.namespace_labels.as_ref()) {
-                        update_count(
-                            &mut s.existing_anti_affinity_counts,
-                            node,
-                            &t.topology_key,
-                            1,
-                        );
-                    }
-                }
-            }
-        }
+        s.count_existing_anti_affinity(snapshot);
         if !s.affinity_terms.is_empty() || !s.anti_affinity_terms.is_empty() {
-            for ni in snapshot.list() {
-                let Some(node) = ni.node() else { continue };
-                for existing in ni.pods() {
-                    if matches_all(&s.affinity_terms, &existing.pod) {
-                        for t in &s.affinity_terms {
-                            update_count(&mut s.affinity_counts, node, &t.topology_key, 1);
-                        }
-                    }
-                    for t in &s.anti_affinity_terms {
-                        if t.matches(&existing.pod, None) {
-                            update_count(&mut s.anti_affinity_counts, node, &t.topology_key, 1);
-                        }
-                    }
-                }
-            }
+            s.count_incoming_terms(snapshot);
         }
         if s.existing_anti_affinity_counts.is_empty()
             && s.affinity_terms.is_empty()
@@ -282,12 +371,7 @@ impl FilterPlugin for InterPodAffinity {
         for t in &s.affinity_terms {
             match labels.get(&t.topology_key) {
                 Some(v) => {
-                    if s.affinity_counts
-                        .get(&(t.topology_key.clone(), v.clone()))
-                        .copied()
-                        .unwrap_or(0)
-                        <= 0
-                    {
+                    if count_of(&s.affinity_counts, &t.topology_key, v) <= 0 {
                         pods_exist = false;
                     }
                 }
@@ -304,73 +388,40 @@ impl FilterPlugin for InterPodAffinity {
         if !s.anti_affinity_counts.is_empty() {
             for t in &s.anti_affinity_terms {
                 if let Some(v) = labels.get(&t.topology_key)
-                    && s.anti_affinity_counts
-                        .get(&(t.topology_key.clone(), v.clone()))
-                        .copied()
-                        .unwrap_or(0)
-                        > 0
+                    && count_of(&s.anti_affinity_counts, &t.topology_key, v) > 0
                 {
                     return Status::new(Code::Unschedulable, ERR_REASON_ANTI_AFFINITY);
                 }
             }
         }
-        if !s.existing_anti_affinity_counts.is_empty() {
-            for (k, v) in labels {
-                if s.existing_anti_affinity_counts
-                    .get(&(k.clone(), v.clone()))
-                    .copied()
-                    .unwrap_or(0)
-                    > 0
-                {
-                    return Status::new(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY);
-                }
+        // Any node label (key, value) with an existing pod's anti-affinity counted.
+        for (key, values) in &s.existing_anti_affinity_counts {
+            if let Some(v) = labels.get(key)
+                && values.get(v).copied().unwrap_or(0) > 0
+            {
+                return Status::new(Code::Unschedulable, ERR_REASON_EXISTING_ANTI_AFFINITY);
             }
         }
         Status::success()
     }
 }
 
-fn process_term(
+fn add_score(
     m: &mut HashMap<String, HashMap<String, i64>>,
-    term: &AffinityTerm,
-    weight: i64,
-    pod: &Pod,
-    ns_labels: Option<&BTreeMap<String, String>>,
-    node: &Node,
-    multiplier: i64,
+    labels: &BTreeMap<String, String>,
+    key: &str,
+    amount: i64,
 ) {
-    if term.matches(pod, ns_labels)
-        && let Some(v) = node
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(&term.topology_key))
-    {
-        *m.entry(term.topology_key.clone())
-            .or_default()
-            .entry(v.clone())
-            .or_default() += weight * multiplier;
-    }
-}
-
-fn process_weighted(
-    m: &mut HashMap<String, HashMap<String, i64>>,
-    terms: &[WeightedAffinityTerm],
-    pod: &Pod,
-    ns_labels: Option<&BTreeMap<String, String>>,
-    node: &Node,
-    multiplier: i64,
-) {
-    for t in terms {
-        process_term(
-            m,
-            &t.term,
-            t.weight as i64,
-            pod,
-            ns_labels,
-            node,
-            multiplier,
-        );
+    let Some(v) = labels.get(key) else { return };
+    let values = match m.get_mut(key) {
+        Some(values) => values,
+        None => m.entry(key.to_string()).or_default(),
+    };
+    match values.get_mut(v.as_str()) {
+        Some(n) => *n += amount,
+        None => {
+            values.insert(v.clone(), amount);
+        }
     }
 }
 
@@ -395,48 +446,55 @@ impl PreScorePlugin for InterPodAffinity {
         {
             merge_namespaces(std::slice::from_mut(&mut t.term), snapshot);
         }
-        let ns_labels = snapshot.namespace_labels(pod_namespace(&pod.pod)).cloned();
+        let ns_labels = snapshot.namespace_labels(pod_namespace(&pod.pod));
         let mut m: HashMap<String, HashMap<String, i64>> = HashMap::new();
-        let nodes: Vec<&Arc<NodeInfo>> = if has_constraints {
-            snapshot.list().iter().collect()
-        } else {
-            snapshot.have_pods_with_affinity().collect()
-        };
         let hard = self.args.hard_pod_affinity_weight as i64;
-        for ni in nodes {
-            let Some(node) = ni.node() else { continue };
-            if node.metadata.labels.as_ref().is_none_or(|l| l.is_empty()) {
+        let index = snapshot.affinity_index();
+        // Placed pods' required affinity (with the hard weight) and preferred
+        // terms that select the incoming pod, one match per distinct term.
+        for (term, uses) in index.terms() {
+            let weight = |u: &TermUse| match *u {
+                TermUse::RequiredAffinity if hard > 0 => Some(hard),
+                TermUse::PreferredAffinity(w) => Some(w as i64),
+                TermUse::PreferredAntiAffinity(w) => Some(-(w as i64)),
+                _ => None,
+            };
+            if !uses.iter().any(|(u, _)| weight(u).is_some()) || !term.matches(&pod.pod, ns_labels)
+            {
                 continue;
             }
-            let pods = if has_constraints {
-                ni.pods()
-            } else {
-                ni.pods_with_affinity()
-            };
-            for existing in pods {
-                process_weighted(&mut m, &preferred_affinity, &existing.pod, None, node, 1);
-                process_weighted(&mut m, &preferred_anti, &existing.pod, None, node, -1);
-                if hard > 0 {
-                    for t in &existing.required_affinity_terms {
-                        process_term(&mut m, t, hard, &pod.pod, ns_labels.as_ref(), node, 1);
+            for (usage, values) in uses {
+                let Some(w) = weight(usage) else { continue };
+                let scores = m.entry_ref(term.topology_key.as_str()).or_default();
+                for (value, count) in values {
+                    *scores.entry_ref(value.as_str()).or_default() += w * count;
+                }
+            }
+        }
+        // The incoming pod's preferred terms over the placed pods, one match per
+        // distinct label set.
+        if has_constraints {
+            let weighted = preferred_affinity
+                .iter()
+                .map(|t| (t, 1))
+                .chain(preferred_anti.iter().map(|t| (t, -1)));
+            for (t, sign) in weighted {
+                for set in index.label_sets() {
+                    if !t
+                        .term
+                        .matches_labels(&set.namespace, Some(&set.labels), None)
+                    {
+                        continue;
+                    }
+                    for (labels, count) in placed_nodes(snapshot, &set.nodes) {
+                        add_score(
+                            &mut m,
+                            labels,
+                            &t.term.topology_key,
+                            sign * t.weight as i64 * count,
+                        );
                     }
                 }
-                process_weighted(
-                    &mut m,
-                    &existing.preferred_affinity_terms,
-                    &pod.pod,
-                    ns_labels.as_ref(),
-                    node,
-                    1,
-                );
-                process_weighted(
-                    &mut m,
-                    &existing.preferred_anti_affinity_terms,
-                    &pod.pod,
-                    ns_labels.as_ref(),
-                    node,
-                    -1,
-                );
             }
         }
         m.retain(|_, v| {
@@ -636,7 +694,7 @@ mod tests {
             .list()
             .iter()
             .map(|n| NodeScore {
-                name: n.node_name().into(),
+                name: n.node_name(),
                 score: pl.score(&st, &pod, n, &s).unwrap(),
             })
             .collect();
@@ -735,5 +793,262 @@ mod tests {
             pl.pre_score(&mut CycleState::new(), &pod, s.list(), &s)
                 .is_skip()
         );
+    }
+
+    /// The counts as upstream computes them: a walk over every placed pod.
+    mod reference {
+        use super::*;
+
+        fn bump(m: &mut TopologyCounts, node: &Node, key: &str, d: i64) {
+            update_count(m, node, key, d);
+        }
+
+        /// Whether the pod fits the node, and the reason when not.
+        pub fn filter(pod: &PodInfo, snap: &Snapshot, node: &NodeInfo) -> Option<&'static str> {
+            let ns_labels = snap.namespace_labels(pod_namespace(&pod.pod));
+            let (mut existing, mut aff, mut anti) = (
+                TopologyCounts::new(),
+                TopologyCounts::new(),
+                TopologyCounts::new(),
+            );
+            for ni in snap.list() {
+                let n = ni.node().unwrap();
+                for e in ni.pods() {
+                    for t in &e.required_anti_affinity_terms {
+                        if t.matches(&pod.pod, ns_labels) {
+                            bump(&mut existing, n, &t.topology_key, 1);
+                        }
+                    }
+                    if matches_all(&pod.required_affinity_terms, &e.pod) {
+                        for t in &pod.required_affinity_terms {
+                            bump(&mut aff, n, &t.topology_key, 1);
+                        }
+                    }
+                    for t in &pod.required_anti_affinity_terms {
+                        if t.matches(&e.pod, None) {
+                            bump(&mut anti, n, &t.topology_key, 1);
+                        }
+                    }
+                }
+            }
+            let labels = node.labels().cloned().unwrap_or_default();
+            let value = |k: &str| labels.get(k).map(String::as_str);
+            let mut pods_exist = true;
+            for t in &pod.required_affinity_terms {
+                let Some(v) = value(&t.topology_key) else {
+                    return Some(ERR_REASON_AFFINITY);
+                };
+                pods_exist &= count_of(&aff, &t.topology_key, v) > 0;
+            }
+            if !(pods_exist
+                || aff.is_empty() && matches_all(&pod.required_affinity_terms, &pod.pod))
+            {
+                return Some(ERR_REASON_AFFINITY);
+            }
+            for t in &pod.required_anti_affinity_terms {
+                if value(&t.topology_key).is_some_and(|v| count_of(&anti, &t.topology_key, v) > 0) {
+                    return Some(ERR_REASON_ANTI_AFFINITY);
+                }
+            }
+            for (k, v) in &labels {
+                if count_of(&existing, k, v) > 0 {
+                    return Some(ERR_REASON_EXISTING_ANTI_AFFINITY);
+                }
+            }
+            None
+        }
+
+        /// Raw topology scores, as upstream's PreScore (hard weight 1).
+        pub fn scores(pod: &PodInfo, snap: &Snapshot) -> Vec<i64> {
+            let ns_labels = snap.namespace_labels(pod_namespace(&pod.pod));
+            let mut m: HashMap<String, HashMap<String, i64>> = HashMap::new();
+            let mut add = |n: &Node, key: &str, w: i64| {
+                if let Some(v) = n.metadata.labels.as_ref().and_then(|l| l.get(key)) {
+                    *m.entry(key.to_string())
+                        .or_default()
+                        .entry(v.clone())
+                        .or_default() += w;
+                }
+            };
+            for ni in snap.list() {
+                let n = ni.node().unwrap();
+                for e in ni.pods() {
+                    for w in &pod.preferred_affinity_terms {
+                        if w.term.matches(&e.pod, None) {
+                            add(n, &w.term.topology_key, w.weight as i64);
+                        }
+                    }
+                    for w in &pod.preferred_anti_affinity_terms {
+                        if w.term.matches(&e.pod, None) {
+                            add(n, &w.term.topology_key, -(w.weight as i64));
+                        }
+                    }
+                    for t in &e.required_affinity_terms {
+                        if t.matches(&pod.pod, ns_labels) {
+                            add(n, &t.topology_key, 1);
+                        }
+                    }
+                    for w in &e.preferred_affinity_terms {
+                        if w.term.matches(&pod.pod, ns_labels) {
+                            add(n, &w.term.topology_key, w.weight as i64);
+                        }
+                    }
+                    for w in &e.preferred_anti_affinity_terms {
+                        if w.term.matches(&pod.pod, ns_labels) {
+                            add(n, &w.term.topology_key, -(w.weight as i64));
+                        }
+                    }
+                }
+            }
+            snap.list()
+                .iter()
+                .map(|ni| {
+                    let l = ni.labels();
+                    m.iter()
+                        .filter_map(|(k, vals)| l.and_then(|l| l.get(k)).and_then(|v| vals.get(v)))
+                        .sum()
+                })
+                .collect()
+        }
+    }
+
+    fn random_pod(rng: &mut rand::rngs::StdRng, name: &str) -> k8s_openapi::api::core::v1::Pod {
+        use rand::Rng;
+        const APPS: [&str; 3] = ["web", "db", "cache"];
+        const KEYS: [&str; 2] = ["kubernetes.io/hostname", "topology.kubernetes.io/zone"];
+        let app = APPS[rng.random_range(0..3)];
+        let mut b = PodBuilder::new(name).label("app", app);
+        if rng.random_bool(0.5) {
+            b = b.label("tier", ["a", "b"][rng.random_range(0..2)]);
+        }
+        let pick = |rng: &mut rand::rngs::StdRng| {
+            (APPS[rng.random_range(0..3)], KEYS[rng.random_range(0..2)])
+        };
+        if rng.random_bool(0.3) {
+            let (a, k) = pick(rng);
+            b = b.anti_affinity_required(&[("app", a)], k);
+        }
+        if rng.random_bool(0.15) {
+            let (a, k) = pick(rng);
+            b = b.affinity_required(&[("app", a)], k);
+        }
+        if rng.random_bool(0.3) {
+            let (a, k) = pick(rng);
+            b = b.affinity_preferred(rng.random_range(1..100), &[("app", a)], k);
+        }
+        let mut pod = b.build();
+        if rng.random_bool(0.3) {
+            // A preferred anti-affinity term (no builder for it).
+            let (a, k) = pick(rng);
+            let weight = rng.random_range(1..100);
+            let affinity = pod
+                .spec
+                .as_mut()
+                .unwrap()
+                .affinity
+                .get_or_insert_with(Default::default);
+            affinity
+                .pod_anti_affinity
+                .get_or_insert_with(Default::default)
+                .preferred_during_scheduling_ignored_during_execution
+                .get_or_insert_with(Vec::new)
+                .push(k8s_openapi::api::core::v1::WeightedPodAffinityTerm {
+                    weight,
+                    pod_affinity_term: k8s_openapi::api::core::v1::PodAffinityTerm {
+                        label_selector: Some(
+                            k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                                match_labels: Some([("app".to_string(), a.to_string())].into()),
+                                match_expressions: None,
+                            },
+                        ),
+                        topology_key: k.into(),
+                        ..Default::default()
+                    },
+                });
+        }
+        pod
+    }
+
+    #[test]
+    fn counting_distinct_terms_and_label_sets_matches_a_walk_over_every_pod() {
+        use crate::cache::Cache;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let mut seen_reasons = std::collections::BTreeSet::new();
+        let mut nonzero_scores = 0;
+        for round in 0..30 {
+            let mut cache = Cache::new(std::time::Duration::ZERO);
+            let nodes = rng.random_range(2..9);
+            for n in 0..nodes {
+                let mut b = NodeBuilder::new(&format!("n{n}"))
+                    .label("kubernetes.io/hostname", &format!("n{n}"));
+                // Some nodes lack the zone label.
+                if n % 4 != 3 {
+                    b = b.label("topology.kubernetes.io/zone", &format!("z{}", n % 3));
+                }
+                cache.add_node(b.build());
+            }
+            let placed = rng.random_range(0..25);
+            for i in 0..placed {
+                let mut p = random_pod(&mut rng, &format!("e{round}-{i}"));
+                p.spec.as_mut().unwrap().node_name =
+                    Some(format!("n{}", rng.random_range(0..nodes)));
+                cache.add_pod(p);
+            }
+            // Some pods leave again, some nodes change zone.
+            for i in 0..placed {
+                if rng.random_bool(0.2) {
+                    cache.remove_pod(&format!("e{round}-{i}"));
+                }
+            }
+            if rng.random_bool(0.5) {
+                cache.add_node(
+                    NodeBuilder::new("n0")
+                        .label("kubernetes.io/hostname", "n0")
+                        .label("topology.kubernetes.io/zone", "z9")
+                        .build(),
+                );
+            }
+            let snap = cache.snapshot();
+            for k in 0..8 {
+                let pod = PodInfo::new(random_pod(&mut rng, &format!("p{round}-{k}")));
+                let pl = InterPodAffinity::default();
+                let mut st = CycleState::new();
+                let (_, s) = pl.pre_filter(&mut st, &pod, &snap);
+                for ni in snap.list() {
+                    let got = if s.is_skip() {
+                        Status::success()
+                    } else {
+                        pl.filter(&st, &pod, ni)
+                    };
+                    let want = reference::filter(&pod, &snap, ni);
+                    seen_reasons.extend(want);
+                    assert_eq!(
+                        got.reasons().first().map(|r| r.as_ref()),
+                        want,
+                        "round {round} pod {k} node {}",
+                        ni.node_name()
+                    );
+                }
+                let mut st = CycleState::new();
+                let ps = pl.pre_score(&mut st, &pod, snap.list(), &snap);
+                let got: Vec<i64> = snap
+                    .list()
+                    .iter()
+                    .map(|ni| {
+                        if ps.is_skip() {
+                            0
+                        } else {
+                            pl.score(&st, &pod, ni, &snap).unwrap()
+                        }
+                    })
+                    .collect();
+                assert_eq!(got, reference::scores(&pod, &snap), "round {round} pod {k}");
+                nonzero_scores += got.iter().filter(|s| **s != 0).count();
+            }
+        }
+        // The rounds exercised every rejection reason and non-zero scores.
+        assert_eq!(seen_reasons.len(), 3, "{seen_reasons:?}");
+        assert!(nonzero_scores > 50, "{nonzero_scores}");
     }
 }

@@ -347,7 +347,7 @@ mod tests {
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.node_name().into(),
+                name: n.node_name(),
                 score: NodeAffinity.score(&st, &pod, n, &snap).unwrap(),
             })
             .collect();

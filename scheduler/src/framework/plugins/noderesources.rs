@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{NodeInfo, PodInfo, Snapshot};
 use crate::framework::{
     ActionType, ClusterEvent, Code, CycleState, EventResource, FilterPlugin, MAX_NODE_SCORE,
-    Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status,
+    NodeScore, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status,
 };
 use crate::resource::{CPU, EPHEMERAL_STORAGE, MEMORY, Resource, is_extended_resource_name};
 
@@ -137,6 +137,39 @@ impl Default for NodeResourcesBalancedAllocationArgs {
     }
 }
 
+/// A scored resource, resolved once from its name so scoring a node does no
+/// string matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ResourceKind {
+    Cpu,
+    Memory,
+    EphemeralStorage,
+    Scalar(String),
+}
+
+impl ResourceKind {
+    fn of(name: &str) -> Self {
+        match name {
+            CPU => ResourceKind::Cpu,
+            MEMORY => ResourceKind::Memory,
+            EPHEMERAL_STORAGE => ResourceKind::EphemeralStorage,
+            other => ResourceKind::Scalar(other.to_string()),
+        }
+    }
+}
+
+/// Scored resources: kinds and weights, in configuration order.
+fn resource_kinds(specs: &[ResourceSpec]) -> Vec<(ResourceKind, i64)> {
+    specs
+        .iter()
+        .map(|s| (ResourceKind::of(&s.name), s.weight))
+        .collect()
+}
+
+/// Most profiles score two resources (cpu, memory): per-node scratch arrays of
+/// this size live on the stack.
+const INLINE_RESOURCES: usize = 8;
+
 fn normalize_specs(mut specs: Vec<ResourceSpec>) -> Vec<ResourceSpec> {
     if specs.is_empty() {
         specs = default_resource_specs();
@@ -165,7 +198,7 @@ fn pod_request_list(pod: &PodInfo, specs: &[ResourceSpec], use_requested: bool) 
 /// `calculateResourceAllocatableRequest`.
 fn allocatable_and_requested(
     node: &NodeInfo,
-    name: &str,
+    kind: &ResourceKind,
     pod_request: i64,
     use_requested: bool,
 ) -> (i64, i64) {
@@ -174,23 +207,23 @@ fn allocatable_and_requested(
     } else {
         node.non_zero_requested()
     };
-    match name {
-        CPU => (
+    match kind {
+        ResourceKind::Cpu => (
             node.allocatable().milli_cpu,
             requested.milli_cpu + pod_request,
         ),
-        MEMORY => (node.allocatable().memory, requested.memory + pod_request),
-        EPHEMERAL_STORAGE => (
+        ResourceKind::Memory => (node.allocatable().memory, requested.memory + pod_request),
+        ResourceKind::EphemeralStorage => (
             node.allocatable().ephemeral_storage,
             node.requested().ephemeral_storage + pod_request,
         ),
-        other => {
+        ResourceKind::Scalar(name) => {
             if pod_request == 0 {
                 return (0, 0);
             }
             (
-                node.allocatable().scalar(other),
-                node.requested().scalar(other) + pod_request,
+                node.allocatable().scalar(name),
+                node.requested().scalar(name) + pod_request,
             )
         }
     }
@@ -241,6 +274,7 @@ pub struct NodeResourcesFit {
     ignored_groups: BTreeSet<String>,
     strategy: ScoringStrategyType,
     resources: Vec<ResourceSpec>,
+    kinds: Vec<(ResourceKind, i64)>,
     shape: Vec<(i64, i64)>,
 }
 
@@ -269,13 +303,33 @@ impl NodeResourcesFit {
                     .collect()
             })
             .unwrap_or_default();
+        let resources = normalize_specs(strategy.resources);
         NodeResourcesFit {
             ignored_resources: args.ignored_resources.into_iter().collect(),
             ignored_groups: args.ignored_resource_groups.into_iter().collect(),
             strategy: strategy.type_,
-            resources: normalize_specs(strategy.resources),
+            kinds: resource_kinds(&resources),
+            resources,
             shape,
         }
+    }
+
+    /// Whether `request` fits on `node` with nothing to report: the pod count and
+    /// cpu, memory and ephemeral storage have room and no extended resource is
+    /// requested. `false` means [`NodeResourcesFit::fits_request`] decides.
+    fn fits_without_scalars(request: &Resource, node: &NodeInfo) -> bool {
+        let alloc = node.allocatable();
+        let used = node.requested();
+        let room = |want: i64, cap: i64, in_use: i64| want <= 0 || want <= cap - in_use;
+        (node.pods().len() as i64) < alloc.allowed_pod_number
+            && request.scalar.is_empty()
+            && room(request.milli_cpu, alloc.milli_cpu, used.milli_cpu)
+            && room(request.memory, alloc.memory, used.memory)
+            && room(
+                request.ephemeral_storage,
+                alloc.ephemeral_storage,
+                used.ephemeral_storage,
+            )
     }
 
     /// Which resources of `request` do not fit on `node` (upstream `fitsRequest`).
@@ -329,25 +383,27 @@ impl NodeResourcesFit {
         out
     }
 
-    fn score_with(&self, requested: &[i64], allocatable: &[i64]) -> i64 {
+    /// The node's score from the pod's requests of the scored resources (upstream
+    /// `resourceAllocationScorer.score` with the strategy's scorer); resources the
+    /// node has none of are left out.
+    fn score_node(&self, reqs: &[i64], node: &NodeInfo) -> i64 {
         let mut node_score = 0i64;
         let mut weight_sum = 0i64;
-        for (i, spec) in self.resources.iter().enumerate() {
-            if allocatable[i] == 0 {
+        for ((kind, weight), req) in self.kinds.iter().zip(reqs) {
+            let (allocatable, requested) = allocatable_and_requested(node, kind, *req, false);
+            if allocatable == 0 {
                 continue;
             }
             let s = match self.strategy {
                 ScoringStrategyType::LeastAllocated => {
-                    least_requested_score(requested[i], allocatable[i])
+                    least_requested_score(requested, allocatable)
                 }
-                ScoringStrategyType::MostAllocated => {
-                    most_requested_score(requested[i], allocatable[i])
-                }
+                ScoringStrategyType::MostAllocated => most_requested_score(requested, allocatable),
                 ScoringStrategyType::RequestedToCapacityRatio => {
-                    let util = if requested[i] > allocatable[i] {
+                    let util = if requested > allocatable {
                         MAX_UTILIZATION
                     } else {
-                        requested[i] * MAX_UTILIZATION / allocatable[i]
+                        requested * MAX_UTILIZATION / allocatable
                     };
                     let s = broken_linear(&self.shape, util);
                     if s <= 0 {
@@ -356,8 +412,8 @@ impl NodeResourcesFit {
                     s
                 }
             };
-            node_score += s * spec.weight;
-            weight_sum += spec.weight;
+            node_score += s * weight;
+            weight_sum += weight;
         }
         if weight_sum == 0 {
             return 0;
@@ -421,6 +477,9 @@ impl FilterPlugin for NodeResourcesFit {
         let request = state
             .read::<Resource>(FIT_PRE_FILTER_KEY)
             .unwrap_or(&pod.requests);
+        if Self::fits_without_scalars(request, node) {
+            return Status::success();
+        }
         let insufficient = self.fits_request(request, node);
         if insufficient.is_empty() {
             return Status::success();
@@ -466,17 +525,29 @@ impl ScorePlugin for NodeResourcesFit {
                 &owned
             }
         };
-        let mut requested = vec![0; self.resources.len()];
-        let mut allocatable = vec![0; self.resources.len()];
-        for (i, spec) in self.resources.iter().enumerate() {
-            let (a, r) = allocatable_and_requested(node, &spec.name, reqs[i], false);
-            if a == 0 {
-                continue;
+        Ok(self.score_node(reqs, node))
+    }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        _snapshot: &Snapshot,
+        out: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        let owned;
+        let reqs = match state.read::<Vec<i64>>(FIT_PRE_SCORE_KEY) {
+            Some(r) => r,
+            None => {
+                owned = pod_request_list(pod, &self.resources, false);
+                &owned
             }
-            allocatable[i] = a;
-            requested[i] = r;
+        };
+        for (slot, node) in out.iter_mut().zip(nodes) {
+            slot.score = self.score_node(reqs, node);
         }
-        Ok(self.score_with(&requested, &allocatable))
+        Ok(())
     }
 }
 
@@ -484,6 +555,7 @@ impl ScorePlugin for NodeResourcesFit {
 #[derive(Debug, Clone)]
 pub struct BalancedAllocation {
     resources: Vec<ResourceSpec>,
+    kinds: Vec<(ResourceKind, i64)>,
 }
 
 impl Default for BalancedAllocation {
@@ -495,28 +567,21 @@ impl Default for BalancedAllocation {
 impl BalancedAllocation {
     /// Builds the plugin from its arguments.
     pub fn new(args: NodeResourcesBalancedAllocationArgs) -> Self {
+        let resources = normalize_specs(args.resources);
         BalancedAllocation {
-            resources: normalize_specs(args.resources),
+            kinds: resource_kinds(&resources),
+            resources,
         }
     }
 }
 
-/// `1 - std(fractions)` scaled to 100, as upstream's `balancedResourceScorer`.
-fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
-    let mut fractions = Vec::with_capacity(requested.len());
-    let mut total = 0.0;
-    for (r, a) in requested.iter().zip(allocatable) {
-        if *a == 0 {
-            continue;
-        }
-        let f = (*r as f64 / *a as f64).min(1.0);
-        total += f;
-        fractions.push(f);
-    }
+/// `1 - std(fractions)` scaled to 100, as upstream's `balancedResourceScorer`,
+/// over the used fractions of the resources the node has.
+fn balanced_score(fractions: &[f64]) -> i64 {
     let std = match fractions.len() {
         2 => ((fractions[0] - fractions[1]) / 2.0).abs(),
         n if n > 2 => {
-            let mean = total / n as f64;
+            let mean = fractions.iter().sum::<f64>() / n as f64;
             (fractions
                 .iter()
                 .map(|f| (f - mean) * (f - mean))
@@ -527,6 +592,28 @@ fn balanced_score(requested: &[i64], allocatable: &[i64]) -> i64 {
         _ => 0.0,
     };
     ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
+}
+
+impl BalancedAllocation {
+    /// The node's balance score with the pod's requests of the scored resources.
+    fn score_node(&self, reqs: &[i64], node: &NodeInfo) -> i64 {
+        let fraction = |(kind, req): (&(ResourceKind, i64), &i64)| {
+            let (a, r) = allocatable_and_requested(node, &kind.0, *req, true);
+            (a != 0).then(|| (r as f64 / a as f64).min(1.0))
+        };
+        if self.kinds.len() <= INLINE_RESOURCES {
+            let mut buf = [0f64; INLINE_RESOURCES];
+            let mut n = 0;
+            for f in self.kinds.iter().zip(reqs).filter_map(fraction) {
+                buf[n] = f;
+                n += 1;
+            }
+            balanced_score(&buf[..n])
+        } else {
+            let fractions: Vec<f64> = self.kinds.iter().zip(reqs).filter_map(fraction).collect();
+            balanced_score(&fractions)
+        }
+    }
 }
 
 impl Plugin for BalancedAllocation {
@@ -588,17 +675,29 @@ impl ScorePlugin for BalancedAllocation {
                 &owned
             }
         };
-        let mut requested = vec![0; self.resources.len()];
-        let mut allocatable = vec![0; self.resources.len()];
-        for (i, spec) in self.resources.iter().enumerate() {
-            let (a, r) = allocatable_and_requested(node, &spec.name, reqs[i], true);
-            if a == 0 {
-                continue;
+        Ok(self.score_node(reqs, node))
+    }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        _snapshot: &Snapshot,
+        out: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        let owned;
+        let reqs = match state.read::<Vec<i64>>(BALANCED_PRE_SCORE_KEY) {
+            Some(r) => r,
+            None => {
+                owned = pod_request_list(pod, &self.resources, true);
+                &owned
             }
-            allocatable[i] = a;
-            requested[i] = r;
+        };
+        for (slot, node) in out.iter_mut().zip(nodes) {
+            slot.score = self.score_node(reqs, node);
         }
-        Ok(balanced_score(&requested, &allocatable))
+        Ok(())
     }
 }
 

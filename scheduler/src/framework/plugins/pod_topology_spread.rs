@@ -608,14 +608,14 @@ impl ScorePlugin for PodTopologySpread {
         let mut min = i64::MAX;
         let mut max = 0i64;
         for sc in scores.iter() {
-            if s.ignored_nodes.contains(&sc.name) {
+            if s.ignored_nodes.contains(sc.name) {
                 continue;
             }
             min = min.min(sc.score);
             max = max.max(sc.score);
         }
         for sc in scores.iter_mut() {
-            if s.ignored_nodes.contains(&sc.name) {
+            if s.ignored_nodes.contains(sc.name) {
                 sc.score = 0;
             } else if max == 0 {
                 sc.score = MAX_NODE_SCORE;
@@ -850,7 +850,7 @@ mod tests {
             .list()
             .iter()
             .map(|n| NodeScore {
-                name: n.node_name().into(),
+                name: n.node_name(),
                 score: pl.score(&st, &pod, n, &snap).unwrap(),
             })
             .collect();

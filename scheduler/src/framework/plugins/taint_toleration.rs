@@ -57,11 +57,7 @@ impl Plugin for TaintToleration {
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let taints = node
-            .node()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[]);
+        let taints = node.taints();
         match find_untolerated_taint(taints, tolerations(pod), |t| {
             t.effect == "NoSchedule" || t.effect == "NoExecute"
         }) {
@@ -112,15 +108,32 @@ impl ScorePlugin for TaintToleration {
         let tols = state
             .read::<Vec<Toleration>>(PRE_SCORE_KEY)
             .ok_or_else(|| Status::error("reading PreScoreTaintToleration from cycle state"))?;
-        let taints = node
-            .node()
-            .and_then(|n| n.spec.as_ref())
-            .and_then(|s| s.taints.as_deref())
-            .unwrap_or(&[]);
+        let taints = node.taints();
         Ok(taints
             .iter()
             .filter(|t| t.effect == "PreferNoSchedule" && !tolerations_tolerate(tols, t))
             .count() as i64)
+    }
+
+    fn score_nodes(
+        &self,
+        state: &CycleState,
+        _pod: &PodInfo,
+        nodes: &[Arc<NodeInfo>],
+        _snapshot: &Snapshot,
+        out: &mut [NodeScore],
+    ) -> Result<(), Status> {
+        let tols = state
+            .read::<Vec<Toleration>>(PRE_SCORE_KEY)
+            .ok_or_else(|| Status::error("reading PreScoreTaintToleration from cycle state"))?;
+        for (slot, node) in out.iter_mut().zip(nodes) {
+            slot.score = node
+                .taints()
+                .iter()
+                .filter(|t| t.effect == "PreferNoSchedule" && !tolerations_tolerate(tols, t))
+                .count() as i64;
+        }
+        Ok(())
     }
 
     fn normalize_score(
@@ -218,7 +231,7 @@ mod tests {
         let mut scores: Vec<NodeScore> = nodes
             .iter()
             .map(|n| NodeScore {
-                name: n.node_name().into(),
+                name: n.node_name(),
                 score: TaintToleration.score(&state, &pod, n, &snap).unwrap(),
             })
             .collect();
