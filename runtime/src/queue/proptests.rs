@@ -205,7 +205,7 @@ async fn run(case: Case, strict: bool) -> Result<(), String> {
         // Everything was added before the shut down: wait until all of it is processed,
         // polling with a deadline, then every add must have been served.
         let deadline = tokio::time::Instant::now() + patience;
-        while !(q.is_empty() && q.processing() == 0 && q.waiting() == 0) {
+        while !q.is_idle() {
             if tokio::time::Instant::now() > deadline {
                 return Err("queue did not become idle".into());
             }

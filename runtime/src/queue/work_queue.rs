@@ -210,6 +210,17 @@ where
         self.inner.delays.lock().len()
     }
 
+    /// Whether the queue has nothing to do: no key ready, being processed or waiting
+    /// for its [`add_after`](Self::add_after) deadline, read as one consistent
+    /// snapshot (unlike checking [`len`](Self::len), [`processing`](Self::processing)
+    /// and [`waiting`](Self::waiting) one after the other, which can miss a key moving
+    /// between them).
+    pub fn is_idle(&self) -> bool {
+        // Same lock order as the delay timer: delays, then state.
+        let delays = self.inner.delays.lock();
+        delays.len() == 0 && self.inner.state.lock().is_idle()
+    }
+
     /// Stops the queue: adds are ignored and [`get`](Self::get) answers `None` from now
     /// on, waking every waiting worker. Keys still queued or waiting for a delay are
     /// abandoned. Also ends a pending
@@ -333,15 +344,15 @@ where
     /// Moves keys whose delay has passed into the queue; returns the next deadline, or
     /// `None` when nothing waits. Used by the timer task.
     pub(crate) fn fire_due(&self, scratch: &mut Vec<T>) -> Option<Instant> {
+        let mut queued = 0;
         let next = {
+            // The delays lock is held until the due keys are in the queue, so a key is
+            // always either waiting or queued: `waiting()`, `len()` and `processing()`
+            // never all read zero while a key moves from one to the other.
             let mut delays = self.delays.lock();
             delays.take_due(Instant::now(), scratch);
-            delays.next_deadline()
-        };
-        if !scratch.is_empty() {
-            let hashes: Vec<u64> = scratch.iter().map(|k| self.hasher.hash_one(k)).collect();
-            let mut queued = 0;
-            {
+            if !scratch.is_empty() {
+                let hashes: Vec<u64> = scratch.iter().map(|k| self.hasher.hash_one(k)).collect();
                 let mut state = self.state.lock();
                 for (key, hash) in scratch.drain(..).zip(hashes) {
                     if state.add(hash, key) == Added::Queued {
@@ -349,9 +360,10 @@ where
                     }
                 }
             }
-            for _ in 0..queued {
-                self.wake_one();
-            }
+            delays.next_deadline()
+        };
+        for _ in 0..queued {
+            self.wake_one();
         }
         next
     }
