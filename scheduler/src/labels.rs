@@ -8,6 +8,10 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+mod compiled;
+
+pub use compiled::{CompiledNodeSelector, NodeLabels, label_hash, label_hashes};
+
 /// One requirement of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requirement {

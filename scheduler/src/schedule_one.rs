@@ -46,7 +46,7 @@ impl PodNominator for NoNominations {
 /// Per-node statuses of a failed attempt, with the status of nodes not listed.
 #[derive(Debug, Clone, Default)]
 pub struct NodeToStatus {
-    statuses: HashMap<Arc<str>, Status>,
+    statuses: hashbrown::HashMap<Arc<str>, Status>,
     absent: Option<Status>,
 }
 

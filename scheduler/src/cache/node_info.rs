@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm};
 
-use crate::labels::Selector;
+use crate::labels::{NodeLabels, Selector, label_hashes};
 use crate::resource::{Resource, pod_non_zero_requests, pod_requests};
 
 /// The key the scheduler uses for a pod: its UID, or `namespace/name` when it has none.
@@ -347,6 +347,8 @@ pub struct NodeInfo {
     unschedulable: bool,
     /// Whether the node has any taint (most have none: filters skip the scan).
     has_taints: bool,
+    /// Hashes of the node's labels, for compiled node selectors.
+    label_hashes: Box<[(u64, u64)]>,
     pods: Vec<Arc<PodInfo>>,
     pods_with_affinity: Vec<Arc<PodInfo>>,
     pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
@@ -395,6 +397,7 @@ impl NodeInfo {
         self.has_taints = spec
             .and_then(|s| s.taints.as_ref())
             .is_some_and(|t| !t.is_empty());
+        self.label_hashes = label_hashes(node.metadata.labels.as_ref());
         self.node = Some(node);
         self.generation += 1;
     }
@@ -405,6 +408,7 @@ impl NodeInfo {
         self.name = Arc::from("");
         self.unschedulable = false;
         self.has_taints = false;
+        self.label_hashes = Box::default();
         self.generation += 1;
     }
 
@@ -448,6 +452,15 @@ impl NodeInfo {
     /// The node's labels.
     pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
         self.node.as_ref().and_then(|n| n.metadata.labels.as_ref())
+    }
+
+    /// The node's name, labels and label hashes, for compiled node selectors.
+    pub fn label_view(&self) -> NodeLabels<'_> {
+        NodeLabels {
+            name: self.node_name(),
+            labels: self.labels(),
+            hashes: &self.label_hashes,
+        }
     }
 
     /// Pods on the node (bound and assumed).

@@ -12,7 +12,7 @@ use crate::framework::{
     NodeScore, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status,
     default_normalize_score,
 };
-use crate::labels::{node_selector_matches, node_selector_term_matches};
+use crate::labels::{CompiledNodeSelector, node_selector_matches, node_selector_term_matches};
 
 /// Plugin name.
 pub const NAME: &str = "NodeAffinity";
@@ -29,24 +29,34 @@ const PRE_SCORE_KEY: &str = "PreScoreNodeAffinity";
 pub struct RequiredNodeAffinity {
     node_selector: Option<std::collections::BTreeMap<String, String>>,
     required: Option<NodeSelector>,
+    compiled: CompiledNodeSelector,
 }
 
 impl RequiredNodeAffinity {
     /// Extracts it from a pod.
     pub fn of(pod: &Pod) -> Self {
         let spec = pod.spec.as_ref();
+        let node_selector = spec
+            .and_then(|s| s.node_selector.clone())
+            .filter(|m| !m.is_empty());
+        let required = spec
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| {
+                na.required_during_scheduling_ignored_during_execution
+                    .clone()
+            });
         RequiredNodeAffinity {
-            node_selector: spec
-                .and_then(|s| s.node_selector.clone())
-                .filter(|m| !m.is_empty()),
-            required: spec
-                .and_then(|s| s.affinity.as_ref())
-                .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|na| {
-                    na.required_during_scheduling_ignored_during_execution
-                        .clone()
-                }),
+            compiled: CompiledNodeSelector::new(node_selector.as_ref(), required.as_ref()),
+            node_selector,
+            required,
         }
+    }
+
+    /// [`RequiredNodeAffinity::matches`] on a node info, through its label
+    /// hashes (same result, fewer reads of the node's label strings).
+    pub fn matches_node_info(&self, node: &NodeInfo) -> bool {
+        self.compiled.matches(&node.label_view())
     }
 
     /// Whether the node satisfies both.
@@ -145,12 +155,12 @@ impl PreFilterPlugin for NodeAffinity {
 
 impl FilterPlugin for NodeAffinity {
     fn filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let Some(n) = node.node() else {
+        if node.node().is_none() {
             return Status::error("node not found");
-        };
+        }
         let ok = match state.read::<RequiredNodeAffinity>(PRE_FILTER_KEY) {
-            Some(req) => req.matches(n),
-            None => RequiredNodeAffinity::of(&pod.pod).matches(n),
+            Some(req) => req.matches_node_info(node),
+            None => RequiredNodeAffinity::of(&pod.pod).matches_node_info(node),
         };
         if ok {
             Status::success()
