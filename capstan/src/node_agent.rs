@@ -20,7 +20,7 @@ pub struct NodeAgentArgs {
     #[arg(long)]
     pub virtual_taint: bool,
     /// Concurrent pod reconciles.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = capstan_node_agent::DEFAULT_POD_WORKERS)]
     pub pod_workers: usize,
     /// Install the NodePool CRD if it is missing.
     #[arg(long)]

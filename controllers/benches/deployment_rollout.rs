@@ -26,6 +26,7 @@ use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use capstan_node_agent::NodeAgentConfig;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -171,7 +172,7 @@ async fn run() -> BenchResult<()> {
     let workers: usize = std::env::var("ROLLOUT_BENCH_AGENT_WORKERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(NodeAgentConfig::default().pod_workers);
     let cluster = Cluster::start_with(nodes, workers).await;
     println!(
         "control plane with {nodes} sim nodes ({workers} node-agent pod workers) up in {:.2?}",

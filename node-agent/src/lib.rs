@@ -19,6 +19,6 @@ pub mod probe;
 pub mod process;
 pub mod sim;
 
-pub use agent::{NodeAgentConfig, NodeAgentError, run_node_agent};
+pub use agent::{DEFAULT_POD_WORKERS, NodeAgentConfig, NodeAgentError, run_node_agent};
 pub use crd::{NodePool, NodePoolSpec, NodePoolStatus, NodeRuntime, nodepool_crd_yaml};
 pub use process::ProcessConfig;
