@@ -1,0 +1,115 @@
+//! Shared by the tests that run the `capstan` binary: start `capstan up` on a free
+//! port, poll with a deadline, stop it with Ctrl-C (SIGINT).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use tokio::time::Instant;
+
+/// A running `capstan up`, killed (and its files removed) when dropped.
+pub struct Up {
+    child: Child,
+    dir: PathBuf,
+    /// The kubeconfig it wrote.
+    pub kubeconfig: PathBuf,
+}
+
+impl Up {
+    /// Starts `capstan up` on a free loopback port with its kubeconfig in a fresh
+    /// directory, and waits until its API server answers.
+    pub async fn start(name: &str) -> (Up, Client) {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir =
+            std::env::temp_dir().join(format!("capstan-{name}-{}-{port}", std::process::id()));
+        let kubeconfig = dir.join("kubeconfig");
+        let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
+            .args([
+                "up",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--kubeconfig-out",
+            ])
+            .arg(&kubeconfig)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn capstan up");
+        let up = Up {
+            child,
+            dir,
+            kubeconfig: kubeconfig.clone(),
+        };
+        let client = eventually("the kubeconfig and a working client", || async {
+            let kc = Kubeconfig::read_from(&kubeconfig).map_err(|e| e.to_string())?;
+            let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let client = Client::try_from(config).map_err(|e| e.to_string())?;
+            client
+                .apiserver_version()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(client)
+        })
+        .await;
+        (up, client)
+    }
+
+    /// Sends Ctrl-C (SIGINT) and waits for it to exit.
+    pub async fn interrupt(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        eventually("exit after Ctrl-C", || {
+            let r = self.child.try_wait();
+            async move {
+                match r {
+                    Ok(Some(s)) => Ok(s),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `check` every 50 ms until it answers `Ok`, panicking with its last error
+/// after 60 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("{what}: last seen {last}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
