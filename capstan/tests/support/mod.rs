@@ -24,11 +24,7 @@ impl Up {
     /// Starts `capstan up` on a free loopback port with its kubeconfig in a fresh
     /// directory, and waits until its API server answers.
     pub async fn start(name: &str) -> (Up, Client) {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("capstan-{name}-{}-{port}", std::process::id()));
         let kubeconfig = dir.join("kubeconfig");
@@ -95,6 +91,15 @@ impl Drop for Up {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Polls `check` every 50 ms until it answers `Ok`, panicking with its last error

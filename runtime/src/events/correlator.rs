@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use k8s_openapi::api::core::v1::{Event, EventSource};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use super::lru::Lru;
 use super::spam::SpamFilter;
-use super::{EventRecord, EventType};
+use super::{EventRecord, EventType, ObjectKey};
 
 /// Distinct keys each cache of the correlator remembers (client-go `maxLruCacheEntries`).
 pub const MAX_CACHE_ENTRIES: usize = 4096;
@@ -56,28 +56,6 @@ pub enum Correlated {
     /// Dropped by the spam filter: the source has written too many Events about the
     /// object lately. The occurrence is still counted.
     Skip,
-}
-
-/// The involved object's identity, as the correlator's keys use it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ObjectKey {
-    kind: String,
-    namespace: String,
-    name: String,
-    uid: String,
-    api_version: String,
-}
-
-impl ObjectKey {
-    fn of(o: &ObjectReference) -> Self {
-        Self {
-            kind: o.kind.clone().unwrap_or_default(),
-            namespace: o.namespace.clone().unwrap_or_default(),
-            name: o.name.clone().unwrap_or_default(),
-            uid: o.uid.clone().unwrap_or_default(),
-            api_version: o.api_version.clone().unwrap_or_default(),
-        }
-    }
 }
 
 /// An aggregation group: client-go's `EventAggregatorByReasonFunc` key (the source

@@ -45,19 +45,25 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         Some(value)
     }
 
-    /// The entry for `key`, made by `make` if there is none (evicting the least
-    /// recently used entry if the map is full), marked as just used.
-    pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+    /// Marks `key` as used at a new tick, making room for it first if it is new and
+    /// the map is full; returns the tick. The caller puts the entry in `entries`.
+    fn touch(&mut self, key: &K) -> u64 {
         self.tick += 1;
-        let tick = self.tick;
-        if let Some((_, used)) = self.entries.get(&key) {
+        if let Some((_, used)) = self.entries.get(key) {
             self.by_use.remove(used);
         } else if self.entries.len() >= self.capacity
             && let Some((_, oldest)) = self.by_use.pop_first()
         {
             self.entries.remove(&oldest);
         }
-        self.by_use.insert(tick, key.clone());
+        self.by_use.insert(self.tick, key.clone());
+        self.tick
+    }
+
+    /// The entry for `key`, made by `make` if there is none (evicting the least
+    /// recently used entry if the map is full), marked as just used.
+    pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        let tick = self.touch(&key);
         let slot = self.entries.entry(key).or_insert_with(|| (make(), tick));
         slot.1 = tick;
         &mut slot.0
@@ -66,16 +72,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     /// Sets the entry for `key`, marked as just used, evicting the least recently used
     /// entry if the map is full and `key` is new.
     pub(crate) fn insert(&mut self, key: K, value: V) {
-        self.tick += 1;
-        let tick = self.tick;
-        if let Some((_, used)) = self.entries.get(&key) {
-            self.by_use.remove(used);
-        } else if self.entries.len() >= self.capacity
-            && let Some((_, oldest)) = self.by_use.pop_first()
-        {
-            self.entries.remove(&oldest);
-        }
-        self.by_use.insert(tick, key.clone());
+        let tick = self.touch(&key);
         self.entries.insert(key, (value, tick));
     }
 

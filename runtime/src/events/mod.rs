@@ -36,6 +36,29 @@ pub use recorder::{QUEUE_CAPACITY, Recorder};
 pub use sink::{EventSink, KubeEventSink, SinkError};
 pub use spam::{SPAM_BURST, SPAM_QPS};
 
+/// The involved object's identity, as the correlator's and the spam filter's keys
+/// use it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ObjectKey {
+    kind: String,
+    namespace: String,
+    name: String,
+    uid: String,
+    api_version: String,
+}
+
+impl ObjectKey {
+    pub(crate) fn of(o: &ObjectReference) -> Self {
+        Self {
+            kind: o.kind.clone().unwrap_or_default(),
+            namespace: o.namespace.clone().unwrap_or_default(),
+            name: o.name.clone().unwrap_or_default(),
+            uid: o.uid.clone().unwrap_or_default(),
+            api_version: o.api_version.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// The severity of an event (`core/v1` Event `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {

@@ -6,6 +6,7 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 use tokio::time::Instant;
 
+use super::ObjectKey;
 use super::lru::Lru;
 
 /// Events a source may write about one object in a burst (client-go `defaultSpamBurst`).
@@ -13,29 +14,6 @@ pub const SPAM_BURST: u32 = 25;
 /// Events per second a source may write about one object once its burst is spent:
 /// one every 5 minutes (client-go `defaultSpamQPS`).
 pub const SPAM_QPS: f64 = 1.0 / 300.0;
-
-/// The object an event is about, as client-go's `getSpamKey` (the source is the same
-/// for every event of one recorder).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SpamKey {
-    kind: String,
-    namespace: String,
-    name: String,
-    uid: String,
-    api_version: String,
-}
-
-impl SpamKey {
-    fn of(o: &ObjectReference) -> Self {
-        Self {
-            kind: o.kind.clone().unwrap_or_default(),
-            namespace: o.namespace.clone().unwrap_or_default(),
-            name: o.name.clone().unwrap_or_default(),
-            uid: o.uid.clone().unwrap_or_default(),
-            api_version: o.api_version.clone().unwrap_or_default(),
-        }
-    }
-}
 
 /// A token bucket that starts full (x/time/rate's `Allow`).
 #[derive(Debug)]
@@ -48,7 +26,7 @@ struct Bucket {
 /// buckets of at most `capacity` objects (least recently used forgotten first).
 #[derive(Debug)]
 pub(crate) struct SpamFilter {
-    buckets: Lru<SpamKey, Bucket>,
+    buckets: Lru<ObjectKey, Bucket>,
     burst: f64,
     qps: f64,
 }
@@ -65,7 +43,9 @@ impl SpamFilter {
 
     /// Whether an event about `object` at `now` must be dropped; takes a token when not.
     pub(crate) fn filter(&mut self, object: &ObjectReference, now: Instant) -> bool {
-        let key = SpamKey::of(object);
+        // client-go's `getSpamKey`: the source (the same for every event of one
+        // recorder) and the involved object.
+        let key = ObjectKey::of(object);
         let (burst, qps) = (self.burst, self.qps);
         let accepted = match self.buckets.get_mut(&key) {
             Some(bucket) => {
