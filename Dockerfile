@@ -9,7 +9,8 @@
 # mounts (a rebuild after a source change recompiles only capstan's crates); stage 2 is
 # Debian slim with the binary alone, run as a non-root user.
 
-ARG RUST_VERSION=1.89
+# The toolchain CI tests with (the workspace's minimum is its rust-version, 1.89).
+ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
