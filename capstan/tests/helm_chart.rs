@@ -427,7 +427,18 @@ fn check_workload(pod_spec: &Value, component: &str, image: &str) -> Vec<String>
 fn dockerfile_matches_the_chart() {
     let text = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
     assert!(text.contains("cargo build --release -p capstan --locked"));
-    assert!(text.contains("USER 65532:65532"));
+    let values: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join("charts/capstan/values.yaml")).expect("values"),
+    )
+    .expect("values.yaml parses");
+    let user = format!(
+        "USER {}:{}",
+        values["podSecurityContext"]["runAsUser"], values["podSecurityContext"]["runAsGroup"]
+    );
+    assert!(
+        text.contains(&user),
+        "the Dockerfile's user is the chart's: {user}"
+    );
     assert!(text.contains(r#"ENTRYPOINT ["capstan"]"#));
     let ignore = std::fs::read_to_string(repo_root().join(".dockerignore")).expect("ignore");
     for entry in ["target/", ".git/"] {
