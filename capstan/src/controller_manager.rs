@@ -63,7 +63,7 @@ pub struct ControllerManagerArgs {
 }
 
 /// Parses `15s`, `500ms`, `2m` or a bare number of seconds.
-fn humantime_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn humantime_secs(s: &str) -> Result<Duration, String> {
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => s.split_at(i),
         None => (s, "s"),

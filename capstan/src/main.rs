@@ -16,12 +16,15 @@ mod crdgen;
 mod node_agent;
 mod scheduler;
 
-/// The capstan control plane.
+/// The capstan control plane. A flag given twice takes its last value, as the flags of
+/// kube-controller-manager and kube-scheduler do (so a Deployment's extra args can
+/// override the ones a Helm chart sets).
 #[derive(Debug, Parser)]
 #[command(
     name = "capstan",
     version,
-    about = "The Kubernetes control plane's brain, in Rust"
+    about = "The Kubernetes control plane's brain, in Rust",
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -152,4 +155,26 @@ async fn main() -> Result<()> {
         Command::NodeAgent(args) => node_agent::run(args).await?,
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repeated flag takes its last value (pflag's behaviour), so extra args appended
+    /// after a chart's own override them instead of being refused.
+    #[test]
+    fn a_repeated_flag_takes_its_last_value() {
+        let cli = Cli::try_parse_from([
+            "capstan",
+            "node-agent",
+            "--pod-workers=8",
+            "--pod-workers=16",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::NodeAgent(args) => assert_eq!(args.pod_workers, 16),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
 }

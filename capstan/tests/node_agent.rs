@@ -1,0 +1,180 @@
+//! `capstan node-agent` as a process, as the Helm chart runs it: it takes its Lease,
+//! serves `/healthz`, `/readyz` and `/metrics`, registers a NodePool's nodes, and on
+//! SIGTERM (what the kubelet sends a pod) exits 0 and releases the Lease.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use capstan_apiserver::TestServer;
+use capstan_node_agent::{NodePool, NodePoolSpec};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::api::PostParams;
+use tokio::time::Instant;
+
+/// Kills the child on drop so a failing test leaves no process behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `GET path` on the health server: (status code, response), or None when not up.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, out))
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => panic!("{what}: last seen {last}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+async fn lease_holder(leases: &Api<Lease>) -> Result<String, String> {
+    match leases.get_opt("capstan-node-agent").await {
+        Ok(Some(l)) => Ok(l.spec.and_then(|s| s.holder_identity).unwrap_or_default()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn node_agent_leads_serves_health_registers_nodes_and_stops_on_sigterm() {
+    let server = TestServer::start().await.expect("server");
+    let client = server.client().await;
+    let port = free_port();
+    let log_path = server.dir().join("node-agent.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args([
+            "node-agent",
+            "--install-crd",
+            "--virtual-taint",
+            &format!("--bind-address=127.0.0.1:{port}"),
+        ])
+        .env("KUBECONFIG", server.kubeconfig_path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn capstan node-agent");
+    let mut proc = Proc(child);
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let holder = eventually("the Lease is taken", || async {
+        lease_holder(&leases).await.and_then(|h| {
+            if h.is_empty() {
+                Err("no holder".into())
+            } else {
+                Ok(h)
+            }
+        })
+    })
+    .await;
+    assert!(holder.contains('_'), "identity is host_random: {holder}");
+
+    eventually("/readyz passes once elected", || async {
+        match http_get(port, "/readyz?verbose") {
+            Some((200, body)) if body.contains("[+]leader-election ok") => Ok(()),
+            other => Err(format!("{other:?}\n{}", log())),
+        }
+    })
+    .await;
+    assert_eq!(http_get(port, "/healthz").map(|r| r.0), Some(200));
+    assert_eq!(http_get(port, "/metrics").map(|r| r.0), Some(200));
+
+    // The leader serves pools: a NodePool of 2 becomes 2 tainted nodes.
+    let pools: Api<NodePool> = Api::all(client.clone());
+    pools
+        .create(
+            &PostParams::default(),
+            &NodePool::new("p", NodePoolSpec::sim(2)),
+        )
+        .await
+        .expect("create pool");
+    let nodes: Api<Node> = Api::all(client.clone());
+    eventually("2 virtual nodes registered", || async {
+        let list = nodes
+            .list(&kube::api::ListParams::default().labels("capstan.dev/nodepool=p"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let tainted = list
+            .items
+            .iter()
+            .filter(|n| {
+                n.spec
+                    .as_ref()
+                    .and_then(|s| s.taints.as_ref())
+                    .is_some_and(|t| t.iter().any(|t| t.key == "capstan.dev/virtual"))
+            })
+            .count();
+        if tainted == 2 {
+            Ok(())
+        } else {
+            Err(format!("{tainted} tainted nodes of {}", list.items.len()))
+        }
+    })
+    .await;
+
+    let pid = proc.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = eventually("exit after SIGTERM", || {
+        let r = proc.0.try_wait();
+        async move {
+            match r {
+                Ok(Some(s)) => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(
+        status.success(),
+        "graceful stop exits 0: {status:?}\n{}",
+        log()
+    );
+    assert_eq!(
+        lease_holder(&leases).await.as_deref(),
+        Ok(""),
+        "the Lease is released for a successor"
+    );
+}
