@@ -83,15 +83,15 @@ async fn run_apiserver(args: ApiserverArgs, banner: bool) -> Result<()> {
         .write_kubeconfig(&args.kubeconfig_out)
         .context("writing the kubeconfig")?;
     let path = args.kubeconfig_out.display();
-    // `capstan up`: the controllers in process, no client rate limit, no election.
-    let stop = tokio_util::sync::CancellationToken::new();
-    let controllers = if banner {
-        let client = server.client().await.context("in-process client")?;
-        let config = capstan_controllers::ControllersConfig::default();
-        let stopped = stop.clone().cancelled_owned();
-        Some(tokio::spawn(async move {
-            capstan_controllers::run_controllers(client, &config, stopped).await
-        }))
+    // `capstan up`: controllers, scheduler and node agent in process (`capstan::up`);
+    // `capstan apiserver` is the server alone.
+    let plane = if banner {
+        let config = server.config().await.context("in-process client config")?;
+        Some(
+            capstan::up::ControlPlane::start(config)
+                .await
+                .context("starting the control plane")?,
+        )
     } else {
         None
     };
@@ -103,35 +103,9 @@ async fn run_apiserver(args: ApiserverArgs, banner: bool) -> Result<()> {
     } else {
         println!("API server at {} (kubeconfig: {path})", server.url());
     }
-    // `capstan up` schedules pods and runs them on virtual nodes in process;
-    // `capstan apiserver` is the server alone.
-    let embedded = if banner {
-        Some(scheduler::Embedded::start(server.client().await?)?)
-    } else {
-        None
-    };
-    let agent = if banner {
-        let client = server
-            .client()
-            .await
-            .context("connecting to the API server")?;
-        Some(tokio::spawn(node_agent::run_in_up(
-            client,
-            stop.clone().cancelled_owned(),
-        )))
-    } else {
-        None
-    };
     capstan_runtime::controller::shutdown_signal().await;
-    stop.cancel();
-    if let Some(s) = embedded {
-        s.stop().await;
-    }
-    if let Some(task) = agent {
-        task.await.context("node agent task")??;
-    }
-    if let Some(task) = controllers {
-        task.await.context("controllers task")??;
+    if let Some(plane) = plane {
+        plane.stop().await.context("stopping the control plane")?;
     }
     server.shutdown().await;
     Ok(())

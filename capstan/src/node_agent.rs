@@ -1,7 +1,7 @@
 //! `capstan node-agent`: the node agent alone against any kubeconfig — leader-elected
 //! on a Lease (one agent serves the NodePools at a time), with `/healthz`, `/readyz`
-//! and `/metrics` on `--bind-address`, stopping on SIGTERM as a pod must — and its part
-//! in `capstan up` (the NodePool CRD installed and a default pool of 3 nodes).
+//! and `/metrics` on `--bind-address`, stopping on SIGTERM as a pod must (its part in
+//! `capstan up` is in `capstan::up`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,17 +10,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use capstan_node_agent::node::NodeOptions;
-use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent};
+use capstan_node_agent::{NodeAgentConfig, ProcessConfig, run_node_agent};
 use capstan_runtime::controller::shutdown_signal;
 use capstan_runtime::health::HealthServer;
 use capstan_runtime::leader::{LeaderElectionConfig, LeaderElector, Leadership, RunOutcome};
 use clap::{ArgAction, Args};
 
 use crate::controller_manager::humantime_secs;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, PostParams};
-use kube::core::CustomResourceExt;
-use kube::{Api, Client};
+use kube::Client;
 use tokio_util::sync::CancellationToken;
 
 /// Flags of `capstan node-agent`.
@@ -70,43 +67,6 @@ pub struct NodeAgentArgs {
     pub bind_address: SocketAddr,
 }
 
-/// Creates the NodePool CRD unless it exists, and waits until the kind is served.
-pub async fn ensure_crd(client: &Client) -> Result<()> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match crds.create(&PostParams::default(), &NodePool::crd()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(err) => return Err(err).context("creating the NodePool CRD"),
-    }
-    let pools: Api<NodePool> = Api::all(client.clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match pools.list(&ListParams::default().limit(1)).await {
-            Ok(_) => return Ok(()),
-            Err(err) if tokio::time::Instant::now() >= deadline => {
-                bail!("the NodePool kind is not served: {err}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// Creates the NodePool `default` of `nodes` nodes (4 cpu, 16Gi, 110 pods) unless it exists.
-pub async fn ensure_default_pool(client: &Client, nodes: i32) -> Result<()> {
-    let pools: Api<NodePool> = Api::all(client.clone());
-    match pools
-        .create(
-            &PostParams::default(),
-            &NodePool::new("default", NodePoolSpec::sim(nodes)),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-        Err(err) => Err(err).context("creating the default NodePool"),
-    }
-}
-
 /// This process's identity in the election: host name and a random suffix, as
 /// kube-controller-manager's `hostname_uuid`.
 fn identity() -> String {
@@ -130,7 +90,7 @@ pub async fn run(args: NodeAgentArgs) -> Result<()> {
         .await
         .context("loading the kubeconfig")?;
     if args.install_crd {
-        ensure_crd(&client).await?;
+        capstan::up::ensure_nodepool_crd(&client).await?;
     }
     let mut process = ProcessConfig::default();
     if let Some(dir) = args.state_dir {
@@ -223,13 +183,4 @@ pub async fn run(args: NodeAgentArgs) -> Result<()> {
         Ok(Ok(())) => {}
     }
     result.context("running the node agent")
-}
-
-/// The agent inside `capstan up`: CRD, a default pool of 3 nodes, no virtual taint.
-pub async fn run_in_up(client: Client, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-    ensure_crd(&client).await?;
-    ensure_default_pool(&client, 3).await?;
-    run_node_agent(client, NodeAgentConfig::default(), shutdown)
-        .await
-        .context("running the node agent")
 }

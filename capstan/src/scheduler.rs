@@ -1,6 +1,6 @@
 //! `capstan scheduler`: capstan-scheduler against any cluster (kubeconfig from the
 //! environment), leader-elected through a Lease, with `/healthz`, `/readyz` and
-//! `/metrics` on `--bind-address`; and the in-process scheduler of `capstan up`.
+//! `/metrics` on `--bind-address` (`capstan up`'s in-process one is in `capstan::up`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,22 +12,9 @@ use capstan_runtime::client::client_with_rate_limit;
 use capstan_runtime::health::HealthServer;
 use capstan_runtime::leader::{LeaderElectionConfig, LeaderElector, Leadership, RunOutcome};
 use capstan_scheduler::config::KubeSchedulerConfiguration;
-use capstan_scheduler::shell::{RunOptions, run_scheduler, run_scheduler_with};
+use capstan_scheduler::shell::{RunOptions, run_scheduler_with};
 use clap::Args;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// The profiles of the scheduler inside `capstan up`: capstan's own name and
-/// `default-scheduler`, since no other scheduler runs there.
-pub const EMBEDDED_CONFIG: &str = "\
-apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-leaderElection:
-  leaderElect: false
-profiles:
-- schedulerName: capstan-scheduler
-- schedulerName: default-scheduler
-";
 
 /// Flags of `capstan scheduler` (named as kube-scheduler's).
 #[derive(Debug, Args)]
@@ -216,54 +203,9 @@ async fn run_leader_elected(
     }
 }
 
-/// The scheduler running inside `capstan up`.
-pub struct Embedded {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Embedded {
-    /// Starts the in-process scheduler (profiles `capstan-scheduler` and
-    /// `default-scheduler`, no leader election) on `client`.
-    pub fn start(client: kube::Client) -> Result<Self> {
-        let config = KubeSchedulerConfiguration::from_yaml(EMBEDDED_CONFIG)
-            .context("the embedded scheduler configuration")?;
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let stop = stop.clone();
-            async move {
-                if let Err(e) = run_scheduler(client, config, stop.cancelled_owned()).await {
-                    tracing::error!(error = %e, "the embedded scheduler stopped");
-                }
-            }
-        });
-        Ok(Embedded { stop, task })
-    }
-
-    /// Stops scheduling and waits for in-flight writes.
-    pub async fn stop(self) {
-        self.stop.cancel();
-        if let Err(e) = self.task.await {
-            tracing::error!(error = %e, "the embedded scheduler panicked");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn embedded_config_serves_both_names_without_leader_election() {
-        let c = KubeSchedulerConfiguration::from_yaml(EMBEDDED_CONFIG).unwrap();
-        assert!(!c.leader_election.leader_elect);
-        let names: Vec<_> = c
-            .profiles
-            .iter()
-            .filter_map(|p| p.scheduler_name.as_deref())
-            .collect();
-        assert_eq!(names, ["capstan-scheduler", "default-scheduler"]);
-    }
 
     #[test]
     fn default_config_elects_on_the_capstan_lease() {
@@ -275,63 +217,6 @@ mod tests {
             c.profiles[0].scheduler_name.as_deref(),
             Some("capstan-scheduler")
         );
-    }
-
-    /// `capstan up`'s scheduler serves both of its names and leaves other pods alone.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded_scheduler_binds_pods_of_both_names_only() {
-        use k8s_openapi::api::core::v1::{Node, Pod};
-        use kube::Api;
-        use kube::api::{Patch, PatchParams, PostParams};
-        use serde_json::json;
-
-        let server = capstan_apiserver::TestServer::start().await.unwrap();
-        let client = server.client().await;
-        let nodes: Api<Node> = Api::all(client.clone());
-        let node: Node = serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
-        )
-        .unwrap();
-        nodes.create(&PostParams::default(), &node).await.unwrap();
-        let room = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
-        nodes
-            .patch_status(
-                "n1",
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"allocatable": room, "capacity": room,
-                    "conditions": [{"type": "Ready", "status": "True"}]}})),
-            )
-            .await
-            .unwrap();
-        let embedded = Embedded::start(client.clone()).unwrap();
-        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-        for (name, scheduler) in [
-            ("ours", "capstan-scheduler"),
-            ("default", "default-scheduler"),
-            ("theirs", "someone-else"),
-        ] {
-            let pod: Pod = serde_json::from_value(json!({
-                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-                "spec": {"schedulerName": scheduler,
-                         "containers": [{"name": "app", "image": "pause"}]},
-            }))
-            .unwrap();
-            pods.create(&PostParams::default(), &pod).await.unwrap();
-        }
-        let node_of =
-            async |name: &str| pods.get(name).await.unwrap().spec.and_then(|s| s.node_name);
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        while node_of("ours").await.is_none() || node_of("default").await.is_none() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "pods not bound in time"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert_eq!(node_of("ours").await.as_deref(), Some("n1"));
-        assert_eq!(node_of("default").await.as_deref(), Some("n1"));
-        assert_eq!(node_of("theirs").await, None);
-        embedded.stop().await;
     }
 
     /// Two leader-elected instances: only the Lease holder schedules; when it stops

@@ -1,0 +1,288 @@
+//! The control plane of `capstan up` around any API server: the workload controllers,
+//! the scheduler (profiles `capstan-scheduler` and `default-scheduler`, no leader
+//! election) and the node agent serving NodePools (CRD installed, a `default` pool of
+//! 3 sim nodes), each a task of this process with a client of its own.
+
+use std::time::Duration;
+
+use capstan_controllers::ControllersConfig;
+use capstan_controllers::manager::{ManagerError, run_controllers};
+use capstan_node_agent::{NodeAgentConfig, NodeAgentError, NodePool, NodePoolSpec, run_node_agent};
+use capstan_scheduler::config::{ConfigError, KubeSchedulerConfiguration};
+use capstan_scheduler::shell::{RunError, run_scheduler};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{ListParams, PostParams};
+use kube::core::CustomResourceExt;
+use kube::{Api, Client};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The profiles of the scheduler inside `capstan up`: capstan's own name and
+/// `default-scheduler`, since no other scheduler runs there.
+pub const SCHEDULER_CONFIG: &str = "\
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection:
+  leaderElect: false
+profiles:
+- schedulerName: capstan-scheduler
+- schedulerName: default-scheduler
+";
+
+/// The NodePool `capstan up` creates.
+pub const DEFAULT_POOL: &str = "default";
+/// How many sim nodes [`DEFAULT_POOL`] starts with.
+pub const DEFAULT_POOL_NODES: i32 = 3;
+
+/// How long [`ensure_nodepool_crd`] waits for the NodePool kind to be served.
+const CRD_SERVED_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the control plane could not start or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// A component's client could not be built from the kubeconfig.
+    #[error("building a client: {0}")]
+    Client(#[source] kube::Error),
+    /// The NodePool CRD could not be created.
+    #[error("creating the NodePool CRD: {0}")]
+    Crd(#[source] kube::Error),
+    /// The NodePool kind was not served in time after its CRD was created.
+    #[error("the NodePool kind is not served after {CRD_SERVED_TIMEOUT:?}: {0}")]
+    CrdNotServed(#[source] kube::Error),
+    /// A NodePool could not be created.
+    #[error("creating the NodePool {name:?}: {source}")]
+    Pool {
+        /// The pool's name.
+        name: String,
+        /// What the API server answered.
+        source: kube::Error,
+    },
+    /// [`SCHEDULER_CONFIG`] did not load.
+    #[error("the embedded scheduler configuration: {0}")]
+    SchedulerConfig(#[from] ConfigError),
+    /// The controllers stopped with an error.
+    #[error("controllers: {0}")]
+    Controllers(#[from] ManagerError),
+    /// The scheduler stopped with an error.
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] RunError),
+    /// The node agent stopped with an error.
+    #[error("node agent: {0}")]
+    NodeAgent(#[from] NodeAgentError),
+    /// A component's task panicked.
+    #[error("the {component} task failed: {source}")]
+    Task {
+        /// Which component.
+        component: &'static str,
+        /// How the task ended.
+        source: tokio::task::JoinError,
+    },
+}
+
+/// [`SCHEDULER_CONFIG`], loaded.
+pub fn scheduler_config() -> Result<KubeSchedulerConfiguration, UpError> {
+    Ok(KubeSchedulerConfiguration::from_yaml(SCHEDULER_CONFIG)?)
+}
+
+/// Creates the NodePool CRD unless it exists, and waits until the kind is served.
+pub async fn ensure_nodepool_crd(client: &Client) -> Result<(), UpError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    match crds.create(&PostParams::default(), &NodePool::crd()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(err) => return Err(UpError::Crd(err)),
+    }
+    let pools: Api<NodePool> = Api::all(client.clone());
+    let deadline = tokio::time::Instant::now() + CRD_SERVED_TIMEOUT;
+    loop {
+        match pools.list(&ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(()),
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                return Err(UpError::CrdNotServed(err));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Creates the sim NodePool `name` of `nodes` nodes (4 cpu, 16Gi, 110 pods) unless it
+/// exists.
+pub async fn ensure_sim_pool(client: &Client, name: &str, nodes: i32) -> Result<(), UpError> {
+    let pools: Api<NodePool> = Api::all(client.clone());
+    match pools
+        .create(
+            &PostParams::default(),
+            &NodePool::new(name, NodePoolSpec::sim(nodes)),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(source) => Err(UpError::Pool {
+            name: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The controllers, the scheduler and the node agent of `capstan up`, running as
+/// tasks of this process until [`ControlPlane::stop`].
+pub struct ControlPlane {
+    stop: CancellationToken,
+    controllers: JoinHandle<Result<(), ManagerError>>,
+    scheduler: JoinHandle<Result<(), RunError>>,
+    agent: JoinHandle<Result<(), NodeAgentError>>,
+}
+
+impl ControlPlane {
+    /// Installs the NodePool CRD and the [`DEFAULT_POOL`] of [`DEFAULT_POOL_NODES`] sim
+    /// nodes, then starts the controllers (every one, no client rate limit, no
+    /// election), the scheduler ([`SCHEDULER_CONFIG`]) and the node agent (no virtual
+    /// taint), each with its own client of `config`'s API server. A component that
+    /// fails logs its error at once and reports it from [`ControlPlane::stop`].
+    pub async fn start(config: kube::Config) -> Result<ControlPlane, UpError> {
+        let client = || Client::try_from(config.clone()).map_err(UpError::Client);
+        let setup = client()?;
+        ensure_nodepool_crd(&setup).await?;
+        ensure_sim_pool(&setup, DEFAULT_POOL, DEFAULT_POOL_NODES).await?;
+        let scheduler_config = scheduler_config()?;
+        let stop = CancellationToken::new();
+        let controllers = tokio::spawn({
+            let client = client()?;
+            let stopped = stop.clone().cancelled_owned();
+            async move {
+                let config = ControllersConfig::default();
+                logged("controllers", run_controllers(client, &config, stopped)).await
+            }
+        });
+        let scheduler = tokio::spawn(logged(
+            "scheduler",
+            run_scheduler(client()?, scheduler_config, stop.clone().cancelled_owned()),
+        ));
+        let agent = tokio::spawn(logged(
+            "node agent",
+            run_node_agent(
+                client()?,
+                NodeAgentConfig::default(),
+                stop.clone().cancelled_owned(),
+            ),
+        ));
+        Ok(ControlPlane {
+            stop,
+            controllers,
+            scheduler,
+            agent,
+        })
+    }
+
+    /// Stops every component and waits for them (the node agent's pods, the
+    /// scheduler's and the controllers' in-flight writes); the first error, if any.
+    pub async fn stop(self) -> Result<(), UpError> {
+        self.stop.cancel();
+        let agent = joined("node agent", self.agent.await);
+        let scheduler = joined("scheduler", self.scheduler.await);
+        let controllers = joined("controllers", self.controllers.await);
+        agent.and(scheduler).and(controllers)
+    }
+}
+
+/// Runs a component, logging its error when it stops with one.
+async fn logged<E: std::fmt::Display>(
+    component: &'static str,
+    run: impl Future<Output = Result<(), E>>,
+) -> Result<(), E> {
+    let result = run.await;
+    if let Err(e) = &result {
+        tracing::error!(component, error = %e, "stopped");
+    }
+    result
+}
+
+fn joined<E: Into<UpError>>(
+    component: &'static str,
+    result: Result<Result<(), E>, tokio::task::JoinError>,
+) -> Result<(), UpError> {
+    match result {
+        Ok(r) => r.map_err(Into::into),
+        Err(source) => Err(UpError::Task { component, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_config_serves_both_names_without_leader_election() {
+        let c = scheduler_config().unwrap();
+        assert!(!c.leader_election.leader_elect);
+        let names: Vec<_> = c
+            .profiles
+            .iter()
+            .filter_map(|p| p.scheduler_name.as_deref())
+            .collect();
+        assert_eq!(names, ["capstan-scheduler", "default-scheduler"]);
+    }
+
+    /// `capstan up`'s scheduler serves both of its names and leaves other pods alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_scheduler_binds_pods_of_both_names_only() {
+        use k8s_openapi::api::core::v1::{Node, Pod};
+        use kube::api::{Patch, PatchParams};
+        use serde_json::json;
+
+        let server = capstan_apiserver::TestServer::start().await.unwrap();
+        let client = server.client().await;
+        let nodes: Api<Node> = Api::all(client.clone());
+        let node: Node = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}),
+        )
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        let room = json!({"cpu": "4", "memory": "8Gi", "pods": "110"});
+        nodes
+            .patch_status(
+                "n1",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"allocatable": room, "capacity": room,
+                    "conditions": [{"type": "Ready", "status": "True"}]}})),
+            )
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        let scheduler = tokio::spawn(run_scheduler(
+            client.clone(),
+            scheduler_config().unwrap(),
+            stop.clone().cancelled_owned(),
+        ));
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        for (name, scheduler) in [
+            ("ours", "capstan-scheduler"),
+            ("default", "default-scheduler"),
+            ("theirs", "someone-else"),
+        ] {
+            let pod: Pod = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"schedulerName": scheduler,
+                         "containers": [{"name": "app", "image": "pause"}]},
+            }))
+            .unwrap();
+            pods.create(&PostParams::default(), &pod).await.unwrap();
+        }
+        let node_of =
+            async |name: &str| pods.get(name).await.unwrap().spec.and_then(|s| s.node_name);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while node_of("ours").await.is_none() || node_of("default").await.is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pods not bound in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(node_of("ours").await.as_deref(), Some("n1"));
+        assert_eq!(node_of("default").await.as_deref(), Some("n1"));
+        assert_eq!(node_of("theirs").await, None);
+        stop.cancel();
+        scheduler.await.unwrap().unwrap();
+    }
+}
