@@ -95,8 +95,14 @@ impl E2e {
         let (target, client) = match std::env::var_os(KUBECONFIG_ENV).filter(|v| !v.is_empty()) {
             Some(path) => {
                 let kubeconfig = PathBuf::from(path);
-                let kc = Kubeconfig::read_from(&kubeconfig)
-                    .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={}: {e}", kubeconfig.display()));
+                let kc = Kubeconfig::read_from(&kubeconfig).unwrap_or_else(|e| {
+                    panic!(
+                        "{KUBECONFIG_ENV}={}: {e} (a relative path is taken from {}: give an \
+                         absolute one)",
+                        kubeconfig.display(),
+                        std::env::current_dir().unwrap_or_default().display()
+                    )
+                });
                 let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                     .await
                     .unwrap_or_else(|e| panic!("{KUBECONFIG_ENV}={}: {e}", kubeconfig.display()));
