@@ -32,6 +32,9 @@ pub struct ControllerManagerArgs {
     /// Deployments synced concurrently.
     #[arg(long, default_value_t = 5)]
     concurrent_deployment_syncs: usize,
+    /// Namespaces whose deletion is synced concurrently.
+    #[arg(long, default_value_t = 10)]
+    concurrent_namespace_syncs: usize,
     /// Client-side requests per second to the API server.
     #[arg(long, default_value_t = 20.0)]
     kube_api_qps: f32,
@@ -118,6 +121,7 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
         selection,
         concurrent_replicaset_syncs: args.concurrent_replicaset_syncs,
         concurrent_deployment_syncs: args.concurrent_deployment_syncs,
+        concurrent_namespace_syncs: args.concurrent_namespace_syncs,
         instance: id.clone(),
     };
 

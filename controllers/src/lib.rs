@@ -16,6 +16,9 @@
 //!   annotations, RollingUpdate and Recreate, proportional scaling, paused,
 //!   rollback by template, history cleanup, status, conditions and progress
 //!   deadlines.
+//! - [`gc`]: the garbage collector.
+//! - [`namespace`]: the namespace controller (content deletion of terminating
+//!   namespaces, their status conditions, the `kubernetes` finalizer).
 //! - [`manager`]: runs the enabled controllers over one informer factory
 //!   (`--controllers` selection, [`manager::run_controllers`]).
 //! - [`util`]: helpers shared by the controllers (pod readiness and availability,
@@ -26,6 +29,7 @@
 pub mod deployment;
 pub mod gc;
 pub mod manager;
+pub mod namespace;
 pub mod replicaset;
 pub mod util;
 

@@ -11,6 +11,7 @@ use capstan_runtime::informer::SharedInformerFactory;
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
+use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 
 /// Upstream name of the ReplicaSet controller (`--controllers`).
@@ -22,12 +23,16 @@ pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
 /// Upstream name of the garbage collector (`--controllers`).
 pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
 
+/// Upstream name of the namespace controller (`--controllers`).
+pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
+
 /// The controllers this crate can run, by upstream name, with the short aliases
 /// kube-controller-manager also accepts.
 pub const KNOWN_CONTROLLERS: &[(&str, &str)] = &[
     (REPLICASET_CONTROLLER, "replicaset"),
     (DEPLOYMENT_CONTROLLER, "deployment"),
     (GARBAGE_COLLECTOR_CONTROLLER, "garbagecollector"),
+    (NAMESPACE_CONTROLLER, "namespace"),
 ];
 
 /// Errors of a controllers selection or of running the controllers.
@@ -45,6 +50,9 @@ pub enum ManagerError {
     /// The garbage collector stopped with an error.
     #[error(transparent)]
     GarbageCollector(#[from] crate::gc::GcError),
+    /// An informer event handler could not be registered.
+    #[error("registering event handler: {0}")]
+    Handler(capstan_runtime::informer::InformerError),
     /// The informers could not start.
     #[error("starting informers: {0}")]
     Informers(#[from] capstan_runtime::informer::InformerError),
@@ -128,6 +136,8 @@ pub struct ControllersConfig {
     pub concurrent_replicaset_syncs: usize,
     /// `--concurrent-deployment-syncs` (default 5).
     pub concurrent_deployment_syncs: usize,
+    /// `--concurrent-namespace-syncs` (default 10).
+    pub concurrent_namespace_syncs: usize,
     /// The instance name events are reported from.
     pub instance: String,
 }
@@ -138,6 +148,7 @@ impl Default for ControllersConfig {
             selection: ControllerSelection::default(),
             concurrent_replicaset_syncs: 5,
             concurrent_deployment_syncs: 5,
+            concurrent_namespace_syncs: 10,
             instance: "capstan".to_string(),
         }
     }
@@ -150,6 +161,7 @@ pub struct ControllerManager {
     replica_sets: Option<ReplicaSetController>,
     deployments: Option<DeploymentController>,
     garbage_collector: Option<Client>,
+    namespaces: Option<NamespaceController>,
     enabled: Vec<&'static str>,
     synced: Vec<SyncCheck>,
 }
@@ -194,16 +206,34 @@ impl ControllerManager {
         } else {
             None
         };
+        let namespaces = if config.selection.is_enabled(NAMESPACE_CONTROLLER) {
+            enabled.push(NAMESPACE_CONTROLLER);
+            Some(
+                NamespaceController::new(
+                    &factory,
+                    client.clone(),
+                    &NamespaceControllerConfig {
+                        workers: config.concurrent_namespace_syncs,
+                        ..NamespaceControllerConfig::default()
+                    },
+                )
+                .map_err(ManagerError::Handler)?,
+            )
+        } else {
+            None
+        };
         let synced = replica_sets
             .iter()
             .map(ReplicaSetController::synced_check)
             .chain(deployments.iter().map(DeploymentController::synced_check))
+            .chain(namespaces.iter().map(NamespaceController::synced_check))
             .collect();
         Ok(Self {
             factory,
             replica_sets,
             deployments,
             garbage_collector,
+            namespaces,
             enabled,
             synced,
         })
@@ -240,6 +270,10 @@ impl ControllerManager {
         }
         if let Some(d) = self.deployments {
             let run = d.run(stopped());
+            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
+        }
+        if let Some(ns) = self.namespaces {
+            let run = ns.run(stopped());
             tasks.spawn(async move { run.await.map_err(ManagerError::from) });
         }
         if let Some(client) = self.garbage_collector {
