@@ -80,7 +80,7 @@ leaderElection:
   retryPeriod: 4s
 controllerManager:
   replicas: 3
-  controllers: ["*", "-garbagecollector"]
+  controllers: ["*", "-garbagecollector", "-namespace"]
   concurrentReplicasetSyncs: 10
   kubeApiQps: 50.5
   bootstrapPod: true
@@ -267,6 +267,19 @@ const GARBAGE_COLLECTOR_USES: &[(&str, &str, &[&str])] = &[
         "batch",
         "jobs",
         &["get", "list", "watch", "patch", "delete"],
+    ),
+];
+/// The namespace controller: terminating namespaces, their status and finalizer, and
+/// the content of every namespaced kind (two samples).
+const NAMESPACE_CONTROLLER_USES: &[(&str, &str, &[&str])] = &[
+    ("", "namespaces", &["get", "list", "watch"]),
+    ("", "namespaces/status", &["update"]),
+    ("", "namespaces/finalize", &["update"]),
+    ("", "events", &["list", "delete", "deletecollection"]),
+    (
+        "example.com",
+        "widgets",
+        &["list", "delete", "deletecollection"],
     ),
 ];
 const SCHEDULER_USES: &[(&str, &str, &[&str])] = &[
@@ -591,6 +604,7 @@ fn default_values_render_three_leader_elected_components() {
                 assert_known_controllers(&args);
                 assert_covers(c, &role, CONTROLLER_MANAGER_USES);
                 assert_covers(c, &role, GARBAGE_COLLECTOR_USES);
+                assert_covers(c, &role, NAMESPACE_CONTROLLER_USES);
             }
             "scheduler" => {
                 assert_covers(c, &role, SCHEDULER_USES);
@@ -608,7 +622,7 @@ fn default_values_render_three_leader_elected_components() {
                 assert!(!allows(&role, "apps", "deployments", "update"));
             }
         }
-        // Only the garbage collector needs wildcards; nobody gets RBAC escalation verbs.
+        // Only the garbage collector and the namespace controller need wildcards; nobody gets RBAC escalation verbs.
         for rule in &role {
             let wildcard =
                 rule.groups.contains(&"*".to_string()) || rule.resources.contains(&"*".to_string());
@@ -640,7 +654,8 @@ fn custom_values_reach_every_object() {
     assert_eq!(kinds.get("ConfigMap"), None);
     let image = "registry.example.com/capstan:v9.9.9";
 
-    // The controller-manager: 3 replicas, no garbage collector, so no wildcard rule.
+    // The controller-manager: 3 replicas, no garbage collector and no namespace
+    // controller, so no wildcard rule.
     let cm = find(&objects, "Deployment", "cp-controller-manager");
     assert_eq!(cm["spec"]["replicas"], 3);
     let spec = &cm["spec"]["template"]["spec"];
@@ -650,7 +665,10 @@ fn custom_values_reach_every_object() {
         spec["containers"][0]["env"],
         json!([{"name": "RUST_LOG", "value": "debug"}])
     );
-    assert_eq!(flag(&args, "controllers"), Some("*,-garbagecollector"));
+    assert_eq!(
+        flag(&args, "controllers"),
+        Some("*,-garbagecollector,-namespace")
+    );
     assert_known_controllers(&args);
     assert_eq!(flag(&args, "concurrent-replicaset-syncs"), Some("10"));
     assert_eq!(flag(&args, "kube-api-qps"), Some("50.5"));
@@ -668,9 +686,10 @@ fn custom_values_reach_every_object() {
     assert_covers("controller-manager", &role, CONTROLLER_MANAGER_USES);
     assert!(
         role.iter().all(|r| !r.resources.contains(&"*".to_string())),
-        "without the garbage collector no wildcard: {role:?}"
+        "without the garbage collector and the namespace controller no wildcard: {role:?}"
     );
     assert!(!allows(&role, "", "configmaps", "delete"));
+    assert!(!allows(&role, "", "namespaces/finalize", "update"));
     assert_lease_access(
         &objects,
         "cp-controller-manager",

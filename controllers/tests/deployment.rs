@@ -134,7 +134,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
         [
             "replicaset-controller",
             "deployment-controller",
-            "garbage-collector-controller"
+            "garbage-collector-controller",
+            "namespace-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
