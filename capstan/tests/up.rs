@@ -1,12 +1,13 @@
 //! `capstan up` runs the controllers in process: a Deployment applied to its
-//! API server gets a ReplicaSet and pods, and Ctrl-C (SIGINT) stops it cleanly.
+//! API server gets a ReplicaSet and pods, a deleted namespace with content is
+//! emptied and removed, and Ctrl-C (SIGINT) stops it cleanly.
 
 mod support;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use support::{Up, eventually};
 
 #[tokio::test]
@@ -44,6 +45,37 @@ async fn capstan_up_runs_the_controllers_in_process() {
             Ok(())
         } else {
             Err(format!("{r} replica sets, {p} pods"))
+        }
+    })
+    .await;
+
+    // The namespace controller empties and removes a deleted namespace.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "scratch"}}))
+                .expect("namespace"),
+        )
+        .await
+        .expect("create namespace");
+    Api::<ConfigMap>::namespaced(client.clone(), "scratch")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "leftover"}}))
+                .expect("configmap"),
+        )
+        .await
+        .expect("create configmap");
+    namespaces
+        .delete("scratch", &DeleteParams::default())
+        .await
+        .expect("delete namespace");
+    eventually("namespace scratch removed", || async {
+        match namespaces.get_opt("scratch").await {
+            Ok(None) => Ok(()),
+            Ok(Some(ns)) => Err(format!("still there: {:?}", ns.status)),
+            Err(e) => Err(e.to_string()),
         }
     })
     .await;
