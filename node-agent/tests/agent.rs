@@ -2,8 +2,9 @@
 //! pools become Ready Nodes with renewed Leases, follow the scale subresource, and pods
 //! bound to their nodes run and are cleaned up on deletion.
 
+mod support;
+
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::Duration;
 
 use capstan_apiserver::TestServer;
@@ -16,24 +17,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::core::CustomResourceExt;
 use kube::{Api, Client, ResourceExt};
-use tokio::time::Instant;
+use support::eventually;
 use tokio_util::sync::CancellationToken;
-
-/// Polls `check` until it returns `Some` or the deadline passes.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 struct Agent {
     client: Client,

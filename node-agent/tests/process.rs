@@ -3,180 +3,20 @@
 //! behind a (time-scaled) CrashLoopBackOff, graceful deletion, and no process left
 //! behind by deleted pods or a stopped agent.
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod support;
 
-use capstan_apiserver::TestServer;
-use capstan_node_agent::node::is_ready;
-use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent};
+use std::path::{Path, PathBuf};
+
+use capstan_node_agent::NodePoolSpec;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, Event, ExecAction, HTTPGetAction, Node,
-    ObjectFieldSelector, Pod, PodSpec, PodStatus, Probe,
+    Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector,
+    Pod, PodSpec, PodStatus, Probe,
 };
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
-use kube::core::CustomResourceExt;
-use kube::{Api, Client, ResourceExt};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-/// The agent's time scale here: a 10 s back-off takes 0.5 s, a 1 s probe period 50 ms.
-const SCALE: f64 = 0.05;
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-struct Agent {
-    client: Client,
-    pods: Api<Pod>,
-    state: tempfile::TempDir,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    _server: TestServer,
-}
-
-impl Agent {
-    /// A TestServer, the agent (time-scaled, its own state directory) and a ready
-    /// one-node `process` pool `proc`.
-    async fn start() -> Agent {
-        let server = TestServer::start().await.expect("test server starts");
-        let client = server.client().await;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &NodePool::crd())
-            .await
-            .expect("CRD created");
-        let pools: Api<NodePool> = Api::all(client.clone());
-        eventually("the NodePool kind to be served", || {
-            let pools = pools.clone();
-            async move { pools.list(&ListParams::default()).await.ok().map(|_| ()) }
-        })
-        .await;
-        let state = tempfile::tempdir().expect("state dir");
-        let config = NodeAgentConfig {
-            time_scale: SCALE,
-            process: ProcessConfig {
-                state_dir: state.path().to_path_buf(),
-                ..ProcessConfig::default()
-            },
-            ..NodeAgentConfig::default()
-        };
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (client, stop) = (client.clone(), stop.clone());
-            async move {
-                run_node_agent(client, config, stop.cancelled_owned())
-                    .await
-                    .expect("agent runs");
-            }
-        });
-        pools
-            .create(
-                &PostParams::default(),
-                &NodePool::new("proc", NodePoolSpec::process(1)),
-            )
-            .await
-            .expect("pool created");
-        let nodes: Api<Node> = Api::all(client.clone());
-        eventually("node proc-0 ready", || {
-            let nodes = nodes.clone();
-            async move { nodes.get("proc-0").await.ok().filter(is_ready).map(|_| ()) }
-        })
-        .await;
-        Agent {
-            pods: Api::namespaced(client.clone(), "default"),
-            client,
-            state,
-            stop,
-            task,
-            _server: server,
-        }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.expect("agent task joins");
-    }
-
-    async fn create(&self, pod: Pod) -> Pod {
-        self.pods
-            .create(&PostParams::default(), &pod)
-            .await
-            .expect("pod created")
-    }
-
-    async fn status_where(
-        &self,
-        name: &str,
-        what: &str,
-        pred: impl Fn(&PodStatus) -> bool,
-    ) -> PodStatus {
-        eventually(what, || {
-            let pods = self.pods.clone();
-            let pred = &pred;
-            async move {
-                let s = pods.get(name).await.ok()?.status?;
-                pred(&s).then_some(s)
-            }
-        })
-        .await
-    }
-
-    async fn gone(&self, name: &str) {
-        eventually(&format!("pod {name} deleted"), || {
-            let pods = self.pods.clone();
-            async move {
-                match pods.get(name).await {
-                    Err(kube::Error::Api(s)) if s.code == 404 => Some(()),
-                    _ => None,
-                }
-            }
-        })
-        .await
-    }
-
-    /// Messages of the events about pod `name` with `reason`.
-    async fn events(&self, name: &str, reason: &str) -> Vec<String> {
-        let events: Api<Event> = Api::namespaced(self.client.clone(), "default");
-        events
-            .list(&ListParams::default())
-            .await
-            .map(|l| {
-                l.items
-                    .into_iter()
-                    .filter(|e| {
-                        e.involved_object.name.as_deref() == Some(name)
-                            && e.reason.as_deref() == Some(reason)
-                    })
-                    .filter_map(|e| e.message)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// The log directory of container `container` of `pod`.
-    fn log_dir(&self, pod: &Pod, container: &str) -> PathBuf {
-        self.state
-            .path()
-            .join(pod.uid().expect("uid"))
-            .join("logs")
-            .join(container)
-    }
-}
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ObjectMeta};
+use support::{Agent, SCALE, eventually};
 
 /// A container running `script` with `sh -c`. Kubernetes expands `$(VAR)` in commands
 /// and turns `$$` into `$`: a script wanting the shell's `$$` writes `$$$$`.
@@ -255,7 +95,7 @@ fn log_text(dir: &Path) -> String {
 
 #[tokio::test]
 async fn http_server_goes_ready_through_its_http_readiness_probe() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let port = free_port();
     let www = tempfile::tempdir().unwrap();
     let mut web = Container {
@@ -326,7 +166,7 @@ async fn http_server_goes_ready_through_its_http_readiness_probe() {
 
 #[tokio::test]
 async fn exit_codes_fail_never_pods_and_crash_loop_on_failure_pods() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let never = agent
         .create(pod("never", "Never", vec![sh("main", "echo bye; exit 3")]))
         .await;
@@ -434,7 +274,7 @@ async fn exit_codes_fail_never_pods_and_crash_loop_on_failure_pods() {
 
 #[tokio::test]
 async fn failing_exec_liveness_probe_restarts_the_container() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     // Healthy until a file `sick` appears in its working directory; removes it on start.
     let mut main = sh("main", "rm -f sick; echo started; sleep 1000 & wait");
     main.liveness_probe = Some(Probe {
@@ -495,7 +335,7 @@ async fn failing_exec_liveness_probe_restarts_the_container() {
 
 #[tokio::test]
 async fn graceful_deletion_sends_sigterm_and_then_deletes_the_pod() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let scratch = tempfile::tempdir().unwrap();
     let term = scratch.path().join("terminated");
     let pid_file = scratch.path().join("pid");
@@ -535,7 +375,7 @@ async fn graceful_deletion_sends_sigterm_and_then_deletes_the_pod() {
 
 #[tokio::test]
 async fn deleting_a_pod_kills_its_processes_even_when_they_ignore_sigterm() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let scratch = tempfile::tempdir().unwrap();
     let (pid_file, child_file) = (scratch.path().join("pid"), scratch.path().join("child"));
     let script = format!(
@@ -562,7 +402,7 @@ async fn deleting_a_pod_kills_its_processes_even_when_they_ignore_sigterm() {
 
 #[tokio::test]
 async fn init_containers_run_first_and_env_reaches_the_process() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let scratch = tempfile::tempdir().unwrap();
     let marker = scratch.path().join("initialized");
     let mut main = sh(
@@ -642,7 +482,7 @@ async fn init_containers_run_first_and_env_reaches_the_process() {
 
 #[tokio::test]
 async fn a_container_without_command_waits_with_a_config_error() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let no_command = Container {
         name: "nginx".into(),
         image: Some("nginx:1.27".into()),
@@ -690,7 +530,7 @@ async fn a_container_without_command_waits_with_a_config_error() {
 
 #[tokio::test]
 async fn stopping_the_agent_leaves_no_process_behind() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     let scratch = tempfile::tempdir().unwrap();
     let (pid_file, child_file) = (scratch.path().join("pid"), scratch.path().join("child"));
     let script = format!(

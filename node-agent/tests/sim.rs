@@ -4,149 +4,16 @@
 //! what an exit leads to, `capstan.dev/unready-after` turns pods NotReady, and init
 //! containers run first, in order.
 
-use std::future::Future;
-use std::time::Duration;
+mod support;
 
-use capstan_apiserver::TestServer;
-use capstan_node_agent::node::is_ready;
-use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, run_node_agent};
+use capstan_node_agent::NodePoolSpec;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerStateTerminated, ContainerStatus, Node, Pod, PodCondition, PodSpec,
-    PodStatus,
+    Container, ContainerStateTerminated, ContainerStatus, Pod, PodCondition, PodSpec, PodStatus,
 };
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, ObjectMeta, PostParams};
-use kube::core::CustomResourceExt;
-use kube::{Api, ResourceExt};
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-/// The agent's time scale: a 10 s back-off takes 0.5 s, `crash-every: 10s` 0.5 s.
-const SCALE: f64 = 0.05;
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-struct Agent {
-    server: TestServer,
-    pods: Api<Pod>,
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Agent {
-    /// A TestServer, the agent (time-scaled) and a ready one-node `sim` pool `sim`.
-    async fn start() -> Agent {
-        let server = TestServer::start().await.expect("test server starts");
-        let client = server.client().await;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &NodePool::crd())
-            .await
-            .expect("CRD created");
-        let pools: Api<NodePool> = Api::all(client.clone());
-        eventually("the NodePool kind to be served", || {
-            let pools = pools.clone();
-            async move { pools.list(&ListParams::default()).await.ok().map(|_| ()) }
-        })
-        .await;
-        let config = NodeAgentConfig {
-            time_scale: SCALE,
-            ..NodeAgentConfig::default()
-        };
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (client, stop) = (client.clone(), stop.clone());
-            async move {
-                run_node_agent(client, config, stop.cancelled_owned())
-                    .await
-                    .expect("agent runs");
-            }
-        });
-        pools
-            .create(
-                &PostParams::default(),
-                &NodePool::new("sim", NodePoolSpec::sim(1)),
-            )
-            .await
-            .expect("pool created");
-        let nodes: Api<Node> = Api::all(client.clone());
-        eventually("node sim-0 ready", || {
-            let nodes = nodes.clone();
-            async move { nodes.get("sim-0").await.ok().filter(is_ready).map(|_| ()) }
-        })
-        .await;
-        Agent {
-            pods: Api::namespaced(client, "default"),
-            server,
-            stop,
-            task,
-        }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.task.await.expect("agent task joins");
-    }
-
-    async fn create(&self, pod: Pod) -> Pod {
-        self.pods
-            .create(&PostParams::default(), &pod)
-            .await
-            .expect("pod created")
-    }
-
-    async fn status_where(
-        &self,
-        name: &str,
-        what: &str,
-        pred: impl Fn(&PodStatus) -> bool,
-    ) -> PodStatus {
-        eventually(what, || {
-            let pods = self.pods.clone();
-            let pred = &pred;
-            async move {
-                let s = pods.get(name).await.ok()?.status?;
-                pred(&s).then_some(s)
-            }
-        })
-        .await
-    }
-
-    /// `kubectl get pod <name> --no-headers` as columns (NAME READY STATUS RESTARTS …).
-    async fn kubectl_get(&self, name: &str) -> Vec<String> {
-        let out = tokio::process::Command::new("/usr/bin/kubectl")
-            .arg("--kubeconfig")
-            .arg(self.server.kubeconfig_path())
-            .arg("--cache-dir")
-            .arg(self.server.dir().join("kubectl-cache"))
-            .args(["get", "pod", name, "--no-headers"])
-            .output()
-            .await
-            .expect("run kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl get pod: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect()
-    }
-}
+use kube::ResourceExt;
+use kube::api::ObjectMeta;
+use support::{Agent, eventually};
 
 fn container(name: &str) -> Container {
     Container {
@@ -204,7 +71,7 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_every_crash_loops_with_restart_count_and_back_off() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("sim", NodePoolSpec::sim(1)).await;
     let created = agent
         .create(pod(
             "crash",
@@ -274,7 +141,7 @@ async fn crash_every_crash_loops_with_restart_count_and_back_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_policies_decide_what_an_exit_leads_to() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("sim", NodePoolSpec::sim(1)).await;
     let failing = [
         ("capstan.dev/run-for", "10s"),
         ("capstan.dev/exit-code", "3"),
@@ -344,7 +211,7 @@ async fn restart_policies_decide_what_an_exit_leads_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unready_after_turns_a_ready_pod_not_ready() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("sim", NodePoolSpec::sim(1)).await;
     // Ready 2 s after the start (40 s scaled), NotReady 5 s after that (100 s scaled).
     agent
         .create(pod(
@@ -416,7 +283,7 @@ async fn unready_after_turns_a_ready_pod_not_ready() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn init_containers_run_first_in_order() {
-    let agent = Agent::start().await;
+    let agent = Agent::start("sim", NodePoolSpec::sim(1)).await;
     // Each init container runs 3 s (60 s scaled).
     let mut p = pod("staged", "Always", &[("capstan.dev/init-run-for", "60s")]);
     p.spec.as_mut().unwrap().init_containers = Some(vec![container("fetch"), container("migrate")]);
