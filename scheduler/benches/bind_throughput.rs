@@ -34,7 +34,11 @@
 //! Run: `cargo bench -p capstan-scheduler --bench bind_throughput`
 //! (`SCHED_NODES`, `SCHED_PODS` change the sizes; `SCHED_WORKLOAD=anti-affinity` or
 //! `node-affinity` runs upstream's `SchedulingPodAntiAffinity` /
-//! `SchedulingNodeAffinity` shapes for the scheduler's pods, as `schedule_one` does).
+//! `SchedulingNodeAffinity` shapes for the scheduler's pods, as `schedule_one` does;
+//! `SCHED_ONLY=1` runs the scheduler phase alone; with `PERF_CTL_FIFO=<fifo>` the
+//! bench switches `perf record -D -1 --control fifo:<fifo>` on for one phase only,
+//! `PERF_PHASE=raw|watched|scheduler`, the scheduler's by default; `SCHED_TIMELINE=1`
+//! prints the scheduler phase's progress every 200 ms).
 
 use std::error::Error;
 use std::sync::Arc;
@@ -200,6 +204,19 @@ fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// Switches `perf record -D -1 --control fifo:$PERF_CTL_FIFO` on or off around
+/// `phase`, so a profile covers one phase alone: the phase named by `PERF_PHASE`
+/// (`raw`, `watched`, or `scheduler`, the default). Nothing when the fifo is unset.
+fn perf_control(phase: &str, command: &str) {
+    let wanted = std::env::var("PERF_PHASE").unwrap_or_else(|_| "scheduler".into());
+    if wanted != phase {
+        return;
+    }
+    if let Ok(fifo) = std::env::var("PERF_CTL_FIFO") {
+        let _ = std::fs::write(fifo, format!("{command}\n"));
+    }
+}
+
 /// Bindings of `profile` the API server has answered with success.
 fn scheduled(profile: &str) -> u64 {
     SchedulerMetrics::global()
@@ -280,7 +297,119 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
         setup.elapsed().as_secs_f64()
     );
 
+    let baselines = std::env::var("SCHED_ONLY").is_err();
+    let (raw, watched) = if baselines {
+        baseline_loops(&client, &pods, nodes, pending).await?
+    } else {
+        (Duration::ZERO, Duration::ZERO)
+    };
+
+    // Phase 4: the scheduler.
+    create_pods(
+        &pods,
+        (0..pending)
+            .map(|i| pod(w, i, &format!("pending-{i}"), "default-scheduler", None))
+            .collect(),
+    )
+    .await?;
+    let config =
+        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")?;
+    let synced = Arc::new(AtomicBool::new(false));
+    let options = RunOptions {
+        synced: Some(synced.clone()),
+        reporting_instance: Some("bench".into()),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sched_client = client.clone();
+    let scheduler = tokio::spawn(async move {
+        run_scheduler_with(sched_client, config, options, async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let wait_sync = Instant::now();
+    while !synced.load(Ordering::SeqCst) {
+        if wait_sync.elapsed() > Duration::from_secs(120) {
+            return Err("scheduler caches did not sync".into());
+        }
+        if scheduler.is_finished() {
+            return Err("scheduler stopped before syncing".into());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    perf_control("scheduler", "enable");
+    let start = Instant::now();
+    let start_cpu = process_cpu();
+    let deadline = start + Duration::from_secs(600);
+    let already = scheduled("default-scheduler");
+    let timeline = std::env::var("SCHED_TIMELINE").is_ok();
+    let mut next_report = start;
+    while scheduled("default-scheduler") - already < pending as u64 {
+        if Instant::now() > deadline {
+            return Err("the scheduler did not bind every pod in 600 s".into());
+        }
+        if timeline && Instant::now() >= next_report {
+            println!(
+                "  t={:.2}s bound={} cpu={:.2}s",
+                start.elapsed().as_secs_f64(),
+                scheduled("default-scheduler") - already,
+                process_cpu().saturating_sub(start_cpu).as_secs_f64()
+            );
+            next_report += Duration::from_millis(200);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = start.elapsed();
+    let took_cpu = process_cpu().saturating_sub(start_cpu);
+    perf_control("scheduler", "disable");
+    if any_unbound(&pods, "default-scheduler").await? {
+        return Err("the scheduler reported every binding but a pod is unbound".into());
+    }
+    println!(
+        "scheduler (caches synced -> all bound): {pending} pods in {:.2} s = {:.0} pods/s ({:.2} s CPU)",
+        took.as_secs_f64(),
+        pending as f64 / took.as_secs_f64(),
+        took_cpu.as_secs_f64()
+    );
+    if baselines {
+        println!(
+            "ratio scheduler / raw binds = {:.2}x (target >= 0.7x), scheduler / watched binds = {:.2}x; upstream CI floor 680 pods/s",
+            raw.as_secs_f64() / took.as_secs_f64(),
+            watched.as_secs_f64() / took.as_secs_f64()
+        );
+    }
+    // Scheduling failures (retried after backoff) explain a slow run.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NAMESPACE);
+    let failed: Vec<_> = events
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        .collect();
+    let attempts: i32 = failed.iter().map(|e| e.count.unwrap_or(1)).sum();
+    println!(
+        "FailedScheduling events: {} ({attempts} failed attempts)",
+        failed.len()
+    );
+    if let Some(e) = failed.first() {
+        println!("  e.g. {}", e.message.as_deref().unwrap_or(""));
+    }
+    let _ = stop_tx.send(());
+    scheduler.await??;
+    Ok(())
+}
+
+/// Phases 2 and 3: the bind-only loop, then the same loop fed and watched by an
+/// informer. Returns their wall times.
+async fn baseline_loops(
+    client: &kube::Client,
+    pods: &Api<Pod>,
+    nodes: usize,
+    pending: usize,
+) -> BenchResult<(Duration, Duration)> {
     // Phase 2: the bind-only loop.
+    perf_control("raw", "enable");
     let raw_cpu = process_cpu();
     let raw = Instant::now();
     concurrently(
@@ -296,6 +425,7 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
     .await?;
     let raw = raw.elapsed();
     let raw_cpu = process_cpu().saturating_sub(raw_cpu);
+    perf_control("raw", "disable");
     if any_unbound(&pods, RAW_SCHEDULER).await? {
         return Err("raw binds left a pod unbound".into());
     }
@@ -342,6 +472,7 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    perf_control("watched", "enable");
     let watched_cpu = process_cpu();
     let watched = Instant::now();
     let to_bind: Vec<String> = informer
@@ -372,6 +503,7 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
     .await?;
     let watched = watched.elapsed();
     let watched_cpu = process_cpu().saturating_sub(watched_cpu);
+    perf_control("watched", "disable");
     factory.shutdown().await;
     if any_unbound(&pods, WATCHED_SCHEDULER).await? {
         return Err("the watched bind-only loop left a pod unbound".into());
@@ -384,85 +516,7 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
         confirmed.load(Ordering::Relaxed)
     );
 
-    // Phase 4: the scheduler.
-    create_pods(
-        &pods,
-        (0..pending)
-            .map(|i| pod(w, i, &format!("pending-{i}"), "default-scheduler", None))
-            .collect(),
-    )
-    .await?;
-    let config =
-        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")?;
-    let synced = Arc::new(AtomicBool::new(false));
-    let options = RunOptions {
-        synced: Some(synced.clone()),
-        reporting_instance: Some("bench".into()),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let sched_client = client.clone();
-    let scheduler = tokio::spawn(async move {
-        run_scheduler_with(sched_client, config, options, async {
-            let _ = stop_rx.await;
-        })
-        .await
-    });
-    let wait_sync = Instant::now();
-    while !synced.load(Ordering::SeqCst) {
-        if wait_sync.elapsed() > Duration::from_secs(120) {
-            return Err("scheduler caches did not sync".into());
-        }
-        if scheduler.is_finished() {
-            return Err("scheduler stopped before syncing".into());
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let start = Instant::now();
-    let start_cpu = process_cpu();
-    let deadline = start + Duration::from_secs(600);
-    let already = scheduled("default-scheduler");
-    while scheduled("default-scheduler") - already < pending as u64 {
-        if Instant::now() > deadline {
-            return Err("the scheduler did not bind every pod in 600 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let took = start.elapsed();
-    let took_cpu = process_cpu().saturating_sub(start_cpu);
-    if any_unbound(&pods, "default-scheduler").await? {
-        return Err("the scheduler reported every binding but a pod is unbound".into());
-    }
-    println!(
-        "scheduler (caches synced -> all bound): {pending} pods in {:.2} s = {:.0} pods/s ({:.2} s CPU)",
-        took.as_secs_f64(),
-        pending as f64 / took.as_secs_f64(),
-        took_cpu.as_secs_f64()
-    );
-    println!(
-        "ratio scheduler / raw binds = {:.2}x (target >= 0.7x), scheduler / watched binds = {:.2}x; upstream CI floor 680 pods/s",
-        raw.as_secs_f64() / took.as_secs_f64(),
-        watched.as_secs_f64() / took.as_secs_f64()
-    );
-    // Scheduling failures (retried after backoff) explain a slow run.
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NAMESPACE);
-    let failed: Vec<_> = events
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
-        .collect();
-    let attempts: i32 = failed.iter().map(|e| e.count.unwrap_or(1)).sum();
-    println!(
-        "FailedScheduling events: {} ({attempts} failed attempts)",
-        failed.len()
-    );
-    if let Some(e) = failed.first() {
-        println!("  e.g. {}", e.message.as_deref().unwrap_or(""));
-    }
-    let _ = stop_tx.send(());
-    scheduler.await??;
-    Ok(())
+    Ok((raw, watched))
 }
 
 fn main() -> BenchResult<()> {
