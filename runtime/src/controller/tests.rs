@@ -209,7 +209,7 @@ async fn one_key_is_never_reconciled_by_two_workers_at_once() {
         tokio::task::yield_now().await;
     }
     assert!(
-        eventually(Duration::from_secs(10), || queue.is_empty()
+        eventually(Duration::from_secs(30), || queue.is_empty()
             && in_flight.lock().is_empty())
         .await
     );

@@ -92,9 +92,9 @@ fn list(pods: impl IntoIterator<Item = Pod>) -> Vec<Event<Pod>> {
     v
 }
 
-/// Polls `cond` until it holds or five seconds pass.
+/// Polls `cond` until it holds or 30 seconds pass.
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(
             tokio::time::Instant::now() < deadline,
