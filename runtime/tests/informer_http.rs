@@ -169,12 +169,19 @@ fn recorder() -> (EventHandlerFns<ConfigMap>, Log) {
     let (a, u, d) = (log.clone(), log.clone(), log.clone());
     let h = EventHandlerFns::new()
         .on_add(move |cm: Arc<ConfigMap>, initial| {
-            a.lock()
-                .push(format!("add {} v={} initial={initial}", cm.name_any(), v(&cm)))
+            a.lock().push(format!(
+                "add {} v={} initial={initial}",
+                cm.name_any(),
+                v(&cm)
+            ))
         })
         .on_update(move |old: Arc<ConfigMap>, new: Arc<ConfigMap>| {
-            u.lock()
-                .push(format!("update {} {}->{}", new.name_any(), v(&old), v(&new)))
+            u.lock().push(format!(
+                "update {} {}->{}",
+                new.name_any(),
+                v(&old),
+                v(&new)
+            ))
         })
         .on_delete(move |gone| {
             let cm = gone.last_state();
@@ -241,7 +248,10 @@ async fn informer_lists_watches_and_relists_after_410_gone() {
         first.starts_with("/api/v1/configmaps?") && !is_watch(&first),
         "the first request is a list: {first}"
     );
-    assert!(first.contains("labelSelector=informer-test%3Drelist"), "{first}");
+    assert!(
+        first.contains("labelSelector=informer-test%3Drelist"),
+        "{first}"
+    );
     let cached = informer.lister().get("default", "a").unwrap();
     assert!(
         cached.metadata.managed_fields.is_none(),
@@ -249,7 +259,10 @@ async fn informer_lists_watches_and_relists_after_410_gone() {
     );
     let stored = cms.get("a").await.unwrap();
     assert!(
-        stored.metadata.managed_fields.is_some_and(|m| !m.is_empty()),
+        stored
+            .metadata
+            .managed_fields
+            .is_some_and(|m| !m.is_empty()),
         "the server returns managedFields"
     );
 

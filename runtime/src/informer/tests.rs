@@ -541,10 +541,7 @@ async fn handlers_and_listers_share_the_cached_object_without_copies() {
     assert!(Arc::ptr_eq(&cached, &lister.get("ns", "a").unwrap()));
     assert!(Arc::ptr_eq(&cached, &lister.list_all()[0]));
     assert!(
-        Arc::ptr_eq(
-            &cached,
-            &lister.by_index(NAMESPACE_INDEX, "ns").unwrap()[0]
-        ),
+        Arc::ptr_eq(&cached, &lister.by_index(NAMESPACE_INDEX, "ns").unwrap()[0]),
         "index lookups return the cached Arc too"
     );
     assert_eq!(rv(&got[0]), "1");
