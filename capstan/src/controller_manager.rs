@@ -13,7 +13,9 @@ use capstan_controllers::manager::{
 };
 use capstan_runtime::controller::shutdown_signal;
 use capstan_runtime::health::HealthServer;
-use capstan_runtime::leader::{LeaderElectionConfig, LeaderElector, RunOutcome};
+use capstan_runtime::leader::{
+    LeaderElectionConfig, LeaderElector, RunOutcome, leadership_known_check,
+};
 use clap::{ArgAction, Args};
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
@@ -157,6 +159,12 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
         le.renew_deadline = args.leader_elect_renew_deadline;
         le.retry_period = args.leader_elect_retry_period;
         let elector = LeaderElector::new(client.clone(), le)?;
+        // Ready once this replica leads or follows a live leader; its controllers'
+        // cache check joins when it starts leading.
+        readiness.add_check(
+            "leader-election",
+            leadership_known_check(elector.subscribe()),
+        );
         let task: Arc<Mutex<Option<ManagerTask>>> = Arc::new(Mutex::new(None));
         let slot = task.clone();
         let outcome = elector

@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use support::{Proc, eventually, free_port, http_get};
 
 #[tokio::test]
@@ -56,7 +56,12 @@ async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_si
 
     eventually("/readyz passes once caches synced", || async {
         match http_get(port, "/readyz?verbose") {
-            Some((200, body)) if body.contains("[+]informer-sync ok") => Ok(()),
+            Some((200, body))
+                if body.contains("[+]informer-sync ok")
+                    && body.contains("[+]leader-election ok") =>
+            {
+                Ok(())
+            }
             other => Err(format!("{other:?}")),
         }
     })
@@ -181,11 +186,17 @@ async fn a_follower_takes_over_when_the_leader_dies() {
             .ok_or_else(|| "down".to_string())
     })
     .await;
-    // A follower is ready, as kube-controller-manager's: its controller checks
-    // are registered only once it leads.
-    let (code, body) = http_get(pb, "/readyz?verbose").expect("readyz");
-    assert_eq!(code, 200);
+    // A follower is ready once it knows the leader, as kube-controller-manager's:
+    // its controller checks are registered only once it leads.
+    let body = eventually("the follower is ready", || async {
+        match http_get(pb, "/readyz?verbose") {
+            Some((200, body)) => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     assert!(!body.contains("informer-sync"), "{body}");
+    assert!(body.contains("[+]leader-election ok"), "{body}");
     assert_eq!(lease_holder(&leases).await, Ok(first.clone()));
 
     // Kill the leader hard (no release): the follower takes over after the
@@ -237,6 +248,57 @@ async fn a_follower_takes_over_when_the_leader_dies() {
     })
     .await;
     b.0.kill().expect("kill follower");
+}
+
+/// A leader whose Lease is taken behind its back cannot renew it: after the
+/// renew deadline it stops its controllers and exits non-zero, as
+/// kube-controller-manager does, so its Deployment restarts it as a candidate.
+#[tokio::test]
+async fn a_leader_that_loses_its_lease_exits_non_zero() {
+    let server = TestServer::start().await.expect("server");
+    let client = server.client().await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
+    let port = free_port();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let log = logs.path().join("manager.log");
+    let mut proc = spawn_manager(&server, port, &log);
+    eventually("a leader", || lease_holder(&leases)).await;
+    eventually("the leader runs its controllers", || async {
+        match http_get(port, "/readyz?verbose") {
+            Some((200, body)) if body.contains("[+]informer-sync ok") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // Another candidate takes the Lease for an hour.
+    leases
+        .patch(
+            "capstan-controller-manager",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "spec": {"holderIdentity": "intruder", "leaseDurationSeconds": 3600}
+            })),
+        )
+        .await
+        .expect("take the lease");
+    let status = eventually("exit after losing the lease", || {
+        let r = proc.0.try_wait();
+        async move {
+            match r {
+                Ok(Some(s)) => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !status.success() && status.code().is_some(),
+        "lost leadership exits non-zero: {status:?}; log:\n{output}"
+    );
+    assert!(output.contains("leader election lost"), "{output}");
+    assert_eq!(lease_holder(&leases).await, Ok("intruder".to_string()));
 }
 
 #[tokio::test]

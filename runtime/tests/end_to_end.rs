@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 /// Polls `cond` until it holds or the deadline passes; returns whether it held.
 async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if cond() {
             return true;
@@ -243,7 +243,7 @@ async fn a_controller_converges_through_informer_queue_and_workers() {
             .map(|cm| (cm.name_any(), cm.data.unwrap_or_default()))
             .collect::<BTreeMap<_, _>>()
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = BTreeMap::new();
     while Instant::now() < deadline {
         seen = mirrors().await;

@@ -1,217 +1,340 @@
-//! Informers over HTTP: a mock API server (tower_test) answers the watcher's list and
-//! watch requests, so these tests exercise kube's watcher, the DeltaFIFO arithmetic and
-//! the factory end to end. Kept apart so they can move to capstan-apiserver's TestServer.
+//! Informers over HTTP against a real API server (capstan-apiserver's `TestServer`):
+//! kube's watcher lists and watches, the DeltaFIFO arithmetic turns a relist after
+//! `410 Gone` into updates, adds and tombstones, and the factory shares, scopes and
+//! syncs its informers.
+//!
+//! The informers' client passes through a [`Gate`]: a tower layer that records every
+//! request and, while closed, holds requests back. Closing it and cutting the server's
+//! watches keeps an informer's watch down for as long as a test needs.
 
-use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use capstan_apiserver::{ServerConfig, TestServer};
 use capstan_runtime::informer::{EventHandlerFns, Selectors, SharedInformerFactory};
-use futures::StreamExt;
-use futures::channel::mpsc;
-use http::{Request, Response};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
-use hyper::body::Frame;
+use http::Request;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
-use kube::client::Body;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
-use tower_test::mock;
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
-type MockBody = BoxBody<Bytes, Infallible>;
-type Handle = mock::Handle<Request<Body>, Response<MockBody>>;
 type Log = Arc<Mutex<Vec<String>>>;
 
-fn mock_client() -> (kube::Client, Handle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<MockBody>>();
-    (kube::Client::new(service, "default"), handle)
+/// Records the requests of a client and holds them back while closed.
+#[derive(Clone, Default)]
+struct Gate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    closed: AtomicBool,
+    opened: Notify,
+    held: AtomicUsize,
+    uris: Mutex<Vec<String>>,
 }
 
-fn pod(name: &str, rv: &str) -> Value {
-    json!({
+impl Gate {
+    fn close(&self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+    }
+
+    fn open(&self) {
+        self.0.closed.store(false, Ordering::SeqCst);
+        self.0.opened.notify_waiters();
+    }
+
+    /// Requests waiting for the gate to open.
+    fn held(&self) -> usize {
+        self.0.held.load(Ordering::SeqCst)
+    }
+
+    /// The path and query of every request made so far, in order.
+    fn uris(&self) -> Vec<String> {
+        self.0.uris.lock().clone()
+    }
+
+    async fn pass(&self) {
+        let mut counted = false;
+        loop {
+            let opened = self.0.opened.notified();
+            tokio::pin!(opened);
+            opened.as_mut().enable();
+            if !self.0.closed.load(Ordering::SeqCst) {
+                break;
+            }
+            if !counted {
+                counted = true;
+                self.0.held.fetch_add(1, Ordering::SeqCst);
+            }
+            opened.await;
+        }
+        if counted {
+            self.0.held.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+struct GateService<S> {
+    inner: S,
+    gate: Gate,
+}
+
+impl<S, B> tower::Service<Request<B>> for GateService<S>
+where
+    S: tower::Service<Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        self.gate.0.uris.lock().push(uri);
+        let gate = self.gate.clone();
+        // The client's request future does nothing until polled: the request is only
+        // sent once the gate lets it through.
+        let response = self.inner.call(req);
+        Box::pin(async move {
+            gate.pass().await;
+            response.await
+        })
+    }
+}
+
+/// A client of `server` whose requests pass through the returned gate.
+async fn gated_client(server: &TestServer) -> (kube::Client, Gate) {
+    let gate = Gate::default();
+    let g = gate.clone();
+    let client = kube::client::ClientBuilder::try_from(server.config().await)
+        .expect("client builder")
+        .with_layer(&tower::layer::layer_fn(move |inner| GateService {
+            inner,
+            gate: g.clone(),
+        }))
+        .build();
+    (client, gate)
+}
+
+fn is_watch(uri: &str) -> bool {
+    uri.contains("watch=true")
+}
+
+fn config_map(name: &str, v: &str) -> ConfigMap {
+    serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {"informer-test": "relist"}},
+        "data": {"v": v},
+    }))
+    .expect("config map")
+}
+
+fn pod(namespace: &str, name: &str, app: &str, node: &str) -> Pod {
+    serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": "default",
-            "resourceVersion": rv,
-            "uid": format!("uid-{name}"),
-            "managedFields": [{
-                "manager": "kubectl-client-side-apply",
-                "operation": "Update",
-                "apiVersion": "v1",
-                "time": "2026-01-01T00:00:00Z",
-                "fieldsType": "FieldsV1",
-                "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}}
-            }]
-        },
-        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
-    })
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": app}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "nginx"}]},
+    }))
+    .expect("pod")
 }
 
-fn pod_list(rv: &str, items: Vec<Value>) -> Response<MockBody> {
-    let list = json!({
-        "apiVersion": "v1",
-        "kind": "PodList",
-        "metadata": {"resourceVersion": rv},
-        "items": items,
-    });
-    Response::new(Full::new(Bytes::from(list.to_string())).boxed())
+fn v(cm: &ConfigMap) -> String {
+    cm.data
+        .as_ref()
+        .and_then(|d| d.get("v").cloned())
+        .unwrap_or_default()
 }
 
-/// A watch response whose events are sent through the returned channel, one JSON
-/// document per line, for as long as the sender lives.
-fn watch_stream() -> (mpsc::UnboundedSender<Value>, Response<MockBody>) {
-    let (tx, rx) = mpsc::unbounded::<Value>();
-    let frames =
-        rx.map(|event| Ok::<_, Infallible>(Frame::data(Bytes::from(format!("{event}\n")))));
-    (tx, Response::new(BodyExt::boxed(StreamBody::new(frames))))
-}
-
-async fn next_request(handle: &mut Handle) -> (String, mock::SendResponse<Response<MockBody>>) {
-    let (req, send) = tokio::time::timeout(Duration::from_secs(30), handle.next_request())
-        .await
-        .expect("the watcher made no request in time")
-        .expect("the client was dropped");
-    (req.uri().to_string(), send)
-}
-
-fn recorder() -> (EventHandlerFns<Pod>, Log) {
+/// A handler recording `add a v=1 initial=true`, `update a 1->2`,
+/// `delete b v=1 live|tombstone`.
+fn recorder() -> (EventHandlerFns<ConfigMap>, Log) {
     let log: Log = Arc::default();
     let (a, u, d) = (log.clone(), log.clone(), log.clone());
-    let rv = |p: &Pod| p.metadata.resource_version.clone().unwrap_or_default();
-    let name = |p: &Pod| p.metadata.name.clone().unwrap_or_default();
     let h = EventHandlerFns::new()
-        .on_add(move |p, initial| {
-            a.lock()
-                .push(format!("add {}@{} {initial}", name(&p), rv(&p)))
+        .on_add(move |cm: Arc<ConfigMap>, initial| {
+            a.lock().push(format!(
+                "add {} v={} initial={initial}",
+                cm.name_any(),
+                v(&cm)
+            ))
         })
-        .on_update(move |o, n| {
-            u.lock()
-                .push(format!("update {} {}->{}", name(&n), rv(&o), rv(&n)))
+        .on_update(move |old: Arc<ConfigMap>, new: Arc<ConfigMap>| {
+            u.lock().push(format!(
+                "update {} {}->{}",
+                new.name_any(),
+                v(&old),
+                v(&new)
+            ))
         })
         .on_delete(move |gone| {
-            let p = gone.last_state();
+            let cm = gone.last_state();
             let how = if gone.is_tombstone() {
                 "tombstone"
             } else {
                 "live"
             };
-            d.lock().push(format!("delete {}@{} {how}", name(p), rv(p)));
+            d.lock()
+                .push(format!("delete {} v={} {how}", cm.name_any(), v(cm)));
         });
     (h, log)
 }
 
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
+async fn set_v(api: &Api<ConfigMap>, name: &str, value: &str) {
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": value}})),
+    )
+    .await
+    .expect("patch");
+}
+
 #[tokio::test]
 async fn informer_lists_watches_and_relists_after_410_gone() {
-    let (client, mut server) = mock_client();
-    let factory = SharedInformerFactory::new(client, None);
-    let pods = factory.informer::<Pod>();
-    let (handler, log) = recorder();
-    let registration = pods.add_event_handler(handler).unwrap();
-    factory.start().unwrap();
+    // Two events of history per resource: a watch down for three writes cannot resume.
+    let server = TestServer::start_with(ServerConfig {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        watch_history: 2,
+        ..ServerConfig::default()
+    })
+    .await
+    .expect("test server starts");
+    let cms: Api<ConfigMap> = Api::namespaced(server.client().await, "default");
+    for name in ["a", "b"] {
+        cms.create(&PostParams::default(), &config_map(name, "1"))
+            .await
+            .expect("create");
+    }
 
-    let (uri, send) = next_request(&mut server).await;
-    assert!(uri.starts_with("/api/v1/pods?"), "{uri}");
-    assert!(
-        !uri.contains("watch=true"),
-        "first request must be a list: {uri}"
-    );
-    send.send_response(pod_list("10", vec![pod("a", "5"), pod("b", "6")]));
+    let (client, gate) = gated_client(&server).await;
+    let factory = SharedInformerFactory::new(client, None);
+    let informer =
+        factory.informer_with::<ConfigMap>(Selectors::default().labels("informer-test=relist"));
+    let (handler, log) = recorder();
+    let registration = informer.add_event_handler(handler).unwrap();
+    factory.start().unwrap();
     factory
-        .wait_for_cache_sync(tokio::time::Instant::now() + Duration::from_secs(30))
+        .wait_for_cache_sync(Instant::now() + Duration::from_secs(30))
         .await
         .unwrap();
     eventually("handler sync", || registration.has_synced()).await;
-    let a = pods.lister().get("default", "a").unwrap();
+    let first = gate.uris()[0].clone();
     assert!(
-        a.metadata.managed_fields.is_none(),
-        "managedFields must be dropped"
+        first.starts_with("/api/v1/configmaps?") && !is_watch(&first),
+        "the first request is a list: {first}"
     );
-    assert_eq!(a.metadata.uid.as_deref(), Some("uid-a"));
-
-    let (uri, send) = next_request(&mut server).await;
     assert!(
-        uri.contains("watch=true") && uri.contains("resourceVersion=10"),
-        "{uri}"
+        first.contains("labelSelector=informer-test%3Drelist"),
+        "{first}"
     );
-    let (events, response) = watch_stream();
-    send.send_response(response);
-    for (kind, obj) in [
-        ("ADDED", pod("c", "11")),
-        ("MODIFIED", pod("a", "12")),
-        ("DELETED", pod("b", "13")),
-    ] {
-        events
-            .unbounded_send(json!({"type": kind, "object": obj}))
-            .unwrap();
-    }
-    eventually("watch events", || log.lock().len() == 5).await;
+    let cached = informer.lister().get("default", "a").unwrap();
+    assert!(
+        cached.metadata.managed_fields.is_none(),
+        "the default transform drops managedFields"
+    );
+    let stored = cms.get("a").await.unwrap();
+    assert!(
+        stored
+            .metadata
+            .managed_fields
+            .is_some_and(|m| !m.is_empty()),
+        "the server returns managedFields"
+    );
 
-    // The server compacted its history: the watch ends with 410 Gone and the watcher
-    // relists. Meanwhile c was deleted and d created.
-    events
-        .unbounded_send(json!({"type": "ERROR", "object": {
-            "apiVersion": "v1", "kind": "Status", "status": "Failure",
-            "reason": "Expired", "code": 410, "message": "too old resource version: 13"
-        }}))
+    // Live watch events, one at a time so none is left to the (tiny) history.
+    cms.create(&PostParams::default(), &config_map("c", "1"))
+        .await
         .unwrap();
-    let (uri, send) = next_request(&mut server).await;
-    assert!(
-        !uri.contains("watch=true"),
-        "410 must lead to a relist: {uri}"
-    );
-    send.send_response(pod_list("20", vec![pod("a", "12"), pod("d", "20")]));
-    let (uri, send) = next_request(&mut server).await;
-    assert!(
-        uri.contains("watch=true") && uri.contains("resourceVersion=20"),
-        "{uri}"
-    );
-    let (_events, response) = watch_stream();
-    send.send_response(response);
+    eventually("c added", || log.lock().len() == 3).await;
+    set_v(&cms, "a", "2").await;
+    eventually("a updated", || log.lock().len() == 4).await;
+    cms.delete("b", &DeleteParams::default()).await.unwrap();
+    eventually("b deleted", || log.lock().len() == 5).await;
 
-    eventually("relist notifications", || log.lock().len() == 7).await;
+    // The watch goes down and stays down (its resumption is held at the gate) while c
+    // is deleted, d created and a updated: more events than the server keeps.
+    let before_outage = gate.uris().len();
+    gate.close();
+    server.cut_watches();
+    eventually("the watcher to try to resume", || gate.held() >= 1).await;
+    cms.delete("c", &DeleteParams::default()).await.unwrap();
+    cms.create(&PostParams::default(), &config_map("d", "1"))
+        .await
+        .unwrap();
+    set_v(&cms, "a", "3").await;
+    gate.open();
+
+    eventually("relist notifications", || log.lock().len() == 8).await;
     let got = log.lock().clone();
     let mut initial = got[..2].to_vec();
     initial.sort();
-    assert_eq!(initial, ["add a@5 true", "add b@6 true"]);
+    assert_eq!(
+        initial,
+        ["add a v=1 initial=true", "add b v=1 initial=true"]
+    );
     assert_eq!(
         got[2..],
         [
-            "add c@11 false",
-            "update a 5->12",
-            "delete b@13 live",
-            "add d@20 false",
-            "delete c@11 tombstone",
+            "add c v=1 initial=false",
+            "update a 1->2",
+            "delete b v=1 live",
+            // The relist: a survived (update), d is new (add), c vanished (tombstone
+            // with its last known state).
+            "update a 2->3",
+            "add d v=1 initial=false",
+            "delete c v=1 tombstone",
         ]
     );
-    let mut cached: Vec<String> = pods
+    let after: Vec<String> = gate.uris()[before_outage..].to_vec();
+    assert!(
+        after.len() >= 2 && is_watch(&after[0]) && after[0].contains("resourceVersion="),
+        "the watcher first tried to resume: {after:?}"
+    );
+    assert!(
+        after[1..].iter().any(|u| !is_watch(u)),
+        "410 Gone led to a relist: {after:?}"
+    );
+    let mut cached: Vec<String> = informer
         .lister()
         .list_all()
         .iter()
-        .map(|p| p.metadata.name.clone().unwrap())
+        .map(|cm| format!("{}={}", cm.name_any(), v(cm)))
         .collect();
     cached.sort();
-    assert_eq!(cached, ["a", "d"]);
+    assert_eq!(cached, ["a=3", "d=1"]);
     factory.shutdown().await;
-    assert!(pods.is_stopped());
+    assert!(informer.is_stopped());
 }
 
 #[tokio::test]
 async fn factory_shares_one_informer_per_type_and_scope() {
-    let (client, _server) = mock_client();
+    let server = TestServer::start().await.expect("test server starts");
+    let (client, gate) = gated_client(&server).await;
     let factory = SharedInformerFactory::new(client, Some(Duration::from_secs(60)));
     let all = factory.informer::<Pod>();
     assert!(all.same_as(&factory.informer::<Pod>()));
@@ -229,41 +352,84 @@ async fn factory_shares_one_informer_per_type_and_scope() {
     factory.informer::<ConfigMap>();
     assert_eq!(factory.len(), 6);
     assert_eq!(in_ns.name(), "Pod[namespace=kube-system]");
+
+    // One list (and one watch) per informer, however often each was asked for.
+    factory.start().unwrap();
+    factory
+        .wait_for_cache_sync(Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+    let mut lists: Vec<String> = gate.uris().into_iter().filter(|u| !is_watch(u)).collect();
+    lists.sort();
+    assert_eq!(lists.len(), 6, "{lists:?}");
+    lists.dedup();
+    assert_eq!(lists.len(), 6, "one list per distinct scope: {lists:?}");
+    factory.shutdown().await;
 }
 
 #[tokio::test]
 async fn selectors_reach_the_request_and_late_informers_start_on_their_own() {
-    let (client, mut server) = mock_client();
+    let server = TestServer::start().await.expect("test server starts");
+    let writer = server.client().await;
+    for p in [
+        pod("default", "match", "web", "n1"),
+        pod("default", "wrong-node", "web", "n2"),
+        pod("default", "wrong-label", "db", "n1"),
+        pod("kube-system", "wrong-namespace", "web", "n1"),
+    ] {
+        let ns = p.namespace().unwrap();
+        Api::<Pod>::namespaced(writer.clone(), &ns)
+            .create(&PostParams::default(), &p)
+            .await
+            .expect("create pod");
+    }
+    let (client, gate) = gated_client(&server).await;
     let factory = SharedInformerFactory::new(client, None);
     factory.start().unwrap();
     // Created after start: must start without another start() call.
     let web = factory.namespaced_informer_with::<Pod>(
-        "prod",
+        "default",
         Selectors::default()
             .labels("app=web")
             .fields("spec.nodeName=n1"),
     );
-    let (uri, send) = next_request(&mut server).await;
-    assert!(uri.starts_with("/api/v1/namespaces/prod/pods?"), "{uri}");
+    tokio::time::timeout(Duration::from_secs(30), web.wait_for_sync())
+        .await
+        .expect("synced in time")
+        .unwrap();
+    let uri = gate.uris()[0].clone();
+    assert!(uri.starts_with("/api/v1/namespaces/default/pods?"), "{uri}");
     assert!(uri.contains("labelSelector=app%3Dweb"), "{uri}");
     assert!(uri.contains("fieldSelector=spec.nodeName%3Dn1"), "{uri}");
-    send.send_response(pod_list("3", vec![]));
-    web.wait_for_sync().await.unwrap();
+    let cached: Vec<String> = web
+        .lister()
+        .list_all()
+        .iter()
+        .map(|p| p.name_any())
+        .collect();
+    assert_eq!(cached, ["match"]);
     factory.shutdown().await;
 }
 
 #[tokio::test]
 async fn wait_for_cache_sync_names_informers_that_missed_the_deadline() {
-    let (client, _server) = mock_client();
+    let server = TestServer::start().await.expect("test server starts");
+    let (client, gate) = gated_client(&server).await;
     let factory = SharedInformerFactory::new(client, None);
     factory.informer::<Pod>();
     factory.informer::<Node>();
+    gate.close();
     factory.start().unwrap();
-    // The server never answers.
+    // The server gets no request until the gate opens.
     let err = factory
-        .wait_for_cache_sync(tokio::time::Instant::now() + Duration::from_millis(200))
+        .wait_for_cache_sync(Instant::now() + Duration::from_millis(200))
         .await
         .unwrap_err();
     assert_eq!(err.unsynced, ["Node", "Pod"]);
+    gate.open();
+    factory
+        .wait_for_cache_sync(Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
     factory.shutdown().await;
 }

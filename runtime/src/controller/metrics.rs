@@ -7,7 +7,8 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 use crate::metrics::register;
 
 /// `controller_runtime_reconcile_total{controller, result}`: reconciles by outcome
-/// (`success`, `error`, `requeue`, `requeue_after`, `panic`).
+/// (`success`, `error`, `requeue`, `requeue_after`); a panic counts as `error`, as in
+/// controller-runtime.
 pub(crate) static RECONCILE_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(

@@ -45,6 +45,21 @@ fn counter_value(name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+fn histogram_count(name: &str, controller: &str) -> u64 {
+    crate::metrics::registry()
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric().to_vec())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "controller" && l.value() == controller)
+        })
+        .map(|m| m.get_histogram().get_sample_count())
+        .sum()
+}
+
 #[tokio::test(start_paused = true)]
 async fn reconciles_each_key_once_when_done() {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -76,6 +91,18 @@ async fn reconciles_each_key_once_when_done() {
     assert_eq!(queue.num_requeues(&key("a")), 0);
     stop_tx.send(()).unwrap();
     run.await.unwrap().unwrap();
+    assert_eq!(
+        counter_value(
+            "controller_runtime_reconcile_total",
+            &[("controller", "test-done"), ("result", "success")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        histogram_count("controller_runtime_reconcile_time_seconds", "test-done"),
+        3,
+        "one latency sample per reconcile"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -209,7 +236,7 @@ async fn one_key_is_never_reconciled_by_two_workers_at_once() {
         tokio::task::yield_now().await;
     }
     assert!(
-        eventually(Duration::from_secs(10), || queue.is_empty()
+        eventually(Duration::from_secs(30), || queue.is_empty()
             && in_flight.lock().is_empty())
         .await
     );

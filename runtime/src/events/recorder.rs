@@ -154,7 +154,7 @@ mod tests {
     }
 
     async fn wait_for_writes(sink: &FakeSink, n: usize) -> Vec<(String, Value)> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let writes = sink.writes.lock().clone();
             if writes.len() >= n || Instant::now() > deadline {

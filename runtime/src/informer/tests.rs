@@ -92,9 +92,9 @@ fn list(pods: impl IntoIterator<Item = Pod>) -> Vec<Event<Pod>> {
     v
 }
 
-/// Polls `cond` until it holds or five seconds pass.
+/// Polls `cond` until it holds or 30 seconds pass.
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !cond() {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -453,4 +453,97 @@ async fn wait_for_sync_fails_when_stopped_before_sync() {
         waiter.await.unwrap(),
         Err(InformerError::StoppedBeforeSync("Pod".into()))
     );
+}
+
+fn pod_on(name: &str, rv: &str, node: Option<&str>) -> Pod {
+    let mut p = pod(name, rv);
+    p.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+        node_name: node.map(str::to_string),
+        ..Default::default()
+    });
+    p
+}
+
+#[tokio::test]
+async fn pods_are_indexed_by_node_name_as_they_are_bound_and_moved() {
+    let (inf, tx) = informer(None);
+    inf.add_index(POD_NODE_NAME_INDEX, pod_node_name_index)
+        .unwrap();
+    let (h, log) = recorder();
+    inf.add_event_handler(h).unwrap();
+    inf.start().unwrap();
+    send(
+        &tx,
+        list([
+            pod_on("a", "1", Some("n1")),
+            pod_on("b", "1", Some("n1")),
+            pod_on("pending", "1", None),
+            pod_on("empty", "1", Some("")),
+        ]),
+    );
+    inf.wait_for_sync().await.unwrap();
+    let lister = inf.lister();
+    let on = |node: &str| {
+        let mut v: Vec<String> = lister
+            .by_index(POD_NODE_NAME_INDEX, node)
+            .unwrap()
+            .iter()
+            .map(|p| name(p).to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(on("n1"), ["a", "b"]);
+    assert!(on("").is_empty(), "unscheduled pods are filed nowhere");
+
+    // pending is bound to n2, b deleted.
+    send(
+        &tx,
+        [
+            Event::Apply(pod_on("pending", "2", Some("n2"))),
+            Event::Delete(pod_on("b", "3", Some("n1"))),
+        ],
+    );
+    log_len(&log, 6).await;
+    assert_eq!(on("n1"), ["a"]);
+    assert_eq!(on("n2"), ["pending"]);
+    let mut nodes = inf.indexer().index_values(POD_NODE_NAME_INDEX).unwrap();
+    nodes.sort();
+    assert_eq!(nodes, ["n1", "n2"]);
+    inf.shutdown().await;
+}
+
+#[tokio::test]
+async fn handlers_and_listers_share_the_cached_object_without_copies() {
+    let (inf, tx) = informer(None);
+    let delivered: Arc<Mutex<Vec<Arc<Pod>>>> = Arc::default();
+    let d = delivered.clone();
+    inf.add_event_handler(
+        EventHandlerFns::new()
+            .on_add(move |p: Arc<Pod>, _| d.lock().push(p))
+            .on_update({
+                let d = delivered.clone();
+                move |_, new: Arc<Pod>| d.lock().push(new)
+            }),
+    )
+    .unwrap();
+    inf.start().unwrap();
+    send(&tx, list([pod("a", "1")]));
+    send(&tx, [Event::Apply(pod("a", "2"))]);
+    eventually("two notifications", || delivered.lock().len() == 2).await;
+    let lister = inf.lister();
+    let cached = lister.get("ns", "a").unwrap();
+    let got = delivered.lock().clone();
+    assert!(
+        Arc::ptr_eq(&cached, &got[1]),
+        "the handler's new object is the cached one"
+    );
+    assert!(Arc::ptr_eq(&cached, &lister.get("ns", "a").unwrap()));
+    assert!(Arc::ptr_eq(&cached, &lister.list_all()[0]));
+    assert!(
+        Arc::ptr_eq(&cached, &lister.by_index(NAMESPACE_INDEX, "ns").unwrap()[0]),
+        "index lookups return the cached Arc too"
+    );
+    assert_eq!(rv(&got[0]), "1");
+    inf.shutdown().await;
 }

@@ -213,6 +213,23 @@ pub enum Leadership {
     Stopped,
 }
 
+impl Leadership {
+    /// Whether this candidate knows who leads: it leads, or another candidate holds a
+    /// valid lease. Not before the first attempt completed, nor after the election
+    /// stopped.
+    pub fn is_known(&self) -> bool {
+        matches!(self, Leadership::Leader | Leadership::Follower { .. })
+    }
+}
+
+/// A readiness check for [`crate::health`]'s `/readyz` that passes while leadership is
+/// known ([`Leadership::is_known`]), fed by [`LeaderElector::subscribe`].
+pub fn leadership_known_check(
+    status: watch::Receiver<Leadership>,
+) -> crate::health::ReadinessCheck {
+    std::sync::Arc::new(move || status.borrow().is_known())
+}
+
 /// Why [`LeaderElector::run`] returned without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunOutcome {

@@ -384,3 +384,32 @@ fn config_defaults_and_validation_follow_client_go() {
     bad.retry_period = Duration::ZERO;
     assert!(bad.validate().is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn readiness_passes_once_leadership_is_known_and_fails_after_the_stop() {
+    let server = SharedServer::default();
+    let cancel_a = CancellationToken::new();
+    let elector = LeaderElector::with_store(server.store(), config("a", "ready_a")).unwrap();
+    let ready_a = leadership_known_check(elector.subscribe());
+    assert!(!ready_a(), "no attempt completed yet");
+    let mut status_a = elector.subscribe();
+    let run_a =
+        tokio::spawn(elector.run(
+            cancel_a.clone(),
+            |token| async move { token.cancelled().await },
+        ));
+    wait_for(&mut status_a, Leadership::Leader).await;
+    assert!(ready_a(), "a leader knows who leads");
+
+    let cancel_b = CancellationToken::new();
+    let (run_b, mut status_b, _leading_b) = start(&server, config("b", "ready_b"), &cancel_b);
+    let ready_b = leadership_known_check(status_b.clone());
+    wait_for(&mut status_b, Leadership::Follower { holder: "a".into() }).await;
+    assert!(ready_b(), "a follower of a live leader knows who leads");
+
+    cancel_a.cancel();
+    run_a.await.expect("joined").expect("no error");
+    assert!(!ready_a(), "a stopped candidate is not ready");
+    cancel_b.cancel();
+    run_b.await.expect("joined").expect("no error");
+}
