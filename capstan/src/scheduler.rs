@@ -121,6 +121,7 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
     let options = RunOptions {
         synced: Some(synced.clone()),
         reporting_instance: None,
+        ..RunOptions::default()
     };
     let result = serve(client, config, options, cancel.clone()).await;
     cancel.cancel();
@@ -258,6 +259,7 @@ mod tests {
             let options = RunOptions {
                 synced: None,
                 reporting_instance: Some(instance.to_string()),
+                ..RunOptions::default()
             };
             let task = tokio::spawn(serve(
                 client.clone(),

@@ -38,7 +38,8 @@
 //! `SCHED_ONLY=1` runs the scheduler phase alone; with `PERF_CTL_FIFO=<fifo>` the
 //! bench switches `perf record -D -1 --control fifo:<fifo>` on for one phase only,
 //! `PERF_PHASE=raw|watched|scheduler`, the scheduler's by default; `SCHED_TIMELINE=1`
-//! prints the scheduler phase's progress every 200 ms).
+//! prints the scheduler phase's progress every 200 ms; `SCHED_BATCHING=0` turns
+//! batching of pods alike off).
 
 use std::error::Error;
 use std::sync::Arc;
@@ -318,6 +319,7 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
     let options = RunOptions {
         synced: Some(synced.clone()),
         reporting_instance: Some("bench".into()),
+        disable_batching: std::env::var("SCHED_BATCHING").is_ok_and(|v| v == "0"),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let sched_client = client.clone();
@@ -380,13 +382,18 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
     }
     // Scheduling failures (retried after backoff) explain a slow run.
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), NAMESPACE);
-    let failed: Vec<_> = events
-        .list(&ListParams::default())
-        .await?
-        .items
+    let all_events = events.list(&ListParams::default()).await?.items;
+    let scheduled_events = all_events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("Scheduled"))
+        .count();
+    let failed: Vec<_> = all_events
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
         .collect();
+    println!(
+        "Scheduled events written: {scheduled_events} (the recorder drops what its queue cannot hold, as client-go's broadcaster)"
+    );
     let attempts: i32 = failed.iter().map(|e| e.count.unwrap_or(1)).sum();
     println!(
         "FailedScheduling events: {} ({attempts} failed attempts)",
@@ -426,7 +433,7 @@ async fn baseline_loops(
     let raw = raw.elapsed();
     let raw_cpu = process_cpu().saturating_sub(raw_cpu);
     perf_control("raw", "disable");
-    if any_unbound(&pods, RAW_SCHEDULER).await? {
+    if any_unbound(pods, RAW_SCHEDULER).await? {
         return Err("raw binds left a pod unbound".into());
     }
     println!(
@@ -438,7 +445,7 @@ async fn baseline_loops(
 
     // Phase 3: the bind-only loop fed and watched by an informer.
     create_pods(
-        &pods,
+        pods,
         (0..pending)
             .map(|i| {
                 pod(
@@ -505,7 +512,7 @@ async fn baseline_loops(
     let watched_cpu = process_cpu().saturating_sub(watched_cpu);
     perf_control("watched", "disable");
     factory.shutdown().await;
-    if any_unbound(&pods, WATCHED_SCHEDULER).await? {
+    if any_unbound(pods, WATCHED_SCHEDULER).await? {
         return Err("the watched bind-only loop left a pod unbound".into());
     }
     println!(

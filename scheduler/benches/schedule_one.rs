@@ -3,6 +3,9 @@
 //! Workloads after upstream's scheduler_perf: SchedulingBasic, SchedulingPodAntiAffinity,
 //! SchedulingNodeAffinity (5,000 nodes, 1,000 pods already placed).
 //!
+//! The `_unbatched` variants turn batching of pods alike off (anti-affinity pods
+//! cannot be batched: each placement changes what the next one may do).
+//!
 //! Run: `cargo bench -p capstan-scheduler --bench schedule_one`
 
 use std::sync::Arc;
@@ -85,15 +88,22 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("schedule_one_5000_nodes");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);
-    for (name, w) in [
-        ("SchedulingBasic", Workload::Basic),
-        ("SchedulingPodAntiAffinity", Workload::PodAntiAffinity),
-        ("SchedulingNodeAffinity", Workload::NodeAffinity),
+    for (name, w, batching) in [
+        ("SchedulingBasic", Workload::Basic, true),
+        ("SchedulingBasic_unbatched", Workload::Basic, false),
+        ("SchedulingPodAntiAffinity", Workload::PodAntiAffinity, true),
+        ("SchedulingNodeAffinity", Workload::NodeAffinity, true),
+        (
+            "SchedulingNodeAffinity_unbatched",
+            Workload::NodeAffinity,
+            false,
+        ),
     ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut cache = cluster(w);
                 let mut sched = GenericScheduler::default();
+                sched.set_batching(batching);
                 let mut rng = StdRng::seed_from_u64(1);
                 let start = Instant::now();
                 for i in 0..iters as usize {

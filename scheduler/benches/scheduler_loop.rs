@@ -2,7 +2,7 @@
 //! assume → asynchronous bind → done) over 5,000 nodes with 1,000 pods placed and
 //! 10,000 pending pods (upstream's SchedulingBasic/5000Nodes_10000Pods shape),
 //! with a binder that answers at once: the scheduler's own ceiling, without the
-//! API server.
+//! API server. Run with batching of pods alike (the default) and without.
 //!
 //! Run: `cargo bench -p capstan-scheduler --bench scheduler_loop`
 
@@ -41,7 +41,7 @@ fn pod(i: usize) -> Pod {
         .build()
 }
 
-async fn run_once() -> Duration {
+async fn run_once(batching: bool) -> Duration {
     let cfg =
         KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")
             .unwrap();
@@ -53,7 +53,8 @@ async fn run_once() -> Duration {
             None,
             Some(1),
         )
-        .unwrap(),
+        .unwrap()
+        .with_batching(batching),
     );
     for n in 0..NODES {
         s.on_node_add(
@@ -90,15 +91,20 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("scheduler_loop_5000_nodes");
     group.throughput(Throughput::Elements(PENDING as u64));
     group.sample_size(10);
-    group.bench_function("SchedulingBasic_10000_pods", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                total += rt.block_on(run_once());
-            }
-            total
-        })
-    });
+    for (name, batching) in [
+        ("SchedulingBasic_10000_pods", true),
+        ("SchedulingBasic_10000_pods_unbatched", false),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += rt.block_on(run_once(batching));
+                }
+                total
+            })
+        });
+    }
     group.finish();
 }
 

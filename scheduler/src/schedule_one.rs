@@ -8,8 +8,11 @@ use std::sync::Arc;
 
 use rand::Rng;
 
+use crate::batch::{BatchMemos, Fit};
 use crate::cache::{NodeInfo, PodInfo, Snapshot, namespaced_name, prefetch_node_info};
-use crate::framework::{Code, CycleState, Framework, NodePluginScores, PluginScore, Status};
+use crate::framework::{
+    Code, CycleState, Framework, NodePluginScores, NodeScore, PluginScore, Status,
+};
 
 /// At least this many nodes are examined when there are more (upstream `minFeasibleNodesToFind`).
 pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
@@ -241,21 +244,44 @@ fn pick_highest<R: Rng + ?Sized>(totals: impl Iterator<Item = i64>, rng: &mut R)
     best.map(|(i, _)| i)
 }
 
-/// The state kept across attempts: the percentage and the round-robin start index.
-#[derive(Debug, Clone, Default)]
+/// The state kept across attempts: the percentage, the round-robin start index
+/// and the batching memos.
+#[derive(Debug, Clone)]
 pub struct GenericScheduler {
     /// Global `percentageOfNodesToScore` (0: adaptive).
     pub percentage_of_nodes_to_score: i32,
     next_start_node_index: usize,
+    batching: bool,
+    memos: BatchMemos,
+}
+
+impl Default for GenericScheduler {
+    fn default() -> Self {
+        GenericScheduler::new(0)
+    }
 }
 
 impl GenericScheduler {
-    /// A scheduler with a global percentage.
+    /// A scheduler with a global percentage, batching on (as upstream's
+    /// `OpportunisticBatching` feature, on by default since 1.35).
     pub fn new(percentage_of_nodes_to_score: i32) -> Self {
         GenericScheduler {
             percentage_of_nodes_to_score,
             next_start_node_index: 0,
+            batching: true,
+            memos: BatchMemos::default(),
         }
+    }
+
+    /// Turns batching ([`crate::batch`]) on or off; decisions are the same
+    /// either way, only their cost differs.
+    pub fn set_batching(&mut self, on: bool) {
+        self.batching = on;
+    }
+
+    /// The batching memos (their hit and miss counts).
+    pub fn batch_memos(&self) -> &BatchMemos {
+        &self.memos
     }
 
     /// Where the next search starts.
@@ -275,6 +301,23 @@ impl GenericScheduler {
     ) -> Result<ScheduleResult, ScheduleError> {
         if snapshot.is_empty() {
             return Err(ScheduleError::NoNodesAvailable);
+        }
+        if self.batching
+            && !nominator.has_nominations()
+            && pod
+                .pod
+                .status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.as_deref())
+                .is_none_or(str::is_empty)
+            && fwk.batchable(pod)
+        {
+            if let Some(r) = self.schedule_pod_batched(fwk, state, pod, snapshot, rng)? {
+                return Ok(r);
+            }
+            // Nothing fits, or PreFilter narrowed the nodes: the full cycle below
+            // works it out (and builds the diagnosis) from a fresh state.
+            *state = CycleState::new();
         }
         let (feasible, diagnosis) =
             self.find_nodes_that_fit(fwk, state, pod, snapshot, nominator)?;
@@ -299,6 +342,133 @@ impl GenericScheduler {
             evaluated_nodes: feasible.len() + diagnosis.node_to_status.len(),
             feasible_nodes: feasible.len(),
         })
+    }
+
+    /// [`GenericScheduler::schedule_pod`] for a batchable pod: the same nodes in
+    /// the same order, Filter and raw Score results taken from the memo of the
+    /// pod's content for every node that did not change. `None` when the pod
+    /// needs the full cycle (PreFilter rejected it or narrowed the nodes, or no
+    /// node fits), with the start index untouched.
+    fn schedule_pod_batched<R: Rng + ?Sized>(
+        &mut self,
+        fwk: &Framework,
+        state: &mut CycleState,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        rng: &mut R,
+    ) -> Result<Option<ScheduleResult>, ScheduleError> {
+        let (pre_res, status, _) = fwk.run_pre_filter(state, pod, snapshot);
+        if !status.is_success() || pre_res.as_ref().is_some_and(|r| r.node_names.is_some()) {
+            return Ok(None);
+        }
+        let pct = fwk
+            .percentage_of_nodes_to_score()
+            .unwrap_or(self.percentage_of_nodes_to_score);
+        let nodes = snapshot.list();
+        let n = nodes.len();
+        let to_find = num_feasible_nodes_to_find(pct, n);
+        let start = self.next_start_node_index;
+        let memo =
+            self.memos
+                .memo_for(fwk.profile_name(), &pod.pod, snapshot, state.active_filters);
+        let mut feasible: Vec<usize> = Vec::with_capacity(to_find.min(n));
+        let mut rejected = 0;
+        let mut processed = 0;
+        for i in 0..n {
+            if feasible.len() >= to_find {
+                break;
+            }
+            let pos = (start + i) % n;
+            processed += 1;
+            let fits = match memo.fit(pos) {
+                Fit::Feasible => true,
+                Fit::Infeasible => false,
+                Fit::Unknown => {
+                    let s = fwk.run_filter(state, pod, &nodes[pos]);
+                    if s.code() == Code::Error {
+                        return Err(ScheduleError::Internal(s));
+                    }
+                    memo.set_fit(pos, &nodes[pos], s.is_success());
+                    s.is_success()
+                }
+            };
+            if fits {
+                feasible.push(pos);
+            } else {
+                rejected += 1;
+            }
+        }
+        if feasible.is_empty() {
+            return Ok(None);
+        }
+        self.next_start_node_index = (start + processed) % n;
+        if feasible.len() == 1 {
+            return Ok(Some(ScheduleResult {
+                suggested_host: memo.name(feasible[0]).to_string(),
+                evaluated_nodes: 1 + rejected,
+                feasible_nodes: 1,
+            }));
+        }
+        let totals = if fwk.score_plugins().next().is_none() {
+            vec![1; feasible.len()]
+        } else {
+            // PreScore of a batchable pod does not depend on which nodes passed
+            // the filters (see `Plugin::batchable`): give it all of them.
+            let s = fwk.run_pre_score(state, pod, nodes, snapshot);
+            if !s.is_success() {
+                return Err(ScheduleError::Internal(s));
+            }
+            let (names, table) =
+                memo.scoring(fwk.active_score_mask(state), fwk.score_plugin_count());
+            let stale: Vec<usize> = feasible
+                .iter()
+                .copied()
+                .filter(|&pos| !table.scored(pos))
+                .collect();
+            let stale_nodes: Vec<Arc<NodeInfo>> =
+                stale.iter().map(|&pos| nodes[pos].clone()).collect();
+            let mut buf: Vec<NodeScore> = feasible
+                .iter()
+                .map(|&pos| NodeScore {
+                    name: names[pos].as_deref().unwrap_or(""),
+                    score: 0,
+                })
+                .collect();
+            let mut stale_buf: Vec<NodeScore> = stale_nodes
+                .iter()
+                .map(|n| NodeScore {
+                    name: n.node_name(),
+                    score: 0,
+                })
+                .collect();
+            let totals = fwk
+                .run_score_totals_with(state, pod, &mut buf, |k, sp, buf| {
+                    if !stale.is_empty() {
+                        for slot in stale_buf.iter_mut() {
+                            slot.score = 0;
+                        }
+                        sp.score_nodes(state, pod, &stale_nodes, snapshot, &mut stale_buf)?;
+                        for (slot, &pos) in stale_buf.iter().zip(&stale) {
+                            table.set_raw(pos, k, slot.score);
+                        }
+                    }
+                    for (slot, &pos) in buf.iter_mut().zip(&feasible) {
+                        slot.score = table.raw(pos, k);
+                    }
+                    Ok(())
+                })
+                .map_err(ScheduleError::Internal)?;
+            for &pos in &stale {
+                table.set_scored(pos);
+            }
+            totals
+        };
+        let host = select_host_index(&totals, rng).ok_or(ScheduleError::NoNodesAvailable)?;
+        Ok(Some(ScheduleResult {
+            suggested_host: memo.name(feasible[host]).to_string(),
+            evaluated_nodes: feasible.len() + rejected,
+            feasible_nodes: feasible.len(),
+        }))
     }
 
     fn find_nodes_that_fit(

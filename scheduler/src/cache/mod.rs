@@ -3,10 +3,12 @@
 //! (upstream `pkg/scheduler/backend/cache`).
 
 mod affinity_index;
+mod changes;
 mod node_info;
 mod snapshot;
 
 pub use affinity_index::{AffinityIndex, LabelSet, NodeCounts, TermUse};
+pub use changes::NodeChangeLog;
 pub use node_info::{
     AffinityTerm, HostPort, HostPortInfo, NodeInfo, PodInfo, WeightedAffinityTerm, host_ports,
     label_set_hash, namespaced_name, normalized_image_name, pod_key, pod_namespace, pod_priority,
@@ -105,6 +107,11 @@ pub struct Cache {
     image_nodes: HashMap<String, usize>,
     image_counts_snapshot: Option<Arc<HashMap<String, usize>>>,
     namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
+    /// Listed node infos changed, by position (shared with snapshots).
+    changes: Arc<NodeChangeLog>,
+    /// Bumped by every change that can move per-node results on other nodes than
+    /// the one it touched (see [`NodeChangeLog`]).
+    epoch: u64,
 }
 
 fn zone_key(node: &Node) -> String {
@@ -155,6 +162,7 @@ impl Cache {
     /// The mutable node info of a node (listed or ghost), created if missing.
     fn node_mut(&mut self, name: &str) -> &mut NodeInfo {
         if let Some(&pos) = self.index.get(name) {
+            self.changes.record(pos);
             if Arc::get_mut(&mut self.list).is_some() {
                 // No snapshot shares the list: change it in place.
                 self.fold_pending();
@@ -324,6 +332,7 @@ impl Cache {
 
     /// Adds or replaces a node.
     pub fn add_node(&mut self, node: Node) {
+        self.epoch += 1;
         let name = node.metadata.name.clone().unwrap_or_default();
         if let Some(&pos) = self.index.get(&name) {
             let old_images = self.listed(pos).images().clone();
@@ -372,6 +381,7 @@ impl Cache {
         if !self.index.contains_key(name) {
             return;
         }
+        self.epoch += 1;
         self.fold_pending();
         let Some(pos) = Arc::make_mut(&mut self.index).remove(name) else {
             return;
@@ -400,15 +410,20 @@ impl Cache {
 
     /// Sets the labels of a namespace (for namespace selectors of affinity terms).
     pub fn set_namespace(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        self.epoch += 1;
         Arc::make_mut(&mut self.namespaces).insert(name.to_string(), labels);
     }
 
     /// Forgets a namespace.
     pub fn remove_namespace(&mut self, name: &str) {
+        self.epoch += 1;
         Arc::make_mut(&mut self.namespaces).remove(name);
     }
 
     fn place(&mut self, info: Arc<PodInfo>, node: &Arc<str>) {
+        if info.has_affinity() {
+            self.epoch += 1;
+        }
         let node_object = self.node_info(node).and_then(|ni| ni.node_arc().cloned());
         self.index_change(IndexChange {
             pod: info.clone(),
@@ -421,6 +436,9 @@ impl Cache {
     }
 
     fn unplace(&mut self, info: &Arc<PodInfo>, node: &Arc<str>) {
+        if info.has_affinity() {
+            self.epoch += 1;
+        }
         let node_object = self.node_info(node).and_then(|ni| ni.node_arc().cloned());
         self.index_change(IndexChange {
             pod: info.clone(),
@@ -630,6 +648,7 @@ impl Cache {
             self.namespaces.clone(),
             self.affinity_index.clone(),
         )
+        .with_changes(self.changes.clone(), self.epoch)
     }
 }
 

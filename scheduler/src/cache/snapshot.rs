@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::{AffinityIndex, NameIndex, NodeInfo};
+use super::{AffinityIndex, NameIndex, NodeChangeLog, NodeInfo};
 
 /// Node infos in scheduling order, with lookup by name and the nodes holding pods
 /// with (anti-)affinity. Cloning is cheap.
@@ -16,6 +16,9 @@ pub struct Snapshot {
     image_nodes: Arc<HashMap<String, usize>>,
     namespaces: Arc<HashMap<String, BTreeMap<String, String>>>,
     affinity_index: Arc<AffinityIndex>,
+    changes: Arc<NodeChangeLog>,
+    change_seq: u64,
+    epoch: u64,
 }
 
 impl Snapshot {
@@ -36,7 +39,19 @@ impl Snapshot {
             image_nodes,
             namespaces,
             affinity_index,
+            changes: NodeChangeLog::new(),
+            change_seq: 0,
+            epoch: 0,
         }
+    }
+
+    /// Ties the snapshot to its cache's change log (at the log's current sequence)
+    /// and epoch.
+    pub(crate) fn with_changes(mut self, changes: Arc<NodeChangeLog>, epoch: u64) -> Self {
+        self.change_seq = changes.seq();
+        self.changes = changes;
+        self.epoch = epoch;
+        self
     }
 
     fn with_computed_lists(
@@ -71,6 +86,9 @@ impl Snapshot {
             image_nodes,
             namespaces,
             affinity_index: Arc::new(affinity_index),
+            changes: NodeChangeLog::new(),
+            change_seq: 0,
+            epoch: 0,
         }
     }
 
@@ -98,7 +116,28 @@ impl Snapshot {
     /// Replaces the namespace labels (for namespace selectors).
     pub fn with_namespaces(mut self, ns: HashMap<String, BTreeMap<String, String>>) -> Self {
         self.namespaces = Arc::new(ns);
+        // Results computed against the old namespaces no longer hold.
+        self.changes = NodeChangeLog::new();
+        self.change_seq = 0;
         self
+    }
+
+    /// The log of node changes this snapshot belongs to (a snapshot not taken from
+    /// a cache has a log of its own, with nothing in it).
+    pub fn change_log(&self) -> &Arc<NodeChangeLog> {
+        &self.changes
+    }
+
+    /// The change log's sequence when the snapshot was taken: changes numbered
+    /// below it are in the snapshot, the others are not.
+    pub fn change_seq(&self) -> u64 {
+        self.change_seq
+    }
+
+    /// The cache's epoch when the snapshot was taken: per-node results of another
+    /// epoch (or another change log) do not apply to this snapshot.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// All nodes, in scheduling order.

@@ -332,6 +332,16 @@ pub trait Plugin: Send + Sync {
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         Vec::new()
     }
+    /// Whether this plugin's PreFilter, Filter, PreScore and raw Score results for
+    /// `pod` on a node depend only on the pod's scheduling content, on that node's
+    /// info and on cluster-wide state the cache versions by its epoch — so that a
+    /// later pod with the same content may reuse them on every node that did not
+    /// change (upstream's opportunistic batching, KEP-5598: a plugin that cannot
+    /// sign a pod makes it unsignable). The default, false, turns batching off for
+    /// the pod: a plugin that does not answer is never assumed safe.
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        false
+    }
     /// The PreFilter side.
     fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
         None

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::plugins::{self, DEFAULT_PREEMPTION};
 use super::{
     ClusterEvent, ClusterLister, Code, CycleState, MAX_NODE_SCORE, MIN_NODE_SCORE, NodeScore,
-    Plugin, PreFilterResult, Status,
+    Plugin, PreFilterResult, ScorePlugin, Status,
 };
 use crate::cache::{NodeInfo, PodInfo, Snapshot, pod_priority};
 use crate::config::ResolvedProfile;
@@ -422,7 +422,7 @@ impl Framework {
         pod: &PodInfo,
         nodes: &[Arc<NodeInfo>],
         snapshot: &Snapshot,
-        mut sink: impl FnMut(&'static str, usize, i64),
+        sink: impl FnMut(&'static str, usize, i64),
     ) -> Result<(), Status> {
         // One buffer of node names reused by every plugin (only scores change).
         let mut buf: Vec<NodeScore> = nodes
@@ -432,7 +432,28 @@ impl Framework {
                 score: 0,
             })
             .collect();
-        for (p, weight) in &self.score {
+        self.normalize_each(
+            state,
+            pod,
+            &mut buf,
+            |_, sp, buf| sp.score_nodes(state, pod, nodes, snapshot, buf),
+            sink,
+        )
+    }
+
+    /// The heart of scoring: for each score plugin not skipped, `raw` fills the
+    /// raw scores of the nodes in `buf` (the plugin's position in the profile, the
+    /// plugin, the buffer), then the scores are normalised, checked against
+    /// `[MIN_NODE_SCORE, MAX_NODE_SCORE]` and weighted into `sink`.
+    fn normalize_each<'n>(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        buf: &mut [NodeScore<'n>],
+        mut raw: impl FnMut(usize, &dyn ScorePlugin, &mut [NodeScore<'n>]) -> Result<(), Status>,
+        mut sink: impl FnMut(&'static str, usize, i64),
+    ) -> Result<(), Status> {
+        for (k, (p, weight)) in self.score.iter().enumerate() {
             if state.skip_score_plugins.contains(p.name()) {
                 continue;
             }
@@ -440,9 +461,8 @@ impl Framework {
             for slot in buf.iter_mut() {
                 slot.score = 0;
             }
-            sp.score_nodes(state, pod, nodes, snapshot, &mut buf)
-                .map_err(|s| s.with_plugin(p.name()))?;
-            let s = sp.normalize_score(state, pod, &mut buf);
+            raw(k, sp, buf).map_err(|s| s.with_plugin(p.name()))?;
+            let s = sp.normalize_score(state, pod, buf);
             if !s.is_success() {
                 return Err(s.with_plugin(p.name()));
             }
@@ -461,5 +481,52 @@ impl Framework {
             }
         }
         Ok(())
+    }
+
+    /// Totals as [`Framework::run_score_totals`], for the nodes named in `buf`,
+    /// with raw scores supplied by `raw` instead of computed here (the batching
+    /// memo hands back the raw scores of nodes that did not change).
+    pub(crate) fn run_score_totals_with<'n>(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        buf: &mut [NodeScore<'n>],
+        raw: impl FnMut(usize, &dyn ScorePlugin, &mut [NodeScore<'n>]) -> Result<(), Status>,
+    ) -> Result<Vec<i64>, Status> {
+        let mut totals = vec![0i64; buf.len()];
+        self.normalize_each(state, pod, buf, raw, |_, i, weighted| {
+            totals[i] += weighted;
+        })?;
+        Ok(totals)
+    }
+
+    /// Number of score plugins in the profile (positions for
+    /// [`Framework::run_score_totals_with`]).
+    pub(crate) fn score_plugin_count(&self) -> usize {
+        self.score.len()
+    }
+
+    /// The score plugins that run for this pod (bit i: the i-th score plugin
+    /// was not skipped by its PreScore).
+    pub(crate) fn active_score_mask(&self, state: &CycleState) -> u64 {
+        self.score
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, _))| !state.skip_score_plugins.contains(p.name()))
+            .fold(0u64, |m, (i, _)| m | (1 << i))
+    }
+
+    /// Whether every plugin that filters or scores in this profile can batch
+    /// `pod` ([`Plugin::batchable`]).
+    pub fn batchable(&self, pod: &PodInfo) -> bool {
+        self.score.len() <= 64
+            && self.filter.len() <= 64
+            && self
+                .pre_filter
+                .iter()
+                .chain(&self.filter)
+                .chain(&self.pre_score)
+                .chain(self.score.iter().map(|(p, _)| p))
+                .all(|p| p.batchable(pod))
     }
 }

@@ -288,6 +288,9 @@ pub struct RunOptions {
     pub synced: Option<Arc<AtomicBool>>,
     /// The `reportingInstance` of Events (default: `$HOSTNAME`).
     pub reporting_instance: Option<String>,
+    /// Turns batching of pods alike off (upstream's `OpportunisticBatching`
+    /// feature gate set to false); decisions are the same, cycles dearer.
+    pub disable_batching: bool,
 }
 
 /// Runs the scheduler against the cluster `client` talks to until `shutdown`
@@ -327,7 +330,11 @@ pub async fn run_scheduler_with(
             )
         })
         .collect();
-    let scheduler = Arc::new(scheduler.with_profile_recorders(recorders));
+    let scheduler = Arc::new(
+        scheduler
+            .with_profile_recorders(recorders)
+            .with_batching(!options.disable_batching),
+    );
     scheduler.register_metrics();
     let handlers = add_event_handlers(&factory, &scheduler)?;
     factory.start()?;

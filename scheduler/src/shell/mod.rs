@@ -143,6 +143,20 @@ impl<W: ApiWriter> Scheduler<W> {
         self
     }
 
+    /// Turns batching of pods alike on or off (on by default; see
+    /// [`crate::batch`]). Decisions are the same either way.
+    pub fn with_batching(self, on: bool) -> Self {
+        self.algorithm.lock().set_batching(on);
+        self
+    }
+
+    /// Cycles that reused the per-node results of an earlier pod alike, and
+    /// batched cycles that had to compute them afresh.
+    pub fn batch_counts(&self) -> (u64, u64) {
+        let a = self.algorithm.lock();
+        (a.batch_memos().hits(), a.batch_memos().misses())
+    }
+
     /// Gives each profile its own Event recorder, as upstream's per-profile
     /// recorders (`reportingController` = the profile's scheduler name). Pods of
     /// profiles without one use the recorder given to [`Scheduler::new`].

@@ -29,6 +29,11 @@ impl Plugin for ImageLocality {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// Reads the node's images and how many nodes hold each image (which changes
+    /// only with nodes, so with the cache's epoch).
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        true
+    }
     fn as_score(&self) -> Option<&dyn ScorePlugin> {
         Some(self)
     }

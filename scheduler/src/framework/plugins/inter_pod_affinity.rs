@@ -262,6 +262,12 @@ impl Plugin for InterPodAffinity {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// A pod without (anti-)affinity terms is judged by the terms of the pods
+    /// already placed, which change only with the cache's epoch. A pod with terms
+    /// counts the pods that match them, which every placement can change.
+    fn batchable(&self, pod: &PodInfo) -> bool {
+        !pod.has_affinity() && pod.parse_errors.is_empty()
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![
             ClusterEvent::new(

@@ -84,6 +84,10 @@ impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// Reads the pod, the node and the profile's `addedAffinity`.
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        true
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![ClusterEvent::new(
             EventResource::Node,

@@ -18,6 +18,10 @@ impl Plugin for NodeName {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// Reads only the pod and the node.
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        true
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![ClusterEvent::new(EventResource::Node, ActionType::ADD)]
     }

@@ -24,6 +24,10 @@ impl Plugin for NodeUnschedulable {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// Reads only the pod and the node.
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        true
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![
             ClusterEvent::new(

@@ -430,6 +430,10 @@ impl Plugin for NodeResourcesFit {
     fn name(&self) -> &'static str {
         FIT_NAME
     }
+    /// Reads the pod's requests and the node's allocatable and requested resources.
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        true
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![
             ClusterEvent::new(
@@ -619,6 +623,10 @@ impl BalancedAllocation {
 impl Plugin for BalancedAllocation {
     fn name(&self) -> &'static str {
         BALANCED_NAME
+    }
+    /// Reads the pod's requests and the node's allocatable and requested resources.
+    fn batchable(&self, _pod: &PodInfo) -> bool {
+        true
     }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![

@@ -341,6 +341,15 @@ impl Plugin for PodTopologySpread {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// Spreading counts the matching pods per topology domain, which every
+    /// placement can change: only a pod with no constraint at all (its own, or
+    /// the defaults with a non-empty default selector) can be batched.
+    fn batchable(&self, pod: &PodInfo) -> bool {
+        ["DoNotSchedule", "ScheduleAnyway"].iter().all(|action| {
+            self.constraints_for(&pod.pod, action)
+                .is_ok_and(|c| c.is_empty())
+        })
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![
             ClusterEvent::new(

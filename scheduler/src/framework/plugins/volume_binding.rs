@@ -184,6 +184,15 @@ impl Plugin for VolumeBinding {
     fn name(&self) -> &'static str {
         NAME
     }
+    /// A pod without claims (persistent or ephemeral) is skipped; one with claims
+    /// depends on volumes that bindings change.
+    fn batchable(&self, pod: &PodInfo) -> bool {
+        pod.pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .all(|v| v.persistent_volume_claim.is_none() && v.ephemeral.is_none())
+    }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![
             ClusterEvent::new(
