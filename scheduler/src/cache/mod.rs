@@ -102,7 +102,7 @@ pub struct Cache {
     affinity_index: Arc<AffinityIndex>,
     /// Index changes made while a snapshot shared the index, in order.
     affinity_pending: Vec<IndexChange>,
-    pods: HashMap<String, PodState>,
+    pods: hashbrown::HashMap<String, PodState>,
     ttl: Duration,
     image_nodes: HashMap<String, usize>,
     image_counts_snapshot: Option<Arc<HashMap<String, usize>>>,
@@ -525,6 +525,10 @@ impl Cache {
     /// Adds a bound pod seen by the informer; confirms it when it was assumed
     /// (moving it if it landed on another node).
     pub fn add_pod(&mut self, pod: impl Into<Arc<Pod>>) {
+        let pod: Arc<Pod> = pod.into();
+        if self.replace_unchanged(&pod) {
+            return;
+        }
         let info = Arc::new(PodInfo::new(pod));
         let Some(node) = info
             .pod
@@ -553,6 +557,43 @@ impl Cache {
                 deadline: None,
             },
         );
+    }
+
+    /// When the cache holds this pod on the node it is bound to and nothing a
+    /// [`PodInfo`] is derived from changed (spec, labels, namespace — e.g. the
+    /// informer confirming an assumed pod whose binding only set `spec.nodeName`,
+    /// or a status update), swaps in the new object without re-deriving it or
+    /// redoing the node's accounting. Returns false when the full path is needed.
+    fn replace_unchanged(&mut self, pod: &Arc<Pod>) -> bool {
+        let key = pod_key(pod);
+        let Some(st) = self.pods.get(&key) else {
+            return false;
+        };
+        let old = &st.info.pod;
+        let node_name = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        if node_name != Some(&*st.node)
+            || old.metadata.namespace != pod.metadata.namespace
+            || old.metadata.labels != pod.metadata.labels
+            || old.spec != pod.spec
+        {
+            return false;
+        }
+        let info = Arc::new(st.info.with_pod(pod.clone()));
+        let node = st.node.clone();
+        let listed = self.index.contains_key(&*node);
+        if listed || self.ghosts.contains_key(&*node) {
+            self.node_mut(&node).replace_pod(&info);
+        }
+        if let Some(st) = self.pods.get_mut(&key) {
+            *st = PodState {
+                info,
+                node,
+                assumed: false,
+                binding_finished: false,
+                deadline: None,
+            };
+        }
+        true
     }
 
     /// Updates a bound pod (replaces its accounting).
@@ -694,6 +735,60 @@ mod tests {
         assert_eq!(c.forget_pod("a"), Err(CacheError::NotAssumed("a".into())));
         c.remove_pod("a");
         assert_eq!(c.snapshot().get("n2").unwrap().pods().len(), 0);
+    }
+
+    #[test]
+    fn confirming_or_updating_a_pod_keeps_accounting_and_stores_the_new_object() {
+        let mut c = Cache::new(Duration::ZERO);
+        c.add_node(NodeBuilder::new("n1").capacity("4", "8Gi", 110).build());
+        c.assume_pod(bound("a", "n1", "1")).unwrap();
+        // The informer's version: the binding's status condition and a new resourceVersion.
+        let mut confirmed = bound("a", "n1", "1");
+        confirmed.metadata.resource_version = Some("7".into());
+        c.add_pod(confirmed);
+        assert!(!c.is_assumed("a"));
+        let ni = c.node_info("n1").unwrap().clone();
+        assert_eq!(ni.requested().milli_cpu, 1000);
+        assert_eq!(ni.pods().len(), 1);
+        assert_eq!(
+            ni.pods()[0].pod.metadata.resource_version.as_deref(),
+            Some("7")
+        );
+        // A later update that changes the requests is re-derived.
+        let mut bigger = bound("a", "n1", "2");
+        bigger.metadata.resource_version = Some("8".into());
+        c.update_pod(bigger);
+        let s = c.snapshot();
+        assert_eq!(s.get("n1").unwrap().requested().milli_cpu, 2000);
+        assert_eq!(s.get("n1").unwrap().pods().len(), 1);
+        drop(s);
+        // So are changed labels (label sets feed the affinity index).
+        let relabeled = PodBuilder::new("a")
+            .label("app", "x")
+            .container(&[("cpu", "2")])
+            .node_name("n1")
+            .build();
+        c.update_pod(relabeled);
+        let s = c.snapshot();
+        let sets: Vec<_> = s.affinity_index().label_sets().collect();
+        assert_eq!(sets.len(), 1);
+        assert_eq!(
+            s.get("n1").unwrap().pods()[0]
+                .pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app"))
+                .map(String::as_str),
+            Some("x")
+        );
+        // A pod whose binding landed on another node moves.
+        c.assume_pod(bound("b", "n1", "1")).unwrap();
+        c.add_node(NodeBuilder::new("n2").capacity("4", "8Gi", 110).build());
+        c.add_pod(bound("b", "n2", "1"));
+        let s = c.snapshot();
+        assert_eq!(s.get("n1").unwrap().requested().milli_cpu, 2000);
+        assert_eq!(s.get("n2").unwrap().requested().milli_cpu, 1000);
     }
 
     #[test]

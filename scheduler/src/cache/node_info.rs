@@ -544,6 +544,25 @@ impl NodeInfo {
         self.generation += 1;
     }
 
+    /// Replaces a pod with another version of it whose derived data is the same
+    /// (same key, spec and labels: the aggregates stay); returns whether it was there.
+    pub fn replace_pod(&mut self, pi: &Arc<PodInfo>) -> bool {
+        let Some(slot) = self.pods.iter_mut().find(|p| p.key == pi.key) else {
+            return false;
+        };
+        *slot = pi.clone();
+        for list in [
+            &mut self.pods_with_affinity,
+            &mut self.pods_with_required_anti_affinity,
+        ] {
+            if let Some(slot) = list.iter_mut().find(|p| p.key == pi.key) {
+                *slot = pi.clone();
+            }
+        }
+        self.generation += 1;
+        true
+    }
+
     /// Removes a pod by key; returns whether it was there.
     pub fn remove_pod(&mut self, key: &str) -> bool {
         let Some(idx) = self.pods.iter().position(|p| p.key == key) else {

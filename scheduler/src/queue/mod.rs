@@ -5,7 +5,7 @@
 //! until they have waited 5 minutes, and the nominator of preempting pods.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -121,11 +121,11 @@ struct Entry {
 struct Inner {
     active: BTreeMap<ActiveKey, String>,
     backoff: BTreeMap<(Instant, u64), String>,
-    pods: HashMap<String, Entry>,
+    pods: hashbrown::HashMap<String, Entry>,
     in_flight: InFlight,
     /// Keys of parked pods (unschedulable or gated): the only ones a cluster
     /// event or the leftover flush has to look at.
-    parked: HashSet<String>,
+    parked: hashbrown::HashSet<String>,
     events: VecDeque<(u64, ClusterEvent)>,
     event_seq: u64,
     seq: u64,
@@ -141,7 +141,7 @@ struct Inner {
 /// dropped on every `done`).
 #[derive(Debug, Default)]
 struct InFlight {
-    started: HashMap<String, u64>,
+    started: hashbrown::HashMap<String, u64>,
     /// Pods in flight per start sequence number.
     by_start: BTreeMap<u64, usize>,
 }

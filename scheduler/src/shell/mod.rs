@@ -68,6 +68,56 @@ fn terminal(pod: &Pod) -> bool {
     )
 }
 
+/// The pod as the cache assumes it until the informer confirms the binding: a
+/// copy with `spec.nodeName` set to the chosen node (upstream's
+/// `assumedPod := pod.DeepCopy()`), without `metadata.managedFields`, which no
+/// plugin reads and which is most of what copying a pod served by an API server
+/// costs (the informer's version replaces the copy when the binding lands).
+fn assumed_pod(pod: &Pod, host: &str) -> Pod {
+    let k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        annotations,
+        creation_timestamp,
+        deletion_grace_period_seconds,
+        deletion_timestamp,
+        finalizers,
+        generate_name,
+        generation,
+        labels,
+        managed_fields: _,
+        name,
+        namespace,
+        owner_references,
+        resource_version,
+        self_link,
+        uid,
+    } = &pod.metadata;
+    let mut spec = pod.spec.clone();
+    if let Some(spec) = spec.as_mut() {
+        spec.node_name = Some(host.to_string());
+    }
+    Pod {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            annotations: annotations.clone(),
+            creation_timestamp: creation_timestamp.clone(),
+            deletion_grace_period_seconds: *deletion_grace_period_seconds,
+            deletion_timestamp: deletion_timestamp.clone(),
+            finalizers: finalizers.clone(),
+            generate_name: generate_name.clone(),
+            generation: *generation,
+            labels: labels.clone(),
+            managed_fields: None,
+            name: name.clone(),
+            namespace: namespace.clone(),
+            owner_references: owner_references.clone(),
+            resource_version: resource_version.clone(),
+            self_link: self_link.clone(),
+            uid: uid.clone(),
+        },
+        spec,
+        status: pod.status.clone(),
+    }
+}
+
 /// The scheduler: cache, queue, one framework per profile, and the writer.
 pub struct Scheduler<W: ApiWriter> {
     cache: Mutex<Cache>,
@@ -456,10 +506,7 @@ impl<W: ApiWriter> Scheduler<W> {
     ) {
         let pod = &pod_info.pod;
         let key = pod_info.key.as_str();
-        let mut assumed = (**pod).clone();
-        if let Some(spec) = assumed.spec.as_mut() {
-            spec.node_name = Some(host.clone());
-        }
+        let assumed = assumed_pod(pod, &host);
         // Only the node name changed: the derived data stays valid.
         let assumed = Arc::new(pod_info.with_pod(Arc::new(assumed)));
         if let Err(e) = self.cache.lock().assume_pod_info(assumed) {
