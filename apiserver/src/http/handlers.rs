@@ -609,9 +609,12 @@ fn create(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Bod
     with_warnings(present_object(ctx, &obj, 201)?, &body.warnings)
 }
 
+/// Adds `Warning: 299 - "<text>"` headers, the text quoted as upstream's
+/// `NewWarningHeader` does (`"` and `\` escaped with a backslash), so clients print
+/// `unknown field "spec.foo"` as on a real cluster.
 fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Result<Response<Body>, ApiError> {
     for w in warnings {
-        let v = format!("299 - \"{}\"", w.replace('"', "'"));
+        let v = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(h) = v.parse() {
             r.headers_mut().append("Warning", h);
         }
