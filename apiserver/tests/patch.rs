@@ -304,8 +304,21 @@ async fn client_side_apply_of_an_edited_manifest() {
         "Update"
     );
 
-    // Another client annotates the object; client-side apply must leave that alone.
+    // Another client annotates the object and a controller writes its status;
+    // client-side apply must leave both alone.
     k.ok(&["annotate", "deployment", "csa", "owner=ops"]).await;
+    k.ok(&[
+        "patch",
+        "deployment",
+        "csa",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"replicas":2,"readyReplicas":1,"observedGeneration":1}}"#,
+    ])
+    .await;
     // A Deployment's generation follows its annotations too (upstream's strategy).
     let annotated = k.get_json(&["deployment", "csa"]).await;
     assert_eq!(annotated["metadata"]["generation"], 2);
@@ -316,6 +329,10 @@ async fn client_side_apply_of_an_edited_manifest() {
     let d = k.get_json(&["deployment", "csa"]).await;
     assert_eq!(d["metadata"]["labels"], json!({"app": "csa"}));
     assert_eq!(d["metadata"]["annotations"]["owner"], "ops");
+    assert_eq!(
+        d["status"],
+        json!({"replicas": 2, "readyReplicas": 1, "observedGeneration": 1})
+    );
     assert_eq!(d["metadata"]["generation"], 3);
     assert_eq!(d["spec"]["replicas"], 2);
     let containers = d["spec"]["template"]["spec"]["containers"]
