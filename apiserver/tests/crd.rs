@@ -30,7 +30,8 @@ fn crd() -> Value {
             "name": name, "served": true, "storage": storage,
             "schema": {"openAPIV3Schema": schema},
             "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}},
-            "additionalPrinterColumns": [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}, {"name": "Image", "type": "string", "jsonPath": ".spec.image"}]
+            "additionalPrinterColumns": [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}, {"name": "Image", "type": "string", "jsonPath": ".spec.image"}],
+            "selectableFields": [{"jsonPath": ".spec.image"}]
         })
     };
     json!({
@@ -159,6 +160,30 @@ async fn crds_serve_custom_resources_with_subresources() {
         .await
         .unwrap();
     assert_eq!(p.metadata.generation, Some(2));
+    // The version's selectableFields are field selectors, as on a 1.32+ cluster.
+    api.create(&PostParams::default(), &widget("w2", json!({})))
+        .await
+        .unwrap();
+    let names = |l: kube::core::ObjectList<DynamicObject>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .collect()
+    };
+    let lp = |f: &str| kube::api::ListParams::default().fields(f);
+    assert_eq!(
+        names(api.list(&lp("spec.image=httpd")).await.unwrap()),
+        ["w1"]
+    );
+    assert_eq!(
+        names(api.list(&lp("spec.image!=httpd")).await.unwrap()),
+        ["w2"]
+    );
+    let err = api.list(&lp("spec.replicas=1")).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 400 && e.message.contains("field label not supported: spec.replicas")),
+        "{err:?}"
+    );
     // Scale subresource through the CRD's paths.
     let scale = api.get_scale("w1").await.unwrap();
     assert_eq!(scale.spec.unwrap().replicas, Some(1));

@@ -330,14 +330,26 @@ fn get(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 
 fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
     let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(
-        ctx.query.get("fieldSelector").unwrap_or(""),
-        selectable_fields(&ctx.kind.group, &ctx.kind.plural),
-    )?;
+    let custom_fields = ctx
+        .kind
+        .custom
+        .as_ref()
+        .map(|c| c.selectable_fields.clone())
+        .unwrap_or_default();
+    let fields = if ctx.kind.is_custom() {
+        let allowed: Vec<&str> = custom_fields.iter().map(String::as_str).collect();
+        FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""), &allowed)?
+    } else {
+        FieldSelector::parse(
+            ctx.query.get("fieldSelector").unwrap_or(""),
+            selectable_fields(&ctx.kind.group, &ctx.kind.plural),
+        )?
+    };
     Ok(WatchFilter {
         namespace: ctx.path.namespace.clone(),
         labels,
         fields,
+        custom_fields,
     })
 }
 
