@@ -1232,10 +1232,10 @@ impl<'a> TypeWalk<'a> {
                         if found.is_some() {
                             return found;
                         }
-                    } else if let Some(ap) = additional {
-                        if let Some(m) = self.check(ap, child, strukt, depth + 1) {
-                            return Some(m);
-                        }
+                    } else if let Some(ap) = additional
+                        && let Some(m) = self.check(ap, child, strukt, depth + 1)
+                    {
+                        return Some(m);
                     }
                 }
                 None
