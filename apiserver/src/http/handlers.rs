@@ -420,6 +420,11 @@ fn list(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         let n: u64 = rv_param.parse().map_err(|_| {
             ApiError::bad_request(format!("invalid resource version: {rv_param:?}"))
         })?;
+        if n > current {
+            // A revision this server never reached (a client of an earlier process):
+            // upstream gives up waiting for it with a 504.
+            return Err(ApiError::too_large_resource_version(n, current));
+        }
         if rv_match == "Exact" && n != current {
             // Only the latest revision is kept in full; older snapshots are gone.
             return Err(ApiError::expired(n, current));
@@ -541,6 +546,15 @@ fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         _ => watch::default_timeout(),
     };
     let key = key_of(&ctx.kind);
+    if let WatchStart::After(n) = &start
+        && *n > store.current_rv()
+    {
+        // A revision this server never reached: upstream's cacher gives up waiting for
+        // it and sends one ERROR event carrying the 504.
+        let e = ApiError::too_large_resource_version(*n, store.current_rv());
+        let frame = watch::frame("ERROR", e.to_status().to_string().as_bytes());
+        return Ok(response::bytes(200, "application/json", frame));
+    }
     let startup = match store.watch(&key, ctx.path.namespace.as_deref(), start) {
         Ok(s) => s,
         Err(e) if e.code == 410 => {
