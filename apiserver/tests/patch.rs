@@ -226,6 +226,16 @@ async fn server_side_apply_over_http_statuses() {
         .await
         .expect("forced");
     assert_eq!(cm["data"]["a"], "2");
+    // 201 when the apply created the object, 200 afterwards.
+    for (body, want) in [(yaml, 201), (yaml, 200)] {
+        let req =
+            http::Request::patch("/api/v1/namespaces/default/configmaps/fresh?fieldManager=one")
+                .header("Content-Type", "application/apply-patch+yaml")
+                .body(body.replace("name: cm", "name: fresh").into_bytes())
+                .expect("request builds");
+        let resp = client.send(req.map(Into::into)).await.expect("response");
+        assert_eq!(resp.status().as_u16(), want);
+    }
     // "one" stops applying data.a: the field stays (now owned by "two").
     let cm = send(
         "?fieldManager=one",
