@@ -1159,6 +1159,22 @@ impl<'a> TypeWalk<'a> {
         if depth > 64 || v.is_null() {
             return None;
         }
+        let own_ref = schema_in
+            .get("$ref")
+            .or_else(|| {
+                schema_in
+                    .get("allOf")
+                    .and_then(|a| a.get(0))
+                    .and_then(|a| a.get("$ref"))
+            })
+            .and_then(Value::as_str);
+        if own_ref.is_some_and(|r| r.ends_with(".api.resource.Quantity")) {
+            // Quantity.UnmarshalJSON takes a string or any number (`cpu: 0.5`).
+            return match v {
+                Value::String(_) | Value::Number(_) => None,
+                other => self.mismatch(json_kind(other).into(), strukt, schema_in),
+            };
+        }
         let schema = resolve(self.schemas, schema_in);
         let flag = |k: &str| schema.get(k).and_then(Value::as_bool) == Some(true);
         if flag("x-kubernetes-int-or-string") {
@@ -1206,24 +1222,14 @@ impl<'a> TypeWalk<'a> {
                 let props = schema.get("properties").and_then(Value::as_object);
                 let additional = schema.get("additionalProperties").filter(|a| a.is_object());
                 let Value::Object(map) = v else {
-                    if props.is_some() || schema.get("type").is_some() {
+                    if props.is_some() || additional.is_some() {
                         return self.mismatch(kind_name(v), strukt, schema_in);
                     }
-                    return None; // a quantity, a free-form value
+                    // Free-form (RawExtension, apiextensions JSON): Go keeps any JSON.
+                    return None;
                 };
                 // The struct a property error names is this schema's Go type.
-                let own = schema_in
-                    .get("$ref")
-                    .or_else(|| {
-                        schema_in
-                            .get("allOf")
-                            .and_then(|a| a.get(0))
-                            .and_then(|a| a.get("$ref"))
-                    })
-                    .and_then(Value::as_str)
-                    .map(short_type_name)
-                    .unwrap_or(strukt)
-                    .to_string();
+                let own = own_ref.map(short_type_name).unwrap_or(strukt).to_string();
                 for (key, child) in map {
                     if let Some(cs) = props.and_then(|p| p.get(key)) {
                         self.path.push(key.as_str());

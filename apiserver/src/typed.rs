@@ -172,11 +172,37 @@ mod tests {
     fn what_go_decodes_passes() {
         // Numeric quantities, int-or-string, nulls, unknown fields, missing "required".
         check_of("apps", "deployments", deployment(json!(2))).unwrap();
+        // k8s-openapi refuses a container without its required name; Go decodes it (the
+        // 422 is validation's), and a fractional numeric quantity with it.
+        check_of(
+            "",
+            "pods",
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"image": "x",
+                "resources": {"limits": {"cpu": 0.5}}}]}}),
+        )
+        .unwrap();
         check_of("apps", "deployments", deployment(Value::Null)).unwrap();
         check_of(
             "apps",
             "deployments",
             json!({"metadata": {"name": "d"}, "spec": {"strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": "10%"}}}}),
+        )
+        .unwrap();
+        // A CRD k8s-openapi refuses (no scope) whose schema holds free-form JSON values.
+        check_of(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            json!({"metadata": {"name": "a.b.c"}, "spec": {"group": "b.c",
+                "names": {"plural": "a", "kind": "A"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "additionalProperties": true,
+                        "properties": {"n": {"type": "integer", "default": 5, "enum": [5, 6]}}}}}]}}),
+        )
+        .unwrap();
+        check_of(
+            "apps",
+            "controllerrevisions",
+            json!({"metadata": {"name": "r"}, "revision": 1, "data": "raw"}),
         )
         .unwrap();
         check_of(

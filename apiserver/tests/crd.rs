@@ -227,6 +227,49 @@ async fn crds_serve_custom_resources_with_subresources() {
         "{cols:?}"
     );
 
+    // A cluster-scoped CRD: its resources are served without a namespace.
+    let mut cluster = crd();
+    cluster["metadata"]["name"] = json!("gizmos.example.com");
+    cluster["spec"]["scope"] = json!("Cluster");
+    cluster["spec"]["names"] = json!({"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"});
+    let req = http::Request::post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&cluster).unwrap().into())
+        .unwrap();
+    assert_eq!(client.send(req).await.unwrap().status(), 201);
+    let gizmos: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", "Gizmo"),
+            "gizmos",
+        ),
+    );
+    let mut g = widget("g1", json!({}));
+    g.types.as_mut().unwrap().kind = "Gizmo".into();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let made = loop {
+        match gizmos.create(&PostParams::default(), &g).await {
+            Ok(o) => break o,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "gizmos never served: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(made.metadata.namespace, None);
+    assert_eq!(
+        gizmos.get("g1").await.unwrap().data["spec"]["image"],
+        "nginx"
+    );
+    let req = http::Request::get("/apis/example.com/v1/namespaces/default/gizmos")
+        .body(Vec::new().into())
+        .unwrap();
+    assert_eq!(
+        client.send(req).await.unwrap().status(),
+        404,
+        "no namespaced path for a cluster-scoped kind"
+    );
+
     // Deleting the CRD removes its resources and stops serving them.
     let req = http::Request::delete(
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",

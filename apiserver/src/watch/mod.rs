@@ -297,6 +297,17 @@ mod tests {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "d", "labels": {"app": app}}})
     }
 
+    #[test]
+    fn watches_without_timeout_seconds_last_30_to_60_minutes() {
+        let all: Vec<Duration> = (0..200).map(|_| default_timeout()).collect();
+        assert!(
+            all.iter()
+                .all(|d| (Duration::from_secs(1800)..Duration::from_secs(3600)).contains(d))
+        );
+        // Randomised, so watchers started together do not all reconnect together.
+        assert!(all.iter().any(|d| *d != all[0]));
+    }
+
     fn opts() -> WatchOptions {
         WatchOptions {
             bookmarks: false,
