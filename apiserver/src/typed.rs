@@ -79,19 +79,48 @@ fn decode_error(kind: &KindInfo, m: &TypeMismatch) -> ApiError {
     ))
 }
 
-/// Checks that `obj` decodes as its built-in kind's type (see the module docs); a 400
-/// naming the first field Go's decoder would refuse otherwise.
-pub fn check(registry: &Registry, kind: &KindInfo, obj: &Value) -> Result<(), ApiError> {
+/// The first field Go's decoder would refuse in `obj`, if any (see the module docs).
+fn mismatch(registry: &Registry, kind: &KindInfo, obj: &Value) -> Option<TypeMismatch> {
     match typed_decode(kind, obj) {
-        None | Some(Ok(())) => Ok(()),
-        Some(Err(e)) => match type_mismatch(registry, kind, obj) {
-            Some(m) => Err(decode_error(kind, &m)),
-            None => {
+        None | Some(Ok(())) => None,
+        Some(Err(e)) => {
+            let m = type_mismatch(registry, kind, obj);
+            if m.is_none() {
                 tracing::trace!(kind = %kind.kind, error = %e, "typed decode refused what Go accepts");
-                Ok(())
             }
-        },
+            m
+        }
     }
+}
+
+/// Checks that a request body decodes as its built-in kind's type; a 400 naming the
+/// first field Go's decoder would refuse otherwise.
+pub fn check(registry: &Registry, kind: &KindInfo, obj: &Value) -> Result<(), ApiError> {
+    match mismatch(registry, kind, obj) {
+        Some(m) => Err(decode_error(kind, &m)),
+        None => Ok(()),
+    }
+}
+
+/// Checks the result of a merge, JSON or strategic merge patch as [`check`] does; upstream
+/// answers a patched object its type refuses with a 422 on the field `patch` carrying
+/// the patched JSON.
+pub fn check_patched(registry: &Registry, kind: &KindInfo, obj: &Value) -> Result<(), ApiError> {
+    let Some(m) = mismatch(registry, kind, obj) else {
+        return Ok(());
+    };
+    let patched = serde_json::to_string(obj).unwrap_or_default();
+    let quoted = serde_json::to_string(&patched).unwrap_or_default();
+    Err(ApiError::invalid(
+        "",
+        "",
+        "",
+        vec![(
+            "FieldValueInvalid".into(),
+            "patch".into(),
+            format!("Invalid value: {quoted}: {}", m.message()),
+        )],
+    ))
 }
 
 #[cfg(test)]
@@ -166,6 +195,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("illegal base64 data"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_patched_object_of_the_wrong_type_is_422_on_patch() {
+        let registry = Registry::with_builtins();
+        let k = registry.lookup("apps", "v1", "deployments").unwrap();
+        let e = check_patched(&registry, &k, &deployment(json!("two"))).unwrap_err();
+        assert_eq!((e.code, e.reason), (422, "Invalid"));
+        let cause = &e.details.as_ref().unwrap()["causes"][0];
+        assert_eq!(cause["field"], "patch");
+        assert!(
+            e.message
+                .starts_with(" \"\" is invalid: patch: Invalid value: \"{\\\"apiVersion"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.ends_with(
+                "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+            ),
+            "{}",
+            e.message
+        );
+        check_patched(&registry, &k, &deployment(json!(2))).unwrap();
     }
 
     #[test]

@@ -439,8 +439,9 @@ async fn bad_requests_get_status_objects_and_the_server_keeps_serving() {
             "/api/v1/namespaces/default/pods/existing",
             "application/merge-patch+json",
             r#"{"metadata":{"labels":{"app":7}}}"#,
-            400,
-            "BadRequest",
+            // Upstream: 422 on the field `patch`, with the patched object.
+            422,
+            "Invalid",
             "ObjectMeta.metadata.labels of type string",
         ),
         case(

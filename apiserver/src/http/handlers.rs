@@ -741,7 +741,9 @@ fn patch(
                     // upstream: a JSON patch may `test`/`replace` it (kubectl's
                     // managed-fields migration does), and a merge patch naming another
                     // one makes it a precondition.
-                    super::patch::apply(format, cur, &patch, &schema)
+                    let patched = super::patch::apply(format, cur, &patch, &schema)?;
+                    crate::typed::check_patched(&state.cluster.registry, &ctx.kind, &patched)?;
+                    Ok(patched)
                 })?;
             present_object(ctx, &obj, 200)
         }
