@@ -239,6 +239,14 @@ pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
                     .get("deprecationWarning")
                     .and_then(|d| d.as_str())
                     .map(String::from),
+                selectable_fields: v
+                    .get("selectableFields")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect(),
             })),
         });
     }

@@ -29,7 +29,10 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
         ("", "Service") => default_service(obj),
         ("", "Namespace") => default_namespace(obj),
         ("", "Node") => default_node(obj),
-        ("", "Secret") => set_default(obj, &["type"], json!("Opaque")),
+        ("", "Secret") => {
+            convert_secret_data(obj);
+            set_default(obj, &["type"], json!("Opaque"));
+        }
         ("", "Endpoints") => {
             for subset in array_mut(obj, &["subsets"]) {
                 for port in array_mut(subset, &["ports"]) {
@@ -222,6 +225,56 @@ fn is_unset(obj: &Value, path: &[&str]) -> bool {
         }
     }
     cur.is_null()
+}
+
+// --- secrets ---------------------------------------------------------------------------
+
+/// Upstream's `Convert_v1_Secret_To_core_Secret`: `stringData` is write-only, each of its
+/// entries overwrites `data[key]` (base64 of the string), and the field is never stored.
+/// Left in place when a value is not a string, so validation names it. `data` values
+/// lose the line breaks Go's base64 decoder skips, as upstream re-encodes the bytes.
+fn convert_secret_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(map) = secret.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(data)) = map.get_mut("data") {
+        for v in data.values_mut() {
+            if let Value::String(s) = v
+                && s.contains(['\r', '\n'])
+            {
+                s.retain(|c| c != '\r' && c != '\n');
+            }
+        }
+    }
+    let all_strings = match map.get("stringData") {
+        None => return,
+        Some(Value::Null) => true,
+        Some(Value::Object(m)) => m.values().all(Value::is_string),
+        Some(_) => false,
+    };
+    if !all_strings {
+        return;
+    }
+    let Some(Value::Object(strings)) = map.remove("stringData") else {
+        return;
+    };
+    if strings.is_empty() {
+        return;
+    }
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    if let Some(data) = data.as_object_mut() {
+        for (k, v) in strings {
+            let s = v.as_str().unwrap_or_default();
+            data.insert(
+                k,
+                json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes())),
+            );
+        }
+    }
 }
 
 // --- pods ------------------------------------------------------------------------------
@@ -726,6 +779,30 @@ mod tests {
             {"name": "c", "image": "registry:5000/app@sha256:abc"},
             {"name": "d", "image": "localhost:5000/app"}
         ], "volumes": [{"name": "v"}, {"name": "s", "secret": {"secretName": "x"}}]})
+    }
+
+    #[test]
+    fn secret_string_data_is_written_into_data() {
+        let s = defaulted(
+            "",
+            "secrets",
+            json!({"metadata": {"name": "s"}, "data": {"a": "b2xk", "keep": "eA==", "wrapped": "YWJj\nZGVm"},
+                   "stringData": {"a": "new", "b": "two"}}),
+        );
+        assert_eq!(
+            s["data"],
+            json!({"a": "bmV3", "b": "dHdv", "keep": "eA==", "wrapped": "YWJjZGVm"}),
+            "stringData overwrites data; line breaks in base64 go"
+        );
+        assert!(s.get("stringData").is_none(), "stringData is never stored");
+        assert_eq!(s["type"], "Opaque");
+        // A non-string value stays for validation to reject.
+        let bad = defaulted(
+            "",
+            "secrets",
+            json!({"metadata": {"name": "s"}, "stringData": {"a": 1}}),
+        );
+        assert_eq!(bad["stringData"], json!({"a": 1}));
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub struct CustomKind {
     pub deprecated: bool,
     /// The version's `deprecationWarning`, if any.
     pub deprecation_warning: Option<String>,
+    /// `selectableFields` as field-selector names (`spec.color` for `.spec.color`).
+    pub selectable_fields: Vec<String>,
 }
 
 /// The verbs every served resource supports, as discovery lists them.

@@ -20,6 +20,7 @@ pub mod server;
 pub mod status;
 pub mod storage;
 pub mod table;
+pub mod typed;
 pub mod validation;
 pub mod watch;
 

@@ -241,20 +241,46 @@ impl FieldSelector {
 
     /// Whether an object with these name, namespace and extra fields matches. A field
     /// the object lacks reads as the empty string, as upstream's field sets do.
-    pub fn matches(&self, name: &str, namespace: &str, fields: &[(&'static str, String)]) -> bool {
+    pub fn matches<F: AsRef<str>>(
+        &self,
+        name: &str,
+        namespace: &str,
+        fields: &[(F, String)],
+    ) -> bool {
         self.reqs.iter().all(|(k, eq, v)| {
             let actual = match k.as_str() {
                 "metadata.name" => name,
                 "metadata.namespace" => namespace,
                 other => fields
                     .iter()
-                    .find(|(f, _)| *f == other)
+                    .find(|(f, _)| f.as_ref() == other)
                     .map(|(_, x)| x.as_str())
                     .unwrap_or(""),
             };
             (actual == v) == *eq
         })
     }
+
+    /// Whether the selector has a requirement on a field other than `metadata.name` and
+    /// `metadata.namespace`.
+    pub fn has_other_fields(&self) -> bool {
+        self.reqs
+            .iter()
+            .any(|(k, _, _)| k != "metadata.name" && k != "metadata.namespace")
+    }
+}
+
+/// A custom resource's `selectableFields` values (`spec.color` → the scalar at
+/// `.spec.color`, as a string; `""` when absent), computed from the object as upstream's
+/// custom resource strategy does.
+pub fn custom_field_values(paths: &[String], obj: &Value) -> Vec<(String, String)> {
+    paths
+        .iter()
+        .map(|p| {
+            let ptr = format!("/{}", p.replace('.', "/"));
+            (p.clone(), scalar(obj.pointer(&ptr)))
+        })
+        .collect()
 }
 
 /// The fields besides `metadata.name`/`metadata.namespace` upstream lets clients select
@@ -423,6 +449,22 @@ mod tests {
         assert!(err.message.contains("spec.bogus"));
         let s = FieldSelector::parse("metadata.name=p", &[]).unwrap();
         assert_eq!(s.exact("metadata.name"), Some("p"));
-        assert!(s.matches("p", "", &[]));
+        assert!(s.matches::<&str>("p", "", &[]));
+    }
+
+    #[test]
+    fn custom_resource_selectable_fields() {
+        let obj = serde_json::json!({"spec": {"color": "red", "size": 3, "on": true}});
+        let paths = ["spec.color", "spec.size", "spec.on", "spec.missing"].map(String::from);
+        let values = custom_field_values(&paths, &obj);
+        let s = FieldSelector::parse(
+            "spec.color=red,spec.size=3,spec.on=true,spec.missing=",
+            &["spec.color", "spec.size", "spec.on", "spec.missing"],
+        )
+        .unwrap();
+        assert!(s.has_other_fields());
+        assert!(s.matches("o", "", &values));
+        let s = FieldSelector::parse("spec.color!=red", &["spec.color"]).unwrap();
+        assert!(!s.matches("o", "", &values));
     }
 }

@@ -117,6 +117,23 @@ impl ApiError {
         )
     }
 
+    /// 504 Timeout for a `resourceVersion` the server has not reached (upstream's
+    /// `NewTooLargeResourceVersionError`: the `ResourceVersionTooLarge` cause and a
+    /// one-second retry hint).
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        ApiError {
+            details: Some(serde_json::json!({
+                "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                "retryAfterSeconds": 1,
+            })),
+            ..Self::new(
+                504,
+                "Timeout",
+                format!("Timeout: Too large resource version: {requested}, current: {current}"),
+            )
+        }
+    }
+
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)

@@ -2752,6 +2752,7 @@ mod tests {
                 list_kind: "WidgetList".into(),
                 deprecated: false,
                 deprecation_warning: None,
+                selectable_fields: Vec::new(),
             })),
         }
     }

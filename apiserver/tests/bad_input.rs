@@ -414,6 +414,37 @@ async fn bad_requests_get_status_objects_and_the_server_keeps_serving() {
             "application/json",
         ),
         case(
+            "a field of the wrong JSON type",
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            "application/json",
+            r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"typed"},"spec":{"replicas":"two","selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"nginx"}]}}}}"#,
+            400,
+            "BadRequest",
+            "cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32",
+        ),
+        case(
+            "a number as a ConfigMap value",
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typed}\ndata: {port: 80}\n",
+            400,
+            "BadRequest",
+            "ConfigMap.data of type string",
+        ),
+        case(
+            "a wrong type through a merge patch",
+            "PATCH",
+            "/api/v1/namespaces/default/pods/existing",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"app":7}}}"#,
+            // Upstream: 422 on the field `patch`, with the patched object.
+            422,
+            "Invalid",
+            "ObjectMeta.metadata.labels of type string",
+        ),
+        case(
             "missing namespace",
             "POST",
             "/api/v1/namespaces/nope/configmaps",
@@ -464,7 +495,14 @@ async fn bad_requests_get_status_objects_and_the_server_keeps_serving() {
         let (code, _) = send(&client, "GET", "/api/v1/namespaces/default", "", Vec::new()).await;
         assert_eq!(code, 200, "after {}", c.name);
     }
-    // Nothing half-written: the pod is as created.
+    // Nothing half-written: wrongly typed objects were not stored, the pod is as created.
+    for path in [
+        "/apis/apps/v1/namespaces/default/deployments/typed",
+        "/api/v1/namespaces/default/configmaps/typed",
+    ] {
+        let (code, _) = send(&client, "GET", path, "", Vec::new()).await;
+        assert_eq!(code, 404, "{path}");
+    }
     let (_, p) = send(
         &client,
         "GET",

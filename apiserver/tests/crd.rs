@@ -30,7 +30,8 @@ fn crd() -> Value {
             "name": name, "served": true, "storage": storage,
             "schema": {"openAPIV3Schema": schema},
             "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas", "labelSelectorPath": ".status.selector"}},
-            "additionalPrinterColumns": [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}, {"name": "Image", "type": "string", "jsonPath": ".spec.image"}]
+            "additionalPrinterColumns": [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"}, {"name": "Image", "type": "string", "jsonPath": ".spec.image"}],
+            "selectableFields": [{"jsonPath": ".spec.image"}]
         })
     };
     json!({
@@ -159,6 +160,30 @@ async fn crds_serve_custom_resources_with_subresources() {
         .await
         .unwrap();
     assert_eq!(p.metadata.generation, Some(2));
+    // The version's selectableFields are field selectors, as on a 1.32+ cluster.
+    api.create(&PostParams::default(), &widget("w2", json!({})))
+        .await
+        .unwrap();
+    let names = |l: kube::core::ObjectList<DynamicObject>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .filter_map(|o| o.metadata.name)
+            .collect()
+    };
+    let lp = |f: &str| kube::api::ListParams::default().fields(f);
+    assert_eq!(
+        names(api.list(&lp("spec.image=httpd")).await.unwrap()),
+        ["w1"]
+    );
+    assert_eq!(
+        names(api.list(&lp("spec.image!=httpd")).await.unwrap()),
+        ["w2"]
+    );
+    let err = api.list(&lp("spec.replicas=1")).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 400 && e.message.contains("field label not supported: spec.replicas")),
+        "{err:?}"
+    );
     // Scale subresource through the CRD's paths.
     let scale = api.get_scale("w1").await.unwrap();
     assert_eq!(scale.spec.unwrap().replicas, Some(1));
@@ -200,6 +225,49 @@ async fn crds_serve_custom_resources_with_subresources() {
     assert!(
         cols.contains(&"Replicas") && cols.contains(&"Image"),
         "{cols:?}"
+    );
+
+    // A cluster-scoped CRD: its resources are served without a namespace.
+    let mut cluster = crd();
+    cluster["metadata"]["name"] = json!("gizmos.example.com");
+    cluster["spec"]["scope"] = json!("Cluster");
+    cluster["spec"]["names"] = json!({"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"});
+    let req = http::Request::post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&cluster).unwrap().into())
+        .unwrap();
+    assert_eq!(client.send(req).await.unwrap().status(), 201);
+    let gizmos: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("example.com", "v1", "Gizmo"),
+            "gizmos",
+        ),
+    );
+    let mut g = widget("g1", json!({}));
+    g.types.as_mut().unwrap().kind = "Gizmo".into();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let made = loop {
+        match gizmos.create(&PostParams::default(), &g).await {
+            Ok(o) => break o,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "gizmos never served: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(made.metadata.namespace, None);
+    assert_eq!(
+        gizmos.get("g1").await.unwrap().data["spec"]["image"],
+        "nginx"
+    );
+    let req = http::Request::get("/apis/example.com/v1/namespaces/default/gizmos")
+        .body(Vec::new().into())
+        .unwrap();
+    assert_eq!(
+        client.send(req).await.unwrap().status(),
+        404,
+        "no namespaced path for a cluster-scoped kind"
     );
 
     // Deleting the CRD removes its resources and stops serving them.

@@ -250,6 +250,16 @@ async fn graceful_pod_deletion_and_binding() {
         .await
         .unwrap();
     assert!(pods.get_opt("b").await.unwrap().is_none());
+    // The request's grace period wins over the pod's terminationGracePeriodSeconds.
+    let mut bound = pod("c");
+    bound.spec.as_mut().unwrap().node_name = Some("n1".into());
+    pods.create(&PostParams::default(), &bound).await.unwrap();
+    let res = pods
+        .delete("c", &DeleteParams::default().grace_period(5))
+        .await
+        .unwrap();
+    let p = res.left().expect("still there for its grace period");
+    assert_eq!(p.metadata.deletion_grace_period_seconds, Some(5));
 }
 
 #[tokio::test]

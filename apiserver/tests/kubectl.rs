@@ -154,6 +154,23 @@ async fn kubectl_create_get_label_annotate_delete() {
             None => assert!(left.is_none()),
         }
     }
+
+    // A Secret's write-only stringData lands in data (base64), as on a real cluster.
+    let file = write(
+        s.dir(),
+        "secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\ndata: {user: YWRtaW4=}\nstringData: {password: s3cret}\n",
+    );
+    k.ok(&["create", "-f", &file]).await;
+    let out = k.ok(&["get", "secret", "creds", "-o", "json"]).await;
+    let secret: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        secret["data"],
+        json!({"user": "YWRtaW4=", "password": "czNjcmV0"})
+    );
+    assert!(secret.get("stringData").is_none(), "{secret}");
+    let row = k.ok(&["get", "secret", "creds", "--no-headers"]).await;
+    assert_eq!(row.split_whitespace().nth(2), Some("2"), "{row}");
 }
 
 #[tokio::test]

@@ -226,6 +226,16 @@ async fn server_side_apply_over_http_statuses() {
         .await
         .expect("forced");
     assert_eq!(cm["data"]["a"], "2");
+    // 201 when the apply created the object, 200 afterwards.
+    for (body, want) in [(yaml, 201), (yaml, 200)] {
+        let req =
+            http::Request::patch("/api/v1/namespaces/default/configmaps/fresh?fieldManager=one")
+                .header("Content-Type", "application/apply-patch+yaml")
+                .body(body.replace("name: cm", "name: fresh").into_bytes())
+                .expect("request builds");
+        let resp = client.send(req.map(Into::into)).await.expect("response");
+        assert_eq!(resp.status().as_u16(), want);
+    }
     // "one" stops applying data.a: the field stays (now owned by "two").
     let cm = send(
         "?fieldManager=one",
@@ -304,8 +314,21 @@ async fn client_side_apply_of_an_edited_manifest() {
         "Update"
     );
 
-    // Another client annotates the object; client-side apply must leave that alone.
+    // Another client annotates the object and a controller writes its status;
+    // client-side apply must leave both alone.
     k.ok(&["annotate", "deployment", "csa", "owner=ops"]).await;
+    k.ok(&[
+        "patch",
+        "deployment",
+        "csa",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"replicas":2,"readyReplicas":1,"observedGeneration":1}}"#,
+    ])
+    .await;
     // A Deployment's generation follows its annotations too (upstream's strategy).
     let annotated = k.get_json(&["deployment", "csa"]).await;
     assert_eq!(annotated["metadata"]["generation"], 2);
@@ -316,6 +339,10 @@ async fn client_side_apply_of_an_edited_manifest() {
     let d = k.get_json(&["deployment", "csa"]).await;
     assert_eq!(d["metadata"]["labels"], json!({"app": "csa"}));
     assert_eq!(d["metadata"]["annotations"]["owner"], "ops");
+    assert_eq!(
+        d["status"],
+        json!({"replicas": 2, "readyReplicas": 1, "observedGeneration": 1})
+    );
     assert_eq!(d["metadata"]["generation"], 3);
     assert_eq!(d["spec"]["replicas"], 2);
     let containers = d["spec"]["template"]["spec"]["containers"]
@@ -765,5 +792,69 @@ async fn client_side_apply_migrates_to_server_side_apply() {
     assert_eq!(d["metadata"]["labels"], json!({"app": "csa"}));
     let ports = &d["spec"]["template"]["spec"]["containers"][0]["ports"];
     assert_eq!(ports.as_array().map(Vec::len), Some(1), "{ports}");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn kubectl_apply_of_a_custom_resource_falls_back_to_a_merge_patch() {
+    let s = TestServer::start().await.expect("server starts");
+    let k = Kubectl::new(&s);
+    let crd = k.write(
+        "gadget-crd.json",
+        &serde_json::to_string(&gadget_crd()).expect("CRD JSON"),
+    );
+    k.ok(&["apply", "-f", &crd]).await;
+    let v1 = k.write(
+        "gadget-v1.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n  labels: {tier: web, team: a}\nspec:\n  size: 3\n  ports:\n  - {name: http, port: 80}\n",
+    );
+    // kubectl learns the new kind from discovery; poll until the CRD is served.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (ok, _, err) = k.run(&["apply", "-f", &v1]).await;
+        if ok {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never applied: {err}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Another client writes status; apply must leave it alone.
+    k.ok(&[
+        "patch",
+        "gadget",
+        "g",
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"ready":true}}"#,
+    ])
+    .await;
+    // The edit drops spec.size and the team label, changes the port: kubectl computes a
+    // JSON merge patch from last-applied-configuration (no strategic merge for CRs).
+    let v2 = k.write(
+        "gadget-v2.yaml",
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n  labels: {tier: web}\nspec:\n  ports:\n  - {name: http, port: 8080}\n",
+    );
+    let out = k.ok(&["apply", "-f", &v2]).await;
+    assert_eq!(out.trim(), "gadget.example.com/g configured");
+    let g = k.get_json(&["gadget", "g"]).await;
+    assert_eq!(g["metadata"]["labels"], json!({"tier": "web"}));
+    assert_eq!(
+        g["spec"],
+        json!({"ports": [{"name": "http", "port": 8080}]})
+    );
+    assert_eq!(g["status"], json!({"ready": true}));
+    assert_eq!(g["metadata"]["generation"], 2);
+    let rv = g["metadata"]["resourceVersion"].clone();
+    let out = k.ok(&["apply", "-f", &v2]).await;
+    assert_eq!(out.trim(), "gadget.example.com/g unchanged");
+    let again = k.get_json(&["gadget", "g"]).await;
+    assert_eq!(again["metadata"]["resourceVersion"], rv);
+    assert_eq!(again["metadata"]["generation"], 2);
     s.shutdown().await;
 }

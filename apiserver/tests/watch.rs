@@ -102,18 +102,18 @@ async fn watcher_sees_every_change_through_cut_watches() {
             }
         }
     });
-    const N: usize = 4_000;
+    const N: usize = 10_000;
     let ops = Arc::new(AtomicUsize::new(0));
-    // Cut every watch each 600 operations (about ten cuts).
+    // Cut every watch each 1,500 operations (about ten cuts).
     let cutter = {
         let s = s.clone();
         let ops = ops.clone();
         tokio::spawn(async move {
-            let mut next = 600;
+            let mut next = 1_500;
             loop {
                 if ops.load(Ordering::Relaxed) >= next {
                     s.cut_watches();
-                    next += 600;
+                    next += 1_500;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -152,7 +152,7 @@ async fn watcher_sees_every_change_through_cut_watches() {
         w.await.unwrap();
     }
     cutter.abort();
-    assert!(ops.load(Ordering::Relaxed) > 6_000);
+    assert!(ops.load(Ordering::Relaxed) > 15_000);
     let want = server_state(&api).await;
     assert_eq!(want.len(), N - N / 5);
     let deadline = Instant::now() + Duration::from_secs(60);

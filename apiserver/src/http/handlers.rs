@@ -330,14 +330,26 @@ fn get(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 
 fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
     let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))?;
-    let fields = FieldSelector::parse(
-        ctx.query.get("fieldSelector").unwrap_or(""),
-        selectable_fields(&ctx.kind.group, &ctx.kind.plural),
-    )?;
+    let custom_fields = ctx
+        .kind
+        .custom
+        .as_ref()
+        .map(|c| c.selectable_fields.clone())
+        .unwrap_or_default();
+    let fields = if ctx.kind.is_custom() {
+        let allowed: Vec<&str> = custom_fields.iter().map(String::as_str).collect();
+        FieldSelector::parse(ctx.query.get("fieldSelector").unwrap_or(""), &allowed)?
+    } else {
+        FieldSelector::parse(
+            ctx.query.get("fieldSelector").unwrap_or(""),
+            selectable_fields(&ctx.kind.group, &ctx.kind.plural),
+        )?
+    };
     Ok(WatchFilter {
         namespace: ctx.path.namespace.clone(),
         labels,
         fields,
+        custom_fields,
     })
 }
 
@@ -408,6 +420,11 @@ fn list(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         let n: u64 = rv_param.parse().map_err(|_| {
             ApiError::bad_request(format!("invalid resource version: {rv_param:?}"))
         })?;
+        if n > current {
+            // A revision this server never reached (a client of an earlier process):
+            // upstream gives up waiting for it with a 504.
+            return Err(ApiError::too_large_resource_version(n, current));
+        }
         if rv_match == "Exact" && n != current {
             // Only the latest revision is kept in full; older snapshots are gone.
             return Err(ApiError::expired(n, current));
@@ -529,6 +546,15 @@ fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         _ => watch::default_timeout(),
     };
     let key = key_of(&ctx.kind);
+    if let WatchStart::After(n) = &start
+        && *n > store.current_rv()
+    {
+        // A revision this server never reached: upstream's cacher gives up waiting for
+        // it and sends one ERROR event carrying the 504.
+        let e = ApiError::too_large_resource_version(*n, store.current_rv());
+        let frame = watch::frame("ERROR", e.to_status().to_string().as_bytes());
+        return Ok(response::bytes(200, "application/json", frame));
+    }
     let startup = match store.watch(&key, ctx.path.namespace.as_deref(), start) {
         Ok(s) => s,
         Err(e) if e.code == 410 => {
@@ -609,9 +635,12 @@ fn create(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Bod
     with_warnings(present_object(ctx, &obj, 201)?, &body.warnings)
 }
 
+/// Adds `Warning: 299 - "<text>"` headers, the text quoted as upstream's
+/// `NewWarningHeader` does (`"` and `\` escaped with a backslash), so clients print
+/// `unknown field "spec.foo"` as on a real cluster.
 fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Result<Response<Body>, ApiError> {
     for w in warnings {
-        let v = format!("299 - \"{}\"", w.replace('"', "'"));
+        let v = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(h) = v.parse() {
             r.headers_mut().append("Warning", h);
         }
@@ -712,7 +741,9 @@ fn patch(
                     // upstream: a JSON patch may `test`/`replace` it (kubectl's
                     // managed-fields migration does), and a merge patch naming another
                     // one makes it a precondition.
-                    super::patch::apply(format, cur, &patch, &schema)
+                    let patched = super::patch::apply(format, cur, &patch, &schema)?;
+                    crate::typed::check_patched(&state.cluster.registry, &ctx.kind, &patched)?;
+                    Ok(patched)
                 })?;
             present_object(ctx, &obj, 200)
         }

@@ -29,13 +29,15 @@ fn invalid(kind: &KindInfo, name: &str, errs: &[FieldError]) -> ApiError {
 
 /// Validates an object about to be written (`old` for updates); custom resources are
 /// also pruned of fields their schema does not declare and checked against it. Answers
+/// 400 for a built-in kind's field of the wrong JSON type (as upstream's decoder), then
 /// 422 naming each bad field.
 pub fn validate(
-    _cluster: &Cluster,
+    cluster: &Cluster,
     kind: &KindInfo,
     obj: &mut Value,
     old: Option<&Value>,
 ) -> Result<(), ApiError> {
+    crate::typed::check(&cluster.registry, kind, obj)?;
     let name = meta_str(obj, "name").unwrap_or("").to_string();
     let mut errs = Vec::new();
     if let Some(schema) = kind.custom.as_ref().and_then(|c| c.schema.as_ref()) {

@@ -30,6 +30,9 @@ pub struct WatchFilter {
     pub labels: LabelSelector,
     /// `fieldSelector`.
     pub fields: FieldSelector,
+    /// A custom resource's `selectableFields`, read from the object when the field
+    /// selector names one (built-in kinds' fields are extracted at write time).
+    pub custom_fields: Vec<String>,
 }
 
 impl WatchFilter {
@@ -40,7 +43,17 @@ impl WatchFilter {
         {
             return false;
         }
-        self.labels.matches(&o.labels) && self.fields.matches(&o.name, &o.namespace, &o.fields)
+        if !self.labels.matches(&o.labels) {
+            return false;
+        }
+        if self.custom_fields.is_empty() || !self.fields.has_other_fields() {
+            return self.fields.matches(&o.name, &o.namespace, &o.fields);
+        }
+        let values = match o.value() {
+            Ok(v) => crate::selector::custom_field_values(&self.custom_fields, &v),
+            Err(_) => Vec::new(),
+        };
+        self.fields.matches(&o.name, &o.namespace, &values)
     }
 }
 
@@ -282,6 +295,17 @@ mod tests {
 
     fn pod(name: &str, app: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "d", "labels": {"app": app}}})
+    }
+
+    #[test]
+    fn watches_without_timeout_seconds_last_30_to_60_minutes() {
+        let all: Vec<Duration> = (0..200).map(|_| default_timeout()).collect();
+        assert!(
+            all.iter()
+                .all(|d| (Duration::from_secs(1800)..Duration::from_secs(3600)).contains(d))
+        );
+        // Randomised, so watchers started together do not all reconnect together.
+        assert!(all.iter().any(|d| *d != all[0]));
     }
 
     fn opts() -> WatchOptions {

@@ -1,5 +1,5 @@
-//! Shared by the tests that run the `capstan` binary: start `capstan up` on a free
-//! port, poll with a deadline, stop it with Ctrl-C (SIGINT).
+//! Shared by the tests that run the `capstan` binary: start `capstan up` (or
+//! `capstan apiserver`) on a free port, poll with a deadline, stop it with Ctrl-C (SIGINT).
 
 #![allow(dead_code)]
 
@@ -25,13 +25,18 @@ impl Up {
     /// Starts `capstan up` on a free loopback port with its kubeconfig in a fresh
     /// directory, and waits until its API server answers.
     pub async fn start(name: &str) -> (Up, Client) {
+        Up::start_command(name, "up").await
+    }
+
+    /// Starts `capstan <command>` (`up` or `apiserver`) as [`Up::start`] does.
+    pub async fn start_command(name: &str, command: &str) -> (Up, Client) {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("capstan-{name}-{}-{port}", std::process::id()));
         let kubeconfig = dir.join("kubeconfig");
         let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
             .args([
-                "up",
+                command,
                 "--bind",
                 &format!("127.0.0.1:{port}"),
                 "--kubeconfig-out",
@@ -41,7 +46,7 @@ impl Up {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("spawn capstan up");
+            .unwrap_or_else(|e| panic!("spawn capstan {command}: {e}"));
         let up = Up {
             child,
             dir,
