@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use capstan_node_agent::NodePoolSpec;
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ExecAction, HTTPGetAction, ObjectFieldSelector,
-    Pod, PodSpec, PodStatus, Probe,
+    Pod, PodSpec, PodStatus, Probe, TCPSocketAction,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
@@ -328,6 +328,87 @@ async fn failing_exec_liveness_probe_restarts_the_container() {
         unhealthy
             .iter()
             .any(|m| m.starts_with("Liveness probe failed")),
+        "{unhealthy:?}"
+    );
+    agent.stop().await;
+}
+
+/// A `tcpSocket` startup probe holds readiness back until the process listens, and a
+/// startup probe that keeps failing kills the container, which restarts.
+#[tokio::test]
+async fn tcp_startup_probe_gates_readiness_and_kills_a_container_that_never_starts() {
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
+    let port = free_port();
+    let tcp = |port: u16, failure_threshold: i32| Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(i32::from(port)),
+            ..Default::default()
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(failure_threshold),
+        ..Default::default()
+    };
+    // Listens only once a file `go` appears in its working directory.
+    let mut late = sh(
+        "late",
+        &format!(
+            "while [ ! -e go ]; do sleep 0.1; done; \
+             exec python3 -m http.server {port} --bind 127.0.0.1"
+        ),
+    );
+    late.startup_probe = Some(tcp(port, 100_000));
+    late.readiness_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: Some(vec!["true".into()]),
+        }),
+        period_seconds: Some(1),
+        ..Default::default()
+    });
+    let created = agent.create(pod("late", "Always", vec![late])).await;
+    let waiting = agent
+        .status_where("late", "late running, not started", |s| {
+            s.container_statuses.as_ref().is_some_and(|cs| {
+                cs[0].state.as_ref().is_some_and(|st| st.running.is_some())
+                    && cs[0].started == Some(false)
+            })
+        })
+        .await;
+    assert!(!condition(&waiting, "Ready"), "not Ready before startup");
+    assert!(!waiting.container_statuses.unwrap()[0].ready);
+    let cwd = agent
+        .state
+        .path()
+        .join(created.uid().unwrap())
+        .join("containers")
+        .join("late");
+    std::fs::write(cwd.join("go"), "").unwrap();
+    let ready = agent
+        .status_where("late", "late started and Ready", |s| condition(s, "Ready"))
+        .await;
+    let c = &ready.container_statuses.unwrap()[0];
+    assert_eq!((c.started, c.restart_count), (Some(true), 0));
+
+    let mut never = sh("main", "sleep 1000 & wait");
+    never.startup_probe = Some(tcp(free_port(), 2));
+    agent.create(pod("never", "Always", vec![never])).await;
+    let restarted = agent
+        .status_where("never", "never restarted", |s| {
+            s.container_statuses
+                .as_ref()
+                .is_some_and(|cs| cs[0].restart_count >= 1)
+        })
+        .await;
+    assert!(!condition(&restarted, "Ready"));
+    let killing = agent.events("never", "Killing").await;
+    assert!(
+        killing.contains(&"Container main failed startup probe, will be restarted".to_string()),
+        "{killing:?}"
+    );
+    let unhealthy = agent.events("never", "Unhealthy").await;
+    assert!(
+        unhealthy
+            .iter()
+            .any(|m| m.starts_with("Startup probe failed")),
         "{unhealthy:?}"
     );
     agent.stop().await;
