@@ -37,8 +37,8 @@
 //! `SchedulingNodeAffinity` shapes for the scheduler's pods, as `schedule_one` does;
 //! `SCHED_ONLY=1` runs the scheduler phase alone; with `PERF_CTL_FIFO=<fifo>` the
 //! bench switches `perf record -D -1 --control fifo:<fifo>` on for one phase only,
-//! `PERF_PHASE=raw|watched|scheduler`, the scheduler's by default; `SCHED_TIMELINE=1`
-//! prints the scheduler phase's progress every 200 ms; `SCHED_BATCHING=0` turns
+//! `PERF_PHASE=raw|watched|scheduler`, the scheduler's by default; `SCHED_TIMELINE=<ms>`
+//! prints the scheduler phase's progress every so many milliseconds; `SCHED_BATCHING=0` turns
 //! batching of pods alike off).
 
 use std::error::Error;
@@ -344,20 +344,24 @@ async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchR
     let start_cpu = process_cpu();
     let deadline = start + Duration::from_secs(600);
     let already = scheduled("default-scheduler");
-    let timeline = std::env::var("SCHED_TIMELINE").is_ok();
+    let timeline = std::env::var("SCHED_TIMELINE")
+        .ok()
+        .map(|v| Duration::from_millis(v.parse().unwrap_or(200)));
     let mut next_report = start;
     while scheduled("default-scheduler") - already < pending as u64 {
         if Instant::now() > deadline {
             return Err("the scheduler did not bind every pod in 600 s".into());
         }
-        if timeline && Instant::now() >= next_report {
+        if let Some(every) = timeline
+            && Instant::now() >= next_report
+        {
             println!(
                 "  t={:.2}s bound={} cpu={:.2}s",
                 start.elapsed().as_secs_f64(),
                 scheduled("default-scheduler") - already,
                 process_cpu().saturating_sub(start_cpu).as_secs_f64()
             );
-            next_report += Duration::from_millis(200);
+            next_report += every;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
