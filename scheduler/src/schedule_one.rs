@@ -253,6 +253,24 @@ pub struct GenericScheduler {
     next_start_node_index: usize,
     batching: bool,
     memos: BatchMemos,
+    scratch: BatchScratch,
+}
+
+/// Buffers of the batched cycle, kept between cycles so that a cycle allocates
+/// nothing in proportion to the nodes it examines.
+#[derive(Debug, Clone, Default)]
+struct BatchScratch {
+    feasible: Vec<usize>,
+    totals: Vec<i64>,
+    scores: Vec<NodeScore<'static>>,
+}
+
+/// An emptied vector's allocation, for scores borrowing names for another lifetime.
+fn recycle<'b>(mut v: Vec<NodeScore<'_>>) -> Vec<NodeScore<'b>> {
+    v.clear();
+    v.into_iter()
+        .map(|_| -> NodeScore<'b> { unreachable!("the vector was cleared") })
+        .collect()
 }
 
 impl Default for GenericScheduler {
@@ -270,6 +288,7 @@ impl GenericScheduler {
             next_start_node_index: 0,
             batching: true,
             memos: BatchMemos::default(),
+            scratch: BatchScratch::default(),
         }
     }
 
@@ -371,7 +390,8 @@ impl GenericScheduler {
         let memo =
             self.memos
                 .memo_for(fwk.profile_name(), &pod.pod, snapshot, state.active_filters);
-        let mut feasible: Vec<usize> = Vec::with_capacity(to_find.min(n));
+        let mut feasible = std::mem::take(&mut self.scratch.feasible);
+        feasible.clear();
         let mut rejected = 0;
         let mut processed = 0;
         for i in 0..n {
@@ -409,8 +429,10 @@ impl GenericScheduler {
                 feasible_nodes: 1,
             }));
         }
-        let totals = if fwk.score_plugins().next().is_none() {
-            vec![1; feasible.len()]
+        let mut totals = std::mem::take(&mut self.scratch.totals);
+        totals.clear();
+        if fwk.score_plugins().next().is_none() {
+            totals.resize(feasible.len(), 1);
         } else {
             // PreScore of a batchable pod does not depend on which nodes passed
             // the filters (see `Plugin::batchable`): give it all of them.
@@ -427,13 +449,11 @@ impl GenericScheduler {
                 .collect();
             let stale_nodes: Vec<Arc<NodeInfo>> =
                 stale.iter().map(|&pos| nodes[pos].clone()).collect();
-            let mut buf: Vec<NodeScore> = feasible
-                .iter()
-                .map(|&pos| NodeScore {
-                    name: names[pos].as_deref().unwrap_or(""),
-                    score: 0,
-                })
-                .collect();
+            let mut buf = recycle(std::mem::take(&mut self.scratch.scores));
+            buf.extend(feasible.iter().map(|&pos| NodeScore {
+                name: names[pos].as_deref().unwrap_or(""),
+                score: 0,
+            }));
             let mut stale_buf: Vec<NodeScore> = stale_nodes
                 .iter()
                 .map(|n| NodeScore {
@@ -441,34 +461,36 @@ impl GenericScheduler {
                     score: 0,
                 })
                 .collect();
-            let totals = fwk
-                .run_score_totals_with(state, pod, &mut buf, |k, sp, buf| {
-                    if !stale.is_empty() {
-                        for slot in stale_buf.iter_mut() {
-                            slot.score = 0;
-                        }
-                        sp.score_nodes(state, pod, &stale_nodes, snapshot, &mut stale_buf)?;
-                        for (slot, &pos) in stale_buf.iter().zip(&stale) {
-                            table.set_raw(pos, k, slot.score);
-                        }
+            fwk.run_score_totals_with(state, pod, &mut buf, &mut totals, |k, sp, buf| {
+                if !stale.is_empty() {
+                    for slot in stale_buf.iter_mut() {
+                        slot.score = 0;
                     }
-                    for (slot, &pos) in buf.iter_mut().zip(&feasible) {
-                        slot.score = table.raw(pos, k);
+                    sp.score_nodes(state, pod, &stale_nodes, snapshot, &mut stale_buf)?;
+                    for (slot, &pos) in stale_buf.iter().zip(&stale) {
+                        table.set_raw(pos, k, slot.score);
                     }
-                    Ok(())
-                })
-                .map_err(ScheduleError::Internal)?;
+                }
+                for (slot, &pos) in buf.iter_mut().zip(&feasible) {
+                    slot.score = table.raw(pos, k);
+                }
+                Ok(())
+            })
+            .map_err(ScheduleError::Internal)?;
             for &pos in &stale {
                 table.set_scored(pos);
             }
-            totals
-        };
+            self.scratch.scores = recycle(buf);
+        }
         let host = select_host_index(&totals, rng).ok_or(ScheduleError::NoNodesAvailable)?;
-        Ok(Some(ScheduleResult {
+        let result = ScheduleResult {
             suggested_host: memo.name(feasible[host]).to_string(),
             evaluated_nodes: feasible.len() + rejected,
             feasible_nodes: feasible.len(),
-        }))
+        };
+        self.scratch.feasible = feasible;
+        self.scratch.totals = totals;
+        Ok(Some(result))
     }
 
     fn find_nodes_that_fit(
@@ -704,6 +726,20 @@ pub fn prioritize_nodes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recycled_score_buffers_keep_their_allocation() {
+        let names = ["a".to_string(), "b".to_string()];
+        let mut v: Vec<NodeScore> = names
+            .iter()
+            .map(|n| NodeScore { name: n, score: 1 })
+            .collect();
+        v.reserve(100);
+        let (cap, ptr) = (v.capacity(), v.as_ptr() as usize);
+        let w: Vec<NodeScore<'static>> = recycle(v);
+        assert!(w.is_empty());
+        assert_eq!((w.capacity(), w.as_ptr() as usize), (cap, ptr));
+    }
     use crate::config::ResolvedProfile;
     use crate::framework::StaticLister;
     use crate::testing::*;

@@ -483,21 +483,22 @@ impl Framework {
         Ok(())
     }
 
-    /// Totals as [`Framework::run_score_totals`], for the nodes named in `buf`,
-    /// with raw scores supplied by `raw` instead of computed here (the batching
-    /// memo hands back the raw scores of nodes that did not change).
+    /// Totals as [`Framework::run_score_totals`] into `totals`, for the nodes
+    /// named in `buf`, with raw scores supplied by `raw` instead of computed here
+    /// (the batching memo hands back the raw scores of nodes that did not change).
     pub(crate) fn run_score_totals_with<'n>(
         &self,
         state: &CycleState,
         pod: &PodInfo,
         buf: &mut [NodeScore<'n>],
+        totals: &mut Vec<i64>,
         raw: impl FnMut(usize, &dyn ScorePlugin, &mut [NodeScore<'n>]) -> Result<(), Status>,
-    ) -> Result<Vec<i64>, Status> {
-        let mut totals = vec![0i64; buf.len()];
+    ) -> Result<(), Status> {
+        totals.clear();
+        totals.resize(buf.len(), 0);
         self.normalize_each(state, pod, buf, raw, |_, i, weighted| {
             totals[i] += weighted;
-        })?;
-        Ok(totals)
+        })
     }
 
     /// Number of score plugins in the profile (positions for

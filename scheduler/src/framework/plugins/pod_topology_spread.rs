@@ -345,10 +345,25 @@ impl Plugin for PodTopologySpread {
     /// placement can change: only a pod with no constraint at all (its own, or
     /// the defaults with a non-empty default selector) can be batched.
     fn batchable(&self, pod: &PodInfo) -> bool {
-        ["DoNotSchedule", "ScheduleAnyway"].iter().all(|action| {
-            self.constraints_for(&pod.pod, action)
-                .is_ok_and(|c| c.is_empty())
-        })
+        let own = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.topology_spread_constraints.as_deref())
+            .is_some_and(|c| !c.is_empty());
+        if own {
+            return false;
+        }
+        let mut defaults_apply = false;
+        for action in ["DoNotSchedule", "ScheduleAnyway"] {
+            match self.parse(&self.default_constraints, &pod.pod, action) {
+                Ok(cs) => defaults_apply |= !cs.is_empty(),
+                Err(_) => return false,
+            }
+        }
+        // The defaults apply through the default selector only (`constraints_for`
+        // drops them when it is empty): one lookup answers for both actions.
+        !defaults_apply || self.default_selector(&pod.pod).is_empty()
     }
     fn events_to_register(&self) -> Vec<ClusterEvent> {
         vec![
@@ -878,6 +893,20 @@ mod tests {
             pl.pre_score(&mut CycleState::new(), &pod, snap.list(), &snap)
                 .is_skip()
         );
+        // No constraint applies: pods alike may share their per-node results.
+        assert!(pl.batchable(&pod));
+        let own = PodInfo::new(
+            PodBuilder::new("q")
+                .label("app", "web")
+                .spread(
+                    "topology.kubernetes.io/zone",
+                    1,
+                    "ScheduleAnyway",
+                    &[("app", "web")],
+                )
+                .build(),
+        );
+        assert!(!pl.batchable(&own));
         let mut lister = StaticLister::default();
         let mut svc = k8s_openapi::api::core::v1::Service::default();
         svc.metadata.namespace = Some("default".into());
@@ -887,6 +916,8 @@ mod tests {
         });
         lister.services.push(Arc::new(svc));
         let pl = PodTopologySpread::new(PodTopologySpreadArgs::default(), Arc::new(lister));
+        // A Service selects the pod: the default constraints count its pods.
+        assert!(!pl.batchable(&pod));
         let mut st = CycleState::new();
         assert!(pl.pre_score(&mut st, &pod, snap.list(), &snap).is_success());
         let a = pl.score(&st, &pod, &snap.list()[0], &snap).unwrap();
