@@ -37,6 +37,46 @@ pub struct SchedulerArgs {
     /// Burst of queries to the API server (kube-scheduler's clientConnection.burst).
     #[arg(long, default_value_t = 100)]
     kube_api_burst: u32,
+    /// Feature gates, as kube-scheduler's: `Name=true|false` pairs, comma-separated.
+    /// Known: `OpportunisticBatching` (default true: pods alike reuse each other's
+    /// per-node results; decisions are the same either way).
+    #[arg(long, value_delimiter = ',')]
+    feature_gates: Vec<String>,
+}
+
+/// The feature gates `capstan scheduler` knows, with upstream's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FeatureGates {
+    opportunistic_batching: bool,
+}
+
+impl Default for FeatureGates {
+    fn default() -> Self {
+        FeatureGates {
+            opportunistic_batching: true,
+        }
+    }
+}
+
+/// Parses `--feature-gates` pairs; an unknown gate or a value that is not a
+/// boolean is an error, as in kube-scheduler.
+fn parse_feature_gates(pairs: &[String]) -> Result<FeatureGates> {
+    let mut gates = FeatureGates::default();
+    for pair in pairs.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("missing bool value for {pair}"))?;
+        let value = match value.trim() {
+            "true" | "True" | "TRUE" | "t" | "T" | "1" => true,
+            "false" | "False" | "FALSE" | "f" | "F" | "0" => false,
+            other => anyhow::bail!("invalid value of {name}={other}, err: not a boolean"),
+        };
+        match name.trim() {
+            "OpportunisticBatching" => gates.opportunistic_batching = value,
+            other => anyhow::bail!("unrecognized feature gate: {other}"),
+        }
+    }
+    Ok(gates)
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<KubeSchedulerConfiguration> {
@@ -88,6 +128,7 @@ async fn shutdown_signal() {
 /// Runs `capstan scheduler` until SIGINT/SIGTERM (or until leadership is lost, which is an
 /// error: another instance may be scheduling now).
 pub async fn run(args: SchedulerArgs) -> Result<()> {
+    let gates = parse_feature_gates(&args.feature_gates)?;
     let mut config = load_config(args.config.as_ref())?;
     if let Some(elect) = args.leader_elect {
         config.leader_election.leader_elect = elect;
@@ -121,7 +162,7 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
     let options = RunOptions {
         synced: Some(synced.clone()),
         reporting_instance: None,
-        ..RunOptions::default()
+        disable_batching: !gates.opportunistic_batching,
     };
     let result = serve(client, config, options, cancel.clone()).await;
     cancel.cancel();
@@ -340,5 +381,22 @@ mod tests {
 
         stop_b.cancel();
         task_b.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn feature_gates_parse_as_kube_schedulers() {
+        assert!(parse_feature_gates(&[]).unwrap().opportunistic_batching);
+        let off = parse_feature_gates(&["OpportunisticBatching=false".into()]).unwrap();
+        assert!(!off.opportunistic_batching);
+        let on = parse_feature_gates(&[" OpportunisticBatching=true ".into()]).unwrap();
+        assert!(on.opportunistic_batching);
+        let err = parse_feature_gates(&["NoSuchGate=true".into()]).unwrap_err();
+        assert_eq!(err.to_string(), "unrecognized feature gate: NoSuchGate");
+        let err = parse_feature_gates(&["OpportunisticBatching=maybe".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("OpportunisticBatching=maybe"),
+            "{err}"
+        );
+        assert!(parse_feature_gates(&["OpportunisticBatching".into()]).is_err());
     }
 }
