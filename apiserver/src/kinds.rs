@@ -467,6 +467,29 @@ pub struct Registry {
 struct Inner {
     /// (group, version, plural) → kind.
     by_resource: BTreeMap<(String, String, String), Arc<KindInfo>>,
+    /// (group, version) → a hash of everything served there, recomputed when a
+    /// kind of that group-version changes (documents built from them are cached
+    /// under it).
+    fingerprints: BTreeMap<(String, String), u64>,
+}
+
+impl Inner {
+    fn refresh_fingerprint(&mut self, group: &str, version: &str) {
+        let kinds: Vec<&Arc<KindInfo>> = self
+            .by_resource
+            .values()
+            .filter(|k| k.group == group && k.version == version)
+            .collect();
+        let key = (group.to_string(), version.to_string());
+        if kinds.is_empty() {
+            self.fingerprints.remove(&key);
+            return;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&format!("{kinds:?}"), &mut hasher);
+        self.fingerprints
+            .insert(key, std::hash::Hasher::finish(&hasher));
+    }
 }
 
 impl Registry {
@@ -488,18 +511,49 @@ impl Registry {
             kind.version.clone(),
             kind.plural.clone(),
         );
-        self.inner.write().by_resource.insert(key, Arc::new(kind));
+        let mut inner = self.inner.write();
+        inner.by_resource.insert(key.clone(), Arc::new(kind));
+        inner.refresh_fingerprint(&key.0, &key.1);
     }
 
     /// Removes every kind served because of the CRD `crd_name`.
     pub fn remove_custom(&self, crd_name: &str) {
-        self.inner
-            .write()
-            .by_resource
-            .retain(|_, k| match &k.source {
+        let mut inner = self.inner.write();
+        let mut touched = std::collections::BTreeSet::new();
+        inner.by_resource.retain(|_, k| {
+            let keep = match &k.source {
                 KindSource::Custom { crd_name: n } => n != crd_name,
                 KindSource::BuiltIn => true,
-            });
+            };
+            if !keep {
+                touched.insert((k.group.clone(), k.version.clone()));
+            }
+            keep
+        });
+        for (group, version) in touched {
+            inner.refresh_fingerprint(&group, &version);
+        }
+    }
+
+    /// A hash of the kinds served in `group/version` (`None` when none is): it
+    /// changes whenever one of them does.
+    pub fn fingerprint(&self, group: &str, version: &str) -> Option<u64> {
+        self.inner
+            .read()
+            .fingerprints
+            .get(&(group.to_string(), version.to_string()))
+            .copied()
+    }
+
+    /// The kinds served in `group/version`, ordered by plural.
+    pub fn kinds_in(&self, group: &str, version: &str) -> Vec<Arc<KindInfo>> {
+        self.inner
+            .read()
+            .by_resource
+            .values()
+            .filter(|k| k.group == group && k.version == version)
+            .cloned()
+            .collect()
     }
 
     /// The kind served at `group/version/plural`.
@@ -539,5 +593,32 @@ mod tests {
         assert!(deploy.has_subresource(Subresource::Scale));
         assert_eq!(r.lookup_kind("", "v1", "Pod").unwrap().plural, "pods");
         assert!(r.lookup("apps", "v1", "pods").is_none());
+    }
+
+    #[test]
+    fn a_group_versions_fingerprint_follows_its_kinds() {
+        let r = Registry::with_builtins();
+        let core = r.fingerprint("", "v1").unwrap();
+        let apps = r.fingerprint("apps", "v1").unwrap();
+        assert!(r.fingerprint("example.com", "v1").is_none());
+        let mut custom = (*r.lookup("apps", "v1", "deployments").unwrap()).clone();
+        custom.group = "example.com".into();
+        custom.kind = "Widget".into();
+        custom.plural = "widgets".into();
+        custom.source = KindSource::Custom {
+            crd_name: "widgets.example.com".into(),
+        };
+        r.insert(custom.clone());
+        let widgets = r.fingerprint("example.com", "v1").unwrap();
+        assert_eq!(r.kinds_in("example.com", "v1").len(), 1);
+        // Other group-versions keep theirs; a changed kind changes it.
+        assert_eq!(r.fingerprint("", "v1"), Some(core));
+        assert_eq!(r.fingerprint("apps", "v1"), Some(apps));
+        custom.namespaced = !custom.namespaced;
+        r.insert(custom);
+        assert_ne!(r.fingerprint("example.com", "v1"), Some(widgets));
+        r.remove_custom("widgets.example.com");
+        assert!(r.fingerprint("example.com", "v1").is_none());
+        assert!(r.kinds_in("example.com", "v1").is_empty());
     }
 }

@@ -15,9 +15,7 @@
 //! Documents are cached per group-version and rebuilt when the kinds served there change;
 //! each carries a `?hash=` (SHA-256 of the document) in the index.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use k8s_openapi::schemars::{JsonSchema, SchemaGenerator, generate::SchemaSettings};
@@ -44,6 +42,8 @@ pub struct OpenApiDocument {
     pub hash: String,
     /// The document serialized as JSON, ready to send.
     pub bytes: Arc<Vec<u8>>,
+    /// Component schema name of each built-in kind in the document, by kind.
+    schema_names: Arc<HashMap<String, String>>,
 }
 
 struct CacheEntry {
@@ -94,30 +94,37 @@ pub fn openapi_v3_document(registry: &Registry, group: &str, version: &str) -> O
 /// The cached document for `group`/`version` with its hash and serialized bytes, built
 /// on first use and rebuilt when the kinds served there change.
 pub fn openapi_v3(registry: &Registry, group: &str, version: &str) -> Option<OpenApiDocument> {
-    let kinds: Vec<Arc<KindInfo>> = registry
-        .all()
-        .into_iter()
-        .filter(|k| k.group == group && k.version == version)
-        .collect();
-    if kinds.is_empty() {
-        return None;
-    }
-    let mut hasher = DefaultHasher::new();
-    format!("{kinds:?}").hash(&mut hasher);
-    let fingerprint = hasher.finish();
+    // Every write with field validation reads the document: the registry keeps the
+    // fingerprint of each group-version, so a cache hit costs a lookup.
+    let fingerprint = registry.fingerprint(group, version)?;
     let key = (group.to_string(), version.to_string());
     if let Some(entry) = CACHE.lock().get(&key)
         && entry.fingerprint == fingerprint
     {
         return Some(entry.doc.clone());
     }
+    let kinds = registry.kinds_in(group, version);
+    if kinds.is_empty() {
+        return None;
+    }
     let document = build_document(group, version, &kinds);
     let bytes = serde_json::to_vec(&document).unwrap_or_default();
     let hash = hex_upper(&Sha256::digest(&bytes));
+    let schema_names = document
+        .pointer("/components/schemas")
+        .map(|schemas| {
+            kinds
+                .iter()
+                .filter(|k| !k.is_custom())
+                .filter_map(|k| Some((k.kind.clone(), find_kind_schema(schemas, k)?)))
+                .collect()
+        })
+        .unwrap_or_default();
     let doc = OpenApiDocument {
         document: Arc::new(document),
         hash,
         bytes: Arc::new(bytes),
+        schema_names: Arc::new(schema_names),
     };
     CACHE.lock().insert(
         key,
@@ -938,7 +945,7 @@ pub fn unknown_fields(registry: &Registry, kind: &KindInfo, obj: &Value) -> Vec<
     let name = if kind.is_custom() {
         custom_schema_name(kind)
     } else {
-        match find_kind_schema(schemas, kind) {
+        match doc.schema_name(schemas, kind) {
             Some(n) => n,
             None => return Vec::new(),
         }
@@ -949,6 +956,17 @@ pub fn unknown_fields(registry: &Registry, kind: &KindInfo, obj: &Value) -> Vec<
     let mut out = Vec::new();
     walk_unknown(schemas, root, obj, "", &mut out, 0);
     out
+}
+
+impl OpenApiDocument {
+    /// The component schema of a built-in kind (looked up once, when the document
+    /// was built).
+    fn schema_name(&self, schemas: &Value, kind: &KindInfo) -> Option<String> {
+        match self.schema_names.get(&kind.kind) {
+            Some(n) => Some(n.clone()),
+            None => find_kind_schema(schemas, kind),
+        }
+    }
 }
 
 fn find_kind_schema(schemas: &Value, kind: &KindInfo) -> Option<String> {
@@ -1083,7 +1101,7 @@ impl TypeMismatch {
 pub fn type_mismatch(registry: &Registry, kind: &KindInfo, obj: &Value) -> Option<TypeMismatch> {
     let doc = openapi_v3(registry, &kind.group, &kind.version)?;
     let schemas = doc.document.pointer("/components/schemas")?;
-    let name = find_kind_schema(schemas, kind)?;
+    let name = doc.schema_name(schemas, kind)?;
     let root = schemas.get(&name)?;
     let mut walk = TypeWalk {
         schemas,

@@ -165,6 +165,7 @@ async fn replica_set(client: &kube::Client, n: usize) -> BenchResult<Duration> {
         Ok(rs.status.and_then(|s| s.observed_generation) == Some(1))
     })
     .await?;
+    perf_control("enable");
     let start = Instant::now();
     api.patch(
         "scale",
@@ -178,12 +179,21 @@ async fn replica_set(client: &kube::Client, n: usize) -> BenchResult<Duration> {
     })
     .await?;
     let took = start.elapsed();
+    perf_control("disable");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "rs");
     let listed = pods.list(&Default::default()).await?.items.len();
     if listed != n {
         return Err(format!("expected {n} pods, the server has {listed}").into());
     }
     Ok(took)
+}
+
+/// Switches `perf record -D -1 --control fifo:$PERF_CTL_FIFO` on or off around the
+/// ReplicaSet phase, so a profile covers it alone (nothing when the variable is unset).
+fn perf_control(command: &str) {
+    if let Ok(fifo) = std::env::var("PERF_CTL_FIFO") {
+        let _ = std::fs::write(fifo, format!("{command}\n"));
+    }
 }
 
 /// Polls `check` every 20 ms until it returns true or `limit` passes.
