@@ -12,7 +12,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use support::{Proc, eventually, free_port, http_get};
+use support::{Proc, eventually, free_port, http_get, spawn_capstan};
 
 #[tokio::test]
 async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_sigterm() {
@@ -123,9 +123,8 @@ async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_si
 /// leave a loaded CI machine seconds to renew: a manager that misses its renew
 /// deadline exits, as kube-controller-manager does.
 fn spawn_manager(server: &TestServer, port: u16, log: &std::path::Path) -> Proc {
-    let log = std::fs::File::create(log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args([
+    spawn_capstan(
+        &[
             "controller-manager",
             "--bind-address",
             &format!("127.0.0.1:{port}"),
@@ -135,14 +134,10 @@ fn spawn_manager(server: &TestServer, port: u16, log: &std::path::Path) -> Proc 
             "3s",
             "--leader-elect-retry-period",
             "250ms",
-        ])
-        .env("KUBECONFIG", server.kubeconfig_path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn capstan controller-manager");
-    Proc(child)
+        ],
+        server.kubeconfig_path(),
+        log,
+    )
 }
 
 /// Err with the manager's log if it has exited (it should run until killed).
@@ -157,14 +152,15 @@ fn still_running(proc: &mut Proc, log: &std::path::Path) -> Result<(), String> {
 }
 
 async fn lease_holder(leases: &Api<Lease>) -> Result<String, String> {
-    match leases.get_opt("capstan-controller-manager").await {
-        Ok(Some(l)) => l
-            .spec
-            .and_then(|s| s.holder_identity)
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| "no holder".to_string()),
-        other => Err(format!("{other:?}")),
-    }
+    support::lease_holder(leases, "capstan-controller-manager")
+        .await
+        .and_then(|h| {
+            if h.is_empty() {
+                Err("no holder".into())
+            } else {
+                Ok(h)
+            }
+        })
 }
 
 /// Two managers: one leads, the other waits; when the leader is killed the

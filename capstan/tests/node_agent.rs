@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use capstan_apiserver::TestServer;
 use capstan_node_agent::{NodePool, NodePoolSpec};
@@ -12,14 +12,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::PostParams;
-use support::{Proc, eventually, free_port, http_get};
-
-async fn lease_holder(leases: &Api<Lease>) -> Result<String, String> {
-    match leases.get_opt("capstan-node-agent").await {
-        Ok(Some(l)) => Ok(l.spec.and_then(|s| s.holder_identity).unwrap_or_default()),
-        other => Err(format!("{other:?}")),
-    }
-}
+use support::{eventually, free_port, http_get, lease_holder, spawn_capstan};
 
 #[tokio::test]
 async fn node_agent_leads_serves_health_registers_nodes_and_stops_on_sigterm() {
@@ -27,32 +20,29 @@ async fn node_agent_leads_serves_health_registers_nodes_and_stops_on_sigterm() {
     let client = server.client().await;
     let port = free_port();
     let log_path = server.dir().join("node-agent.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args([
+    let mut proc = spawn_capstan(
+        &[
             "node-agent",
             "--install-crd",
             "--virtual-taint",
             &format!("--bind-address=127.0.0.1:{port}"),
-        ])
-        .env("KUBECONFIG", server.kubeconfig_path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn capstan node-agent");
-    let mut proc = Proc(child);
+        ],
+        server.kubeconfig_path(),
+        &log_path,
+    );
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let holder = eventually("the Lease is taken", || async {
-        lease_holder(&leases).await.and_then(|h| {
-            if h.is_empty() {
-                Err("no holder".into())
-            } else {
-                Ok(h)
-            }
-        })
+        lease_holder(&leases, "capstan-node-agent")
+            .await
+            .and_then(|h| {
+                if h.is_empty() {
+                    Err("no holder".into())
+                } else {
+                    Ok(h)
+                }
+            })
     })
     .await;
     assert!(holder.contains('_'), "identity is host_random: {holder}");
@@ -124,7 +114,7 @@ async fn node_agent_leads_serves_health_registers_nodes_and_stops_on_sigterm() {
         log()
     );
     assert_eq!(
-        lease_holder(&leases).await.as_deref(),
+        lease_holder(&leases, "capstan-node-agent").await.as_deref(),
         Ok(""),
         "the Lease is released for a successor"
     );

@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use capstan_apiserver::TestServer;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -13,14 +13,7 @@ use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{Proc, eventually, free_port, http_get};
-
-async fn lease_holder(leases: &Api<Lease>) -> Result<String, String> {
-    match leases.get_opt("capstan-scheduler").await {
-        Ok(Some(l)) => Ok(l.spec.and_then(|s| s.holder_identity).unwrap_or_default()),
-        other => Err(format!("{other:?}")),
-    }
-}
+use support::{eventually, free_port, http_get, lease_holder, spawn_capstan};
 
 fn pod(name: &str, scheduler: &str) -> Pod {
     serde_json::from_value(json!({
@@ -71,33 +64,30 @@ async fn scheduler_leads_serves_metrics_binds_its_pods_and_stops_on_sigterm() {
     .expect("config file");
     let port = free_port();
     let log_path = server.dir().join("scheduler.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args([
+    let mut proc = spawn_capstan(
+        &[
             "scheduler",
             "--config",
             config.to_str().expect("utf-8 path"),
             "--leader-elect",
             &format!("--bind-address=127.0.0.1:{port}"),
-        ])
-        .env("KUBECONFIG", server.kubeconfig_path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn capstan scheduler");
-    let mut proc = Proc(child);
+        ],
+        server.kubeconfig_path(),
+        &log_path,
+    );
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");
     let holder = eventually("the Lease is taken", || async {
-        lease_holder(&leases).await.and_then(|h| {
-            if h.is_empty() {
-                Err("no holder".into())
-            } else {
-                Ok(h)
-            }
-        })
+        lease_holder(&leases, "capstan-scheduler")
+            .await
+            .and_then(|h| {
+                if h.is_empty() {
+                    Err("no holder".into())
+                } else {
+                    Ok(h)
+                }
+            })
     })
     .await;
     assert!(holder.contains('_'), "identity is host_random: {holder}");
@@ -202,7 +192,7 @@ async fn scheduler_leads_serves_metrics_binds_its_pods_and_stops_on_sigterm() {
         log()
     );
     assert_eq!(
-        lease_holder(&leases).await.as_deref(),
+        lease_holder(&leases, "capstan-scheduler").await.as_deref(),
         Ok(""),
         "the Lease is released for a successor"
     );

@@ -5,12 +5,13 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use kube::{Api, Client, Config};
 use tokio::time::Instant;
 
 /// A running `capstan up`, killed (and its files removed) when dropped.
@@ -96,6 +97,30 @@ impl Drop for Up {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts `capstan <args>` against the cluster of `kubeconfig`, logging at `info`
+/// into the file `log` (read it to explain a failure).
+pub fn spawn_capstan(args: &[&str], kubeconfig: &Path, log: &Path) -> Proc {
+    let log = std::fs::File::create(log).expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn capstan {}: {e}", args.join(" ")));
+    Proc(child)
+}
+
+/// The holder of the Lease `name` (empty when released); Err when it is missing or
+/// unreadable.
+pub async fn lease_holder(leases: &Api<Lease>, name: &str) -> Result<String, String> {
+    match leases.get_opt(name).await {
+        Ok(Some(l)) => Ok(l.spec.and_then(|s| s.holder_identity).unwrap_or_default()),
+        other => Err(format!("{other:?}")),
     }
 }
 
