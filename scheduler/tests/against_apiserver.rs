@@ -3,19 +3,14 @@
 //! `PodScheduled=False` and record `FailedScheduling`, and a new node wakes the
 //! parked pod.
 
-use std::time::Duration;
+mod support;
 
 use capstan_apiserver::TestServer;
-use capstan_scheduler::config::KubeSchedulerConfiguration;
-use capstan_scheduler::shell::run_scheduler;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use tokio::sync::oneshot;
-use tokio::time::Instant;
-
-const DEADLINE: Duration = Duration::from_secs(30);
+use support::{Scheduler, bound_to, poll};
 
 /// Creates a Ready node through the API, then writes its allocatable and
 /// conditions through the status subresource (as a kubelet does).
@@ -70,32 +65,6 @@ fn pod_scheduled(pod: &Pod) -> Option<(String, Option<String>, Option<String>)> 
         .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-fn node_name(pod: &Pod) -> Option<String> {
-    pod.spec
-        .as_ref()?
-        .node_name
-        .clone()
-        .filter(|n| !n.is_empty())
-}
-
-/// Polls `get` until `done` holds for its value or the deadline passes; returns the
-/// last value seen.
-async fn poll<T: std::fmt::Debug>(
-    what: &str,
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let v = get().await;
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: last seen {v:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn events_for(client: &Client, pod: &str, reason: &str) -> Vec<Event> {
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     events
@@ -118,13 +87,7 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
         create_node(&client, &format!("node-{i}"), "4", "8Gi").await;
     }
 
-    let config =
-        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")
-            .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let scheduler = tokio::spawn(run_scheduler(client.clone(), config, async {
-        let _ = stopped.await;
-    }));
+    let scheduler = Scheduler::start(&client);
 
     for i in 0..6 {
         create_pod(&client, &format!("web-{i}"), "500m").await;
@@ -151,7 +114,7 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
                         .as_deref()
                         .is_some_and(|n| n.starts_with("web-"))
                 })
-                .filter(|p| node_name(p).is_some())
+                .filter(|p| bound_to(p).is_some())
                 .count()
                 == 6
         },
@@ -162,7 +125,7 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
         .iter()
         .filter(|p| p.metadata.name.as_deref() != Some("other"))
     {
-        let node = node_name(p).unwrap();
+        let node = bound_to(p).unwrap();
         assert!(node.starts_with("node-"), "bound to a real node: {node}");
         *per_node.entry(node).or_default() += 1;
         let name = p.metadata.name.clone().unwrap();
@@ -184,7 +147,7 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
             Some(
                 format!(
                     "Successfully assigned default/{name} to {}",
-                    node_name(p).unwrap()
+                    bound_to(p).unwrap()
                 )
                 .as_str()
             )
@@ -238,17 +201,17 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
             .unwrap_or("")
             .starts_with("0/3 nodes are available: 3 Insufficient cpu.")
     );
-    assert!(node_name(&pods.get("big").await.unwrap()).is_none());
+    assert!(bound_to(&pods.get("big").await.unwrap()).is_none());
 
     // A node big enough appears: the parked pod is moved back and bound to it.
     create_node(&client, "big-node", "16", "32Gi").await;
     let big = poll(
         "big pod bound after the node arrived",
         async || pods.get("big").await.unwrap(),
-        |p| node_name(p).is_some(),
+        |p| bound_to(p).is_some(),
     )
     .await;
-    assert_eq!(node_name(&big).as_deref(), Some("big-node"));
+    assert_eq!(bound_to(&big).as_deref(), Some("big-node"));
     let cond = poll(
         "PodScheduled=True for the big pod",
         async || pod_scheduled(&pods.get("big").await.unwrap()),
@@ -259,18 +222,13 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
 
     // The other scheduler's pod was never touched.
     let other_now = pods.get("other").await.unwrap();
-    assert!(node_name(&other_now).is_none());
+    assert!(bound_to(&other_now).is_none());
     assert_eq!(
         other_now.metadata.resource_version,
         other.metadata.resource_version
     );
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(DEADLINE, scheduler)
-        .await
-        .expect("scheduler stops on shutdown")
-        .unwrap()
-        .unwrap();
+    scheduler.stop().await;
 }
 
 /// Pods bound by someone else count on their node; deleting one is a cluster event
@@ -299,19 +257,13 @@ async fn pods_bound_elsewhere_count_and_their_deletion_wakes_parked_pods() {
     .unwrap();
     pods.create(&PostParams::default(), &manual).await.unwrap();
 
-    let config =
-        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")
-            .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let scheduler = tokio::spawn(run_scheduler(client.clone(), config, async {
-        let _ = stopped.await;
-    }));
+    let scheduler = Scheduler::start(&client);
 
     create_pod(&client, "first", "100m").await;
     poll(
         "first pod bound",
         async || pods.get("first").await.unwrap(),
-        |p| node_name(p).is_some(),
+        |p| bound_to(p).is_some(),
     )
     .await;
     create_pod(&client, "second", "100m").await;
@@ -352,17 +304,12 @@ async fn pods_bound_elsewhere_count_and_their_deletion_wakes_parked_pods() {
     let second = poll(
         "second pod bound after the manual pod left",
         async || pods.get("second").await.unwrap(),
-        |p| node_name(p).is_some(),
+        |p| bound_to(p).is_some(),
     )
     .await;
-    assert_eq!(node_name(&second).as_deref(), Some("small"));
+    assert_eq!(bound_to(&second).as_deref(), Some("small"));
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(DEADLINE, scheduler)
-        .await
-        .expect("scheduler stops on shutdown")
-        .unwrap()
-        .unwrap();
+    scheduler.stop().await;
 }
 
 /// Many pods arriving at once on a few hundred nodes: every node ends up exactly
@@ -377,13 +324,7 @@ async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
         // Room for exactly two 500m pods each.
         create_node(&client, &format!("n{i:03}"), "1", "8Gi").await;
     }
-    let config =
-        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")
-            .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let scheduler = tokio::spawn(run_scheduler(client.clone(), config, async {
-        let _ = stopped.await;
-    }));
+    let scheduler = Scheduler::start(&client);
     for i in 0..2 * NODES + 1 {
         create_pod(&client, &format!("p{i:03}"), "500m").await;
     }
@@ -395,7 +336,7 @@ async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
             items
                 .iter()
                 .filter(|p| {
-                    node_name(p).is_some() || pod_scheduled(p).is_some_and(|c| c.0 == "False")
+                    bound_to(p).is_some() || pod_scheduled(p).is_some_and(|c| c.0 == "False")
                 })
                 .count()
                 == 2 * NODES + 1
@@ -405,7 +346,7 @@ async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
     let mut per_node = std::collections::BTreeMap::<String, usize>::new();
     let mut unschedulable = Vec::new();
     for p in &items {
-        match node_name(p) {
+        match bound_to(p) {
             Some(n) => *per_node.entry(n).or_default() += 1,
             None => unschedulable.push(p.metadata.name.clone().unwrap()),
         }
@@ -413,7 +354,7 @@ async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
     assert_eq!(per_node.len(), NODES, "every node used");
     let reported: Vec<_> = items
         .iter()
-        .filter(|p| node_name(p).is_none())
+        .filter(|p| bound_to(p).is_none())
         .map(|p| (p.metadata.name.clone(), pod_scheduled(p)))
         .collect();
     assert!(
@@ -434,12 +375,7 @@ async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
         "message: {message}"
     );
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(DEADLINE, scheduler)
-        .await
-        .expect("scheduler stops on shutdown")
-        .unwrap()
-        .unwrap();
+    scheduler.stop().await;
 }
 
 /// A pod waiting on a missing claim is parked; the claim's creation (bound to a
@@ -453,13 +389,7 @@ async fn a_claim_created_later_wakes_the_pod_and_its_volume_picks_the_node() {
     let client = server.client().await;
     create_node(&client, "n1", "4", "8Gi").await;
     create_node(&client, "n2", "4", "8Gi").await;
-    let config =
-        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")
-            .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let scheduler = tokio::spawn(run_scheduler(client.clone(), config, async {
-        let _ = stopped.await;
-    }));
+    let scheduler = Scheduler::start(&client);
 
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let pod: Pod = serde_json::from_value(json!({
@@ -513,15 +443,10 @@ async fn a_claim_created_later_wakes_the_pod_and_its_volume_picks_the_node() {
     let db = poll(
         "db bound once its claim exists",
         async || pods.get("db").await.unwrap(),
-        |p| node_name(p).is_some(),
+        |p| bound_to(p).is_some(),
     )
     .await;
-    assert_eq!(node_name(&db).as_deref(), Some("n2"), "the volume's node");
+    assert_eq!(bound_to(&db).as_deref(), Some("n2"), "the volume's node");
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(DEADLINE, scheduler)
-        .await
-        .expect("scheduler stops on shutdown")
-        .unwrap()
-        .unwrap();
+    scheduler.stop().await;
 }

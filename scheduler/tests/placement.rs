@@ -5,11 +5,9 @@
 //! Each failure is checked against upstream's `PodScheduled` message.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+mod support;
 
 use capstan_apiserver::TestServer;
-use capstan_scheduler::config::KubeSchedulerConfiguration;
-use capstan_scheduler::shell::run_scheduler;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -17,14 +15,11 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use support::{Scheduler, bound_to, poll};
 
 const NODES: usize = 300;
 const ZONES: usize = 3;
 const ZONE_KEY: &str = "topology.kubernetes.io/zone";
-const DEADLINE: Duration = Duration::from_secs(60);
 
 fn node_name(i: usize) -> String {
     format!("n{i:03}")
@@ -103,14 +98,6 @@ async fn create_pod(client: &Client, name: &str, app: &str, cpu: &str, spec: Val
         .unwrap();
 }
 
-fn bound_to(pod: &Pod) -> Option<String> {
-    pod.spec
-        .as_ref()?
-        .node_name
-        .clone()
-        .filter(|n| !n.is_empty())
-}
-
 fn unschedulable_message(pod: &Pod) -> Option<String> {
     let c = pod
         .status
@@ -121,23 +108,6 @@ fn unschedulable_message(pod: &Pod) -> Option<String> {
         .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
     assert_eq!(c.reason.as_deref(), Some("Unschedulable"));
     c.message.clone()
-}
-
-/// Polls `get` until `done` holds for its value or the deadline passes.
-async fn poll<T: std::fmt::Debug>(
-    what: &str,
-    mut get: impl AsyncFnMut() -> T,
-    done: impl Fn(&T) -> bool,
-) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let v = get().await;
-        if done(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{what}: last seen {v:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Pods labelled `app`, once each is bound or reported unschedulable.
@@ -155,33 +125,6 @@ async fn settled(client: &Client, app: &str, count: usize) -> Vec<Pod> {
         },
     )
     .await
-}
-
-struct Scheduler {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), capstan_scheduler::shell::RunError>>,
-}
-
-fn start_scheduler(client: &Client) -> Scheduler {
-    let config =
-        KubeSchedulerConfiguration::from_yaml("profiles:\n- schedulerName: default-scheduler\n")
-            .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(run_scheduler(client.clone(), config, async {
-        let _ = stopped.await;
-    }));
-    Scheduler { stop, task }
-}
-
-impl Scheduler {
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        tokio::time::timeout(DEADLINE, self.task)
-            .await
-            .expect("scheduler stops on shutdown")
-            .unwrap()
-            .unwrap();
-    }
 }
 
 fn index_of(node: &str) -> usize {
@@ -207,7 +150,7 @@ async fn taints_keep_pods_off_nodes_unless_tolerated() {
         }
     })
     .await;
-    let scheduler = start_scheduler(&client);
+    let scheduler = Scheduler::start(&client);
 
     for i in 0..20 {
         create_pod(&client, &format!("plain-{i}"), "plain", "100m", json!({})).await;
@@ -261,7 +204,7 @@ async fn required_affinity_and_anti_affinity_on_hundreds_of_nodes() {
     let server = TestServer::start().await.expect("test server starts");
     let client = server.client().await;
     create_nodes(&client, |_| (json!({}), json!([]))).await;
-    let scheduler = start_scheduler(&client);
+    let scheduler = Scheduler::start(&client);
 
     create_pod(
         &client,
@@ -348,7 +291,7 @@ async fn topology_spread_keeps_zones_even_on_hundreds_of_nodes() {
     let server = TestServer::start().await.expect("test server starts");
     let client = server.client().await;
     create_nodes(&client, |_| (json!({}), json!([]))).await;
-    let scheduler = start_scheduler(&client);
+    let scheduler = Scheduler::start(&client);
 
     let spread = json!({"topologySpreadConstraints": [
         {"maxSkew": 1, "topologyKey": ZONE_KEY, "whenUnsatisfiable": "DoNotSchedule",
@@ -429,7 +372,7 @@ async fn preemption_avoids_pdb_violations_and_nominates_the_node() {
     .await
     .unwrap();
 
-    let scheduler = start_scheduler(&client);
+    let scheduler = Scheduler::start(&client);
     let on = |i: usize| json!({"nodeSelector": {"kubernetes.io/hostname": node_name(i)}});
     create_pod(&client, "protected", "protected", "3500m", on(0)).await;
     create_pod(&client, "plain-a", "plain", "1750m", on(1)).await;
