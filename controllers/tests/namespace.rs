@@ -3,8 +3,10 @@
 //! custom resource, a pod held by a finalizer) is gone, and the namespace
 //! reports what holds it while it waits.
 
+mod support;
+
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use capstan_apiserver::TestServer;
 use capstan_controllers::manager::{ControllerManager, ControllerSelection, ControllersConfig};
@@ -19,20 +21,17 @@ use tokio::sync::oneshot;
 const NS: &str = "doomed";
 const HOLD: &str = "example.com/hold";
 
-/// Poll `check` until it returns `Some`, failing after a deadline.
+/// [`support::eventually`] for checks that answer `Some` once done.
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::eventually(what, || {
+        let next = check();
+        async move { next.await.ok_or_else(|| "not yet".to_string()) }
+    })
+    .await
 }
 
 fn widgets_resource() -> ApiResource {
