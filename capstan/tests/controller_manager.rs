@@ -99,22 +99,8 @@ async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_si
     })
     .await;
 
-    let pid = proc.0.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let status = eventually("exit after SIGTERM", || {
-        let r = proc.0.try_wait();
-        async move {
-            match r {
-                Ok(Some(s)) => Ok(s),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    proc.signal("TERM");
+    let status = proc.exited("exit after SIGTERM").await;
     assert!(status.success(), "graceful stop exits 0: {status:?}");
 }
 
@@ -278,16 +264,7 @@ async fn a_leader_that_loses_its_lease_exits_non_zero() {
         )
         .await
         .expect("take the lease");
-    let status = eventually("exit after losing the lease", || {
-        let r = proc.0.try_wait();
-        async move {
-            match r {
-                Ok(Some(s)) => Ok(s),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    let status = proc.exited("exit after losing the lease").await;
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         !status.success() && status.code().is_some(),

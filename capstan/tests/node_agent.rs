@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use capstan_apiserver::TestServer;
 use capstan_node_agent::{NodePool, NodePoolSpec};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -90,24 +88,8 @@ async fn node_agent_leads_serves_health_registers_nodes_and_stops_on_sigterm() {
     })
     .await;
 
-    let pid = proc.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = eventually("exit after SIGTERM", || {
-        let r = proc.0.try_wait();
-        async move {
-            match r {
-                Ok(Some(s)) => Ok(s),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    proc.signal("TERM");
+    let status = proc.exited("exit after SIGTERM").await;
     assert!(
         status.success(),
         "graceful stop exits 0: {status:?}\n{}",

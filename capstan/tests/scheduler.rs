@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use capstan_apiserver::TestServer;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
@@ -168,24 +166,8 @@ async fn scheduler_leads_serves_metrics_binds_its_pods_and_stops_on_sigterm() {
         "and is not reported on"
     );
 
-    let pid = proc.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let status = eventually("exit after SIGTERM", || {
-        let r = proc.0.try_wait();
-        async move {
-            match r {
-                Ok(Some(s)) => Ok(s),
-                other => Err(format!("{other:?}")),
-            }
-        }
-    })
-    .await;
+    proc.signal("TERM");
+    let status = proc.exited("exit after SIGTERM").await;
     assert!(
         status.success(),
         "graceful stop exits 0: {status:?}\n{}",

@@ -71,24 +71,8 @@ impl Up {
 
     /// Sends Ctrl-C (SIGINT) and waits for it to exit.
     pub async fn interrupt(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .expect("kill")
-                .success()
-        );
-        eventually("exit after Ctrl-C", || {
-            let r = self.child.try_wait();
-            async move {
-                match r {
-                    Ok(Some(s)) => Ok(s),
-                    other => Err(format!("{other:?}")),
-                }
-            }
-        })
-        .await
+        signal_pid(self.child.id(), "INT");
+        wait_exit(&mut self.child, "exit after Ctrl-C").await
     }
 }
 
@@ -126,6 +110,39 @@ pub async fn lease_holder(leases: &Api<Lease>, name: &str) -> Result<String, Str
 
 /// A child process killed on drop, so a failing test leaves no process behind.
 pub struct Proc(pub Child);
+
+impl Proc {
+    /// Sends `signal` (`TERM`, `INT`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        signal_pid(self.0.id(), signal);
+    }
+
+    /// Waits (polling with a deadline) until the process has exited.
+    pub async fn exited(&mut self, what: &str) -> ExitStatus {
+        wait_exit(&mut self.0, what).await
+    }
+}
+
+fn signal_pid(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+async fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    eventually(what, || {
+        let r = child.try_wait();
+        async move {
+            match r {
+                Ok(Some(s)) => Ok(s),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
