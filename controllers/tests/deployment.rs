@@ -4,6 +4,8 @@
 //! real `kubectl rollout status` succeeds, and an image change rolls over to a
 //! second ReplicaSet with the old one scaled to zero.
 
+mod support;
+
 use std::time::Duration;
 
 use capstan_apiserver::TestServer;
@@ -13,25 +15,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
+use support::eventually_within;
 use tokio::time::Instant;
 
 const NS: &str = "default";
 const REVISION: &str = "deployment.kubernetes.io/revision";
-
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if Instant::now() >= deadline => panic!("{what}: last seen {last}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
 
 fn is_ready(p: &Pod) -> bool {
     p.status
@@ -153,7 +141,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
         .expect("create deployment");
     let uid = d.uid().expect("uid");
 
-    let first = eventually("the first ReplicaSet", || async {
+    let first = eventually_within(60, "the first ReplicaSet", || async {
         match owned_rss(&rss, &uid).await.as_slice() {
             [rs] => Ok(rs.clone()),
             other => Err(format!("{} replica sets", other.len())),
@@ -249,7 +237,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
     )
     .await;
     assert!(ok, "kubectl rollout status after the image change: {out}");
-    let all = eventually("old RS at 0 and new RS at 3", || async {
+    let all = eventually_within(60, "old RS at 0 and new RS at 3", || async {
         let all = owned_rss(&rss, &uid).await;
         let sizes: Vec<(String, i32)> = all
             .iter()
@@ -313,32 +301,36 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
     )
     .await;
     assert!(ok, "kubectl rollout status after undo: {out}");
-    eventually("first RS back at 3 as revision 3, second at 0", || async {
-        let all = owned_rss(&rss, &uid).await;
-        let view: Vec<(String, Option<i32>, Option<String>)> = all
-            .iter()
-            .map(|rs| {
-                (
-                    rs.name_any(),
-                    rs.spec.as_ref().and_then(|s| s.replicas),
-                    rs.annotations().get(REVISION).cloned(),
-                )
-            })
-            .collect();
-        let want = vec![
-            (first.name_any(), Some(3), Some("3".to_string())),
-            (second.name_any(), Some(0), Some("2".to_string())),
-        ];
-        let mut got = view.clone();
-        got.sort();
-        let mut want_sorted = want.clone();
-        want_sorted.sort();
-        if got == want_sorted {
-            Ok(())
-        } else {
-            Err(format!("{view:?}"))
-        }
-    })
+    eventually_within(
+        60,
+        "first RS back at 3 as revision 3, second at 0",
+        || async {
+            let all = owned_rss(&rss, &uid).await;
+            let view: Vec<(String, Option<i32>, Option<String>)> = all
+                .iter()
+                .map(|rs| {
+                    (
+                        rs.name_any(),
+                        rs.spec.as_ref().and_then(|s| s.replicas),
+                        rs.annotations().get(REVISION).cloned(),
+                    )
+                })
+                .collect();
+            let want = vec![
+                (first.name_any(), Some(3), Some("3".to_string())),
+                (second.name_any(), Some(0), Some("2".to_string())),
+            ];
+            let mut got = view.clone();
+            got.sort();
+            let mut want_sorted = want.clone();
+            want_sorted.sort();
+            if got == want_sorted {
+                Ok(())
+            } else {
+                Err(format!("{view:?}"))
+            }
+        },
+    )
     .await;
     let (ok, out) = kubectl(&server, &["-n", NS, "rollout", "history", "deployment/web"]).await;
     assert!(ok, "kubectl rollout history: {out}");
@@ -369,7 +361,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
     )
     .await;
     assert!(ok, "kubectl rollout status after scale: {out}");
-    eventually("5 available replicas", || async {
+    eventually_within(60, "5 available replicas", || async {
         let d = deployments.get("web").await.map_err(|e| e.to_string())?;
         let s = d.status.unwrap_or_default();
         let live = pods
@@ -433,7 +425,7 @@ async fn recreate_rollout_and_orphan_replica_set_adoption() {
         .await
         .expect("create deployment");
     let uid = d.uid().expect("uid");
-    eventually("the orphan RS is adopted", || async {
+    eventually_within(60, "the orphan RS is adopted", || async {
         let rs = rss.get("legacy").await.map_err(|e| e.to_string())?;
         if rs
             .owner_references()

@@ -1,8 +1,11 @@
 //! The garbage collector against capstan's API server: cascading deletion in
 //! each propagation mode, through kube-rs and through the real kubectl.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
+
+use support::eventually_some;
 
 use capstan_apiserver::TestServer;
 use capstan_controllers::gc::shell::{GcConfig, run_garbage_collector_with};
@@ -95,22 +98,6 @@ async fn create(api: &Api<ConfigMap>, obj: ConfigMap) -> ConfigMap {
         .expect("create configmap")
 }
 
-/// Poll `check` until it returns `Some`, failing after a deadline.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn gone(api: &Api<ConfigMap>, name: &str) -> bool {
     api.get_opt(name).await.expect("get").is_none()
 }
@@ -149,7 +136,7 @@ async fn background_deletion_removes_dependents_of_every_kind() {
     cms.delete("owner", &delete_with(PropagationPolicy::Background))
         .await
         .expect("delete owner");
-    eventually("dependents deleted", || async {
+    eventually_some("dependents deleted", || async {
         let all_gone = gone(&cms, "child-a").await
             && gone(&cms, "child-b").await
             && secrets
@@ -190,7 +177,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
         .await
         .expect("delete owner");
     // The collector deletes the blocking child (it now waits on its finalizer).
-    let child = eventually("child being deleted", || async {
+    let child = eventually_some("child being deleted", || async {
         let c = cms.get("child").await.expect("child exists while held");
         c.metadata.deletion_timestamp.is_some().then_some(c)
     })
@@ -201,7 +188,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
             .iter()
             .any(|f| f == "test.capstan.dev/hold")
     );
-    eventually("non-blocking child deleted", || async {
+    eventually_some("non-blocking child deleted", || async {
         gone(&cms, "free-child").await.then_some(())
     })
     .await;
@@ -220,7 +207,7 @@ async fn foreground_deletion_waits_for_blocking_dependents() {
     )
     .await
     .expect("release child");
-    eventually("owner deleted after its child", || async {
+    eventually_some("owner deleted after its child", || async {
         let owner_gone = gone(&cms, "owner").await;
         if owner_gone {
             assert!(
@@ -254,7 +241,7 @@ async fn orphan_deletion_keeps_dependents_and_strips_references() {
     cms.delete("owner", &delete_with(PropagationPolicy::Orphan))
         .await
         .expect("delete owner");
-    eventually("owner deleted", || async {
+    eventually_some("owner deleted", || async {
         gone(&cms, "owner").await.then_some(())
     })
     .await;
@@ -294,7 +281,7 @@ async fn dependent_with_two_owners_loses_only_the_deleted_owners_reference() {
     cms.delete("owner-a", &delete_with(PropagationPolicy::Background))
         .await
         .expect("delete owner-a");
-    let refs = eventually("dangling reference removed", || async {
+    let refs = eventually_some("dangling reference removed", || async {
         let c = cms
             .get("child")
             .await
@@ -328,7 +315,7 @@ async fn reference_to_missing_uid_gets_dependent_deleted() {
     };
     create(&cms, cm("orphan-by-uid", vec![ghost], vec![])).await;
     create(&cms, cm("orphan-by-name", vec![never], vec![])).await;
-    eventually("dangling dependents deleted", || async {
+    eventually_some("dangling dependents deleted", || async {
         (gone(&cms, "orphan-by-uid").await && gone(&cms, "orphan-by-name").await).then_some(())
     })
     .await;
@@ -398,7 +385,7 @@ async fn kubectl_delete_with_each_cascade_mode() {
                 "foreground: child deleted before owner"
             ),
             "background" => {
-                eventually("background child deleted", || async {
+                eventually_some("background child deleted", || async {
                     gone(&cms, &child).await.then_some(())
                 })
                 .await
@@ -454,7 +441,7 @@ async fn kinds_from_a_crd_created_after_start_are_collected() {
     cms.delete("warmup-owner", &DeleteParams::default())
         .await
         .expect("delete warmup owner");
-    eventually("collector running", || async {
+    eventually_some("collector running", || async {
         gone(&cms, "warmup-child").await.then_some(())
     })
     .await;
@@ -479,7 +466,7 @@ async fn kinds_from_a_crd_created_after_start_are_collected() {
             "widgets",
         ),
     );
-    let parent = eventually("widgets served", || async {
+    let parent = eventually_some("widgets served", || async {
         widgets
             .create(&PostParams::default(), &widget("parent", vec![]))
             .await
@@ -509,7 +496,7 @@ async fn kinds_from_a_crd_created_after_start_are_collected() {
         .delete("parent", &delete_with(PropagationPolicy::Foreground))
         .await
         .expect("delete widget parent");
-    eventually("widget parent and its configmap child deleted", || async {
+    eventually_some("widget parent and its configmap child deleted", || async {
         let done =
             gone(&cms, "cm-child").await && widgets.get_opt("parent").await.expect("get").is_none();
         done.then_some(())
@@ -518,7 +505,7 @@ async fn kinds_from_a_crd_created_after_start_are_collected() {
     cms.delete("cm-parent", &delete_with(PropagationPolicy::Background))
         .await
         .expect("delete cm parent");
-    eventually("widget child deleted", || async {
+    eventually_some("widget child deleted", || async {
         widgets
             .get_opt("w-child")
             .await
@@ -574,7 +561,7 @@ async fn replicaset_foreground_deletion_removes_its_pods_first() {
     rss.delete("web", &delete_with(PropagationPolicy::Foreground))
         .await
         .expect("delete replicaset");
-    eventually("replicaset deleted after its pods", || async {
+    eventually_some("replicaset deleted after its pods", || async {
         let rs_gone = rss.get_opt("web").await.expect("get rs").is_none();
         if rs_gone {
             let left = pods.list(&Default::default()).await.expect("list pods");
@@ -627,7 +614,7 @@ async fn cluster_scoped_object_naming_a_namespaced_owner_is_left_alone() {
         ),
     )
     .await;
-    eventually("valid dangling dependent deleted", || async {
+    eventually_some("valid dangling dependent deleted", || async {
         gone(&cms, "valid-dependent").await.then_some(())
     })
     .await;
@@ -732,7 +719,7 @@ async fn kubectl_delete_deployment_cascades_through_replicasets_to_pods() {
                 assert!(pods_of(name.clone()).await.is_empty());
             }
             "background" => {
-                eventually("replicaset and pods collected", || async {
+                eventually_some("replicaset and pods collected", || async {
                     let rs_gone = rss.get_opt(&rs_name).await.expect("get").is_none();
                     (rs_gone && pods_of(name.clone()).await.is_empty()).then_some(())
                 })
@@ -776,7 +763,7 @@ async fn owner_deleted_while_no_collector_ran_is_caught_up_at_start() {
             let _ = stopped.await;
         },
     ));
-    eventually("child collected from the initial list", || async {
+    eventually_some("child collected from the initial list", || async {
         gone(&cms, "child").await.then_some(())
     })
     .await;

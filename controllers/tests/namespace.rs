@@ -5,7 +5,8 @@
 
 mod support;
 
-use std::future::Future;
+use support::eventually_some;
+
 use std::time::Duration;
 
 use capstan_apiserver::TestServer;
@@ -20,19 +21,6 @@ use tokio::sync::oneshot;
 
 const NS: &str = "doomed";
 const HOLD: &str = "example.com/hold";
-
-/// [`support::eventually`] for checks that answer `Some` once done.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    support::eventually(what, || {
-        let next = check();
-        async move { next.await.ok_or_else(|| "not yet".to_string()) }
-    })
-    .await
-}
 
 fn widgets_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(
@@ -111,7 +99,7 @@ async fn populate(client: &Client) {
         .await
         .expect("create event");
     let widgets: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &widgets_resource());
-    eventually("widgets served", || async {
+    eventually_some("widgets served", || async {
         widgets
             .create(
                 &pp,
@@ -174,7 +162,7 @@ async fn kubectl_delete_namespace_returns_once_its_content_is_gone() {
 
     // While the held pod remains, the namespace is Terminating and says why.
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let ns = eventually("remaining-content conditions", || async {
+    let ns = eventually_some("remaining-content conditions", || async {
         let ns = namespaces.get_opt(NS).await.expect("get namespace")?;
         let fins = condition(&ns, "NamespaceFinalizersRemaining")?;
         (fins.0 == "True").then_some(ns)
@@ -307,7 +295,7 @@ async fn a_namespace_whose_content_has_no_finalizers_goes_at_once() {
         terminating.spec.and_then(|s| s.finalizers),
         Some(vec!["kubernetes".to_string()])
     );
-    eventually("namespace removed", || async {
+    eventually_some("namespace removed", || async {
         namespaces
             .get_opt("brief")
             .await

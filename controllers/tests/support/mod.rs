@@ -69,6 +69,19 @@ where
     eventually_within(90, what, check).await
 }
 
+/// [`eventually`] for checks that answer `Some` once done.
+pub async fn eventually_some<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually(what, || {
+        let next = check();
+        async move { next.await.ok_or_else(|| "not yet".to_string()) }
+    })
+    .await
+}
+
 /// The controllers as a separate "process": their own tokio runtime and client,
 /// so that [`Controllers::kill`] stops every task of theirs (informers, workers,
 /// in-flight requests) at once, as SIGKILL would.
