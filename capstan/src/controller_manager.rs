@@ -125,6 +125,7 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
         concurrent_deployment_syncs: args.concurrent_deployment_syncs,
         concurrent_namespace_syncs: args.concurrent_namespace_syncs,
         instance: id.clone(),
+        ..ControllersConfig::default()
     };
 
     let health = HealthServer::bind(args.bind_address)

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{RunError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use kube::Client;
@@ -140,6 +141,8 @@ pub struct ControllersConfig {
     pub concurrent_namespace_syncs: usize,
     /// The instance name events are reported from.
     pub instance: String,
+    /// The wall clock every controller reads `now` from (a fake one in tests).
+    pub clock: SharedClock,
 }
 
 impl Default for ControllersConfig {
@@ -150,6 +153,7 @@ impl Default for ControllersConfig {
             concurrent_deployment_syncs: 5,
             concurrent_namespace_syncs: 10,
             instance: "capstan".to_string(),
+            clock: RealClock::shared(),
         }
     }
 }
@@ -181,6 +185,7 @@ impl ControllerManager {
                     workers: config.concurrent_replicaset_syncs,
                     instance: config.instance.clone(),
                     record_events: true,
+                    clock: config.clock.clone(),
                 },
             )?)
         } else {
@@ -195,6 +200,7 @@ impl ControllerManager {
                     workers: config.concurrent_deployment_syncs,
                     instance: config.instance.clone(),
                     record_events: true,
+                    clock: config.clock.clone(),
                 },
             )?)
         } else {
@@ -214,6 +220,7 @@ impl ControllerManager {
                     client.clone(),
                     &NamespaceControllerConfig {
                         workers: config.concurrent_namespace_syncs,
+                        clock: config.clock.clone(),
                         ..NamespaceControllerConfig::default()
                     },
                 )

@@ -10,12 +10,14 @@
 //!   per-item exponential backoff, token buckets and client-go's metric names;
 //! - [`controller`]: the runner that ties informers, a queue and a reconcile function
 //!   together with N workers, panic isolation and graceful shutdown;
+//! - [`clock`]: the wall and monotonic clock controllers read, real or fake;
 //! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`] and
 //!   [`client`]: the pieces every kube-controller-manager controller leans on.
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod clock;
 pub mod controller;
 pub mod events;
 pub mod expectations;

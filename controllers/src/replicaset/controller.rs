@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{
     Action, Controller, ControllerBuilder, Reconciler, RunError, SyncCheck,
 };
@@ -22,7 +23,6 @@ use capstan_runtime::ownership::{ControllerRefManager, OwnershipError};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
 use super::actions::{ReplicaSetActions, SyncError};
@@ -104,6 +104,7 @@ pub struct ReplicaSetReconciler {
     pods: Lister<Pod>,
     expectations: Arc<UidTrackingExpectations<ObjectKey>>,
     actions: ReplicaSetActions,
+    clock: SharedClock,
 }
 
 impl ReplicaSetReconciler {
@@ -170,7 +171,7 @@ impl ReplicaSetReconciler {
 
         match self
             .actions
-            .sync(&rs, &pods, &related, needs_sync, Timestamp::now())
+            .sync(&rs, &pods, &related, needs_sync, self.clock.now())
             .await?
         {
             Some(after) => Ok(Action::RequeueAfter(after)),
@@ -196,6 +197,8 @@ pub struct ReplicaSetControllerConfig {
     pub instance: String,
     /// Whether to record Events (off for tests that do not want them).
     pub record_events: bool,
+    /// The clock syncs read `now` from (and expectations expire by).
+    pub clock: SharedClock,
 }
 
 impl Default for ReplicaSetControllerConfig {
@@ -204,6 +207,7 @@ impl Default for ReplicaSetControllerConfig {
             workers: 5,
             instance: "capstan".to_string(),
             record_events: true,
+            clock: RealClock::shared(),
         }
     }
 }
@@ -228,7 +232,9 @@ impl ReplicaSetController {
         let rs_informer = factory.informer::<ReplicaSet>();
         let pod_informer = factory.informer::<Pod>();
         add_pod_indexes(&pod_informer)?;
-        let expectations = Arc::new(UidTrackingExpectations::<ObjectKey>::new());
+        let expectations = Arc::new(UidTrackingExpectations::<ObjectKey>::with_clock(
+            config.clock.clone(),
+        ));
         let recorder = config
             .record_events
             .then(|| Recorder::new(client.clone(), REPORTING_CONTROLLER, &config.instance));
@@ -238,6 +244,7 @@ impl ReplicaSetController {
             pods: pod_informer.lister(),
             expectations: expectations.clone(),
             actions: ReplicaSetActions::new(client, expectations.clone(), recorder),
+            clock: config.clock.clone(),
         };
         let synced: SyncCheck = {
             let (r, p) = (rs_informer.clone(), pod_informer.clone());
