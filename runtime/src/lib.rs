@@ -11,6 +11,8 @@
 //! - [`controller`]: the runner that ties informers, a queue and a reconcile function
 //!   together with N workers, panic isolation and graceful shutdown;
 //! - [`clock`]: the wall and monotonic clock controllers read, real or fake;
+//! - [`status`]: status-subresource writes that skip no-ops and retry on a fresh read;
+//! - [`fake_api`]: a scripted fake API server for testing controller shells;
 //! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`] and
 //!   [`client`]: the pieces every kube-controller-manager controller leans on.
 
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod controller;
 pub mod events;
 pub mod expectations;
+pub mod fake_api;
 pub mod health;
 pub mod informer;
 pub mod key;
@@ -28,5 +31,6 @@ pub mod leader;
 pub mod metrics;
 pub mod ownership;
 pub mod queue;
+pub mod status;
 
 pub use key::ObjectKey;

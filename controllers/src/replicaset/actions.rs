@@ -9,6 +9,7 @@ use capstan_runtime::ObjectKey;
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::ownership::Owner;
+use capstan_runtime::status::StatusWriter;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams, Preconditions};
@@ -17,13 +18,10 @@ use kube::{Api, Client};
 use super::plan::{ManageReplicas, PodRef};
 use super::pod_template::{PodTemplateError, pod_from_template};
 use super::slowstart::{self, SLOW_START_INITIAL_BATCH_SIZE};
-use super::status::StatusPlan;
+use super::status::{StatusPlan, status_unchanged};
 use super::{
     EVENT_FAILED_CREATE, EVENT_FAILED_DELETE, EVENT_SUCCESSFUL_CREATE, EVENT_SUCCESSFUL_DELETE,
 };
-
-/// Upstream `statusUpdateRetries`: one more attempt after re-reading the RS.
-pub const STATUS_UPDATE_RETRIES: usize = 1;
 
 /// Errors of a whole ReplicaSet sync.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +81,7 @@ pub struct ReplicaSetActions {
     client: Client,
     expectations: Arc<UidTrackingExpectations<ObjectKey>>,
     recorder: Option<Recorder>,
+    status: StatusWriter<ReplicaSet>,
 }
 
 impl ReplicaSetActions {
@@ -95,6 +94,11 @@ impl ReplicaSetActions {
         recorder: Option<Recorder>,
     ) -> Self {
         Self {
+            status: StatusWriter::new(client.clone()).skip_when(|rs, new| {
+                new.status
+                    .as_ref()
+                    .is_some_and(|status| status_unchanged(rs, status))
+            }),
             client,
             expectations,
             recorder,
@@ -279,38 +283,17 @@ impl ReplicaSetActions {
         }
     }
 
-    /// Writes `plan.status` when `plan.write` (PUT of the status subresource with
-    /// the cached `resourceVersion`; on failure the RS is read again and the write
-    /// retried once, as upstream). Returns the stored RS, `None` when nothing was
-    /// written.
+    /// Writes `plan.status` unless upstream's comparison finds it unchanged
+    /// ([`status_unchanged`], the decision `plan.write` states), through the
+    /// shared [`StatusWriter`]: a PUT of the status subresource with the cached
+    /// `resourceVersion`, retried once on a fresh read after a failure. Returns the
+    /// stored RS, `None` when nothing was written.
     pub async fn write_status(
         &self,
         rs: &ReplicaSet,
         plan: &StatusPlan,
     ) -> Result<Option<ReplicaSet>, kube::Error> {
-        if !plan.write {
-            return Ok(None);
-        }
-        let ns = rs.metadata.namespace.clone().unwrap_or_default();
-        let name = rs.metadata.name.clone().unwrap_or_default();
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
-        let mut current = rs.clone();
-        let mut attempt = 0;
-        loop {
-            current.status = Some(plan.status.clone());
-            match api
-                .replace_status(&name, &PostParams::default(), &current)
-                .await
-            {
-                Ok(stored) => return Ok(Some(stored)),
-                Err(e) if attempt >= STATUS_UPDATE_RETRIES => return Err(e),
-                Err(e) => {
-                    tracing::debug!(replicaset = %name, error = %e, "status update failed, re-reading and retrying");
-                    current = api.get(&name).await?;
-                    attempt += 1;
-                }
-            }
-        }
+        self.status.write(rs, &plan.status).await
     }
 }
 

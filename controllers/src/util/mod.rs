@@ -9,7 +9,5 @@ pub mod sort;
 pub mod time;
 
 #[cfg(test)]
-pub(crate) mod fake_api;
-#[cfg(test)]
 #[allow(dead_code)]
 pub(crate) mod testing;

@@ -5,8 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::replicaset::status::plan_status;
-use crate::util::fake_api::{self, Recorded};
 use crate::util::testing::{at, pod, rs};
+use capstan_runtime::fake_api::{self, Recorded};
 
 fn performer(client: Client) -> (ReplicaSetActions, Arc<UidTrackingExpectations<ObjectKey>>) {
     let exp = Arc::new(UidTrackingExpectations::new());
