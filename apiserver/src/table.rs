@@ -1500,35 +1500,41 @@ fn pv_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 fn replication_controller_columns() -> Vec<PrinterColumn> {
-    vec![
-        name_column(),
-        col(
-            "Desired",
-            "integer",
-            "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
-        ),
-        col(
-            "Current",
-            "integer",
-            "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
-        ),
-        col(
-            "Ready",
-            "integer",
-            "The number of ready replicas for this replication controller.",
-        ),
-        age_column(),
-        wide("Containers", "string", CONTAINERS_DESC),
-        wide("Images", "string", IMAGES_DESC),
-        wide(
-            "Selector",
-            "string",
-            "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
-        ),
-    ]
+    replicated_columns(
+        "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+        "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+        "The number of ready replicas for this replication controller.",
+        "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+    )
 }
 
 fn replication_controller_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    // The selector is a plain label map.
+    replicated_cells(o, now, format_labels)
+}
+
+/// `NAME DESIRED CURRENT READY AGE` (wide: `CONTAINERS IMAGES SELECTOR`), the
+/// columns of ReplicaSets and ReplicationControllers, with the kind's descriptions.
+fn replicated_columns(
+    desired: &str,
+    current: &str,
+    ready: &str,
+    selector: &str,
+) -> Vec<PrinterColumn> {
+    vec![
+        name_column(),
+        col("Desired", "integer", desired),
+        col("Current", "integer", current),
+        col("Ready", "integer", ready),
+        age_column(),
+        wide("Containers", "string", CONTAINERS_DESC),
+        wide("Images", "string", IMAGES_DESC),
+        wide("Selector", "string", selector),
+    ]
+}
+
+/// The cells of [`replicated_columns`]; `selector` formats `spec.selector`.
+fn replicated_cells(o: &Value, now: DateTime<Utc>, selector: fn(&Value) -> String) -> Vec<Value> {
     let (names, images) = container_cells(at(o, &["spec", "template", "spec"]));
     vec![
         name(o),
@@ -1538,7 +1544,7 @@ fn replication_controller_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         obj_age(o, now),
         names,
         images,
-        json!(format_labels(at(o, &["spec", "selector"]))),
+        json!(selector(at(o, &["spec", "selector"]))),
     ]
 }
 
@@ -1588,46 +1594,16 @@ fn deployment_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 fn replicaset_columns() -> Vec<PrinterColumn> {
-    vec![
-        name_column(),
-        col(
-            "Desired",
-            "integer",
-            "Replicas is the number of desired pods.",
-        ),
-        col(
-            "Current",
-            "integer",
-            "Replicas is the most recently observed number of non-terminating pods.",
-        ),
-        col(
-            "Ready",
-            "integer",
-            "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
-        ),
-        age_column(),
-        wide("Containers", "string", CONTAINERS_DESC),
-        wide("Images", "string", IMAGES_DESC),
-        wide(
-            "Selector",
-            "string",
-            "Selector is a label query over pods that should match the replica count.",
-        ),
-    ]
+    replicated_columns(
+        "Replicas is the number of desired pods.",
+        "Replicas is the most recently observed number of non-terminating pods.",
+        "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
+        "Selector is a label query over pods that should match the replica count.",
+    )
 }
 
 fn replicaset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let (names, images) = container_cells(at(o, &["spec", "template", "spec"]));
-    vec![
-        name(o),
-        json!(n(o, &["spec", "replicas"])),
-        json!(n(o, &["status", "replicas"])),
-        json!(n(o, &["status", "readyReplicas"])),
-        obj_age(o, now),
-        names,
-        images,
-        json!(format_label_selector(at(o, &["spec", "selector"]))),
-    ]
+    replicated_cells(o, now, format_label_selector)
 }
 
 fn statefulset_columns() -> Vec<PrinterColumn> {
