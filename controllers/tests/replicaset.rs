@@ -48,7 +48,7 @@ impl Harness {
         let server = TestServer::start().await.expect("test server starts");
         let client = server.client().await;
         let factory = SharedInformerFactory::new(client.clone(), None);
-        let controller = ReplicaSetController::new(
+        let controller = ReplicaSetController::<ReplicaSet>::new(
             &factory,
             client.clone(),
             &ReplicaSetControllerConfig::default(),

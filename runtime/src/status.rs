@@ -238,6 +238,16 @@ mod tests {
         }
     }
 
+    /// Writes status replicas 2 over a cached RS (spec replicas 3, version 5),
+    /// expecting a write.
+    async fn write_two(client: Client) -> ReplicaSet {
+        StatusWriter::new(client)
+            .write(&rs(3, "5"), &status(2))
+            .await
+            .unwrap()
+            .expect("written")
+    }
+
     fn puts(log: &fake_api::Log) -> Vec<Recorded> {
         log.lock()
             .unwrap()
@@ -277,11 +287,7 @@ mod tests {
     #[tokio::test]
     async fn a_changed_status_is_put_to_the_status_subresource_with_the_cached_version() {
         let (client, log) = fake_api::client(|rec| fake_api::echo(rec, 0));
-        let stored = StatusWriter::new(client)
-            .write(&rs(3, "5"), &status(2))
-            .await
-            .unwrap()
-            .expect("written");
+        let stored = write_two(client).await;
         assert_eq!(stored.status, Some(status(2)));
         let puts = puts(&log);
         assert_eq!(puts.len(), 1);
@@ -297,11 +303,7 @@ mod tests {
     async fn a_conflict_is_retried_once_on_a_fresh_read_without_the_callers_spec() {
         let (client, log) = conflict_once();
         // The caller's copy is stale and carries a spec of its own (replicas 3).
-        let stored = StatusWriter::new(client)
-            .write(&rs(3, "5"), &status(2))
-            .await
-            .unwrap()
-            .expect("written");
+        let stored = write_two(client).await;
         assert_eq!(stored.status, Some(status(2)));
         let calls: Vec<String> = log
             .lock()

@@ -1,7 +1,9 @@
-//! Helpers shared by the controllers' planning cores.
+//! Helpers shared by the controllers: planning-core helpers and the controller
+//! kit's pod control.
 
 pub mod intstr;
 pub mod pod;
+pub mod pod_control;
 pub mod replicasets;
 pub mod selector;
 pub mod semantic;
