@@ -31,6 +31,10 @@ pub struct ControllerManagerArgs {
     /// ReplicaSets synced concurrently.
     #[arg(long, default_value_t = 5)]
     concurrent_replicaset_syncs: usize,
+    /// ReplicationControllers synced concurrently (upstream's flag is registered
+    /// as `concurrent_rc_syncs`, which its flag normalization also accepts).
+    #[arg(long, alias = "concurrent_rc_syncs", default_value_t = 5)]
+    concurrent_rc_syncs: usize,
     /// Deployments synced concurrently.
     #[arg(long, default_value_t = 5)]
     concurrent_deployment_syncs: usize,
@@ -122,6 +126,7 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
     let config = ControllersConfig {
         selection,
         concurrent_replicaset_syncs: args.concurrent_replicaset_syncs,
+        concurrent_rc_syncs: args.concurrent_rc_syncs,
         concurrent_deployment_syncs: args.concurrent_deployment_syncs,
         concurrent_namespace_syncs: args.concurrent_namespace_syncs,
         instance: id.clone(),

@@ -254,6 +254,9 @@ const CONTROLLER_MANAGER_USES: &[(&str, &str, &[&str])] = &[
     // replicaset-controller
     ("apps", "replicasets/status", &["update"]),
     ("", "pods", &["list", "watch", "create", "patch", "delete"]),
+    // replicationcontroller-controller
+    ("", "replicationcontrollers", &["get", "list", "watch"]),
+    ("", "replicationcontrollers/status", &["update"]),
 ];
 /// The garbage collector's metadata watches, owner-reference patches and deletes cover
 /// every served kind: two samples.

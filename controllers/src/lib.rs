@@ -12,6 +12,8 @@
 //! - [`replicaset`]: creations/deletions (diff, `burstReplicas`, deletion ranking,
 //!   slow-start batches), the pod to create, and the status with its
 //!   `ReplicaFailure` condition.
+//! - [`replicationcontroller`]: the legacy ReplicationController, kept by the
+//!   ReplicaSet controller's logic as upstream's replication manager.
 //! - [`deployment`]: pod-template-hash, new/old ReplicaSets, revisions and
 //!   annotations, RollingUpdate and Recreate, proportional scaling, paused,
 //!   rollback by template, history cleanup, status, conditions and progress
@@ -21,8 +23,8 @@
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
 //! - [`manager`]: runs the enabled controllers over one informer factory
 //!   (`--controllers` selection, [`manager::run_controllers`]).
-//! - [`util`]: helpers shared by the controllers (pod readiness and availability,
-//!   label selectors, int-or-percent).
+//! - [`util`]: helpers shared by the controllers (pod control for any owner, pod
+//!   readiness and availability, label selectors, int-or-percent).
 
 #![warn(missing_docs)]
 
@@ -31,6 +33,7 @@ pub mod gc;
 pub mod manager;
 pub mod namespace;
 pub mod replicaset;
+pub mod replicationcontroller;
 pub mod util;
 
 pub use manager::{ControllersConfig, run_controllers};

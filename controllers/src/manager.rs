@@ -14,9 +14,13 @@ use kube::Client;
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
+use crate::replicationcontroller::ReplicationManager;
 
 /// Upstream name of the ReplicaSet controller (`--controllers`).
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
+
+/// Upstream name of the ReplicationController controller (`--controllers`).
+pub const REPLICATIONCONTROLLER_CONTROLLER: &str = "replicationcontroller-controller";
 
 /// Upstream name of the Deployment controller (`--controllers`).
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
@@ -31,6 +35,7 @@ pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
 /// kube-controller-manager also accepts.
 pub const KNOWN_CONTROLLERS: &[(&str, &str)] = &[
     (REPLICASET_CONTROLLER, "replicaset"),
+    (REPLICATIONCONTROLLER_CONTROLLER, "replicationcontroller"),
     (DEPLOYMENT_CONTROLLER, "deployment"),
     (GARBAGE_COLLECTOR_CONTROLLER, "garbagecollector"),
     (NAMESPACE_CONTROLLER, "namespace"),
@@ -135,6 +140,8 @@ pub struct ControllersConfig {
     pub selection: ControllerSelection,
     /// `--concurrent-replicaset-syncs` (default 5).
     pub concurrent_replicaset_syncs: usize,
+    /// `--concurrent-rc-syncs` (default 5).
+    pub concurrent_rc_syncs: usize,
     /// `--concurrent-deployment-syncs` (default 5).
     pub concurrent_deployment_syncs: usize,
     /// `--concurrent-namespace-syncs` (default 10).
@@ -150,6 +157,7 @@ impl Default for ControllersConfig {
         Self {
             selection: ControllerSelection::default(),
             concurrent_replicaset_syncs: 5,
+            concurrent_rc_syncs: 5,
             concurrent_deployment_syncs: 5,
             concurrent_namespace_syncs: 10,
             instance: "capstan".to_string(),
@@ -163,6 +171,7 @@ impl Default for ControllersConfig {
 pub struct ControllerManager {
     factory: SharedInformerFactory,
     replica_sets: Option<ReplicaSetController>,
+    replication_controllers: Option<ReplicationManager>,
     deployments: Option<DeploymentController>,
     garbage_collector: Option<Client>,
     namespaces: Option<NamespaceController>,
@@ -183,6 +192,24 @@ impl ControllerManager {
                 client.clone(),
                 &ReplicaSetControllerConfig {
                     workers: config.concurrent_replicaset_syncs,
+                    instance: config.instance.clone(),
+                    record_events: true,
+                    clock: config.clock.clone(),
+                },
+            )?)
+        } else {
+            None
+        };
+        let replication_controllers = if config
+            .selection
+            .is_enabled(REPLICATIONCONTROLLER_CONTROLLER)
+        {
+            enabled.push(REPLICATIONCONTROLLER_CONTROLLER);
+            Some(ReplicationManager::new(
+                &factory,
+                client.clone(),
+                &ReplicaSetControllerConfig {
+                    workers: config.concurrent_rc_syncs,
                     instance: config.instance.clone(),
                     record_events: true,
                     clock: config.clock.clone(),
@@ -232,12 +259,18 @@ impl ControllerManager {
         let synced = replica_sets
             .iter()
             .map(ReplicaSetController::synced_check)
+            .chain(
+                replication_controllers
+                    .iter()
+                    .map(ReplicationManager::synced_check),
+            )
             .chain(deployments.iter().map(DeploymentController::synced_check))
             .chain(namespaces.iter().map(NamespaceController::synced_check))
             .collect();
         Ok(Self {
             factory,
             replica_sets,
+            replication_controllers,
             deployments,
             garbage_collector,
             namespaces,
@@ -273,6 +306,10 @@ impl ControllerManager {
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(rs) = self.replica_sets {
             let run = rs.run(stopped());
+            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
+        }
+        if let Some(rc) = self.replication_controllers {
+            let run = rc.run(stopped());
             tasks.spawn(async move { run.await.map_err(ManagerError::from) });
         }
         if let Some(d) = self.deployments {
@@ -343,6 +380,9 @@ mod tests {
         let alias = ControllerSelection::parse(&["-replicaset", "*"]).unwrap();
         assert!(!alias.is_enabled(REPLICASET_CONTROLLER));
         assert!(alias.is_enabled(DEPLOYMENT_CONTROLLER));
+        let rc = ControllerSelection::parse(&["*", "-replicationcontroller"]).unwrap();
+        assert!(!rc.is_enabled(REPLICATIONCONTROLLER_CONTROLLER));
+        assert!(all.is_enabled(REPLICATIONCONTROLLER_CONTROLLER));
         let explicit = ControllerSelection::parse(&["replicaset"]).unwrap();
         assert!(explicit.is_enabled(REPLICASET_CONTROLLER));
         assert!(!explicit.is_enabled(DEPLOYMENT_CONTROLLER));
