@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use capstan_controllers::manager::{
-    ControllerManager, ControllerSelection, ControllersConfig, ManagerError,
+    ControllerManager, ControllerSelection, ControllersConfig, DEPLOYMENT_CONTROLLER, ManagerError,
+    NAMESPACE_CONTROLLER, REPLICASET_CONTROLLER,
 };
 use capstan_runtime::controller::shutdown_signal;
 use capstan_runtime::health::HealthServer;
@@ -121,9 +122,14 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
     let id = identity();
     let config = ControllersConfig {
         selection,
-        concurrent_replicaset_syncs: args.concurrent_replicaset_syncs,
-        concurrent_deployment_syncs: args.concurrent_deployment_syncs,
-        concurrent_namespace_syncs: args.concurrent_namespace_syncs,
+        concurrent_syncs: [
+            (REPLICASET_CONTROLLER, args.concurrent_replicaset_syncs),
+            (DEPLOYMENT_CONTROLLER, args.concurrent_deployment_syncs),
+            (NAMESPACE_CONTROLLER, args.concurrent_namespace_syncs),
+        ]
+        .into_iter()
+        .map(|(name, n)| (name.to_string(), n))
+        .collect(),
         instance: id.clone(),
     };
 
