@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 mod controller_flags;
 mod controller_manager;
+mod controllers;
 mod crdgen;
 mod node_agent;
 mod scheduler;
@@ -52,6 +53,9 @@ enum Command {
     NodeAgent(node_agent::NodeAgentArgs),
     /// Print (or write with --out-dir) the CustomResourceDefinitions capstan serves.
     Crdgen(crdgen::CrdgenArgs),
+    /// Print (or write with --out) the controllers capstan can run: names, aliases,
+    /// defaults, flags and the RBAC rules each needs (the Helm chart's RBAC reads it).
+    Controllers(controllers::ControllersArgs),
 }
 
 /// Flags of the embedded API server.
@@ -149,6 +153,7 @@ async fn main() -> Result<()> {
         Command::ControllerManager(args) => controller_manager::run(args).await?,
         Command::Scheduler(args) => scheduler::run(args).await?,
         Command::Crdgen(args) => crdgen::run(args)?,
+        Command::Controllers(args) => controllers::run(args)?,
         Command::NodeAgent(args) => node_agent::run(args).await?,
     }
     Ok(())
