@@ -805,6 +805,34 @@ fn the_charts_controller_list_is_the_tables() {
     );
 }
 
+/// The kind cluster of the e2e suite (`e2e/kind/cluster.yaml`) turns off, in its own
+/// kube-controller-manager, every controller capstan's chart runs there, so no two
+/// controllers fight over the same objects.
+#[test]
+fn the_kind_cluster_leaves_every_capstan_controller_to_capstan() {
+    let text = std::fs::read_to_string(repo_root().join("e2e/kind/cluster.yaml"))
+        .expect("e2e/kind/cluster.yaml");
+    let cluster: Value = serde_yaml::from_str(&text).expect("cluster.yaml parses");
+    let patch: Value = serde_yaml::from_str(
+        cluster["nodes"][0]["kubeadmConfigPatches"][0]
+            .as_str()
+            .expect("a kubeadm patch"),
+    )
+    .expect("the patch parses");
+    let list = patch["controllerManager"]["extraArgs"]["controllers"]
+        .as_str()
+        .expect("kube-controller-manager's --controllers");
+    let entries: Vec<&str> = list.split(',').collect();
+    assert_eq!(entries.first(), Some(&"*"), "{list}");
+    for c in CONTROLLERS {
+        assert!(
+            entries.contains(&format!("-{}", c.name).as_str()),
+            "kind's kube-controller-manager still runs {}: {list}",
+            c.name
+        );
+    }
+}
+
 /// `helm install` into the embedded API server: the CRD, the RBAC objects, the
 /// Deployments and the example NodePool are all accepted (validation included), and the
 /// release notes render.
