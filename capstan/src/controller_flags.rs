@@ -199,6 +199,31 @@ mod tests {
         );
     }
 
+    /// The README's flags paragraph and its list of controllers to disable in
+    /// kube-controller-manager name every controller and flag of the table.
+    #[test]
+    fn the_readme_names_every_controller_and_flag_with_its_default() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        for c in CONTROLLERS {
+            assert!(
+                readme.contains(&format!("`{}`", c.name)),
+                "README: {}",
+                c.name
+            );
+            if let Some(flag) = c.concurrent_syncs {
+                let with_default = [
+                    format!("`--{}` ({})", flag.name, flag.default),
+                    format!("`--{}` (default {})", flag.name, flag.default),
+                ];
+                assert!(
+                    with_default.iter().any(|t| readme.contains(t.as_str())),
+                    "README: {with_default:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_help_names_every_controller_and_flag() {
         let help = ControllerFlags::augment_args(Command::new("capstan"))
