@@ -275,12 +275,18 @@ impl Drop for RunningControllers {
 /// as tasks of this process until [`ControlPlane::stop`]: the one bootstrap of
 /// `capstan up`, of the controllers' scenario tests and of the e2e suite.
 pub struct ControlPlane {
-    client_config: kube::Config,
-    config: ControlPlaneConfig,
+    /// What restarting the controllers needs (boxed: a handle stays small).
+    started: Box<Started>,
     stop: CancellationToken,
-    controllers: Option<RunningControllers>,
+    controllers: Option<Box<RunningControllers>>,
     scheduler: JoinHandle<Result<(), RunError>>,
     agent: JoinHandle<Result<(), NodeAgentError>>,
+}
+
+/// What a [`ControlPlane`] was started with.
+struct Started {
+    client_config: kube::Config,
+    config: ControlPlaneConfig,
 }
 
 impl ControlPlane {
@@ -320,10 +326,12 @@ impl ControlPlane {
             ),
         ));
         Ok(ControlPlane {
-            client_config,
-            config,
+            started: Box::new(Started {
+                client_config,
+                config,
+            }),
             stop,
-            controllers: Some(controllers),
+            controllers: Some(Box::new(controllers)),
             scheduler,
             agent,
         })
@@ -333,7 +341,7 @@ impl ControlPlane {
     /// task dropped wherever it is (requests already sent still reach the server).
     /// Needs [`ControllersRuntime::Dedicated`]; does nothing when they are not running.
     pub async fn kill_controllers(&mut self) -> Result<(), UpError> {
-        if self.config.controllers_runtime == ControllersRuntime::Shared {
+        if self.started.config.controllers_runtime == ControllersRuntime::Shared {
             return Err(UpError::SharedControllersRuntime);
         }
         let Some(mut controllers) = self.controllers.take() else {
@@ -355,11 +363,11 @@ impl ControlPlane {
         if self.controllers.is_some() {
             return Err(UpError::ControllersRunning);
         }
-        self.controllers = Some(RunningControllers::start(
-            &self.client_config,
-            &self.config,
+        self.controllers = Some(Box::new(RunningControllers::start(
+            &self.started.client_config,
+            &self.started.config,
             self.stop.child_token(),
-        )?);
+        )?));
         Ok(())
     }
 
