@@ -13,6 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 mod controller_manager;
 mod crdgen;
+mod leader_election;
 mod node_agent;
 mod scheduler;
 
