@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use capstan_runtime::controller::{RunError, SyncCheck};
+use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use kube::Client;
 
@@ -46,7 +46,7 @@ pub enum ManagerError {
     Setup(#[from] SetupError),
     /// A controller's caches did not sync.
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(#[from] ControllerError),
     /// The garbage collector stopped with an error.
     #[error(transparent)]
     GarbageCollector(#[from] crate::gc::GcError),
