@@ -49,6 +49,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use crate::errors;
+
 /// Errors of claiming objects.
 #[derive(Debug, thiserror::Error)]
 pub enum OwnershipError {
@@ -346,10 +348,6 @@ fn describe<K: Resource>(obj: &K) -> String {
     )
 }
 
-fn is_status(err: &kube::Error, check: fn(&kube::core::Status) -> bool) -> bool {
-    matches!(err, kube::Error::Api(status) if check(status))
-}
-
 impl<K> ControllerRefManager<K>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -487,7 +485,7 @@ where
         tracing::debug!(object = %describe(obj), owner = %self.owner.name, "adopting orphan");
         match self.patch(obj, body).await {
             Ok(()) => Ok(true),
-            Err(err) if is_status(&err, kube::core::Status::is_not_found) => Ok(false),
+            Err(err) if errors::is_not_found(&err) => Ok(false),
             Err(err) => Err(OwnershipError::Patch {
                 action: "adopt",
                 object: describe(obj),
@@ -514,12 +512,7 @@ where
         match self.patch(obj, body).await {
             Ok(()) => Ok(()),
             // Gone, or replaced by a namesake (uid precondition): nothing to release.
-            Err(err)
-                if is_status(&err, kube::core::Status::is_not_found)
-                    || is_status(&err, kube::core::Status::is_invalid) =>
-            {
-                Ok(())
-            }
+            Err(err) if errors::is_not_found(&err) || errors::is_invalid(&err) => Ok(()),
             Err(err) => Err(OwnershipError::Patch {
                 action: "release",
                 object: describe(obj),

@@ -35,7 +35,7 @@ pub const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the scheduler could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub enum SchedulerError {
     /// The configuration is invalid.
     #[error("scheduler configuration: {0}")]
     Config(#[from] ConfigError),
@@ -302,7 +302,7 @@ pub async fn run_scheduler(
     client: kube::Client,
     config: KubeSchedulerConfiguration,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), RunError> {
+) -> Result<(), SchedulerError> {
     run_scheduler_with(client, config, RunOptions::default(), shutdown).await
 }
 
@@ -312,7 +312,7 @@ pub async fn run_scheduler_with(
     config: KubeSchedulerConfiguration,
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), RunError> {
+) -> Result<(), SchedulerError> {
     let factory = SharedInformerFactory::new(client.clone(), None);
     let lister = Arc::new(InformerLister::new(&factory));
     let instance = options
@@ -347,7 +347,7 @@ pub async fn run_scheduler_with(
             if handlers.wait(deadline).await {
                 Ok(())
             } else {
-                Err(RunError::HandlerSync)
+                Err(SchedulerError::HandlerSync)
             }
         } => Some(r),
         _ = &mut shutdown => None,
