@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use capstan_labels::Selector;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::util::pod;
 use crate::util::replicasets::spec_replicas;
-use crate::util::selector::has_all_labels;
 use crate::util::time::k8s;
 
 /// The `ReplicaFailure` condition type.
@@ -54,11 +54,13 @@ pub fn calculate_status(
         .and_then(|s| s.template.as_ref())
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.as_ref());
+    // Upstream's "fully labeled": the template's labels as an equality selector.
+    let template_selector = Selector::from_set(template_labels.into_iter().flatten());
     let mut fully_labeled = 0;
     let mut ready = 0;
     let mut available = 0;
     for p in pods {
-        if has_all_labels(p.metadata.labels.as_ref(), template_labels) {
+        if template_selector.matches(&p.metadata.labels) {
             fully_labeled += 1;
         }
         if pod::is_ready(p) {
