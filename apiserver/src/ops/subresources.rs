@@ -1,12 +1,13 @@
 //! `pods/binding`, `pods/eviction` and the `scale` subresource.
 
+use capstan_labels::Selector;
 use serde_json::{Value, json};
 
 use super::delete::{DeleteOptions, DeleteOutcome};
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, WriteOptions};
 use crate::kinds::{KindInfo, Subresource};
-use crate::selector::LabelSelector;
+use crate::selector::label_selector_of;
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey, StoredObject};
 
@@ -143,10 +144,12 @@ impl Cluster {
                 .items
                 .into_iter()
                 .filter(|o| {
+                    // Upstream: an invalid selector does not match the pod, and a nil or
+                    // empty one matches nothing.
                     o.value().ok().is_some_and(|v| {
-                        v.pointer("/spec/selector")
-                            .and_then(LabelSelector::from_object)
-                            .is_some_and(|s| !s.is_empty() && s.matches(&pod.labels))
+                        let sel = v.pointer("/spec/selector").and_then(label_selector_of);
+                        Selector::from_label_selector(sel.as_ref())
+                            .is_ok_and(|s| !s.is_empty() && s.matches(&pod.labels))
                     })
                 })
                 .collect();
@@ -368,11 +371,10 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             )
         }
         None => {
-            let sel = v
-                .pointer("/spec/selector")
-                .and_then(LabelSelector::from_object)
-                .map(|s| s.to_query())
-                .unwrap_or_default();
+            let sel = v.pointer("/spec/selector").and_then(label_selector_of);
+            let sel = Selector::from_label_selector(sel.as_ref())
+                .map_err(|e| ApiError::bad_request(format!("invalid label selector: {e}")))?
+                .to_string();
             ("/spec/replicas".into(), "/status/replicas".into(), sel)
         }
     };
