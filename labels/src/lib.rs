@@ -28,7 +28,7 @@ pub use convert::is_empty_label_selector;
 pub use error::Error;
 pub use labels::Labels;
 pub use requirement::{Operator, Requirement};
-pub use selector::Selector;
+pub use selector::{Selector, set_matches};
 
 /// `labels.Parse`: [`Selector::parse`].
 pub fn parse(input: &str) -> Result<Selector, Error> {

@@ -98,6 +98,20 @@ impl Selector {
     }
 }
 
+/// `labels.ValidatedSetSelector(set).Matches(labels)`: whether every `key=value` of
+/// `set` is in `labels` (an empty set matches everything), without building a
+/// [`Selector`]; for `nodeSelector` maps and Service selectors on hot paths.
+#[inline]
+pub fn set_matches<K, V, L>(set: impl IntoIterator<Item = (K, V)>, labels: &L) -> bool
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+    L: Labels + ?Sized,
+{
+    set.into_iter()
+        .all(|(k, v)| labels.lookup(k.as_ref()) == Some(v.as_ref()))
+}
+
 impl FromStr for Selector {
     type Err = Error;
 

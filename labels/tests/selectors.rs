@@ -10,7 +10,9 @@ use capstan_labels::syntax::{
     is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
 };
 use capstan_labels::validation::{validate_label_selector, validate_labels};
-use capstan_labels::{Error, Labels, Operator, Requirement, Selector, is_empty_label_selector};
+use capstan_labels::{
+    Error, Labels, Operator, Requirement, Selector, is_empty_label_selector, set_matches,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 /// `IsQualifiedName`'s message for a malformed name part.
@@ -529,10 +531,19 @@ fn a_label_set_selects_its_supersets() {
     // upstream TestSetMatches / TestSetIsEmpty.
     let template = labels(&[("app", "web"), ("v", "1")]);
     let fully = Selector::from_set(&template);
-    assert!(fully.matches(&labels(&[("app", "web"), ("v", "1"), ("x", "y")])));
-    assert!(!fully.matches(&labels(&[("app", "web")])));
-    assert!(!fully.matches(&labels(&[("app", "web"), ("v", "2")])));
+    for (set, want) in [
+        (&[("app", "web"), ("v", "1"), ("x", "y")][..], true),
+        (&[("app", "web")], false),
+        (&[("app", "web"), ("v", "2")], false),
+    ] {
+        assert_eq!(fully.matches(&labels(set)), want, "{set:?}");
+        assert_eq!(set_matches(&template, &labels(set)), want, "{set:?}");
+    }
     assert_eq!(fully.to_string(), "app=web,v=1");
+    assert!(set_matches(
+        &BTreeMap::<String, String>::new(),
+        &None::<&BTreeMap<String, String>>
+    ));
     let none = Selector::from_set(BTreeMap::<String, String>::new());
     assert!(none.is_empty());
     assert!(none.matches(&None::<&BTreeMap<String, String>>));
