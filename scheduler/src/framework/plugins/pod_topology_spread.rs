@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use capstan_labels::{Requirement, Selector};
+use capstan_labels::{Requirement, Selector, set_matches};
 use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use serde::{Deserialize, Serialize};
 
@@ -254,7 +254,7 @@ impl PodTopologySpread {
             else {
                 continue;
             };
-            if sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            if set_matches(sel, &labels) {
                 set.extend(sel.clone());
             }
         }
