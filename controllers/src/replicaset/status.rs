@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use capstan_labels::Selector;
+use capstan_labels::set_matches;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -54,13 +54,12 @@ pub fn calculate_status(
         .and_then(|s| s.template.as_ref())
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.as_ref());
-    // Upstream's "fully labeled": the template's labels as an equality selector.
-    let template_selector = Selector::from_set(template_labels.into_iter().flatten());
     let mut fully_labeled = 0;
     let mut ready = 0;
     let mut available = 0;
     for p in pods {
-        if template_selector.matches(&p.metadata.labels) {
+        // Upstream's "fully labeled": the template's labels as a set selector.
+        if set_matches(template_labels.into_iter().flatten(), &p.metadata.labels) {
             fully_labeled += 1;
         }
         if pod::is_ready(p) {
