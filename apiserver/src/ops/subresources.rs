@@ -371,10 +371,17 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             )
         }
         None => {
-            let sel = v.pointer("/spec/selector").and_then(label_selector_of);
-            let sel = Selector::from_label_selector(sel.as_ref())
-                .map_err(|e| ApiError::bad_request(format!("invalid label selector: {e}")))?
-                .to_string();
+            // A ReplicationController's selector is a plain label map (upstream's
+            // `scaleFromRC` uses `labels.SelectorFromSet`), the others' a LabelSelector.
+            let selector = v.pointer("/spec/selector");
+            let sel = if kind.group.is_empty() && kind.kind == "ReplicationController" {
+                let set = selector.and_then(Value::as_object).into_iter().flatten();
+                Selector::from_set(set.map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))))
+            } else {
+                Selector::from_label_selector(selector.and_then(label_selector_of).as_ref())
+                    .map_err(|e| ApiError::bad_request(format!("invalid label selector: {e}")))?
+            };
+            let sel = sel.to_string();
             ("/spec/replicas".into(), "/status/replicas".into(), sel)
         }
     };
