@@ -40,10 +40,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
-use kube::core::{Selector, SelectorExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -401,7 +401,8 @@ where
     pub fn selector_from(
         selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
     ) -> Result<Selector, OwnershipError> {
-        Selector::try_from(selector.clone()).map_err(|err| OwnershipError::InvalidSelector(err.0))
+        Selector::from_label_selector(Some(selector))
+            .map_err(|err| OwnershipError::InvalidSelector(err.to_string()))
     }
 
     /// Uses `strategy` for the patches (strategic merge by default).
@@ -438,8 +439,7 @@ where
         let mut errors = Vec::new();
         for item in objects {
             let obj: &K = item.borrow();
-            let labels = obj.meta().labels.clone().unwrap_or_default();
-            let matches = self.selector.matches(&labels) && filter(obj);
+            let matches = self.selector.matches(&obj.meta().labels) && filter(obj);
             let outcome = match decide(&self.owner, obj, matches) {
                 ClaimDecision::Keep => Ok(true),
                 ClaimDecision::Ignore => Ok(false),

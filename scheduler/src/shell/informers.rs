@@ -16,7 +16,7 @@ use std::time::Duration;
 use capstan_runtime::events::Recorder;
 use capstan_runtime::informer::{
     CacheSyncError, DeletedObject, EventHandlerFns, EventHandlerRegistration, InformerError,
-    Lister, SharedInformerFactory,
+    Lister, Selector, SharedInformerFactory,
 };
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
@@ -24,7 +24,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::core::Selector;
 
 use super::{ApiWriter, KubeWriter, Scheduler};
 use crate::config::{ConfigError, KubeSchedulerConfiguration};
