@@ -6,10 +6,12 @@
 //! Like kube-apiserver, the server renders the wide (`priority: 1`) columns too and the
 //! client hides them unless `-o wide`; [`TableOptions::default`] does so.
 
+use capstan_labels::Selector;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::kinds::{KindInfo, PrinterColumn};
+use crate::selector::label_selector_of;
 
 /// What each row's `object` carries (`?includeObject=` on a Table request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -482,41 +484,14 @@ pub fn format_labels(map: &Value) -> String {
     }
 }
 
-/// `metav1.FormatLabelSelector`: a label selector in its string form
-/// (`app=x,tier in (a,b),!gone`), requirements sorted by key; `<none>` when empty or
-/// missing.
+/// `metav1.FormatLabelSelector`: a label selector's canonical string form
+/// (`app=x,tier in (a,b),!gone`, requirements sorted by key); `<none>` when empty or
+/// missing, `<error>` when it does not convert.
 pub fn format_label_selector(selector: &Value) -> String {
-    let mut reqs: Vec<(String, String)> = Vec::new();
-    if let Some(m) = selector.get("matchLabels").and_then(|m| m.as_object()) {
-        for (k, v) in m {
-            reqs.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or(""))));
-        }
-    }
-    for e in arr(selector, &["matchExpressions"]) {
-        let key = s(e, &["key"]);
-        let mut values: Vec<&str> = arr(e, &["values"])
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
-        values.sort();
-        values.dedup();
-        let text = match s(e, &["operator"]) {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_string(),
-            "DoesNotExist" => format!("!{key}"),
-            _ => return "<error>".into(),
-        };
-        reqs.push((key.to_string(), text));
-    }
-    reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    if reqs.is_empty() {
-        "<none>".into()
-    } else {
-        reqs.into_iter()
-            .map(|(_, t)| t)
-            .collect::<Vec<_>>()
-            .join(",")
+    match Selector::from_label_selector(label_selector_of(selector).as_ref()) {
+        Err(_) => "<error>".into(),
+        Ok(s) if s.is_empty() || s.is_nothing() => "<none>".into(),
+        Ok(s) => s.to_string(),
     }
 }
 

@@ -9,10 +9,19 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::LazyLock;
 
+use capstan_labels::field::{BadValue, FieldErrorKind, go_quote};
+use capstan_labels::syntax::{max_len_error, regex_error};
+use capstan_labels::{Selector, is_empty_label_selector, set_matches};
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
 use crate::kinds::KindInfo;
+use crate::selector::{JsonLabels, label_selector_of};
+
+/// The label key and value syntax (`util/validation`), shared with label selectors.
+pub use capstan_labels::syntax::{
+    is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
+};
 
 /// `field.ErrorType`: what is wrong with a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -184,6 +193,19 @@ impl fmt::Display for FieldError {
     }
 }
 
+impl From<capstan_labels::field::FieldError> for FieldError {
+    /// A label or selector validation error (capstan-labels), as this module reports it.
+    fn from(e: capstan_labels::field::FieldError) -> Self {
+        let value = match e.kind {
+            FieldErrorKind::Required => return FieldError::required(&e.field, &e.detail),
+            FieldErrorKind::Forbidden => return FieldError::forbidden(&e.field, &e.detail),
+            FieldErrorKind::Invalid(BadValue::String(v)) => json!(v),
+            FieldErrorKind::Invalid(BadValue::Strings(v)) => json!(v),
+        };
+        FieldError::invalid(&e.field, value, &e.detail)
+    }
+}
+
 /// Formats a bad value as Go's `%v`/`%q` would: numbers and booleans bare, strings quoted,
 /// string maps as `map[string]string{"k":"v"}`, other structures as JSON.
 fn format_value(v: &Value) -> String {
@@ -210,27 +232,6 @@ fn format_value(v: &Value) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// Go's `%q` for a string.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// The `422 Unprocessable Entity` `Status` for `errors` on the object `name` of `kind`
@@ -283,75 +284,12 @@ pub fn invalid_status(kind: &KindInfo, name: &str, errors: &[FieldError]) -> Val
 // ---------------------------------------------------------------------------------------
 // Name and label syntax (k8s.io/apimachinery/pkg/util/validation)
 
-static DNS1123_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("static regex"));
-static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-        .expect("static regex")
-});
 static DNS1035_LABEL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("static regex"));
-static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("static regex")
-});
-static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$").expect("static regex")
-});
 static CONFIG_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[-._a-zA-Z0-9]+$").expect("static regex"));
 static ENV_VAR_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$").expect("static regex"));
-
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    let mut s = msg.to_string();
-    if !examples.is_empty() {
-        s.push_str(" (e.g. ");
-        for (i, e) in examples.iter().enumerate() {
-            if i > 0 {
-                s.push_str(" or ");
-            }
-            s.push_str(&format!("'{e}', "));
-        }
-        s.push_str(&format!("regex used for validation is '{fmt}')"));
-    }
-    s
-}
-
-fn max_len_error(n: usize) -> String {
-    format!("must be no more than {n} characters")
-}
-
-/// `IsDNS1123Label`: problems with `value` as an RFC 1123 label (empty when valid).
-pub fn is_dns1123_label(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push(max_len_error(63));
-    }
-    if !DNS1123_LABEL.is_match(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-            "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
-            &["my-name", "123-abc"],
-        ));
-    }
-    errs
-}
-
-/// `IsDNS1123Subdomain`: problems with `value` as an RFC 1123 subdomain.
-pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 253 {
-        errs.push(max_len_error(253));
-    }
-    if !DNS1123_SUBDOMAIN.is_match(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-            &["example.com"],
-        ));
-    }
-    errs
-}
 
 /// `IsDNS1035Label`: problems with `value` as a DNS-1035 label (Service names).
 pub fn is_dns1035_label(value: &str) -> Vec<String> {
@@ -364,66 +302,6 @@ pub fn is_dns1035_label(value: &str) -> Vec<String> {
             "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
             "[a-z]([-a-z0-9]*[a-z0-9])?",
             &["my-name", "abc-123"],
-        ));
-    }
-    errs
-}
-
-/// `IsQualifiedName`: problems with a label or annotation key (`[prefix/]name`).
-pub fn is_qualified_name(value: &str) -> Vec<String> {
-    let qualified_msg = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-    let qualified_fmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                for m in is_dns1123_subdomain(prefix) {
-                    errs.push(format!("prefix part {m}"));
-                }
-            }
-            *name
-        }
-        _ => {
-            errs.push(format!(
-                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(qualified_msg, qualified_fmt, &["MyName", "my.name", "123-abc"])
-            ));
-            return errs;
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".into());
-    } else if name.len() > 63 {
-        errs.push(format!("name part {}", max_len_error(63)));
-    }
-    if !QUALIFIED_NAME.is_match(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(
-                qualified_msg,
-                qualified_fmt,
-                &["MyName", "my.name", "123-abc"]
-            )
-        ));
-    }
-    errs
-}
-
-/// `IsValidLabelValue`: problems with a label value.
-pub fn is_valid_label_value(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push(max_len_error(63));
-    }
-    if !LABEL_VALUE.is_match(value) {
-        errs.push(regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-            "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
-            &["MyValue", "my_value", "12345"],
         ));
     }
     errs
@@ -652,15 +530,14 @@ pub fn validate_labels(labels: &Value, field: &str, errs: &mut Vec<FieldError>) 
     let Some(map) = labels.as_object() else {
         return;
     };
-    for (k, v) in map {
-        for m in is_qualified_name(k) {
-            errs.push(FieldError::invalid(field, json!(k), &m));
-        }
-        let value = v.as_str().unwrap_or("");
-        for m in is_valid_label_value(value) {
-            errs.push(FieldError::invalid(field, json!(value), &m));
-        }
-    }
+    let labels = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or("")));
+    errs.extend(
+        capstan_labels::validation::validate_labels(labels, field)
+            .into_iter()
+            .map(FieldError::from),
+    );
 }
 
 /// Upstream's limit on the total size of an object's annotations.
@@ -687,87 +564,16 @@ pub fn validate_annotations(annotations: &Value, field: &str, errs: &mut Vec<Fie
 // ---------------------------------------------------------------------------------------
 // Label selectors
 
-/// `ValidateLabelSelector`: operators, values presence, matchLabels syntax.
+/// `ValidateLabelSelector` on a selector in JSON (nothing to check when absent).
 fn validate_label_selector(sel: &Value, field: &str, errs: &mut Vec<FieldError>) {
-    if sel.is_null() {
+    let Some(sel) = label_selector_of(sel) else {
         return;
-    }
-    for (i, e) in arr(sel, &["matchExpressions"]).iter().enumerate() {
-        let path = format!("{field}.matchExpressions[{i}]");
-        let values = arr(e, &["values"]);
-        match s(e, &["operator"]) {
-            "In" | "NotIn" => {
-                if values.is_empty() {
-                    errs.push(FieldError::required(
-                        &format!("{path}.values"),
-                        "must be specified when `operator` is 'In' or 'NotIn'",
-                    ));
-                }
-            }
-            "Exists" | "DoesNotExist" => {
-                if !values.is_empty() {
-                    errs.push(FieldError::forbidden(
-                        &format!("{path}.values"),
-                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
-                    ));
-                }
-            }
-            op => errs.push(FieldError::invalid(
-                &format!("{path}.operator"),
-                json!(op),
-                "not a valid selector operator",
-            )),
-        }
-        for m in is_qualified_name(s(e, &["key"])) {
-            errs.push(FieldError::invalid(
-                &format!("{path}.key"),
-                json!(s(e, &["key"])),
-                &m,
-            ));
-        }
-    }
-    validate_labels(
-        at(sel, &["matchLabels"]),
-        &format!("{field}.matchLabels"),
-        errs,
+    };
+    errs.extend(
+        capstan_labels::validation::validate_label_selector(&sel, field)
+            .into_iter()
+            .map(FieldError::from),
     );
-}
-
-/// Whether a `metav1.LabelSelector` selects `labels`.
-pub fn selector_matches(sel: &Value, labels: &Value) -> bool {
-    let get = |k: &str| labels.get(k).and_then(|v| v.as_str());
-    if let Some(m) = sel.get("matchLabels").and_then(|m| m.as_object()) {
-        for (k, v) in m {
-            if get(k) != v.as_str() {
-                return false;
-            }
-        }
-    }
-    for e in arr(sel, &["matchExpressions"]) {
-        let key = s(e, &["key"]);
-        let values: Vec<&str> = arr(e, &["values"])
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
-        let ok = match s(e, &["operator"]) {
-            "In" => get(key).is_some_and(|v| values.contains(&v)),
-            "NotIn" => get(key).is_none_or(|v| !values.contains(&v)),
-            "Exists" => get(key).is_some(),
-            "DoesNotExist" => get(key).is_none(),
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
-fn selector_is_empty(sel: &Value) -> bool {
-    sel.get("matchLabels")
-        .and_then(|m| m.as_object())
-        .is_none_or(|m| m.is_empty())
-        && arr(sel, &["matchExpressions"]).is_empty()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1271,7 +1077,8 @@ fn validate_selector_and_template(
         return;
     }
     validate_label_selector(sel, "spec.selector", errs);
-    if selector_is_empty(sel) {
+    let typed = label_selector_of(sel).unwrap_or_default();
+    if is_empty_label_selector(&typed) {
         errs.push(FieldError::invalid(
             "spec.selector",
             sel.clone(),
@@ -1285,7 +1092,10 @@ fn validate_selector_and_template(
         .chain(["metadata", "labels"])
         .collect();
     let labels = at(obj, &labels_path);
-    if !selector_matches(sel, labels) {
+    // A selector that does not convert is reported by ValidateLabelSelector alone.
+    let matches =
+        Selector::from_label_selector(Some(&typed)).map(|s| s.matches(&JsonLabels(labels)));
+    if matches == Ok(false) {
         errs.push(FieldError::invalid(
             &labels_path.join("."),
             if labels.is_null() {
@@ -1347,7 +1157,14 @@ fn validate_replication_controller(new: &Value, errs: &mut Vec<FieldError>) {
     let labels = at(new, &["spec", "template", "metadata", "labels"]);
     if !at(new, &["spec", "template"]).is_null()
         && !selector_empty
-        && !selector_matches(&json!({"matchLabels": selector}), labels)
+        && !set_matches(
+            selector
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k, v.as_str().unwrap_or(""))),
+            &JsonLabels(labels),
+        )
     {
         errs.push(FieldError::invalid(
             "spec.template.metadata.labels",
@@ -2878,32 +2695,7 @@ mod tests {
     }
 
     #[test]
-    fn selector_matching() {
-        let labels = json!({"app": "web", "tier": "fe"});
-        assert!(selector_matches(
-            &json!({"matchLabels": {"app": "web"}}),
-            &labels
-        ));
-        assert!(!selector_matches(
-            &json!({"matchLabels": {"app": "db"}}),
-            &labels
-        ));
-        assert!(selector_matches(
-            &json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}),
-            &labels
-        ));
-        assert!(selector_matches(
-            &json!({"matchExpressions": [{"key": "x", "operator": "NotIn", "values": ["a"]}]}),
-            &labels
-        ));
-        assert!(!selector_matches(
-            &json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}),
-            &labels
-        ));
-        assert!(selector_matches(
-            &json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}),
-            &labels
-        ));
+    fn errors_are_grouped_by_field() {
         assert_eq!(
             errors_by_field(&[
                 FieldError::required("a", ""),

@@ -21,10 +21,12 @@
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
-//! - [`manager`]: runs the enabled controllers over one informer factory
-//!   (`--controllers` selection, [`manager::run_controllers`]).
+//! - [`manager`]: the table of controllers ([`manager::CONTROLLERS`]: names,
+//!   flags, informers, RBAC permissions, constructors) and the manager that runs the
+//!   enabled ones over one informer factory (`--controllers` selection,
+//!   [`manager::run_controllers`]).
 //! - [`util`]: helpers shared by the controllers (pod control for any owner, pod
-//!   readiness and availability, label selectors, int-or-percent).
+//!   readiness and availability, int-or-percent).
 
 #![warn(missing_docs)]
 

@@ -13,14 +13,16 @@
 //! - [`clock`]: the wall and monotonic clock controllers read, real or fake;
 //! - [`status`]: status-subresource writes that skip no-ops and retry on a fresh read;
 //! - [`fake_api`]: a scripted fake API server for testing controller shells;
-//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`] and
-//!   [`client`]: the pieces every kube-controller-manager controller leans on.
+//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`],
+//!   [`client`] and [`errors`]: the pieces every kube-controller-manager controller
+//!   leans on.
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod clock;
 pub mod controller;
+pub mod errors;
 pub mod events;
 pub mod expectations;
 pub mod fake_api;

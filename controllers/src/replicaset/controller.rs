@@ -11,7 +11,7 @@ use std::sync::Arc;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, Reconciler, RunError, SyncCheck,
+    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
 use capstan_runtime::events::Recorder;
 use capstan_runtime::expectations::UidTrackingExpectations;
@@ -278,7 +278,7 @@ impl<R: ReplicaSetLike> ReplicaSetController<R> {
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), ControllerError> {
         self.controller.run(shutdown).await
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::ownership::{controller_of, resolve_controller_ref as resolve};
@@ -14,7 +15,6 @@ use k8s_openapi::api::core::v1::Pod;
 use super::owner::ReplicaSetLike;
 use crate::util::pod::is_ready;
 use crate::util::pod_control::pod_key;
-use crate::util::selector::{LabelMatcher, is_empty_selector};
 
 /// What the controller should do about one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,9 +66,8 @@ fn matching<'a, R: ReplicaSetLike>(pod: &Pod, rss: &'a [&'a R]) -> Vec<&'a R> {
         .filter(|rs| rs.meta().namespace == pod.metadata.namespace)
         .filter(|rs| {
             let sel = rs.pod_selector();
-            !is_empty_selector(sel.as_deref())
-                && LabelMatcher::new(sel.as_deref())
-                    .is_ok_and(|m| m.matches(pod.metadata.labels.as_ref()))
+            Selector::from_label_selector(sel.as_deref())
+                .is_ok_and(|s| !s.is_empty() && s.matches(&pod.metadata.labels))
         })
         .collect()
 }

@@ -5,7 +5,6 @@ pub mod intstr;
 pub mod pod;
 pub mod pod_control;
 pub mod replicasets;
-pub mod selector;
 pub mod semantic;
 pub mod sort;
 pub mod time;

@@ -21,6 +21,7 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
+use capstan_runtime::errors::{self, NAMESPACE_TERMINATING_CAUSE};
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::expectations::UidTrackingExpectations;
 use k8s_openapi::api::core::v1::Pod;
@@ -58,29 +59,10 @@ impl PodControlError {
     /// message when there is one, as upstream puts the error's text there.
     pub fn condition_message(&self) -> String {
         match self {
-            Self::Create(e) | Self::Delete(e) => api_message(e),
+            Self::Create(e) | Self::Delete(e) => errors::message(e),
             other => other.to_string(),
         }
     }
-}
-
-/// The message of an API error (Go's `err.Error()` of a `StatusError`), or the
-/// error's text.
-fn api_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(s) => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// True when the error says the namespace is terminating (upstream
-/// `HasStatusCause(err, NamespaceTerminatingCause)`).
-fn namespace_terminating(err: &kube::Error) -> bool {
-    matches!(err, kube::Error::Api(s) if s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating")))
-}
-
-fn is_not_found(err: &kube::Error) -> bool {
-    matches!(err, kube::Error::Api(s) if s.is_not_found())
 }
 
 /// A pod chosen for deletion.
@@ -214,13 +196,13 @@ impl PodControl {
                 );
                 Ok(())
             }
-            Err(e) if namespace_terminating(&e) => Ok(()),
+            Err(e) if errors::has_status_cause(&e, NAMESPACE_TERMINATING_CAUSE) => Ok(()),
             Err(e) => {
                 self.event(
                     owner,
                     EventType::Warning,
                     EVENT_FAILED_CREATE,
-                    &format!("Error creating: {}", api_message(&e)),
+                    &format!("Error creating: {}", errors::message(&e)),
                 );
                 Err(e)
             }
@@ -275,14 +257,14 @@ impl PodControl {
             Err(e) => {
                 // The informer will not observe this deletion.
                 self.expectations.deletion_observed(key, &p.key());
-                if is_not_found(&e) {
+                if errors::is_not_found(&e) {
                     return Ok(());
                 }
                 self.event(
                     owner,
                     EventType::Warning,
                     EVENT_FAILED_DELETE,
-                    &format!("Error deleting: {}", api_message(&e)),
+                    &format!("Error deleting: {}", errors::message(&e)),
                 );
                 Err(e)
             }
