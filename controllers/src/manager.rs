@@ -22,8 +22,8 @@ use kube::Client;
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
 use crate::gc::shell::{GcConfig, run_garbage_collector_with};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
+use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
-use crate::replicationcontroller::ReplicationManager;
 
 mod descriptor;
 mod selection;
@@ -78,21 +78,7 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                    Larger number = more responsive replica management, but more CPU (and \
                    network) load",
         }),
-        build: |cx| {
-            let c = ReplicaSetController::<ReplicaSet>::new(
-                cx.factory,
-                cx.client.clone(),
-                &ReplicaSetControllerConfig {
-                    workers: cx.workers,
-                    instance: cx.config.instance.clone(),
-                    record_events: true,
-                    clock: cx.config.clock.clone(),
-                },
-            )?;
-            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
-                c.run(stop)
-            }))
-        },
+        build: replica_set_like::<ReplicaSet>,
     },
     ControllerDescriptor {
         name: REPLICATIONCONTROLLER_CONTROLLER,
@@ -119,21 +105,8 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                    concurrently. Larger number = more responsive replica management, but \
                    more CPU (and network) load",
         }),
-        build: |cx| {
-            let c = ReplicationManager::new(
-                cx.factory,
-                cx.client.clone(),
-                &ReplicaSetControllerConfig {
-                    workers: cx.workers,
-                    instance: cx.config.instance.clone(),
-                    record_events: true,
-                    clock: cx.config.clock.clone(),
-                },
-            )?;
-            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
-                c.run(stop)
-            }))
-        },
+        // Upstream's replication manager: the ReplicaSet controller over RCs.
+        build: replica_set_like::<ReplicationController>,
     },
     ControllerDescriptor {
         name: DEPLOYMENT_CONTROLLER,
@@ -247,6 +220,26 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
         },
     },
 ];
+
+/// The constructor of the ReplicaSet controller over owners of kind `R`: the
+/// ReplicaSet's own, and the ReplicationController's.
+fn replica_set_like<R: ReplicaSetLike>(
+    cx: &BuildContext<'_>,
+) -> Result<BuiltController, ManagerError> {
+    let c = ReplicaSetController::<R>::new(
+        cx.factory,
+        cx.client.clone(),
+        &ReplicaSetControllerConfig {
+            workers: cx.workers,
+            instance: cx.config.instance.clone(),
+            record_events: true,
+            clock: cx.config.clock.clone(),
+        },
+    )?;
+    Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+        c.run(stop)
+    }))
+}
 
 /// Errors of a controllers selection or of running the controllers.
 #[derive(Debug, thiserror::Error)]

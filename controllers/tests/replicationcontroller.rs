@@ -80,6 +80,27 @@ async fn settled(cluster: &Cluster, name: &str, n: usize) -> Vec<Pod> {
     .await
 }
 
+/// Waits until the pod `bare` satisfies `check` (`what` names it).
+async fn bare_pod_until(cluster: &Cluster, what: &str, check: impl Fn(&Pod) -> bool) {
+    eventually(&format!("the bare pod {what}"), || async {
+        let p = cluster
+            .api::<Pod>()
+            .get("bare")
+            .await
+            .map_err(|e| e.to_string())?;
+        if check(&p) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?}, {:?}",
+                p.metadata.owner_references,
+                p.status.map(|s| s.phase)
+            ))
+        }
+    })
+    .await;
+}
+
 /// The whitespace-separated cells of the line of `kubectl get` output naming
 /// `name`, and the header's.
 fn row(out: &str, name: &str) -> (Vec<String>, Vec<String>) {
@@ -195,19 +216,7 @@ async fn adoption_release_and_deletion_cascades() {
         .kubectl(&["run", "bare", "--image=rc:1", "--labels=app=adopt"])
         .await;
     assert!(ok, "kubectl run: {out}");
-    eventually("the bare pod Ready", || async {
-        let p = cluster
-            .api::<Pod>()
-            .get("bare")
-            .await
-            .map_err(|e| e.to_string())?;
-        if is_ready(&p) {
-            Ok(())
-        } else {
-            Err(format!("{:?}", p.status.map(|s| s.phase)))
-        }
-    })
-    .await;
+    bare_pod_until(&cluster, "Ready", is_ready).await;
     apply(&cluster, "adopt.yaml", &manifest("adopt", 2)).await;
     let pods = settled(&cluster, "adopt", 2).await;
     let rc_uid = cluster
@@ -243,19 +252,7 @@ async fn adoption_release_and_deletion_cascades() {
         .kubectl(&["label", "pod", "bare", "app=released", "--overwrite"])
         .await;
     assert!(ok, "kubectl label: {out}");
-    eventually("the bare pod released", || async {
-        let p = cluster
-            .api::<Pod>()
-            .get("bare")
-            .await
-            .map_err(|e| e.to_string())?;
-        if controller_uid(&p).is_none() {
-            Ok(())
-        } else {
-            Err(format!("{:?}", p.metadata.owner_references))
-        }
-    })
-    .await;
+    bare_pod_until(&cluster, "released", |p| controller_uid(p).is_none()).await;
     let replaced = settled(&cluster, "adopt", 2).await;
     assert!(replaced.iter().all(|p| p.name_any() != "bare"));
 

@@ -8,7 +8,6 @@ use capstan_runtime::status::HasStatus;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 
 use crate::util::pod_control::PodOwner;
-use crate::util::replicasets::spec_replicas;
 
 /// An owner of a fixed number of identical pods, synced by the ReplicaSet
 /// controller's logic. Its status is read and written through the ReplicaSet
@@ -34,20 +33,29 @@ pub trait ReplicaSetLike: PodOwner + HasStatus {
     fn status_from(status: ReplicaSetStatus) -> Self::Status;
 }
 
+/// The [`ReplicaSetLike`] spec accessors of a kind whose `spec` has `replicas`
+/// (defaulted to 1 as the API server defaults it) and `minReadySeconds`.
+macro_rules! spec_accessors {
+    () => {
+        fn replicas(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        }
+    };
+}
+pub(crate) use spec_accessors;
+
 impl ReplicaSetLike for ReplicaSet {
     const QUEUE_NAME: &'static str = "replicaset";
     const REPORTING_CONTROLLER: &'static str = "replicaset-controller";
 
-    fn replicas(&self) -> i32 {
-        spec_replicas(self)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
+    spec_accessors!();
 
     fn replica_set_status(&self) -> ReplicaSetStatus {
         self.status.clone().unwrap_or_default()

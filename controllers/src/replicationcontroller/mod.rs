@@ -18,13 +18,12 @@
 //! slow-start creations, deletion ranking, expectations and `minReadySeconds`
 //! are the ReplicaSet controller's.
 
-use k8s_openapi::api::apps::v1::{ReplicaSetCondition, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{
-    ReplicationController, ReplicationControllerCondition, ReplicationControllerStatus,
-};
+use k8s_openapi::api::apps::v1::ReplicaSetStatus;
+use k8s_openapi::api::core::v1::{ReplicationController, ReplicationControllerStatus};
 
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::ReplicaSetController;
+use crate::replicaset::owner::spec_accessors;
 
 /// The ReplicationController controller: the ReplicaSet controller over
 /// ReplicationControllers (upstream `ReplicationManager`). Build it with a
@@ -36,60 +35,26 @@ impl ReplicaSetLike for ReplicationController {
     const QUEUE_NAME: &'static str = "replicationmanager";
     const REPORTING_CONTROLLER: &'static str = "replication-controller";
 
-    fn replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
+    spec_accessors!();
 
     fn replica_set_status(&self) -> ReplicaSetStatus {
-        let status = self.status.clone().unwrap_or_default();
-        ReplicaSetStatus {
-            replicas: status.replicas,
-            fully_labeled_replicas: status.fully_labeled_replicas,
-            ready_replicas: status.ready_replicas,
-            available_replicas: status.available_replicas,
-            observed_generation: status.observed_generation,
-            terminating_replicas: None,
-            conditions: status.conditions.map(|cs| {
-                cs.into_iter()
-                    .map(|c| ReplicaSetCondition {
-                        type_: c.type_,
-                        status: c.status,
-                        reason: c.reason,
-                        message: c.message,
-                        last_transition_time: c.last_transition_time,
-                    })
-                    .collect()
-            }),
-        }
+        self.status.as_ref().map(same_shape).unwrap_or_default()
     }
 
     fn status_from(status: ReplicaSetStatus) -> ReplicationControllerStatus {
-        ReplicationControllerStatus {
-            replicas: status.replicas,
-            fully_labeled_replicas: status.fully_labeled_replicas,
-            ready_replicas: status.ready_replicas,
-            available_replicas: status.available_replicas,
-            observed_generation: status.observed_generation,
-            conditions: status.conditions.map(|cs| {
-                cs.into_iter()
-                    .map(|c| ReplicationControllerCondition {
-                        type_: c.type_,
-                        status: c.status,
-                        reason: c.reason,
-                        message: c.message,
-                        last_transition_time: c.last_transition_time,
-                    })
-                    .collect()
-            }),
-        }
+        same_shape(&status)
     }
+}
+
+/// The same status in the other kind's type: ReplicaSet and ReplicationController
+/// statuses have the same fields (the RC lacks only the ReplicaSet's
+/// `terminatingReplicas`, which this controller does not compute) and their
+/// conditions the same shape, so the JSON of one is the other (upstream's
+/// conversion in `pkg/controller/replication/conversion.go` copies field by field).
+fn same_shape<A: serde::Serialize, B: serde::de::DeserializeOwned + Default>(a: &A) -> B {
+    serde_json::to_value(a)
+        .and_then(serde_json::from_value)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -104,6 +69,7 @@ mod tests {
     use crate::util::pod_control::PodOwner;
     use crate::util::testing::{at, labels, pod, rc, ready_pod, rs};
     use crate::util::time::k8s;
+    use k8s_openapi::api::core::v1::ReplicationControllerCondition;
 
     fn owned_by_rc(
         mut p: k8s_openapi::api::core::v1::Pod,
