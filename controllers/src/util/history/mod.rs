@@ -12,14 +12,19 @@
 //!   the update revision.
 //! - [`cleanup`]: which revisions `revisionHistoryLimit` removes, never one that
 //!   live pods use.
-//! Everything here is pure.
+//! - [`control`]: the API shell: list from the cache, create with collision
+//!   handling, renumber, delete.
+//!
+//! Everything but [`control`] is pure.
 
 pub mod cleanup;
+pub mod control;
 pub mod data;
 pub mod hash;
 pub mod revision;
 
 pub use cleanup::{daemonset_history_to_delete, pod_revisions, statefulset_history_to_delete};
+pub use control::{Created, RevisionControl, list_controller_revisions};
 pub use data::{
     apply_revision, go_json, matches_template, revision_bytes, stored_template, template_patch,
 };

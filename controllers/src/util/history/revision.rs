@@ -193,7 +193,7 @@ pub enum UpdateRevision {
         revision: i64,
     },
     /// No revision stores the data: create this candidate.
-    Create(ControllerRevision),
+    Create(Box<ControllerRevision>),
 }
 
 /// Decides how the candidate revision (built with [`next_revision`] of `sorted`)
@@ -212,7 +212,7 @@ pub fn plan_update_revision<R: Borrow<ControllerRevision>>(
             index,
             revision: candidate.revision,
         },
-        None => UpdateRevision::Create(candidate),
+        None => UpdateRevision::Create(Box::new(candidate)),
     }
 }
 
@@ -419,11 +419,11 @@ mod tests {
         );
         assert_eq!(
             plan_update_revision(&history, candidate("v3")),
-            UpdateRevision::Create(candidate("v3"))
+            UpdateRevision::Create(Box::new(candidate("v3")))
         );
         assert_eq!(
             plan_update_revision::<ControllerRevision>(&[], candidate("v1")),
-            UpdateRevision::Create(candidate("v1"))
+            UpdateRevision::Create(Box::new(candidate("v1")))
         );
         // With duplicates, the newest equal revision is the one renumbered.
         let dup = [rev("a", 1, "v1"), rev("b", 2, "v1"), rev("c", 3, "v2")];
