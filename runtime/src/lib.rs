@@ -10,8 +10,9 @@
 //!   per-item exponential backoff, token buckets and client-go's metric names;
 //! - [`controller`]: the runner that ties informers, a queue and a reconcile function
 //!   together with N workers, panic isolation and graceful shutdown;
-//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`] and
-//!   [`client`]: the pieces every kube-controller-manager controller leans on.
+//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`],
+//!   [`client`] and [`lru`]: the pieces every kube-controller-manager controller
+//!   leans on.
 
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod health;
 pub mod informer;
 pub mod key;
 pub mod leader;
+pub mod lru;
 pub mod metrics;
 pub mod ownership;
 pub mod queue;

@@ -25,7 +25,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::lru::Lru;
+use crate::lru::Lru;
 use super::spam::SpamFilter;
 use super::{EventRecord, EventType, ObjectKey};
 
