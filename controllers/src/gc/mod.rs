@@ -7,7 +7,7 @@
 //! - [`decide`]: pure decisions of `attemptToDeleteItem` (delete with
 //!   Background, drop dangling references, foreground and orphan finalizer
 //!   handling) and the merge patches they send.
-//! - [`absent`]: the LRU of owners known to be gone.
+//! - [`absent`]: the owners known to be gone (a capstan-runtime LRU).
 //! - [`relist`]: deletions implied by a re-list after a broken watch.
 //! - [`shell`]: discovery of every deletable served kind, metadata watches that
 //!   feed the graph, the two rate-limited queues and their workers, uncached

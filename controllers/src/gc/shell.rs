@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::absent::{AbsentOwnerCache, OwnerKey};
+use super::absent::{AbsentOwnerCache, OwnerKey, absent_owner_cache};
 use super::decide::{
     DeleteDecision, DeletingDependentsStep, DependentsFacts, Latest, OwnerLookup, Precheck,
     Propagation, classify_owner, decide_delete, deleting_dependents_step, precheck,
@@ -162,7 +162,7 @@ pub async fn run_garbage_collector_with(
     let gc = Arc::new(Collector {
         client: client.clone(),
         graph: Mutex::new(Graph::new()),
-        absent: Mutex::new(AbsentOwnerCache::new(500)),
+        absent: Mutex::new(absent_owner_cache()),
         pause: tokio::sync::RwLock::new(()),
         mapper: RwLock::new(Mapper::default()),
         to_delete: WorkQueue::builder()
@@ -456,7 +456,7 @@ impl Collector {
                     let work = graph.remove(&o.identity.uid);
                     drop(graph);
                     if had_dependents {
-                        self.absent().add(owner_key(&o.identity));
+                        self.absent().insert(owner_key(&o.identity), ());
                     }
                     work
                 }
@@ -478,7 +478,7 @@ impl Collector {
                     }
                     drop(graph);
                     for key in absent {
-                        self.absent().add(key);
+                        self.absent().insert(key, ());
                     }
                     if let Some(tx) = synced.take() {
                         let _ = tx.send(());
@@ -619,7 +619,7 @@ impl Collector {
             name: r.name.clone(),
             uid: r.uid.clone(),
         };
-        if self.absent().contains(&key) {
+        if self.absent().get(&key).is_some() {
             return Ok(OwnerLookup::Absent);
         }
         let lookup = match api.get_opt(&r.name).await? {
@@ -629,7 +629,7 @@ impl Collector {
         if matches!(&lookup, OwnerLookup::Absent)
             || matches!(&lookup, OwnerLookup::Found { uid, .. } if *uid != r.uid)
         {
-            self.absent().add(key);
+            self.absent().insert(key, ());
         }
         Ok(lookup)
     }
