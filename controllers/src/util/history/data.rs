@@ -56,31 +56,35 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Number(n) => write_number(n, out),
         Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(item, out);
-            }
-            out.push(b']');
-        }
+        Value::Array(items) => write_joined(out, b'[', b']', items.iter(), write_value),
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
+            write_joined(out, b'{', b'}', keys.into_iter(), |key, out| {
                 write_string(key, out);
                 out.push(b':');
                 write_value(&map[key.as_str()], out);
-            }
-            out.push(b'}');
+            });
         }
     }
+}
+
+/// Writes `open`, the items separated by commas, then `close`.
+fn write_joined<T>(
+    out: &mut Vec<u8>,
+    open: u8,
+    close: u8,
+    items: impl Iterator<Item = T>,
+    mut write: impl FnMut(T, &mut Vec<u8>),
+) {
+    out.push(open);
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
+    out.push(close);
 }
 
 /// Upstream decodes numbers with apimachinery's `json.Unmarshal`, which turns
