@@ -277,8 +277,15 @@ impl ControllerManager {
             tasks.spawn(async move { run.await.map_err(ManagerError::from) });
         }
         if let Some(client) = self.garbage_collector {
-            let run = crate::gc::run_garbage_collector(client, stopped());
-            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
+            // The collector's metadata informers come from the shared factory.
+            let factory = self.factory.clone();
+            let stop = stopped();
+            tasks.spawn(async move {
+                let config = crate::gc::shell::GcConfig::default();
+                crate::gc::run_garbage_collector_on(&factory, client, config, stop)
+                    .await
+                    .map_err(ManagerError::from)
+            });
         }
         tracing::info!(controllers = ?self.enabled, "started controllers");
         tokio::pin!(shutdown);
