@@ -26,7 +26,7 @@
 //!   enabled ones over one informer factory (`--controllers` selection,
 //!   [`manager::run_controllers`]).
 //! - [`util`]: helpers shared by the controllers (pod control for any owner, pod
-//!   readiness and availability, int-or-percent).
+//!   readiness and availability, int-or-percent, controller history).
 
 #![warn(missing_docs)]
 
@@ -45,9 +45,11 @@ mod scenario_tests;
 
 // Differences from upstream, kept deliberately small and listed here for review:
 //
-// - pod-template-hash: same algorithm shape (FNV-1a 32 over a canonical form of
-//   the template, collisionCount mixed in, SafeEncodeString alphabet) but not
-//   Go's spew output, so the values differ from a Go controller's.
+// - pod-template-hash and the DaemonSet revision hash (`util::history::compute_hash`):
+//   same algorithm shape (FNV-1a 32 over a canonical form of the template,
+//   collisionCount mixed in, SafeEncodeString alphabet) but not Go's spew output,
+//   so the values differ from a Go controller's. StatefulSet revision names
+//   (`hash_controller_revision`) are upstream's exactly.
 // - extensions/v1beta1 rollbacks (`deprecated.deployment.rollback.to`) are not
 //   acted upon; apps/v1 `kubectl rollout undo` copies the template, which is
 //   handled (the old ReplicaSet becomes the new one with a bumped revision).

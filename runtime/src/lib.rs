@@ -14,7 +14,7 @@
 //! - [`status`]: status-subresource writes that skip no-ops and retry on a fresh read;
 //! - [`fake_api`]: a scripted fake API server for testing controller shells;
 //! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`],
-//!   [`client`] and [`errors`]: the pieces every kube-controller-manager controller
+//!   [`client`], [`errors`] and [`lru`]: the pieces every kube-controller-manager controller
 //!   leans on.
 
 #![warn(missing_docs)]
@@ -30,6 +30,7 @@ pub mod health;
 pub mod informer;
 pub mod key;
 pub mod leader;
+pub mod lru;
 pub mod metrics;
 pub mod ownership;
 pub mod queue;

@@ -1,6 +1,7 @@
 //! Helpers shared by the controllers: planning-core helpers and the controller
 //! kit's pod control.
 
+pub mod history;
 pub mod intstr;
 pub mod pod;
 pub mod pod_control;

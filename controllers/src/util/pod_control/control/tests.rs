@@ -1,12 +1,11 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use capstan_runtime::fake_api::{self, Recorded};
 use serde_json::json;
 
 use super::*;
-use crate::util::testing::{at, deletions_api, pod, pod_creations, rc, rs};
+use crate::util::testing::{at, deletions_api, eventually, pod, pod_creations, rc, rs};
 
 fn control(client: Client) -> (PodControl, Arc<UidTrackingExpectations<ObjectKey>>) {
     let exp = Arc::new(UidTrackingExpectations::new());
@@ -187,20 +186,16 @@ async fn events_name_the_owner_with_upstream_reasons_and_messages() {
     let owner = rc("frontend", 2, at(0));
     pods.create_pods(&owner, 2).await.unwrap_err();
     // The recorder writes asynchronously: wait for both Events.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let events = loop {
-        let events: Vec<Recorded> = log
-            .lock()
+    let events = || -> Vec<Recorded> {
+        log.lock()
             .unwrap()
             .iter()
             .filter(|r| r.method == "POST" && r.path.ends_with("/events"))
             .cloned()
-            .collect();
-        if events.len() >= 2 || tokio::time::Instant::now() > deadline {
-            break events;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .collect()
     };
+    eventually("both Events written", || events().len() >= 2).await;
+    let events = events();
     let summary: BTreeSet<(String, String)> = events
         .iter()
         .map(|e| {
