@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::json::{str_at, strings_at};
 use crate::kinds::{
     CustomKind, KindInfo, KindSource, PrinterColumn, Registry, ScalePaths, Subresource,
 };
@@ -116,21 +117,6 @@ pub enum CrdError {
     NoServedVersion,
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
-    v.pointer(pointer).and_then(|x| x.as_str()).unwrap_or("")
-}
-
-fn strings_at(v: &Value, pointer: &str) -> Vec<String> {
-    v.pointer(pointer)
-        .and_then(|x| x.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The CRD's storage version (the version with `storage: true`), if any.
 pub fn storage_version(crd: &Value) -> Option<String> {
     crd.pointer("/spec/versions")?
@@ -143,10 +129,10 @@ pub fn storage_version(crd: &Value) -> Option<String> {
 /// The kinds a CRD makes served: one [`KindInfo`] per version with `served: true`, carrying
 /// names, scope, subresources, schema and printer columns.
 pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
-    let crd_name = str_at(crd, "/metadata/name");
-    let group = str_at(crd, "/spec/group");
-    let kind = str_at(crd, "/spec/names/kind");
-    let plural = str_at(crd, "/spec/names/plural");
+    let crd_name = str_at(crd, &["metadata", "name"]);
+    let group = str_at(crd, &["spec", "group"]);
+    let kind = str_at(crd, &["spec", "names", "kind"]);
+    let plural = str_at(crd, &["spec", "names", "plural"]);
     if group.is_empty() {
         return Err(CrdError::Missing("spec.group"));
     }
@@ -156,15 +142,15 @@ pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
     if plural.is_empty() {
         return Err(CrdError::Missing("spec.names.plural"));
     }
-    let singular = match str_at(crd, "/spec/names/singular") {
+    let singular = match str_at(crd, &["spec", "names", "singular"]) {
         "" => kind.to_lowercase(),
         s => s.to_string(),
     };
-    let list_kind = match str_at(crd, "/spec/names/listKind") {
+    let list_kind = match str_at(crd, &["spec", "names", "listKind"]) {
         "" => format!("{kind}List"),
         s => s.to_string(),
     };
-    let namespaced = str_at(crd, "/spec/scope") != "Cluster";
+    let namespaced = str_at(crd, &["spec", "scope"]) != "Cluster";
     let storage = storage_version(crd).unwrap_or_default();
     let versions = crd
         .pointer("/spec/versions")
@@ -189,8 +175,8 @@ pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
             .pointer("/subresources/scale")
             .filter(|s| s.is_object())
             .map(|s| ScalePaths {
-                spec_replicas_path: str_at(s, "/specReplicasPath").to_string(),
-                status_replicas_path: str_at(s, "/statusReplicasPath").to_string(),
+                spec_replicas_path: str_at(s, &["specReplicasPath"]).to_string(),
+                status_replicas_path: str_at(s, &["statusReplicasPath"]).to_string(),
                 label_selector_path: s
                     .get("labelSelectorPath")
                     .and_then(|p| p.as_str())
@@ -205,12 +191,12 @@ pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
             .map(|cols| {
                 cols.iter()
                     .map(|c| PrinterColumn {
-                        name: str_at(c, "/name").to_string(),
-                        type_: str_at(c, "/type").to_string(),
-                        format: str_at(c, "/format").to_string(),
-                        description: str_at(c, "/description").to_string(),
+                        name: str_at(c, &["name"]).to_string(),
+                        type_: str_at(c, &["type"]).to_string(),
+                        format: str_at(c, &["format"]).to_string(),
+                        description: str_at(c, &["description"]).to_string(),
                         priority: c.get("priority").and_then(|p| p.as_i64()).unwrap_or(0),
-                        json_path: str_at(c, "/jsonPath").to_string(),
+                        json_path: str_at(c, &["jsonPath"]).to_string(),
                     })
                     .collect()
             })
@@ -222,8 +208,8 @@ pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
             plural: plural.to_string(),
             singular: singular.clone(),
             namespaced,
-            short_names: strings_at(crd, "/spec/names/shortNames"),
-            categories: strings_at(crd, "/spec/names/categories"),
+            short_names: strings_at(crd, &["spec", "names", "shortNames"]),
+            categories: strings_at(crd, &["spec", "names", "categories"]),
             subresources,
             source: KindSource::Custom {
                 crd_name: crd_name.to_string(),
@@ -271,9 +257,9 @@ fn dns1035(value: &str, field: &str, errs: &mut Vec<FieldError>) {
 /// group and scope are immutable and stored versions stay declared.
 pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let group = str_at(crd, "/spec/group");
-    let plural = str_at(crd, "/spec/names/plural");
-    let name = str_at(crd, "/metadata/name");
+    let group = str_at(crd, &["spec", "group"]);
+    let plural = str_at(crd, &["spec", "names", "plural"]);
+    let name = str_at(crd, &["metadata", "name"]);
     if name != format!("{plural}.{group}") {
         errs.push(FieldError::invalid(
             "metadata.name",
@@ -295,7 +281,7 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             ));
         }
     }
-    match str_at(crd, "/spec/scope") {
+    match str_at(crd, &["spec", "scope"]) {
         "Cluster" | "Namespaced" => {}
         "" => errs.push(FieldError::required("spec.scope", "")),
         other => errs.push(FieldError::not_supported(
@@ -310,12 +296,12 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     } else {
         dns1035(plural, "spec.names.plural", &mut errs);
     }
-    let singular = str_at(crd, "/spec/names/singular");
+    let singular = str_at(crd, &["spec", "names", "singular"]);
     if !singular.is_empty() {
         dns1035(singular, "spec.names.singular", &mut errs);
     }
-    let kind = str_at(crd, "/spec/names/kind");
-    let list_kind = str_at(crd, "/spec/names/listKind");
+    let kind = str_at(crd, &["spec", "names", "kind"]);
+    let list_kind = str_at(crd, &["spec", "names", "listKind"]);
     if kind.is_empty() {
         errs.push(FieldError::required("spec.names.kind", ""));
     }
@@ -328,10 +314,16 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             "kind and listKind cannot be the same",
         ));
     }
-    for (i, s) in strings_at(crd, "/spec/names/shortNames").iter().enumerate() {
+    for (i, s) in strings_at(crd, &["spec", "names", "shortNames"])
+        .iter()
+        .enumerate()
+    {
         dns1035(s, &format!("spec.names.shortNames[{i}]"), &mut errs);
     }
-    for (i, s) in strings_at(crd, "/spec/names/categories").iter().enumerate() {
+    for (i, s) in strings_at(crd, &["spec", "names", "categories"])
+        .iter()
+        .enumerate()
+    {
         dns1035(s, &format!("spec.names.categories[{i}]"), &mut errs);
     }
     // Versions.
@@ -368,7 +360,7 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut seen = std::collections::HashSet::new();
     for (i, v) in versions.iter().enumerate() {
         let path = format!("spec.versions[{i}]");
-        let vname = str_at(v, "/name");
+        let vname = str_at(v, &["name"]);
         if vname.is_empty() {
             errs.push(FieldError::required(&format!("{path}.name"), ""));
         } else {
@@ -395,7 +387,7 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             }
         }
         if let Some(scale) = v.pointer("/subresources/scale").filter(|s| s.is_object()) {
-            let sp = str_at(scale, "/specReplicasPath");
+            let sp = str_at(scale, &["specReplicasPath"]);
             if !sp.starts_with(".spec.") && sp != ".spec" {
                 errs.push(FieldError::invalid(
                     &format!("{path}.subresources.scale.specReplicasPath"),
@@ -403,7 +395,7 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
                     "should be a json path under .spec",
                 ));
             }
-            let st = str_at(scale, "/statusReplicasPath");
+            let st = str_at(scale, &["statusReplicasPath"]);
             if !st.starts_with(".status.") {
                 errs.push(FieldError::invalid(
                     &format!("{path}.subresources.scale.statusReplicasPath"),
@@ -430,10 +422,10 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
             .enumerate()
         {
             let cpath = format!("{path}.additionalPrinterColumns[{j}]");
-            if str_at(c, "/name").is_empty() {
+            if str_at(c, &["name"]).is_empty() {
                 errs.push(FieldError::required(&format!("{cpath}.name"), ""));
             }
-            let t = str_at(c, "/type");
+            let t = str_at(c, &["type"]);
             let types = ["integer", "number", "string", "boolean", "date"];
             if !types.contains(&t) {
                 errs.push(FieldError::not_supported(
@@ -442,20 +434,26 @@ pub fn validate_crd(crd: &Value, old: Option<&Value>) -> Vec<FieldError> {
                     &types,
                 ));
             }
-            if str_at(c, "/jsonPath").is_empty() {
+            if str_at(c, &["jsonPath"]).is_empty() {
                 errs.push(FieldError::required(&format!("{cpath}.jsonPath"), ""));
             }
         }
     }
     if let Some(old) = old {
-        for (ptr, field) in [("/spec/group", "spec.group"), ("/spec/scope", "spec.scope")] {
-            let (n, o) = (str_at(crd, ptr), str_at(old, ptr));
+        for (path, field) in [
+            (&["spec", "group"], "spec.group"),
+            (&["spec", "scope"], "spec.scope"),
+        ] {
+            let (n, o) = (str_at(crd, path), str_at(old, path));
             if n != o {
                 errs.push(FieldError::invalid(field, json!(n), "field is immutable"));
             }
         }
-        for (i, sv) in strings_at(crd, "/status/storedVersions").iter().enumerate() {
-            if !versions.iter().any(|v| str_at(v, "/name") == sv) {
+        for (i, sv) in strings_at(crd, &["status", "storedVersions"])
+            .iter()
+            .enumerate()
+        {
+            if !versions.iter().any(|v| str_at(v, &["name"]) == sv) {
                 errs.push(FieldError::invalid(
                     &format!("status.storedVersions[{i}]"),
                     json!(sv),
@@ -902,17 +900,17 @@ impl FieldError {
 /// ones plus the current storage version) and the `NamesAccepted` and `Established`
 /// conditions with upstream's reasons. `now` stamps changed conditions.
 pub fn crd_status(crd: &Value, registry: &Registry, now: &str) -> Value {
-    let crd_name = str_at(crd, "/metadata/name");
-    let group = str_at(crd, "/spec/group");
+    let crd_name = str_at(crd, &["metadata", "name"]);
+    let group = str_at(crd, &["spec", "group"]);
     let names = crd
         .pointer("/spec/names")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let plural = str_at(crd, "/spec/names/plural");
-    let singular = str_at(crd, "/spec/names/singular");
-    let kind = str_at(crd, "/spec/names/kind");
-    let list_kind = str_at(crd, "/spec/names/listKind");
-    let short_names = strings_at(crd, "/spec/names/shortNames");
+    let plural = str_at(crd, &["spec", "names", "plural"]);
+    let singular = str_at(crd, &["spec", "names", "singular"]);
+    let kind = str_at(crd, &["spec", "names", "kind"]);
+    let list_kind = str_at(crd, &["spec", "names", "listKind"]);
+    let short_names = strings_at(crd, &["spec", "names", "shortNames"]);
 
     let others: Vec<_> = registry
         .all()
@@ -954,7 +952,7 @@ pub fn crd_status(crd: &Value, registry: &Registry, now: &str) -> Value {
     let condition = |type_: &str, status: &str, reason: &str, message: &str| {
         let since = old_conditions
             .iter()
-            .find(|c| str_at(c, "/type") == type_ && str_at(c, "/status") == status)
+            .find(|c| str_at(c, &["type"]) == type_ && str_at(c, &["status"]) == status)
             .and_then(|c| c.get("lastTransitionTime").cloned())
             .unwrap_or_else(|| json!(now));
         json!({"type": type_, "status": status, "lastTransitionTime": since,
@@ -988,7 +986,7 @@ pub fn crd_status(crd: &Value, registry: &Registry, now: &str) -> Value {
             ],
         ),
     };
-    let mut stored = strings_at(crd, "/status/storedVersions");
+    let mut stored = strings_at(crd, &["status", "storedVersions"]);
     if let Some(sv) = storage_version(crd)
         && !stored.contains(&sv)
     {
@@ -1007,7 +1005,7 @@ pub fn is_established(crd: &Value) -> bool {
         .and_then(|c| c.as_array())
         .is_some_and(|cs| {
             cs.iter()
-                .any(|c| str_at(c, "/type") == "Established" && str_at(c, "/status") == "True")
+                .any(|c| str_at(c, &["type"]) == "Established" && str_at(c, &["status"]) == "True")
         })
 }
 

@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::json::{array_mut, get_mut, is_unset, set_default};
 use crate::kinds::{KindInfo, Subresource};
 
 /// Fills in every default upstream fills in for an object of `kind`. Idempotent: applying
@@ -172,59 +173,6 @@ fn is_zero_quantity(v: &Value) -> bool {
         Value::Number(n) => n.as_f64() == Some(0.0),
         _ => false,
     }
-}
-
-// --- value helpers ---------------------------------------------------------------------
-
-/// Sets `path` to `value` when absent or null, creating intermediate objects.
-fn set_default(obj: &mut Value, path: &[&str], value: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut cur = obj;
-    for p in parents {
-        let Some(map) = cur.as_object_mut() else {
-            return;
-        };
-        let entry = map.entry(p.to_string()).or_insert_with(|| json!({}));
-        if entry.is_null() {
-            *entry = json!({});
-        }
-        cur = entry;
-    }
-    if let Some(map) = cur.as_object_mut() {
-        let entry = map.entry(last.to_string()).or_insert(Value::Null);
-        if entry.is_null() {
-            *entry = value;
-        }
-    }
-}
-
-fn get_mut<'a>(obj: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
-    let mut cur = obj;
-    for p in path {
-        cur = cur.get_mut(*p)?;
-    }
-    Some(cur)
-}
-
-/// Mutable items of the array at `path` (none when missing).
-fn array_mut<'a>(obj: &'a mut Value, path: &[&str]) -> impl Iterator<Item = &'a mut Value> {
-    get_mut(obj, path)
-        .and_then(|v| v.as_array_mut())
-        .into_iter()
-        .flatten()
-}
-
-fn is_unset(obj: &Value, path: &[&str]) -> bool {
-    let mut cur = obj;
-    for p in path {
-        match cur.get(*p) {
-            Some(v) => cur = v,
-            None => return true,
-        }
-    }
-    cur.is_null()
 }
 
 // --- secrets ---------------------------------------------------------------------------

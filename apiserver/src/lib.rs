@@ -11,6 +11,7 @@ pub mod crd;
 pub mod defaults;
 pub mod discovery;
 pub mod http;
+pub mod json;
 pub mod kinds;
 pub mod openapi;
 pub mod ops;

@@ -929,7 +929,7 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Unknown and duplicate fields
+// Unknown fields
 
 /// Paths (`spec.replicass`, `spec.template.spec.containers[0].imagee`) of the fields in
 /// `obj` that the schema of `kind` does not declare, for `fieldValidation=Strict|Warn`.
@@ -1293,91 +1293,6 @@ fn base64_error(s: &str) -> Option<usize> {
     }
 }
 
-/// Paths of fields that appear more than once in the same JSON object of `raw`
-/// (`spec.replicas`), for `fieldValidation=Strict|Warn`. Empty for invalid JSON (the
-/// decoder reports that).
-pub fn duplicate_fields(raw: &[u8]) -> Vec<String> {
-    use serde::de::DeserializeSeed;
-    let mut out = Vec::new();
-    let mut de = serde_json::Deserializer::from_slice(raw);
-    let seed = DupSeed {
-        path: String::new(),
-        out: &mut out,
-    };
-    if seed.deserialize(&mut de).is_err() {
-        return Vec::new();
-    }
-    out
-}
-
-struct DupSeed<'a> {
-    path: String,
-    out: &'a mut Vec<String>,
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for DupSeed<'_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for DupSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut i = 0;
-        loop {
-            let seed = DupSeed {
-                path: format!("{}[{i}]", self.path),
-                out: &mut *self.out,
-            };
-            if seq.next_element_seed(seed)?.is_none() {
-                return Ok(());
-            }
-            i += 1;
-        }
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let child = if self.path.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{key}", self.path)
-            };
-            if !seen.insert(key) && !self.out.contains(&child) {
-                self.out.push(child.clone());
-            }
-            map.next_value_seed(DupSeed {
-                path: child,
-                out: &mut *self.out,
-            })?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1668,20 +1583,5 @@ mod tests {
         );
         assert_eq!(doc[2], (0x42, vec![]));
         assert!(!OPENAPI_V2_CONTENT_TYPE.contains('@'));
-    }
-
-    #[test]
-    fn duplicate_fields_are_found_with_paths() {
-        let raw = br#"{"spec": {"replicas": 1, "replicas": 2, "template": {"spec": {"containers": [{"name": "a", "name": "b"}]}}}, "kind": "x", "kind": "y"}"#;
-        assert_eq!(
-            duplicate_fields(raw),
-            [
-                "spec.replicas",
-                "spec.template.spec.containers[0].name",
-                "kind"
-            ]
-        );
-        assert!(duplicate_fields(br#"{"a": 1, "b": {"a": 2}}"#).is_empty());
-        assert!(duplicate_fields(b"{not json").is_empty());
     }
 }

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::json::{array_at, at, int_at, str_at};
 use crate::kinds::{KindInfo, PrinterColumn};
 
 /// What each row's `object` carries (`?includeObject=` on a Table request).
@@ -421,33 +422,10 @@ fn age_column() -> PrinterColumn {
     col("Age", "string", CREATION_DESC)
 }
 
-// --- small accessors -------------------------------------------------------------------
-
-fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
-    let mut cur = v;
-    for p in path {
-        match cur.get(*p) {
-            Some(x) => cur = x,
-            None => return &Value::Null,
-        }
-    }
-    cur
-}
-
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    at(v, path).as_str().unwrap_or("")
-}
-
-fn n(v: &Value, path: &[&str]) -> i64 {
-    at(v, path).as_i64().unwrap_or(0)
-}
-
-fn arr<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(v, path).as_array().map(|a| a.as_slice()).unwrap_or(&[])
-}
+// --- small helpers ---------------------------------------------------------------------
 
 fn name(v: &Value) -> Value {
-    json!(s(v, &["metadata", "name"]))
+    json!(str_at(v, &["metadata", "name"]))
 }
 
 fn obj_age(v: &Value, now: DateTime<Utc>) -> Value {
@@ -489,15 +467,15 @@ pub fn format_label_selector(selector: &Value) -> String {
             reqs.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or(""))));
         }
     }
-    for e in arr(selector, &["matchExpressions"]) {
-        let key = s(e, &["key"]);
-        let mut values: Vec<&str> = arr(e, &["values"])
+    for e in array_at(selector, &["matchExpressions"]) {
+        let key = str_at(e, &["key"]);
+        let mut values: Vec<&str> = array_at(e, &["values"])
             .iter()
             .filter_map(|v| v.as_str())
             .collect();
         values.sort();
         values.dedup();
-        let text = match s(e, &["operator"]) {
+        let text = match str_at(e, &["operator"]) {
             "In" => format!("{key} in ({})", values.join(",")),
             "NotIn" => format!("{key} notin ({})", values.join(",")),
             "Exists" => key.to_string(),
@@ -519,9 +497,9 @@ pub fn format_label_selector(selector: &Value) -> String {
 
 /// `layoutContainerCells`: container names and images joined by commas.
 fn container_cells(pod_spec: &Value) -> (Value, Value) {
-    let containers = arr(pod_spec, &["containers"]);
-    let names: Vec<&str> = containers.iter().map(|c| s(c, &["name"])).collect();
-    let images: Vec<&str> = containers.iter().map(|c| s(c, &["image"])).collect();
+    let containers = array_at(pod_spec, &["containers"]);
+    let names: Vec<&str> = containers.iter().map(|c| str_at(c, &["name"])).collect();
+    let images: Vec<&str> = containers.iter().map(|c| str_at(c, &["image"])).collect();
     (json!(names.join(",")), json!(images.join(",")))
 }
 
@@ -633,8 +611,8 @@ fn pod_columns() -> Vec<PrinterColumn> {
 fn condition_status<'a>(conditions: &'a [Value], type_: &str) -> Option<&'a str> {
     conditions
         .iter()
-        .find(|c| s(c, &["type"]) == type_)
-        .map(|c| s(c, &["status"]))
+        .find(|c| str_at(c, &["type"]) == type_)
+        .map(|c| str_at(c, &["status"]))
 }
 
 fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -649,33 +627,32 @@ fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<
 fn pod_status_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String) {
     let spec = at(pod, &["spec"]);
     let status = at(pod, &["status"]);
-    let conditions = arr(status, &["conditions"]);
-    let init_specs = arr(spec, &["initContainers"]);
+    let conditions = array_at(status, &["conditions"]);
+    let init_specs = array_at(spec, &["initContainers"]);
     let is_restartable = |name: &str| {
         init_specs
             .iter()
-            .find(|c| s(c, &["name"]) == name)
-            .is_some_and(|c| s(c, &["restartPolicy"]) == "Always")
+            .find(|c| str_at(c, &["name"]) == name)
+            .is_some_and(|c| str_at(c, &["restartPolicy"]) == "Always")
     };
-    let mut total = arr(spec, &["containers"]).len();
+    let mut total = array_at(spec, &["containers"]).len();
     total += init_specs
         .iter()
-        .filter(|c| s(c, &["restartPolicy"]) == "Always")
+        .filter(|c| str_at(c, &["restartPolicy"]) == "Always")
         .count();
     let mut ready = 0;
     let mut restarts: i64 = 0;
     let mut sidecar_restarts: i64 = 0;
     let mut last_restart: Option<DateTime<Utc>> = None;
     let mut last_sidecar_restart: Option<DateTime<Utc>> = None;
-    let phase = s(status, &["phase"]);
+    let phase = str_at(status, &["phase"]);
     let mut reason = phase.to_string();
-    if !s(status, &["reason"]).is_empty() {
-        reason = s(status, &["reason"]).to_string();
+    if !str_at(status, &["reason"]).is_empty() {
+        reason = str_at(status, &["reason"]).to_string();
     }
-    if conditions
-        .iter()
-        .any(|c| s(c, &["type"]) == "PodScheduled" && s(c, &["reason"]) == "SchedulingGated")
-    {
+    if conditions.iter().any(|c| {
+        str_at(c, &["type"]) == "PodScheduled" && str_at(c, &["reason"]) == "SchedulingGated"
+    }) {
         reason = "SchedulingGated".into();
     }
     let finished = |c: &Value| {
@@ -684,19 +661,19 @@ fn pod_status_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String)
             .and_then(parse_time)
     };
 
-    let init_statuses = arr(status, &["initContainerStatuses"]);
+    let init_statuses = array_at(status, &["initContainerStatuses"]);
     let mut initializing = false;
     for (i, c) in init_statuses.iter().enumerate() {
-        restarts += n(c, &["restartCount"]);
+        restarts += int_at(c, &["restartCount"]);
         last_restart = later(last_restart, finished(c));
-        let restartable = is_restartable(s(c, &["name"]));
+        let restartable = is_restartable(str_at(c, &["name"]));
         if restartable {
-            sidecar_restarts += n(c, &["restartCount"]);
+            sidecar_restarts += int_at(c, &["restartCount"]);
             last_sidecar_restart = later(last_sidecar_restart, finished(c));
         }
         let terminated = at(c, &["state", "terminated"]);
         let waiting = at(c, &["state", "waiting"]);
-        if terminated.is_object() && n(terminated, &["exitCode"]) == 0 {
+        if terminated.is_object() && int_at(terminated, &["exitCode"]) == 0 {
             continue;
         }
         if restartable && at(c, &["started"]).as_bool() == Some(true) {
@@ -706,21 +683,21 @@ fn pod_status_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String)
             continue;
         }
         if terminated.is_object() {
-            let r = s(terminated, &["reason"]);
+            let r = str_at(terminated, &["reason"]);
             reason = if r.is_empty() {
-                if n(terminated, &["signal"]) != 0 {
-                    format!("Init:Signal:{}", n(terminated, &["signal"]))
+                if int_at(terminated, &["signal"]) != 0 {
+                    format!("Init:Signal:{}", int_at(terminated, &["signal"]))
                 } else {
-                    format!("Init:ExitCode:{}", n(terminated, &["exitCode"]))
+                    format!("Init:ExitCode:{}", int_at(terminated, &["exitCode"]))
                 }
             } else {
                 format!("Init:{r}")
             };
         } else if waiting.is_object()
-            && !s(waiting, &["reason"]).is_empty()
-            && s(waiting, &["reason"]) != "PodInitializing"
+            && !str_at(waiting, &["reason"]).is_empty()
+            && str_at(waiting, &["reason"]) != "PodInitializing"
         {
-            reason = format!("Init:{}", s(waiting, &["reason"]));
+            reason = format!("Init:{}", str_at(waiting, &["reason"]));
         } else {
             reason = format!("Init:{}/{}", i, init_specs.len());
         }
@@ -732,20 +709,20 @@ fn pod_status_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String)
         restarts = sidecar_restarts;
         last_restart = last_sidecar_restart;
         let mut has_running = false;
-        for c in arr(status, &["containerStatuses"]).iter().rev() {
-            restarts += n(c, &["restartCount"]);
+        for c in array_at(status, &["containerStatuses"]).iter().rev() {
+            restarts += int_at(c, &["restartCount"]);
             last_restart = later(last_restart, finished(c));
             let terminated = at(c, &["state", "terminated"]);
             let waiting = at(c, &["state", "waiting"]);
-            if waiting.is_object() && !s(waiting, &["reason"]).is_empty() {
-                reason = s(waiting, &["reason"]).to_string();
-            } else if terminated.is_object() && !s(terminated, &["reason"]).is_empty() {
-                reason = s(terminated, &["reason"]).to_string();
+            if waiting.is_object() && !str_at(waiting, &["reason"]).is_empty() {
+                reason = str_at(waiting, &["reason"]).to_string();
+            } else if terminated.is_object() && !str_at(terminated, &["reason"]).is_empty() {
+                reason = str_at(terminated, &["reason"]).to_string();
             } else if terminated.is_object() {
-                reason = if n(terminated, &["signal"]) != 0 {
-                    format!("Signal:{}", n(terminated, &["signal"]))
+                reason = if int_at(terminated, &["signal"]) != 0 {
+                    format!("Signal:{}", int_at(terminated, &["signal"]))
                 } else {
-                    format!("ExitCode:{}", n(terminated, &["exitCode"]))
+                    format!("ExitCode:{}", int_at(terminated, &["exitCode"]))
                 };
             } else if at(c, &["ready"]).as_bool() == Some(true)
                 && at(c, &["state", "running"]).is_object()
@@ -764,7 +741,7 @@ fn pod_status_cells(pod: &Value, now: DateTime<Utc>) -> (String, String, String)
     }
 
     let deleting = at(pod, &["metadata", "deletionTimestamp"]).is_string();
-    if deleting && s(status, &["reason"]) == "NodeLost" {
+    if deleting && str_at(status, &["reason"]) == "NodeLost" {
         reason = "Unknown".into();
     } else if deleting && phase != "Succeeded" && phase != "Failed" {
         reason = "Terminating".into();
@@ -781,20 +758,20 @@ fn pod_cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let (ready, reason, restarts) = pod_status_cells(pod, now);
     let status = at(pod, &["status"]);
     let mut ip = String::new();
-    if let Some(first) = arr(status, &["podIPs"]).first() {
-        ip = s(first, &["ip"]).to_string();
+    if let Some(first) = array_at(status, &["podIPs"]).first() {
+        ip = str_at(first, &["ip"]).to_string();
     }
     if ip.is_empty() {
-        ip = s(status, &["podIP"]).to_string();
+        ip = str_at(status, &["podIP"]).to_string();
     }
-    let gates = arr(pod, &["spec", "readinessGates"]);
+    let gates = array_at(pod, &["spec", "readinessGates"]);
     let readiness = if gates.is_empty() {
         "<none>".to_string()
     } else {
-        let conditions = arr(status, &["conditions"]);
+        let conditions = array_at(status, &["conditions"]);
         let true_count = gates
             .iter()
-            .filter(|g| condition_status(conditions, s(g, &["conditionType"])) == Some("True"))
+            .filter(|g| condition_status(conditions, str_at(g, &["conditionType"])) == Some("True"))
             .count();
         format!("{true_count}/{}", gates.len())
     };
@@ -805,8 +782,8 @@ fn pod_cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(restarts),
         obj_age(pod, now),
         json!(or_none(&ip)),
-        json!(or_none(s(pod, &["spec", "nodeName"]))),
-        json!(or_none(s(status, &["nominatedNodeName"]))),
+        json!(or_none(str_at(pod, &["spec", "nodeName"]))),
+        json!(or_none(str_at(status, &["nominatedNodeName"]))),
         json!(readiness),
     ]
 }
@@ -815,7 +792,7 @@ fn row_conditions(kind: &KindInfo, obj: &Value) -> Option<Value> {
     if !(kind.group.is_empty() && kind.kind == "Pod") {
         return None;
     }
-    match s(obj, &["status", "phase"]) {
+    match str_at(obj, &["status", "phase"]) {
         "Succeeded" => Some(json!([{
             "type": "Completed", "status": "True", "reason": "Succeeded",
             "message": "The pod has completed successfully."
@@ -839,7 +816,11 @@ fn namespace_columns() -> Vec<PrinterColumn> {
 }
 
 fn namespace_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    vec![name(o), json!(s(o, &["status", "phase"])), obj_age(o, now)]
+    vec![
+        name(o),
+        json!(str_at(o, &["status", "phase"])),
+        obj_age(o, now),
+    ]
 }
 
 fn node_columns() -> Vec<PrinterColumn> {
@@ -879,7 +860,7 @@ fn node_columns() -> Vec<PrinterColumn> {
 
 fn node_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let mut status: Vec<String> = Vec::new();
-    if let Some(st) = condition_status(arr(o, &["status", "conditions"]), "Ready") {
+    if let Some(st) = condition_status(array_at(o, &["status", "conditions"]), "Ready") {
         status.push(if st == "True" {
             "Ready".into()
         } else {
@@ -909,10 +890,10 @@ fn node_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     }
     let roles: Vec<String> = roles.into_iter().collect();
     let address = |t: &str| {
-        arr(o, &["status", "addresses"])
+        array_at(o, &["status", "addresses"])
             .iter()
-            .find(|a| s(a, &["type"]) == t)
-            .map(|a| s(a, &["address"]).to_string())
+            .find(|a| str_at(a, &["type"]) == t)
+            .map(|a| str_at(a, &["address"]).to_string())
             .unwrap_or_else(|| "<none>".into())
     };
     let info = at(o, &["status", "nodeInfo"]);
@@ -928,12 +909,12 @@ fn node_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(status.join(",")),
         json!(or_none(&roles.join(","))),
         obj_age(o, now),
-        json!(s(info, &["kubeletVersion"])),
+        json!(str_at(info, &["kubeletVersion"])),
         json!(address("InternalIP")),
         json!(address("ExternalIP")),
-        json!(unknown(s(info, &["osImage"]))),
-        json!(unknown(s(info, &["kernelVersion"]))),
-        json!(unknown(s(info, &["containerRuntimeVersion"]))),
+        json!(unknown(str_at(info, &["osImage"]))),
+        json!(unknown(str_at(info, &["kernelVersion"]))),
+        json!(unknown(str_at(info, &["containerRuntimeVersion"]))),
     ]
 }
 
@@ -970,11 +951,11 @@ fn service_columns() -> Vec<PrinterColumn> {
 }
 
 fn service_external_ip(o: &Value, wide: bool) -> String {
-    let external: Vec<&str> = arr(o, &["spec", "externalIPs"])
+    let external: Vec<&str> = array_at(o, &["spec", "externalIPs"])
         .iter()
         .filter_map(|v| v.as_str())
         .collect();
-    match s(o, &["spec", "type"]) {
+    match str_at(o, &["spec", "type"]) {
         "ClusterIP" | "NodePort" | "" => {
             if external.is_empty() {
                 "<none>".into()
@@ -983,11 +964,11 @@ fn service_external_ip(o: &Value, wide: bool) -> String {
             }
         }
         "LoadBalancer" => {
-            let mut lb: Vec<String> = arr(o, &["status", "loadBalancer", "ingress"])
+            let mut lb: Vec<String> = array_at(o, &["status", "loadBalancer", "ingress"])
                 .iter()
                 .filter_map(|i| {
-                    let ip = s(i, &["ip"]);
-                    let host = s(i, &["hostname"]);
+                    let ip = str_at(i, &["ip"]);
+                    let host = str_at(i, &["hostname"]);
                     if !ip.is_empty() {
                         Some(ip.to_string())
                     } else if !host.is_empty() {
@@ -1017,31 +998,31 @@ fn service_external_ip(o: &Value, wide: bool) -> String {
                 "<pending>".into()
             }
         }
-        "ExternalName" => s(o, &["spec", "externalName"]).to_string(),
+        "ExternalName" => str_at(o, &["spec", "externalName"]).to_string(),
         _ => "<unknown>".into(),
     }
 }
 
 fn service_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let ports: Vec<String> = arr(o, &["spec", "ports"])
+    let ports: Vec<String> = array_at(o, &["spec", "ports"])
         .iter()
         .map(|p| {
-            let proto = match s(p, &["protocol"]) {
+            let proto = match str_at(p, &["protocol"]) {
                 "" => "TCP",
                 x => x,
             };
-            let node_port = n(p, &["nodePort"]);
+            let node_port = int_at(p, &["nodePort"]);
             if node_port > 0 {
-                format!("{}:{}/{}", n(p, &["port"]), node_port, proto)
+                format!("{}:{}/{}", int_at(p, &["port"]), node_port, proto)
             } else {
-                format!("{}/{}", n(p, &["port"]), proto)
+                format!("{}/{}", int_at(p, &["port"]), proto)
             }
         })
         .collect();
     vec![
         name(o),
-        json!(s(o, &["spec", "type"])),
-        json!(or_none(s(o, &["spec", "clusterIP"]))),
+        json!(str_at(o, &["spec", "type"])),
+        json!(or_none(str_at(o, &["spec", "clusterIP"]))),
         json!(service_external_ip(o, true)),
         json!(or_none(&ports.join(","))),
         obj_age(o, now),
@@ -1062,7 +1043,7 @@ fn endpoints_columns() -> Vec<PrinterColumn> {
 }
 
 fn endpoints_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let subsets = arr(o, &["subsets"]);
+    let subsets = array_at(o, &["subsets"]);
     let text = if subsets.is_empty() {
         "<none>".to_string()
     } else {
@@ -1070,11 +1051,11 @@ fn endpoints_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         let mut list = Vec::new();
         let mut count = 0;
         for ss in subsets {
-            for port in arr(ss, &["ports"]) {
-                for addr in arr(ss, &["addresses"]) {
+            for port in array_at(ss, &["ports"]) {
+                for addr in array_at(ss, &["addresses"]) {
                     if list.len() < max {
-                        let ip = s(addr, &["ip"]);
-                        let p = n(port, &["port"]);
+                        let ip = str_at(addr, &["ip"]);
+                        let p = int_at(port, &["port"]);
                         list.push(if ip.contains(':') {
                             format!("[{ip}]:{p}")
                         } else {
@@ -1128,7 +1109,7 @@ fn secret_columns() -> Vec<PrinterColumn> {
 fn secret_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![
         name(o),
-        json!(s(o, &["type"])),
+        json!(str_at(o, &["type"])),
         json!(map_len(at(o, &["data"]))),
         obj_age(o, now),
     ]
@@ -1147,7 +1128,11 @@ fn serviceaccount_columns() -> Vec<PrinterColumn> {
 }
 
 fn serviceaccount_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    vec![name(o), json!(arr(o, &["secrets"]).len()), obj_age(o, now)]
+    vec![
+        name(o),
+        json!(array_at(o, &["secrets"]).len()),
+        obj_age(o, now),
+    ]
 }
 
 fn event_columns() -> Vec<PrinterColumn> {
@@ -1234,8 +1219,8 @@ fn event_cells(o: &Value, e: EventView<'_>, now: DateTime<Utc>) -> Vec<Value> {
     } else if count == 0 {
         count = 1;
     }
-    let kind = s(e.regarding, &["kind"]).to_ascii_lowercase();
-    let target_name = s(e.regarding, &["name"]);
+    let kind = str_at(e.regarding, &["kind"]).to_ascii_lowercase();
+    let target_name = str_at(e.regarding, &["name"]);
     let target = if target_name.is_empty() {
         kind
     } else {
@@ -1261,7 +1246,7 @@ fn event_cells(o: &Value, e: EventView<'_>, now: DateTime<Utc>) -> Vec<Value> {
         json!(e.type_),
         json!(e.reason),
         json!(target),
-        json!(s(e.regarding, &["fieldPath"])),
+        json!(str_at(e.regarding, &["fieldPath"])),
         json!(source),
         json!(e.message.trim()),
         json!(first),
@@ -1277,15 +1262,15 @@ fn core_event_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         event_time: at(o, &["eventTime"]).as_str(),
         series_last: at(o, &["series", "lastObservedTime"]).as_str(),
         series_count: at(o, &["series", "count"]).as_i64(),
-        count: n(o, &["count"]),
-        type_: s(o, &["type"]),
-        reason: s(o, &["reason"]),
+        count: int_at(o, &["count"]),
+        type_: str_at(o, &["type"]),
+        reason: str_at(o, &["reason"]),
         regarding: at(o, &["involvedObject"]),
-        component: s(o, &["source", "component"]),
-        host: s(o, &["source", "host"]),
-        reporting_controller: s(o, &["reportingComponent"]),
-        reporting_instance: s(o, &["reportingInstance"]),
-        message: s(o, &["message"]),
+        component: str_at(o, &["source", "component"]),
+        host: str_at(o, &["source", "host"]),
+        reporting_controller: str_at(o, &["reportingComponent"]),
+        reporting_instance: str_at(o, &["reportingInstance"]),
+        message: str_at(o, &["message"]),
     };
     event_cells(o, view, now)
 }
@@ -1297,15 +1282,15 @@ fn events_v1_event_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         event_time: at(o, &["eventTime"]).as_str(),
         series_last: at(o, &["series", "lastObservedTime"]).as_str(),
         series_count: at(o, &["series", "count"]).as_i64(),
-        count: n(o, &["deprecatedCount"]),
-        type_: s(o, &["type"]),
-        reason: s(o, &["reason"]),
+        count: int_at(o, &["deprecatedCount"]),
+        type_: str_at(o, &["type"]),
+        reason: str_at(o, &["reason"]),
         regarding: at(o, &["regarding"]),
-        component: s(o, &["deprecatedSource", "component"]),
-        host: s(o, &["deprecatedSource", "host"]),
-        reporting_controller: s(o, &["reportingController"]),
-        reporting_instance: s(o, &["reportingInstance"]),
-        message: s(o, &["note"]),
+        component: str_at(o, &["deprecatedSource", "component"]),
+        host: str_at(o, &["deprecatedSource", "host"]),
+        reporting_controller: str_at(o, &["reportingController"]),
+        reporting_instance: str_at(o, &["reportingInstance"]),
+        message: str_at(o, &["note"]),
     };
     event_cells(o, view, now)
 }
@@ -1374,20 +1359,20 @@ fn pvc_columns() -> Vec<PrinterColumn> {
 }
 
 fn pvc_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let mut phase = s(o, &["status", "phase"]).to_string();
+    let mut phase = str_at(o, &["status", "phase"]).to_string();
     if at(o, &["metadata", "deletionTimestamp"]).is_string() {
         phase = "Terminating".into();
     }
-    let volume = s(o, &["spec", "volumeName"]);
+    let volume = str_at(o, &["spec", "volumeName"]);
     let (capacity, modes) = if volume.is_empty() {
         (String::new(), String::new())
     } else {
         (
-            s(o, &["status", "capacity", "storage"]).to_string(),
-            access_modes(arr(o, &["status", "accessModes"])),
+            str_at(o, &["status", "capacity", "storage"]).to_string(),
+            access_modes(array_at(o, &["status", "accessModes"])),
         )
     };
-    let class = match s(
+    let class = match str_at(
         o,
         &[
             "metadata",
@@ -1395,7 +1380,7 @@ fn pvc_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             "volume.beta.kubernetes.io/storage-class",
         ],
     ) {
-        "" => s(o, &["spec", "storageClassName"]),
+        "" => str_at(o, &["spec", "storageClassName"]),
         a => a,
     };
     vec![
@@ -1405,9 +1390,9 @@ fn pvc_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(capacity),
         json!(modes),
         json!(class),
-        json!(unset(s(o, &["spec", "volumeAttributesClassName"]))),
+        json!(unset(str_at(o, &["spec", "volumeAttributesClassName"]))),
         obj_age(o, now),
-        json!(unset(s(o, &["spec", "volumeMode"]))),
+        json!(unset(str_at(o, &["spec", "volumeMode"]))),
     ]
 }
 
@@ -1462,15 +1447,19 @@ fn pv_columns() -> Vec<PrinterColumn> {
 fn pv_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let claim = at(o, &["spec", "claimRef"]);
     let claim_text = if claim.is_object() {
-        format!("{}/{}", s(claim, &["namespace"]), s(claim, &["name"]))
+        format!(
+            "{}/{}",
+            str_at(claim, &["namespace"]),
+            str_at(claim, &["name"])
+        )
     } else {
         String::new()
     };
-    let mut phase = s(o, &["status", "phase"]).to_string();
+    let mut phase = str_at(o, &["status", "phase"]).to_string();
     if at(o, &["metadata", "deletionTimestamp"]).is_string() {
         phase = "Terminating".into();
     }
-    let class = match s(
+    let class = match str_at(
         o,
         &[
             "metadata",
@@ -1478,21 +1467,21 @@ fn pv_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             "volume.beta.kubernetes.io/storage-class",
         ],
     ) {
-        "" => s(o, &["spec", "storageClassName"]),
+        "" => str_at(o, &["spec", "storageClassName"]),
         a => a,
     };
     vec![
         name(o),
-        json!(s(o, &["spec", "capacity", "storage"])),
-        json!(access_modes(arr(o, &["spec", "accessModes"]))),
-        json!(s(o, &["spec", "persistentVolumeReclaimPolicy"])),
+        json!(str_at(o, &["spec", "capacity", "storage"])),
+        json!(access_modes(array_at(o, &["spec", "accessModes"]))),
+        json!(str_at(o, &["spec", "persistentVolumeReclaimPolicy"])),
         json!(phase),
         json!(claim_text),
         json!(class),
-        json!(unset(s(o, &["spec", "volumeAttributesClassName"]))),
-        json!(s(o, &["status", "reason"])),
+        json!(unset(str_at(o, &["spec", "volumeAttributesClassName"]))),
+        json!(str_at(o, &["status", "reason"])),
         obj_age(o, now),
-        json!(unset(s(o, &["spec", "volumeMode"]))),
+        json!(unset(str_at(o, &["spec", "volumeMode"]))),
     ]
 }
 
@@ -1529,11 +1518,11 @@ fn deployment_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         name(o),
         json!(format!(
             "{}/{}",
-            n(o, &["status", "readyReplicas"]),
-            n(o, &["spec", "replicas"])
+            int_at(o, &["status", "readyReplicas"]),
+            int_at(o, &["spec", "replicas"])
         )),
-        json!(n(o, &["status", "updatedReplicas"])),
-        json!(n(o, &["status", "availableReplicas"])),
+        json!(int_at(o, &["status", "updatedReplicas"])),
+        json!(int_at(o, &["status", "availableReplicas"])),
         obj_age(o, now),
         names,
         images,
@@ -1574,9 +1563,9 @@ fn replicaset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let (names, images) = container_cells(at(o, &["spec", "template", "spec"]));
     vec![
         name(o),
-        json!(n(o, &["spec", "replicas"])),
-        json!(n(o, &["status", "replicas"])),
-        json!(n(o, &["status", "readyReplicas"])),
+        json!(int_at(o, &["spec", "replicas"])),
+        json!(int_at(o, &["status", "replicas"])),
+        json!(int_at(o, &["status", "readyReplicas"])),
         obj_age(o, now),
         names,
         images,
@@ -1600,8 +1589,8 @@ fn statefulset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         name(o),
         json!(format!(
             "{}/{}",
-            n(o, &["status", "readyReplicas"]),
-            n(o, &["spec", "replicas"])
+            int_at(o, &["status", "readyReplicas"]),
+            int_at(o, &["spec", "replicas"])
         )),
         obj_age(o, now),
         names,
@@ -1657,11 +1646,11 @@ fn daemonset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let (names, images) = container_cells(at(o, &["spec", "template", "spec"]));
     vec![
         name(o),
-        json!(n(o, &["status", "desiredNumberScheduled"])),
-        json!(n(o, &["status", "currentNumberScheduled"])),
-        json!(n(o, &["status", "numberReady"])),
-        json!(n(o, &["status", "updatedNumberScheduled"])),
-        json!(n(o, &["status", "numberAvailable"])),
+        json!(int_at(o, &["status", "desiredNumberScheduled"])),
+        json!(int_at(o, &["status", "currentNumberScheduled"])),
+        json!(int_at(o, &["status", "numberReady"])),
+        json!(int_at(o, &["status", "updatedNumberScheduled"])),
+        json!(int_at(o, &["status", "numberAvailable"])),
         json!(format_labels(at(
             o,
             &["spec", "template", "spec", "nodeSelector"]
@@ -1687,25 +1676,25 @@ fn revision_columns() -> Vec<PrinterColumn> {
 }
 
 fn revision_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let controller = arr(o, &["metadata", "ownerReferences"])
+    let controller = array_at(o, &["metadata", "ownerReferences"])
         .iter()
         .find(|r| at(r, &["controller"]).as_bool() == Some(true))
         .map(|r| {
-            let api_version = s(r, &["apiVersion"]);
+            let api_version = str_at(r, &["apiVersion"]);
             let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-            let kind = s(r, &["kind"]).to_ascii_lowercase();
+            let kind = str_at(r, &["kind"]).to_ascii_lowercase();
             let group_kind = if group.is_empty() {
                 kind
             } else {
                 format!("{kind}.{group}")
             };
-            format!("{group_kind}/{}", s(r, &["name"]))
+            format!("{group_kind}/{}", str_at(r, &["name"]))
         })
         .unwrap_or_else(|| "<none>".into());
     vec![
         name(o),
         json!(controller),
-        json!(n(o, &["revision"])),
+        json!(int_at(o, &["revision"])),
         obj_age(o, now),
     ]
 }
@@ -1734,7 +1723,7 @@ fn job_columns() -> Vec<PrinterColumn> {
 }
 
 fn job_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let succeeded = n(o, &["status", "succeeded"]);
+    let succeeded = int_at(o, &["status", "succeeded"]);
     let completions = match at(o, &["spec", "completions"]).as_i64() {
         Some(c) => format!("{succeeded}/{c}"),
         None => {
@@ -1757,7 +1746,7 @@ fn job_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         (Some(st), None) => human_duration(now - st),
         (Some(st), Some(done)) => human_duration(done - st),
     };
-    let conditions = arr(o, &["status", "conditions"]);
+    let conditions = array_at(o, &["status", "conditions"]);
     let has = |t: &str| condition_status(conditions, t) == Some("True");
     let status = if has("Complete") {
         "Complete"
@@ -1840,10 +1829,10 @@ fn cronjob_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let (names, images) = container_cells(at(job_spec, &["template", "spec"]));
     vec![
         name(o),
-        json!(s(o, &["spec", "schedule"])),
-        json!(or_none(s(o, &["spec", "timeZone"]))),
+        json!(str_at(o, &["spec", "schedule"])),
+        json!(or_none(str_at(o, &["spec", "timeZone"]))),
         json!(suspend),
-        json!(arr(o, &["status", "active"]).len()),
+        json!(array_at(o, &["status", "active"]).len()),
         json!(last),
         obj_age(o, now),
         names,
@@ -1889,7 +1878,7 @@ fn list_with_more(list: Vec<String>, count: usize, max: usize) -> String {
 
 fn slice_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let max = 3;
-    let ports = arr(o, &["ports"]);
+    let ports = array_at(o, &["ports"]);
     let port_list: Vec<String> = ports
         .iter()
         .take(max)
@@ -1901,14 +1890,18 @@ fn slice_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
             },
         })
         .collect();
-    let addresses: Vec<&str> = arr(o, &["endpoints"])
+    let addresses: Vec<&str> = array_at(o, &["endpoints"])
         .iter()
-        .flat_map(|e| arr(e, &["addresses"]).iter().filter_map(|a| a.as_str()))
+        .flat_map(|e| {
+            array_at(e, &["addresses"])
+                .iter()
+                .filter_map(|a| a.as_str())
+        })
         .collect();
     let addr_list: Vec<String> = addresses.iter().take(max).map(|a| a.to_string()).collect();
     vec![
         name(o),
-        json!(s(o, &["addressType"])),
+        json!(str_at(o, &["addressType"])),
         json!(list_with_more(port_list, ports.len(), max)),
         json!(list_with_more(addr_list, addresses.len(), max)),
         obj_age(o, now),
@@ -1930,7 +1923,7 @@ fn lease_columns() -> Vec<PrinterColumn> {
 fn lease_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     vec![
         name(o),
-        json!(s(o, &["spec", "holderIdentity"])),
+        json!(str_at(o, &["spec", "holderIdentity"])),
         obj_age(o, now),
     ]
 }
@@ -1963,7 +1956,7 @@ fn pdb_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         name(o),
         json!(na(at(o, &["spec", "minAvailable"]))),
         json!(na(at(o, &["spec", "maxUnavailable"]))),
-        json!(n(o, &["status", "disruptionsAllowed"])),
+        json!(int_at(o, &["status", "disruptionsAllowed"])),
         obj_age(o, now),
     ]
 }
@@ -1991,13 +1984,13 @@ fn priorityclass_columns() -> Vec<PrinterColumn> {
 }
 
 fn priorityclass_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let policy = match s(o, &["preemptionPolicy"]) {
+    let policy = match str_at(o, &["preemptionPolicy"]) {
         "" => "PreemptLowerPriority",
         p => p,
     };
     vec![
         name(o),
-        json!(n(o, &["value"])),
+        json!(int_at(o, &["value"])),
         json!(at(o, &["globalDefault"]).as_bool().unwrap_or(false)),
         obj_age(o, now),
         json!(policy),
@@ -2039,21 +2032,21 @@ fn storageclass_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
     .iter()
     .any(|k| annotations.get(*k).and_then(|v| v.as_str()) == Some("true"));
-    let mut nm = s(o, &["metadata", "name"]).to_string();
+    let mut nm = str_at(o, &["metadata", "name"]).to_string();
     if is_default {
         nm.push_str(" (default)");
     }
-    let reclaim = match s(o, &["reclaimPolicy"]) {
+    let reclaim = match str_at(o, &["reclaimPolicy"]) {
         "" => "Delete",
         r => r,
     };
-    let binding = match s(o, &["volumeBindingMode"]) {
+    let binding = match str_at(o, &["volumeBindingMode"]) {
         "" => "Immediate",
         b => b,
     };
     vec![
         json!(nm),
-        json!(s(o, &["provisioner"])),
+        json!(str_at(o, &["provisioner"])),
         json!(reclaim),
         json!(binding),
         json!(at(o, &["allowVolumeExpansion"]).as_bool().unwrap_or(false)),
@@ -2082,14 +2075,14 @@ fn rolebinding_columns() -> Vec<PrinterColumn> {
 
 fn rolebinding_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let (mut users, mut groups, mut sas) = (Vec::new(), Vec::new(), Vec::new());
-    for subj in arr(o, &["subjects"]) {
-        match s(subj, &["kind"]) {
-            "User" => users.push(s(subj, &["name"]).to_string()),
-            "Group" => groups.push(s(subj, &["name"]).to_string()),
+    for subj in array_at(o, &["subjects"]) {
+        match str_at(subj, &["kind"]) {
+            "User" => users.push(str_at(subj, &["name"]).to_string()),
+            "Group" => groups.push(str_at(subj, &["name"]).to_string()),
             "ServiceAccount" => sas.push(format!(
                 "{}/{}",
-                s(subj, &["namespace"]),
-                s(subj, &["name"])
+                str_at(subj, &["namespace"]),
+                str_at(subj, &["name"])
             )),
             _ => {}
         }
@@ -2098,8 +2091,8 @@ fn rolebinding_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         name(o),
         json!(format!(
             "{}/{}",
-            s(o, &["roleRef", "kind"]),
-            s(o, &["roleRef", "name"])
+            str_at(o, &["roleRef", "kind"]),
+            str_at(o, &["roleRef", "name"])
         )),
         obj_age(o, now),
         json!(users.join(", ")),

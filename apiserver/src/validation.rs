@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
+use crate::json::{array_at, at, str_at};
 use crate::kinds::KindInfo;
 
 /// `field.ErrorType`: what is wrong with a field.
@@ -508,28 +509,6 @@ fn name_errors(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Accessors
-
-fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
-    let mut cur = v;
-    for p in path {
-        match cur.get(*p) {
-            Some(x) => cur = x,
-            None => return &Value::Null,
-        }
-    }
-    cur
-}
-
-fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
-    at(v, path).as_str().unwrap_or("")
-}
-
-fn arr<'a>(v: &'a Value, path: &[&str]) -> &'a [Value] {
-    at(v, path).as_array().map(|a| a.as_slice()).unwrap_or(&[])
-}
-
-// ---------------------------------------------------------------------------------------
 // Entry point
 
 /// Validates `new` as an object of `kind`: a create when `old` is `None`, an update of
@@ -586,8 +565,8 @@ fn validate_object_meta(
 ) {
     let meta = at(obj, &["metadata"]);
     let rule = name_rule(kind);
-    let name = s(meta, &["name"]);
-    let generate = s(meta, &["generateName"]);
+    let name = str_at(meta, &["name"]);
+    let generate = str_at(meta, &["generateName"]);
     if !generate.is_empty() {
         for m in name_errors(rule, generate, true) {
             errs.push(FieldError::invalid(
@@ -614,7 +593,7 @@ fn validate_object_meta(
             "must be no more than 52 characters",
         ));
     }
-    let ns = s(meta, &["namespace"]);
+    let ns = str_at(meta, &["namespace"]);
     if kind.namespaced {
         if ns.is_empty() {
             errs.push(FieldError::required("metadata.namespace", ""));
@@ -634,7 +613,7 @@ fn validate_object_meta(
     if let Some(old) = old {
         let old_meta = at(old, &["metadata"]);
         for field in ["name", "namespace", "uid"] {
-            let (n, o) = (s(meta, &[field]), s(old_meta, &[field]));
+            let (n, o) = (str_at(meta, &[field]), str_at(old_meta, &[field]));
             if !o.is_empty() && n != o {
                 errs.push(FieldError::invalid(
                     &format!("metadata.{field}"),
@@ -691,10 +670,10 @@ fn validate_label_selector(sel: &Value, field: &str, errs: &mut Vec<FieldError>)
     if sel.is_null() {
         return;
     }
-    for (i, e) in arr(sel, &["matchExpressions"]).iter().enumerate() {
+    for (i, e) in array_at(sel, &["matchExpressions"]).iter().enumerate() {
         let path = format!("{field}.matchExpressions[{i}]");
-        let values = arr(e, &["values"]);
-        match s(e, &["operator"]) {
+        let values = array_at(e, &["values"]);
+        match str_at(e, &["operator"]) {
             "In" | "NotIn" => {
                 if values.is_empty() {
                     errs.push(FieldError::required(
@@ -717,10 +696,10 @@ fn validate_label_selector(sel: &Value, field: &str, errs: &mut Vec<FieldError>)
                 "not a valid selector operator",
             )),
         }
-        for m in is_qualified_name(s(e, &["key"])) {
+        for m in is_qualified_name(str_at(e, &["key"])) {
             errs.push(FieldError::invalid(
                 &format!("{path}.key"),
-                json!(s(e, &["key"])),
+                json!(str_at(e, &["key"])),
                 &m,
             ));
         }
@@ -742,13 +721,13 @@ pub fn selector_matches(sel: &Value, labels: &Value) -> bool {
             }
         }
     }
-    for e in arr(sel, &["matchExpressions"]) {
-        let key = s(e, &["key"]);
-        let values: Vec<&str> = arr(e, &["values"])
+    for e in array_at(sel, &["matchExpressions"]) {
+        let key = str_at(e, &["key"]);
+        let values: Vec<&str> = array_at(e, &["values"])
             .iter()
             .filter_map(|v| v.as_str())
             .collect();
-        let ok = match s(e, &["operator"]) {
+        let ok = match str_at(e, &["operator"]) {
             "In" => get(key).is_some_and(|v| values.contains(&v)),
             "NotIn" => get(key).is_none_or(|v| !values.contains(&v)),
             "Exists" => get(key).is_some(),
@@ -766,7 +745,7 @@ fn selector_is_empty(sel: &Value) -> bool {
     sel.get("matchLabels")
         .and_then(|m| m.as_object())
         .is_none_or(|m| m.is_empty())
-        && arr(sel, &["matchExpressions"]).is_empty()
+        && array_at(sel, &["matchExpressions"]).is_empty()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -841,9 +820,9 @@ fn port_name_errors(name: &str) -> Vec<String> {
 /// policies, volumes and mounts.
 fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
     let mut volume_names = HashSet::new();
-    for (i, v) in arr(spec, &["volumes"]).iter().enumerate() {
+    for (i, v) in array_at(spec, &["volumes"]).iter().enumerate() {
         let vpath = format!("{path}.volumes[{i}].name");
-        let name = s(v, &["name"]);
+        let name = str_at(v, &["name"]);
         if name.is_empty() {
             errs.push(FieldError::required(&vpath, ""));
         } else {
@@ -855,13 +834,13 @@ fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
             }
         }
     }
-    let containers = arr(spec, &["containers"]);
+    let containers = array_at(spec, &["containers"]);
     if containers.is_empty() {
         errs.push(FieldError::required(&format!("{path}.containers"), ""));
     }
     let mut names = HashSet::new();
     for field in ["initContainers", "containers"] {
-        for (i, c) in arr(spec, &[field]).iter().enumerate() {
+        for (i, c) in array_at(spec, &[field]).iter().enumerate() {
             validate_container(
                 c,
                 &format!("{path}.{field}[{i}]"),
@@ -871,7 +850,7 @@ fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
             );
         }
     }
-    let restart = s(spec, &["restartPolicy"]);
+    let restart = str_at(spec, &["restartPolicy"]);
     if !RESTART_POLICIES.contains(&restart) {
         if restart.is_empty() {
             errs.push(FieldError::required(&format!("{path}.restartPolicy"), ""));
@@ -883,7 +862,7 @@ fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
             ));
         }
     }
-    let dns = s(spec, &["dnsPolicy"]);
+    let dns = str_at(spec, &["dnsPolicy"]);
     let dns_policies = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
     if !dns.is_empty() && !dns_policies.contains(&dns) {
         errs.push(FieldError::not_supported(
@@ -906,7 +885,7 @@ fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
         &format!("{path}.terminationGracePeriodSeconds"),
         errs,
     );
-    let node = s(spec, &["nodeName"]);
+    let node = str_at(spec, &["nodeName"]);
     if !node.is_empty() {
         for m in is_dns1123_subdomain(node) {
             errs.push(FieldError::invalid(
@@ -930,7 +909,7 @@ fn validate_container(
     names: &mut HashSet<String>,
     errs: &mut Vec<FieldError>,
 ) {
-    let name = s(c, &["name"]);
+    let name = str_at(c, &["name"]);
     if name.is_empty() {
         errs.push(FieldError::required(&format!("{path}.name"), ""));
     } else {
@@ -945,10 +924,10 @@ fn validate_container(
             errs.push(FieldError::duplicate(&format!("{path}.name"), json!(name)));
         }
     }
-    if s(c, &["image"]).trim().is_empty() {
+    if str_at(c, &["image"]).trim().is_empty() {
         errs.push(FieldError::required(&format!("{path}.image"), ""));
     }
-    let pull = s(c, &["imagePullPolicy"]);
+    let pull = str_at(c, &["imagePullPolicy"]);
     let pull_policies = ["Always", "IfNotPresent", "Never"];
     if !pull.is_empty() && !pull_policies.contains(&pull) {
         errs.push(FieldError::not_supported(
@@ -958,7 +937,7 @@ fn validate_container(
         ));
     }
     let mut port_names = HashSet::new();
-    for (i, p) in arr(c, &["ports"]).iter().enumerate() {
+    for (i, p) in array_at(c, &["ports"]).iter().enumerate() {
         let ppath = format!("{path}.ports[{i}]");
         validate_port_number(
             at(p, &["containerPort"]),
@@ -973,7 +952,7 @@ fn validate_container(
             errs,
         );
         validate_protocol(p, &ppath, errs);
-        let pname = s(p, &["name"]);
+        let pname = str_at(p, &["name"]);
         if !pname.is_empty() {
             for m in port_name_errors(pname) {
                 errs.push(FieldError::invalid(
@@ -990,9 +969,9 @@ fn validate_container(
             }
         }
     }
-    for (i, e) in arr(c, &["env"]).iter().enumerate() {
+    for (i, e) in array_at(c, &["env"]).iter().enumerate() {
         let epath = format!("{path}.env[{i}].name");
-        let ename = s(e, &["name"]);
+        let ename = str_at(e, &["name"]);
         if ename.is_empty() {
             errs.push(FieldError::required(&epath, ""));
         } else if !ENV_VAR_NAME.is_match(ename) {
@@ -1008,9 +987,9 @@ fn validate_container(
         }
     }
     validate_resources(at(c, &["resources"]), &format!("{path}.resources"), errs);
-    for (i, m) in arr(c, &["volumeMounts"]).iter().enumerate() {
+    for (i, m) in array_at(c, &["volumeMounts"]).iter().enumerate() {
         let mpath = format!("{path}.volumeMounts[{i}]");
-        let vname = s(m, &["name"]);
+        let vname = str_at(m, &["name"]);
         if vname.is_empty() {
             errs.push(FieldError::required(&format!("{mpath}.name"), ""));
         } else if !volumes.contains(vname) {
@@ -1019,7 +998,7 @@ fn validate_container(
                 json!(vname),
             ));
         }
-        if s(m, &["mountPath"]).is_empty() {
+        if str_at(m, &["mountPath"]).is_empty() {
             errs.push(FieldError::required(&format!("{mpath}.mountPath"), ""));
         }
     }
@@ -1109,7 +1088,7 @@ fn validate_resources(res: &Value, path: &str, errs: &mut Vec<FieldError>) {
 }
 
 fn validate_protocol(p: &Value, path: &str, errs: &mut Vec<FieldError>) {
-    let proto = s(p, &["protocol"]);
+    let proto = str_at(p, &["protocol"]);
     let protocols = ["SCTP", "TCP", "UDP"];
     if proto.is_empty() {
         errs.push(FieldError::required(&format!("{path}.protocol"), ""));
@@ -1151,8 +1130,8 @@ fn validate_pod_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         }
     }
     // Tolerations: existing ones must be kept.
-    let new_tol = arr(new_spec, &["tolerations"]);
-    for t in arr(old_spec, &["tolerations"]) {
+    let new_tol = array_at(new_spec, &["tolerations"]);
+    for t in array_at(old_spec, &["tolerations"]) {
         if !new_tol.contains(t) {
             errs.push(FieldError::forbidden(
                 "spec.tolerations",
@@ -1180,7 +1159,7 @@ fn validate_pod_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
             }
         }
         for field in ["containers", "initContainers"] {
-            let old_containers = arr(old_spec, &[field]);
+            let old_containers = array_at(old_spec, &[field]);
             if let Some(cs) = m.get_mut(field).and_then(|c| c.as_array_mut())
                 && cs.len() == old_containers.len()
             {
@@ -1194,7 +1173,7 @@ fn validate_pod_update(new: &Value, old: &Value, errs: &mut Vec<FieldError>) {
         // Scheduling gates may only be removed, and nodeSelector/affinity only set while
         // gated: allow removals of gates.
         if let Some(new_gates) = new_spec.get("schedulingGates").and_then(|g| g.as_array()) {
-            let old_gates = arr(old_spec, &["schedulingGates"]);
+            let old_gates = array_at(old_spec, &["schedulingGates"]);
             if new_gates.iter().any(|g| !old_gates.contains(g)) {
                 errs.push(FieldError::forbidden(
                     "spec.schedulingGates",
@@ -1238,7 +1217,7 @@ fn validate_template(
     );
     let spec = at(template, &["spec"]);
     validate_pod_spec(spec, &format!("{field}.spec"), errs);
-    let restart = s(spec, &["restartPolicy"]);
+    let restart = str_at(spec, &["restartPolicy"]);
     if !restart.is_empty()
         && RESTART_POLICIES.contains(&restart)
         && !restart_policies.contains(&restart)
@@ -1373,7 +1352,7 @@ fn validate_int_or_percent(v: &Value, field: &str, errs: &mut Vec<FieldError>) -
 fn validate_deployment(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_replicated(new, old, "Deployment", true, errs);
     let strategy = at(new, &["spec", "strategy"]);
-    match s(strategy, &["type"]) {
+    match str_at(strategy, &["type"]) {
         "Recreate" => {
             if !at(strategy, &["rollingUpdate"]).is_null() {
                 errs.push(FieldError::forbidden(
@@ -1435,7 +1414,7 @@ fn validate_daemonset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldErro
     validate_selector_and_template(new, "daemonset", &["spec", "template"], errs);
     validate_template(new, &["spec", "template"], &["Always"], "DaemonSet", errs);
     let strategy = at(new, &["spec", "updateStrategy"]);
-    match s(strategy, &["type"]) {
+    match str_at(strategy, &["type"]) {
         "OnDelete" | "" => {}
         "RollingUpdate" => {
             let ru = at(strategy, &["rollingUpdate"]);
@@ -1470,7 +1449,7 @@ fn validate_daemonset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldErro
 
 fn validate_statefulset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_replicated(new, None, "StatefulSet", false, errs);
-    let pmp = s(new, &["spec", "podManagementPolicy"]);
+    let pmp = str_at(new, &["spec", "podManagementPolicy"]);
     if !pmp.is_empty() && pmp != "OrderedReady" && pmp != "Parallel" {
         errs.push(FieldError::not_supported(
             "spec.podManagementPolicy",
@@ -1478,7 +1457,7 @@ fn validate_statefulset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldEr
             &["OrderedReady", "Parallel"],
         ));
     }
-    let ut = s(new, &["spec", "updateStrategy", "type"]);
+    let ut = str_at(new, &["spec", "updateStrategy", "type"]);
     if !ut.is_empty() && ut != "RollingUpdate" && ut != "OnDelete" {
         errs.push(FieldError::not_supported(
             "spec.updateStrategy.type",
@@ -1540,7 +1519,7 @@ fn validate_job_spec(spec_owner: &Value, spec_path: &[&str], errs: &mut Vec<Fiel
             "must be greater than or equal to 0",
         ));
     }
-    let mode = s(spec, &["completionMode"]);
+    let mode = str_at(spec, &["completionMode"]);
     if !mode.is_empty() && mode != "NonIndexed" && mode != "Indexed" {
         errs.push(FieldError::not_supported(
             &format!("{base}.completionMode"),
@@ -1572,7 +1551,7 @@ fn validate_job(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
         validate_immutable(new, old, &["spec", "completionMode"], errs);
         validate_immutable(new, old, &["spec", "podFailurePolicy"], errs);
         // Completions may change only for Indexed Jobs together with parallelism.
-        let indexed = s(new, &["spec", "completionMode"]) == "Indexed";
+        let indexed = str_at(new, &["spec", "completionMode"]) == "Indexed";
         let completions_changed =
             at(new, &["spec", "completions"]) != at(old, &["spec", "completions"]);
         if completions_changed
@@ -1650,7 +1629,7 @@ pub fn valid_cron_schedule(schedule: &str) -> bool {
 }
 
 fn validate_cronjob(new: &Value, errs: &mut Vec<FieldError>) {
-    let schedule = s(new, &["spec", "schedule"]);
+    let schedule = str_at(new, &["spec", "schedule"]);
     if schedule.is_empty() {
         errs.push(FieldError::required("spec.schedule", ""));
     } else if schedule.contains("TZ") {
@@ -1666,7 +1645,7 @@ fn validate_cronjob(new: &Value, errs: &mut Vec<FieldError>) {
             &format!("unparseable cron expression: {schedule}"),
         ));
     }
-    let cp = s(new, &["spec", "concurrencyPolicy"]);
+    let cp = str_at(new, &["spec", "concurrencyPolicy"]);
     if !["Allow", "Forbid", "Replace"].contains(&cp) {
         if cp.is_empty() {
             errs.push(FieldError::required("spec.concurrencyPolicy", ""));
@@ -1693,7 +1672,7 @@ fn validate_cronjob(new: &Value, errs: &mut Vec<FieldError>) {
 
 fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let spec = at(new, &["spec"]);
-    let svc_type = s(spec, &["type"]);
+    let svc_type = str_at(spec, &["type"]);
     let types = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
     if !types.contains(&svc_type) {
         errs.push(FieldError::not_supported(
@@ -1702,10 +1681,10 @@ fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>
             &types,
         ));
     }
-    let ports = arr(spec, &["ports"]);
-    let headless = s(spec, &["clusterIP"]) == "None";
+    let ports = array_at(spec, &["ports"]);
+    let headless = str_at(spec, &["clusterIP"]) == "None";
     if svc_type == "ExternalName" {
-        let ext = s(spec, &["externalName"]);
+        let ext = str_at(spec, &["externalName"]);
         if ext.is_empty() {
             errs.push(FieldError::required("spec.externalName", ""));
         } else {
@@ -1719,7 +1698,7 @@ fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>
     let mut names = HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         let path = format!("spec.ports[{i}]");
-        let name = s(p, &["name"]);
+        let name = str_at(p, &["name"]);
         if ports.len() > 1 && name.is_empty() {
             errs.push(FieldError::required(&format!("{path}.name"), ""));
         } else if !name.is_empty() {
@@ -1763,8 +1742,15 @@ fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>
     }
     validate_labels(at(spec, &["selector"]), "spec.selector", errs);
     if let Some(old) = old {
-        let (n, o) = (s(spec, &["clusterIP"]), s(old, &["spec", "clusterIP"]));
-        if !o.is_empty() && !n.is_empty() && n != o && s(old, &["spec", "type"]) != "ExternalName" {
+        let (n, o) = (
+            str_at(spec, &["clusterIP"]),
+            str_at(old, &["spec", "clusterIP"]),
+        );
+        if !o.is_empty()
+            && !n.is_empty()
+            && n != o
+            && str_at(old, &["spec", "type"]) != "ExternalName"
+        {
             errs.push(FieldError::invalid(
                 "spec.clusterIP",
                 json!(n),
@@ -1829,10 +1815,10 @@ fn validate_config_data(
                 }
             }
         }
-        if secret && s(new, &["type"]) != s(old, &["type"]) {
+        if secret && str_at(new, &["type"]) != str_at(old, &["type"]) {
             errs.push(FieldError::invalid(
                 "type",
-                json!(s(new, &["type"])),
+                json!(str_at(new, &["type"])),
                 "field is immutable",
             ));
         }
@@ -1847,7 +1833,7 @@ const ACCESS_MODES: &[&str] = &[
 ];
 
 fn validate_access_modes(obj: &Value, path: &[&str], errs: &mut Vec<FieldError>) {
-    let modes = arr(obj, path);
+    let modes = array_at(obj, path);
     let field = path.join(".");
     if modes.is_empty() {
         errs.push(FieldError::required(
@@ -1933,7 +1919,7 @@ fn validate_pv(new: &Value, errs: &mut Vec<FieldError>) {
             "may not specify more than 1 volume type",
         ));
     }
-    let policy = s(new, &["spec", "persistentVolumeReclaimPolicy"]);
+    let policy = str_at(new, &["spec", "persistentVolumeReclaimPolicy"]);
     let policies = ["Delete", "Recycle", "Retain"];
     if !policy.is_empty() && !policies.contains(&policy) {
         errs.push(FieldError::not_supported(
@@ -1960,7 +1946,7 @@ fn validate_pdb(new: &Value, errs: &mut Vec<FieldError>) {
     validate_int_or_percent(min, "spec.minAvailable", errs);
     validate_int_or_percent(max, "spec.maxUnavailable", errs);
     validate_label_selector(at(spec, &["selector"]), "spec.selector", errs);
-    let policy = s(spec, &["unhealthyPodEvictionPolicy"]);
+    let policy = str_at(spec, &["unhealthyPodEvictionPolicy"]);
     if !policy.is_empty() && policy != "IfHealthyBudget" && policy != "AlwaysAllow" {
         errs.push(FieldError::not_supported(
             "spec.unhealthyPodEvictionPolicy",
@@ -1974,7 +1960,7 @@ fn validate_pdb(new: &Value, errs: &mut Vec<FieldError>) {
 pub const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
 
 fn validate_priority_class(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
-    let name = s(new, &["metadata", "name"]);
+    let name = str_at(new, &["metadata", "name"]);
     let value = at(new, &["value"]).as_i64();
     let system = name == "system-cluster-critical" || name == "system-node-critical";
     if !system {
@@ -1993,7 +1979,7 @@ fn validate_priority_class(new: &Value, old: Option<&Value>, errs: &mut Vec<Fiel
             ));
         }
     }
-    let policy = s(new, &["preemptionPolicy"]);
+    let policy = str_at(new, &["preemptionPolicy"]);
     if !policy.is_empty() && policy != "PreemptLowerPriority" && policy != "Never" {
         errs.push(FieldError::not_supported(
             "preemptionPolicy",
@@ -2019,11 +2005,11 @@ fn validate_priority_class(new: &Value, old: Option<&Value>, errs: &mut Vec<Fiel
 }
 
 fn validate_storage_class(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
-    let provisioner = s(new, &["provisioner"]);
+    let provisioner = str_at(new, &["provisioner"]);
     if provisioner.is_empty() {
         errs.push(FieldError::required("provisioner", ""));
     }
-    let binding = s(new, &["volumeBindingMode"]);
+    let binding = str_at(new, &["volumeBindingMode"]);
     if !binding.is_empty() && binding != "Immediate" && binding != "WaitForFirstConsumer" {
         errs.push(FieldError::not_supported(
             "volumeBindingMode",
@@ -2038,7 +2024,7 @@ fn validate_storage_class(new: &Value, old: Option<&Value>, errs: &mut Vec<Field
                 "updates to parameters are forbidden.",
             ));
         }
-        if provisioner != s(old, &["provisioner"]) {
+        if provisioner != str_at(old, &["provisioner"]) {
             errs.push(FieldError::forbidden(
                 "provisioner",
                 "updates to provisioner are forbidden.",
@@ -2061,19 +2047,19 @@ fn validate_storage_class(new: &Value, old: Option<&Value>, errs: &mut Vec<Field
 }
 
 fn validate_endpoint_slice(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
-    let at_ = s(new, &["addressType"]);
+    let at_ = str_at(new, &["addressType"]);
     let types = ["FQDN", "IPv4", "IPv6"];
     if at_.is_empty() {
         errs.push(FieldError::required("addressType", ""));
     } else if !types.contains(&at_) {
         errs.push(FieldError::not_supported("addressType", json!(at_), &types));
     }
-    let endpoints = arr(new, &["endpoints"]);
+    let endpoints = array_at(new, &["endpoints"]);
     if endpoints.len() > 1000 {
         errs.push(FieldError::too_many("endpoints", endpoints.len(), 1000));
     }
     for (i, e) in endpoints.iter().enumerate() {
-        let addrs = arr(e, &["addresses"]);
+        let addrs = array_at(e, &["addresses"]);
         if addrs.is_empty() || addrs.len() > 100 {
             errs.push(FieldError::invalid(
                 &format!("endpoints[{i}].addresses"),
@@ -2089,18 +2075,18 @@ fn validate_endpoint_slice(new: &Value, old: Option<&Value>, errs: &mut Vec<Fiel
 
 fn validate_role_binding(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let role_ref = at(new, &["roleRef"]);
-    let kind = s(role_ref, &["kind"]);
-    let cluster =
-        s(new, &["kind"]) == "ClusterRoleBinding" || at(new, &["metadata", "namespace"]).is_null();
+    let kind = str_at(role_ref, &["kind"]);
+    let cluster = str_at(new, &["kind"]) == "ClusterRoleBinding"
+        || at(new, &["metadata", "namespace"]).is_null();
     let allowed: &[&str] = if cluster {
         &["ClusterRole"]
     } else {
         &["Role", "ClusterRole"]
     };
-    if s(role_ref, &["apiGroup"]) != "rbac.authorization.k8s.io" {
+    if str_at(role_ref, &["apiGroup"]) != "rbac.authorization.k8s.io" {
         errs.push(FieldError::not_supported(
             "roleRef.apiGroup",
-            json!(s(role_ref, &["apiGroup"])),
+            json!(str_at(role_ref, &["apiGroup"])),
             &["rbac.authorization.k8s.io"],
         ));
     }
@@ -2111,12 +2097,12 @@ fn validate_role_binding(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldE
             allowed,
         ));
     }
-    if s(role_ref, &["name"]).is_empty() {
+    if str_at(role_ref, &["name"]).is_empty() {
         errs.push(FieldError::required("roleRef.name", ""));
     }
-    for (i, subj) in arr(new, &["subjects"]).iter().enumerate() {
+    for (i, subj) in array_at(new, &["subjects"]).iter().enumerate() {
         let path = format!("subjects[{i}]");
-        let k = s(subj, &["kind"]);
+        let k = str_at(subj, &["kind"]);
         if !["ServiceAccount", "User", "Group"].contains(&k) {
             errs.push(FieldError::not_supported(
                 &format!("{path}.kind"),
@@ -2124,10 +2110,10 @@ fn validate_role_binding(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldE
                 &["ServiceAccount", "User", "Group"],
             ));
         }
-        if s(subj, &["name"]).is_empty() {
+        if str_at(subj, &["name"]).is_empty() {
             errs.push(FieldError::required(&format!("{path}.name"), ""));
         }
-        if k == "ServiceAccount" && cluster && s(subj, &["namespace"]).is_empty() {
+        if k == "ServiceAccount" && cluster && str_at(subj, &["namespace"]).is_empty() {
             errs.push(FieldError::required(&format!("{path}.namespace"), ""));
         }
     }

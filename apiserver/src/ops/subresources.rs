@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use super::delete::{DeleteOptions, DeleteOutcome};
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, WriteOptions};
+use crate::json::{int_at, json_path_steps, set_at, str_at};
 use crate::kinds::{KindInfo, Subresource};
 use crate::selector::LabelSelector;
 use crate::status::ApiError;
@@ -28,13 +29,6 @@ fn set_condition(pod: &mut Value, cond: Value) {
         list.retain(|c| c.get("type") != cond.get("type"));
         list.push(cond);
     }
-}
-
-/// A JSONPath like `.spec.replicas` as a JSON pointer.
-fn path_pointer(path: &str) -> String {
-    path.trim_start_matches('.')
-        .split('.')
-        .fold(String::new(), |acc, seg| format!("{acc}/{seg}"))
 }
 
 impl Cluster {
@@ -206,14 +200,14 @@ impl Cluster {
     ) -> Result<Value, ApiError> {
         let replicas = scale_replicas(scale, name)?;
         let rv = meta_str(scale, "resourceVersion").unwrap_or("").to_string();
-        let spec_ptr = spec_replicas_pointer(kind);
+        let spec_path = spec_replicas_path(kind);
         // Recorded in managedFields with `subresource: scale`, as upstream.
         let obj = self.update_with(kind, ns, name, Some(Subresource::Scale), opts, |cur| {
             let mut v = cur.clone();
             if !rv.is_empty() {
                 v["metadata"]["resourceVersion"] = json!(rv);
             }
-            set_pointer(&mut v, &spec_ptr, json!(replicas));
+            set_at(&mut v, &spec_path, json!(replicas));
             Ok(v)
         })?;
         scale_of(kind, &obj.value()?)
@@ -238,9 +232,8 @@ impl Cluster {
             force,
         } = *apply;
         let schema = crate::http::patch::KindSchema::scale();
-        let spec_ptr = spec_replicas_pointer(kind);
-        let segments: Vec<&str> = spec_ptr.trim_start_matches('/').split('/').collect();
-        let replicas_path = capstan_patch::fieldpath::Path::fields(&segments);
+        let spec_path = spec_replicas_path(kind);
+        let replicas_path = capstan_patch::fieldpath::Path::fields(&spec_path);
         let opts = WriteOptions {
             applied: true,
             ..opts.clone()
@@ -274,14 +267,18 @@ impl Cluster {
                 .cloned()
                 .unwrap_or_default();
             let mut next = cur.clone();
-            set_pointer(&mut next, &spec_ptr, json!(replicas));
+            set_at(&mut next, &spec_path, json!(replicas));
             let merged = super::scale_fields::to_parent(
                 &parent_entries,
                 &scale_entries,
                 &replicas_path,
                 &kind.api_version(),
             );
-            set_pointer(&mut next, "/metadata/managedFields", Value::Array(merged));
+            set_at(
+                &mut next,
+                &["metadata", "managedFields"],
+                Value::Array(merged),
+            );
             Ok(next)
         })?;
         scale_of(kind, &obj.value()?)
@@ -321,28 +318,11 @@ fn scale_replicas(scale: &Value, name: &str) -> Result<i64, ApiError> {
     Ok(replicas)
 }
 
-fn spec_replicas_pointer(kind: &KindInfo) -> String {
+/// Where `kind` keeps its desired replicas (`spec.replicas`, or a CRD's scale path).
+fn spec_replicas_path(kind: &KindInfo) -> Vec<&str> {
     match kind.custom.as_ref().and_then(|c| c.scale.as_ref()) {
-        Some(s) => path_pointer(&s.spec_replicas_path),
-        None => "/spec/replicas".into(),
-    }
-}
-
-fn set_pointer(v: &mut Value, ptr: &str, value: Value) {
-    let mut cur = v;
-    let segs: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
-    for (i, seg) in segs.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = json!({});
-        }
-        let Some(obj) = cur.as_object_mut() else {
-            return;
-        };
-        if i + 1 == segs.len() {
-            obj.insert((*seg).to_string(), value);
-            return;
-        }
-        cur = obj.entry((*seg).to_string()).or_insert_with(|| json!({}));
+        Some(s) => json_path_steps(&s.spec_replicas_path),
+        None => vec!["spec", "replicas"],
     }
 }
 
@@ -352,18 +332,17 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
     if !kind.has_subresource(Subresource::Scale) && custom_scale.is_none() {
         return Err(ApiError::not_found_path());
     }
-    let (spec_ptr, status_ptr, sel) = match custom_scale {
+    let (spec_path, status_path, sel) = match custom_scale {
         Some(s) => {
             let sel = s
                 .label_selector_path
                 .as_ref()
-                .and_then(|p| v.pointer(&path_pointer(p)))
-                .and_then(Value::as_str)
+                .map(|p| str_at(v, &json_path_steps(p)))
                 .unwrap_or("")
                 .to_string();
             (
-                path_pointer(&s.spec_replicas_path),
-                path_pointer(&s.status_replicas_path),
+                json_path_steps(&s.spec_replicas_path),
+                json_path_steps(&s.status_replicas_path),
                 sel,
             )
         }
@@ -373,7 +352,7 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
                 .and_then(LabelSelector::from_object)
                 .map(|s| s.to_query())
                 .unwrap_or_default();
-            ("/spec/replicas".into(), "/status/replicas".into(), sel)
+            (vec!["spec", "replicas"], vec!["status", "replicas"], sel)
         }
     };
     let m = v.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -389,8 +368,7 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             meta[f] = x.clone();
         }
     }
-    let mut status =
-        json!({"replicas": v.pointer(&status_ptr).and_then(Value::as_i64).unwrap_or(0)});
+    let mut status = json!({"replicas": int_at(v, &status_path)});
     if !sel.is_empty() {
         status["selector"] = json!(sel);
     }
@@ -398,7 +376,7 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": meta,
-        "spec": {"replicas": v.pointer(&spec_ptr).and_then(Value::as_i64).unwrap_or(0)},
+        "spec": {"replicas": int_at(v, &spec_path)},
         "status": status,
     }))
 }
