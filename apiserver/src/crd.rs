@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::field_error::FieldError;
 use crate::json::{str_at, strings_at};
 use crate::kinds::{
     CustomKind, KindInfo, KindSource, PrinterColumn, Registry, ScalePaths, Subresource,
 };
-use crate::validation::{FieldError, FieldErrorType, is_dns1035_label, is_dns1123_subdomain};
+use crate::names::{is_dns1035_label, is_dns1123_subdomain};
 
 /// `SetDefaults_CustomResourceDefinition` (apiextensions v1): `names.singular` from the
 /// kind, `names.listKind` = `<Kind>List`, `conversion.strategy: None`, webhook service
@@ -725,7 +726,7 @@ fn validate_node(schema: &Value, v: &Value, path: &str, errs: &mut Vec<FieldErro
             if let Some(max) = schema.get("maxLength").and_then(|m| m.as_u64())
                 && len > max
             {
-                errs.push(FieldError::new_too_long_chars(shown, max));
+                errs.push(FieldError::too_long_chars(shown, max));
             }
             if let Some(p) = schema.get("pattern").and_then(|p| p.as_str()) {
                 match cached_regex(p) {
@@ -878,18 +879,6 @@ fn cached_regex(pattern: &str) -> Option<regex::Regex> {
     let re = regex::Regex::new(pattern).ok();
     cache.insert(pattern.to_string(), re.clone());
     re
-}
-
-impl FieldError {
-    /// `maxLength` exceeded, worded as kube-openapi does.
-    fn new_too_long_chars(field: &str, max: u64) -> FieldError {
-        FieldError {
-            kind: FieldErrorType::TooLong,
-            field: field.to_string(),
-            value: None,
-            detail: format!("may not be more than {max} bytes"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,233 +6,17 @@
 //! [`crate::crd::validate_and_prune`].
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
-use std::sync::LazyLock;
 
-use regex::Regex;
 use serde_json::{Map, Value, json};
+
+use crate::field_error::{FieldError, go_quote};
 
 use crate::json::{array_at, at, str_at};
 use crate::kinds::KindInfo;
-
-/// `field.ErrorType`: what is wrong with a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FieldErrorType {
-    /// A required field is missing (`Required value`).
-    Required,
-    /// The value is malformed or out of range (`Invalid value`).
-    Invalid,
-    /// The value is not one of the supported values (`Unsupported value`).
-    NotSupported,
-    /// The field may not be set or changed (`Forbidden`).
-    Forbidden,
-    /// The value duplicates another that must be unique (`Duplicate value`).
-    Duplicate,
-    /// The value is too long (`Too long`).
-    TooLong,
-    /// A referenced item does not exist (`Not found`).
-    NotFound,
-    /// There are too many items (`Too many`).
-    TooMany,
-    /// The value has the wrong JSON type (`Invalid value`, cause `FieldValueTypeInvalid`).
-    TypeInvalid,
-    /// The server failed to validate (`Internal error`).
-    Internal,
-}
-
-impl FieldErrorType {
-    /// The human text upstream prints (`Invalid value`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FieldErrorType::Required => "Required value",
-            FieldErrorType::Invalid | FieldErrorType::TypeInvalid => "Invalid value",
-            FieldErrorType::NotSupported => "Unsupported value",
-            FieldErrorType::Forbidden => "Forbidden",
-            FieldErrorType::Duplicate => "Duplicate value",
-            FieldErrorType::TooLong => "Too long",
-            FieldErrorType::NotFound => "Not found",
-            FieldErrorType::TooMany => "Too many",
-            FieldErrorType::Internal => "Internal error",
-        }
-    }
-
-    /// The `StatusCause.reason` (`metav1.CauseType`) for this error type.
-    pub fn cause(self) -> &'static str {
-        match self {
-            FieldErrorType::Required => "FieldValueRequired",
-            FieldErrorType::Invalid => "FieldValueInvalid",
-            FieldErrorType::NotSupported => "FieldValueNotSupported",
-            FieldErrorType::Forbidden => "FieldValueForbidden",
-            FieldErrorType::Duplicate => "FieldValueDuplicate",
-            FieldErrorType::TooLong => "FieldValueTooLong",
-            FieldErrorType::NotFound => "FieldValueNotFound",
-            FieldErrorType::TooMany => "FieldValueTooMany",
-            FieldErrorType::TypeInvalid => "FieldValueTypeInvalid",
-            FieldErrorType::Internal => "InternalError",
-        }
-    }
-}
-
-/// One validation failure of one field (`field.Error`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldError {
-    /// What kind of failure.
-    pub kind: FieldErrorType,
-    /// The field path (`spec.template.spec.containers[0].image`).
-    pub field: String,
-    /// The offending value; `None` when upstream omits it from the message.
-    pub value: Option<Value>,
-    /// Extra explanation (`must be greater than or equal to 0`).
-    pub detail: String,
-}
-
-impl FieldError {
-    fn new(kind: FieldErrorType, field: &str, value: Option<Value>, detail: &str) -> Self {
-        FieldError {
-            kind,
-            field: field.to_string(),
-            value,
-            detail: detail.to_string(),
-        }
-    }
-
-    /// `field.Required`.
-    pub fn required(field: &str, detail: &str) -> Self {
-        Self::new(FieldErrorType::Required, field, None, detail)
-    }
-
-    /// `field.Invalid`.
-    pub fn invalid(field: &str, value: Value, detail: &str) -> Self {
-        Self::new(FieldErrorType::Invalid, field, Some(value), detail)
-    }
-
-    /// `field.NotSupported`: `detail` lists the supported values, quoted.
-    pub fn not_supported(field: &str, value: Value, supported: &[&str]) -> Self {
-        let detail = if supported.is_empty() {
-            String::new()
-        } else {
-            let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
-            format!("supported values: {}", quoted.join(", "))
-        };
-        Self::new(FieldErrorType::NotSupported, field, Some(value), &detail)
-    }
-
-    /// `field.Forbidden`.
-    pub fn forbidden(field: &str, detail: &str) -> Self {
-        Self::new(FieldErrorType::Forbidden, field, None, detail)
-    }
-
-    /// `field.Duplicate`.
-    pub fn duplicate(field: &str, value: Value) -> Self {
-        Self::new(FieldErrorType::Duplicate, field, Some(value), "")
-    }
-
-    /// `field.TooLong` (value omitted, as upstream does for large values).
-    pub fn too_long(field: &str, max: usize) -> Self {
-        Self::new(
-            FieldErrorType::TooLong,
-            field,
-            None,
-            &format!("must have at most {max} bytes"),
-        )
-    }
-
-    /// `field.NotFound`.
-    pub fn not_found(field: &str, value: Value) -> Self {
-        Self::new(FieldErrorType::NotFound, field, Some(value), "")
-    }
-
-    /// `field.TooMany`.
-    pub fn too_many(field: &str, actual: usize, max: usize) -> Self {
-        Self::new(
-            FieldErrorType::TooMany,
-            field,
-            Some(json!(actual)),
-            &format!("must have at most {max} items"),
-        )
-    }
-
-    /// `field.TypeInvalid`.
-    pub fn type_invalid(field: &str, value: Value, detail: &str) -> Self {
-        Self::new(FieldErrorType::TypeInvalid, field, Some(value), detail)
-    }
-
-    /// The message without the field (`Invalid value: -1: must be …`), as a
-    /// `StatusCause.message` carries it (`field.Error.ErrorBody`).
-    pub fn body(&self) -> String {
-        let mut s = match (&self.kind, &self.value) {
-            (
-                FieldErrorType::Required
-                | FieldErrorType::Forbidden
-                | FieldErrorType::TooLong
-                | FieldErrorType::Internal,
-                _,
-            )
-            | (_, None) => self.kind.as_str().to_string(),
-            (_, Some(v)) => format!("{}: {}", self.kind.as_str(), format_value(v)),
-        };
-        if !self.detail.is_empty() {
-            s.push_str(": ");
-            s.push_str(&self.detail);
-        }
-        s
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.body())
-    }
-}
-
-/// Formats a bad value as Go's `%v`/`%q` would: numbers and booleans bare, strings quoted,
-/// string maps as `map[string]string{"k":"v"}`, other structures as JSON.
-fn format_value(v: &Value) -> String {
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => go_quote(s),
-        Value::Object(m) if m.values().all(|x| x.is_string()) => {
-            let mut pairs: Vec<(&String, &Value)> = m.iter().collect();
-            pairs.sort_by(|a, b| a.0.cmp(b.0));
-            let inner: Vec<String> = pairs
-                .iter()
-                .map(|(k, v)| format!("{}:{}", go_quote(k), go_quote(v.as_str().unwrap_or(""))))
-                .collect();
-            format!("map[string]string{{{}}}", inner.join(", "))
-        }
-        Value::Array(a) if !a.is_empty() && a.iter().all(|x| x.is_string()) => {
-            let inner: Vec<String> = a
-                .iter()
-                .map(|x| go_quote(x.as_str().unwrap_or("")))
-                .collect();
-            format!("[]string{{{}}}", inner.join(", "))
-        }
-        other => other.to_string(),
-    }
-}
-
-/// Go's `%q` for a string.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use crate::names::{
+    NameRule, is_config_map_key, is_dns1123_label, is_dns1123_subdomain, is_env_var_name,
+    is_qualified_name, is_valid_label_value, name_errors, port_name_errors,
+};
 
 /// The `422 Unprocessable Entity` `Status` for `errors` on the object `name` of `kind`
 /// (`Deployment.apps "x" is invalid: spec.replicas: Invalid value: -1: …`), with one
@@ -281,204 +65,6 @@ pub fn invalid_status(kind: &KindInfo, name: &str, errors: &[FieldError]) -> Val
     })
 }
 
-// ---------------------------------------------------------------------------------------
-// Name and label syntax (k8s.io/apimachinery/pkg/util/validation)
-
-static DNS1123_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("static regex"));
-static DNS1123_SUBDOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-        .expect("static regex")
-});
-static DNS1035_LABEL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z]([-a-z0-9]*[a-z0-9])?$").expect("static regex"));
-static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$").expect("static regex")
-});
-static LABEL_VALUE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$").expect("static regex")
-});
-static CONFIG_KEY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[-._a-zA-Z0-9]+$").expect("static regex"));
-static ENV_VAR_NAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$").expect("static regex"));
-
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    let mut s = msg.to_string();
-    if !examples.is_empty() {
-        s.push_str(" (e.g. ");
-        for (i, e) in examples.iter().enumerate() {
-            if i > 0 {
-                s.push_str(" or ");
-            }
-            s.push_str(&format!("'{e}', "));
-        }
-        s.push_str(&format!("regex used for validation is '{fmt}')"));
-    }
-    s
-}
-
-fn max_len_error(n: usize) -> String {
-    format!("must be no more than {n} characters")
-}
-
-/// `IsDNS1123Label`: problems with `value` as an RFC 1123 label (empty when valid).
-pub fn is_dns1123_label(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push(max_len_error(63));
-    }
-    if !DNS1123_LABEL.is_match(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-            "[a-z0-9]([-a-z0-9]*[a-z0-9])?",
-            &["my-name", "123-abc"],
-        ));
-    }
-    errs
-}
-
-/// `IsDNS1123Subdomain`: problems with `value` as an RFC 1123 subdomain.
-pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 253 {
-        errs.push(max_len_error(253));
-    }
-    if !DNS1123_SUBDOMAIN.is_match(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-            &["example.com"],
-        ));
-    }
-    errs
-}
-
-/// `IsDNS1035Label`: problems with `value` as a DNS-1035 label (Service names).
-pub fn is_dns1035_label(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push(max_len_error(63));
-    }
-    if !DNS1035_LABEL.is_match(value) {
-        errs.push(regex_error(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
-            "[a-z]([-a-z0-9]*[a-z0-9])?",
-            &["my-name", "abc-123"],
-        ));
-    }
-    errs
-}
-
-/// `IsQualifiedName`: problems with a label or annotation key (`[prefix/]name`).
-pub fn is_qualified_name(value: &str) -> Vec<String> {
-    let qualified_msg = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-    let qualified_fmt = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                for m in is_dns1123_subdomain(prefix) {
-                    errs.push(format!("prefix part {m}"));
-                }
-            }
-            *name
-        }
-        _ => {
-            errs.push(format!(
-                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(qualified_msg, qualified_fmt, &["MyName", "my.name", "123-abc"])
-            ));
-            return errs;
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".into());
-    } else if name.len() > 63 {
-        errs.push(format!("name part {}", max_len_error(63)));
-    }
-    if !QUALIFIED_NAME.is_match(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(
-                qualified_msg,
-                qualified_fmt,
-                &["MyName", "my.name", "123-abc"]
-            )
-        ));
-    }
-    errs
-}
-
-/// `IsValidLabelValue`: problems with a label value.
-pub fn is_valid_label_value(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push(max_len_error(63));
-    }
-    if !LABEL_VALUE.is_match(value) {
-        errs.push(regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-            "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
-            &["MyValue", "my_value", "12345"],
-        ));
-    }
-    errs
-}
-
-fn is_config_map_key(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 253 {
-        errs.push(max_len_error(253));
-    }
-    if !CONFIG_KEY.is_match(value) {
-        errs.push(regex_error(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-            "[-._a-zA-Z0-9]+",
-            &["key.name", "KEY_NAME", "key-name"],
-        ));
-    }
-    if value == "." {
-        errs.push("must not be '.'".into());
-    } else if value == ".." {
-        errs.push("must not be '..'".into());
-    } else if value.starts_with("..") {
-        errs.push("must not start with '..'".into());
-    }
-    errs
-}
-
-/// `ValidatePathSegmentName` (RBAC object names).
-fn path_segment_name(name: &str, prefix: bool) -> Vec<String> {
-    let mut errs = Vec::new();
-    if !prefix && (name == "." || name == "..") {
-        errs.push(format!("may not be '{name}'"));
-    }
-    for bad in ["/", "%"] {
-        if name.contains(bad) {
-            errs.push(format!("may not contain '{bad}'"));
-        }
-    }
-    errs
-}
-
-/// Which rule an object's name must follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameRule {
-    /// RFC 1123 subdomain (most kinds).
-    Subdomain,
-    /// RFC 1123 label (Namespaces).
-    Label,
-    /// DNS-1035 label (Services).
-    Dns1035,
-    /// Path segment (RBAC kinds).
-    PathSegment,
-}
-
 /// The name rule kube-apiserver applies to `kind`.
 pub fn name_rule(kind: &KindInfo) -> NameRule {
     match (kind.group.as_str(), kind.kind.as_str()) {
@@ -486,25 +72,6 @@ pub fn name_rule(kind: &KindInfo) -> NameRule {
         ("", "Service") => NameRule::Dns1035,
         ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Subdomain,
-    }
-}
-
-fn name_errors(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
-    // A generateName prefix is validated with its trailing dash masked.
-    let checked = if prefix {
-        let trimmed = name.strip_suffix('-').unwrap_or(name);
-        if trimmed.is_empty() {
-            return Vec::new();
-        }
-        format!("{trimmed}a")
-    } else {
-        name.to_string()
-    };
-    match rule {
-        NameRule::Subdomain => is_dns1123_subdomain(&checked),
-        NameRule::Label => is_dns1123_label(&checked),
-        NameRule::Dns1035 => is_dns1035_label(&checked),
-        NameRule::PathSegment => path_segment_name(name, prefix),
     }
 }
 
@@ -792,30 +359,6 @@ fn validate_port_number(v: &Value, field: &str, allow_zero: bool, errs: &mut Vec
     }
 }
 
-/// `IsValidPortName` (IANA_SVC_NAME).
-fn port_name_errors(name: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if name.is_empty() || name.len() > 15 {
-        errs.push("must be no more than 15 characters".into());
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into());
-    }
-    if name.contains("--") {
-        errs.push("must not contain consecutive hyphens".into());
-    }
-    if !name.chars().any(|c| c.is_ascii_lowercase()) {
-        errs.push("must contain at least one letter (a-z)".into());
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        errs.push("must not begin or end with a hyphen".into());
-    }
-    errs
-}
-
 /// `ValidatePodSpec` (the parts clients hit): containers, names, images, ports,
 /// policies, volumes and mounts.
 fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
@@ -974,16 +517,10 @@ fn validate_container(
         let ename = str_at(e, &["name"]);
         if ename.is_empty() {
             errs.push(FieldError::required(&epath, ""));
-        } else if !ENV_VAR_NAME.is_match(ename) {
-            errs.push(FieldError::invalid(
-                &epath,
-                json!(ename),
-                &regex_error(
-                    "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
-                    "[-._a-zA-Z][-._a-zA-Z0-9]*",
-                    &["my.env-name", "MY_ENV.NAME", "MyEnvName1"],
-                ),
-            ));
+        } else {
+            for m in is_env_var_name(ename) {
+                errs.push(FieldError::invalid(&epath, json!(ename), &m));
+            }
         }
     }
     validate_resources(at(c, &["resources"]), &format!("{path}.resources"), errs);
@@ -2128,19 +1665,11 @@ fn validate_role_binding(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldE
     }
 }
 
-/// Groups field errors by path (useful for callers building warnings).
-pub fn errors_by_field(errors: &[FieldError]) -> BTreeMap<String, Vec<&FieldError>> {
-    let mut out: BTreeMap<String, Vec<&FieldError>> = BTreeMap::new();
-    for e in errors {
-        out.entry(e.field.clone()).or_default().push(e);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::defaults::apply_defaults;
+    use crate::field_error::errors_by_field;
     use crate::kinds::Registry;
 
     fn kind(group: &str, plural: &str) -> std::sync::Arc<KindInfo> {
@@ -2174,53 +1703,6 @@ mod tests {
             "spec": {"selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}},
                     "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}})
-    }
-
-    #[test]
-    fn error_formatting_matches_upstream() {
-        let e = FieldError::invalid(
-            "spec.replicas",
-            json!(-1),
-            "must be greater than or equal to 0",
-        );
-        assert_eq!(
-            e.to_string(),
-            "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
-        );
-        assert_eq!(
-            FieldError::required("spec.containers[0].image", "").to_string(),
-            "spec.containers[0].image: Required value"
-        );
-        assert_eq!(
-            FieldError::not_supported(
-                "spec.restartPolicy",
-                json!("Sometimes"),
-                &["Always", "OnFailure", "Never"]
-            )
-            .to_string(),
-            "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""
-        );
-        assert_eq!(
-            FieldError::duplicate("spec.containers[1].name", json!("a")).to_string(),
-            "spec.containers[1].name: Duplicate value: \"a\""
-        );
-        assert_eq!(
-            FieldError::forbidden("spec", "nope").to_string(),
-            "spec: Forbidden: nope"
-        );
-        assert_eq!(
-            FieldError::too_long("metadata.annotations", 262144).to_string(),
-            "metadata.annotations: Too long: must have at most 262144 bytes"
-        );
-        assert_eq!(
-            FieldError::not_found("x", json!("v")).to_string(),
-            "x: Not found: \"v\""
-        );
-        assert_eq!(
-            FieldError::invalid("l", json!({"b": "2", "a": "1"}), "d").to_string(),
-            "l: Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: d"
-        );
-        assert_eq!(go_quote("a\"b\n"), "\"a\\\"b\\n\"");
     }
 
     #[test]

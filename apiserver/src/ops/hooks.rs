@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, key_of};
+use crate::field_error::FieldError;
 use crate::kinds::KindInfo;
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey, StoredObject};
-use crate::validation::FieldError;
 
 /// Upstream defaulting for built-in kinds, schema defaults for custom resources.
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
