@@ -52,6 +52,7 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
             set_default(obj, &["status", "phase"], json!("Pending"));
         }
         ("", "ServiceAccount" | "ConfigMap" | "Event") => {}
+        ("", "ReplicationController") => default_replication_controller(obj),
         ("apps", "Deployment") => default_deployment(obj),
         ("apps", "ReplicaSet") => {
             set_default(obj, &["spec", "replicas"], json!(1));
@@ -424,6 +425,29 @@ fn default_template(obj: &mut Value, path: &[&str]) {
 }
 
 // --- core ------------------------------------------------------------------------------
+
+/// `SetDefaults_ReplicationController`: with template labels, an empty selector and
+/// empty object labels take them; `spec.replicas` defaults to 1.
+fn default_replication_controller(rc: &mut Value) {
+    let is_empty = |v: Option<&Value>| v.and_then(Value::as_object).is_none_or(Map::is_empty);
+    if let Some(labels) = rc
+        .pointer("/spec/template/metadata/labels")
+        .filter(|l| l.is_object())
+        .cloned()
+    {
+        if is_empty(rc.pointer("/spec/selector")) {
+            rc["spec"]["selector"] = labels.clone();
+        }
+        if is_empty(rc.pointer("/metadata/labels")) {
+            if !rc.get("metadata").is_some_and(Value::is_object) {
+                rc["metadata"] = json!({});
+            }
+            rc["metadata"]["labels"] = labels;
+        }
+    }
+    set_default(rc, &["spec", "replicas"], json!(1));
+    default_template(rc, &["spec", "template"]);
+}
 
 fn default_service(svc: &mut Value) {
     set_default(svc, &["spec", "type"], json!("ClusterIP"));
@@ -897,6 +921,38 @@ mod tests {
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         let rs = defaulted("apps", "replicasets", json!({"spec": {}}));
         assert_eq!(rs["spec"]["replicas"], 1);
+    }
+
+    #[test]
+    fn replication_controller_defaults_selector_and_labels_from_the_template() {
+        let rc = defaulted(
+            "",
+            "replicationcontrollers",
+            json!({"metadata": {"name": "web"},
+                   "spec": {"template": {"metadata": {"labels": {"app": "web"}},
+                            "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}),
+        );
+        assert_eq!(rc["spec"]["replicas"], 1);
+        assert_eq!(rc["spec"]["selector"], json!({"app": "web"}));
+        assert_eq!(rc["metadata"]["labels"], json!({"app": "web"}));
+        assert_eq!(
+            rc["spec"]["template"]["spec"]["restartPolicy"],
+            json!("Always")
+        );
+        // Set values are kept; without template labels nothing is defaulted from them.
+        let kept = defaulted(
+            "",
+            "replicationcontrollers",
+            json!({"metadata": {"labels": {"team": "a"}},
+                   "spec": {"replicas": 0, "selector": {"app": "web"},
+                            "template": {"metadata": {"labels": {"app": "web", "v": "1"}}}}}),
+        );
+        assert_eq!(kept["spec"]["replicas"], 0);
+        assert_eq!(kept["spec"]["selector"], json!({"app": "web"}));
+        assert_eq!(kept["metadata"]["labels"], json!({"team": "a"}));
+        let bare = defaulted("", "replicationcontrollers", json!({"spec": {}}));
+        assert!(bare["spec"].get("selector").is_none());
+        assert!(bare["metadata"].get("labels").is_none());
     }
 
     #[test]

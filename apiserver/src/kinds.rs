@@ -283,6 +283,16 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
             &[Status],
         ),
         builtin(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            NS,
+            &["rc"],
+            all,
+            &[Status, Scale],
+        ),
+        builtin(
             "apps",
             "v1",
             "Deployment",

@@ -168,6 +168,7 @@ fn register_builtin(
         ("", "v1", "Event") => reg::<api::core::v1::Event>(generator),
         ("", "v1", "PersistentVolumeClaim") => reg::<api::core::v1::PersistentVolumeClaim>(generator),
         ("", "v1", "PersistentVolume") => reg::<api::core::v1::PersistentVolume>(generator),
+        ("", "v1", "ReplicationController") => reg::<api::core::v1::ReplicationController>(generator),
         ("", "v1", "Binding") => reg::<api::core::v1::Binding>(generator),
         ("apps", "v1", "Deployment") => reg::<api::apps::v1::Deployment>(generator),
         ("apps", "v1", "ReplicaSet") => reg::<api::apps::v1::ReplicaSet>(generator),

@@ -314,6 +314,7 @@ pub fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str]
         ("", "secrets") => &["type"],
         ("", "namespaces") => &["status.phase"],
         ("", "persistentvolumeclaims") => &[],
+        ("", "replicationcontrollers") => &["status.replicas"],
         ("apps", "replicasets") => &["status.replicas"],
         ("batch", "jobs") => &["status.successful"],
         _ => &[],

@@ -359,6 +359,9 @@ fn printer_for(kind: &KindInfo) -> Printer {
         ("events.k8s.io", "Event") => (event_columns, events_v1_event_cells),
         ("", "PersistentVolumeClaim") => (pvc_columns, pvc_cells),
         ("", "PersistentVolume") => (pv_columns, pv_cells),
+        ("", "ReplicationController") => {
+            (replication_controller_columns, replication_controller_cells)
+        }
         ("apps", "Deployment") => (deployment_columns, deployment_cells),
         ("apps", "ReplicaSet") => (replicaset_columns, replicaset_cells),
         ("apps", "StatefulSet") => (statefulset_columns, statefulset_cells),
@@ -1485,6 +1488,49 @@ fn pv_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
+fn replication_controller_columns() -> Vec<PrinterColumn> {
+    vec![
+        name_column(),
+        col(
+            "Desired",
+            "integer",
+            "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+        ),
+        col(
+            "Current",
+            "integer",
+            "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+        ),
+        col(
+            "Ready",
+            "integer",
+            "The number of ready replicas for this replication controller.",
+        ),
+        age_column(),
+        wide("Containers", "string", CONTAINERS_DESC),
+        wide("Images", "string", IMAGES_DESC),
+        wide(
+            "Selector",
+            "string",
+            "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+        ),
+    ]
+}
+
+fn replication_controller_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
+    let (names, images) = container_cells(at(o, &["spec", "template", "spec"]));
+    vec![
+        name(o),
+        json!(int_at(o, &["spec", "replicas"])),
+        json!(int_at(o, &["status", "replicas"])),
+        json!(int_at(o, &["status", "readyReplicas"])),
+        obj_age(o, now),
+        names,
+        images,
+        json!(format_labels(at(o, &["spec", "selector"]))),
+    ]
+}
+
 // --- apps ------------------------------------------------------------------------------
 
 fn deployment_columns() -> Vec<PrinterColumn> {
@@ -2362,6 +2408,26 @@ mod tests {
         assert_eq!(
             cells(&t)[..5],
             [json!("rs"), json!(2), json!(2), json!(1), json!("10s")]
+        );
+
+        let rc = json!({"metadata": {"name": "rc", "creationTimestamp": ago(10)},
+            "spec": {"replicas": 3, "selector": {"b": "2", "a": "1"},
+                     "template": {"spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
+            "status": {"replicas": 2, "readyReplicas": 1}});
+        let t = table("", "replicationcontrollers", rc);
+        assert_eq!(headers(&t), ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]);
+        assert_eq!(
+            cells(&t),
+            [
+                json!("rc"),
+                json!(3),
+                json!(2),
+                json!(1),
+                json!("10s"),
+                json!("c"),
+                json!("nginx"),
+                json!("a=1,b=2")
+            ]
         );
 
         let sts = json!({"metadata": {"name": "db", "creationTimestamp": ago(10)},

@@ -43,6 +43,7 @@ fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
         ("", "Event") => de::<core::Event>(obj),
         ("", "PersistentVolumeClaim") => de::<core::PersistentVolumeClaim>(obj),
         ("", "PersistentVolume") => de::<core::PersistentVolume>(obj),
+        ("", "ReplicationController") => de::<core::ReplicationController>(obj),
         ("apps", "Deployment") => de::<apps::Deployment>(obj),
         ("apps", "ReplicaSet") => de::<apps::ReplicaSet>(obj),
         ("apps", "StatefulSet") => de::<apps::StatefulSet>(obj),

@@ -99,6 +99,7 @@ pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldE
         ("", "Secret") => validate_config_data(new, old, true, &mut errs),
         ("", "PersistentVolumeClaim") => validate_pvc(new, old, &mut errs),
         ("", "PersistentVolume") => validate_pv(new, &mut errs),
+        ("", "ReplicationController") => validate_replication_controller(new, &mut errs),
         ("apps", "Deployment") => validate_deployment(new, old, &mut errs),
         ("apps", "ReplicaSet") => {
             validate_replicated(new, old, "ReplicaSet", true, &mut errs);
@@ -843,6 +844,44 @@ fn validate_replicated(
     if selector_immutable && let Some(old) = old {
         validate_immutable(new, old, &["spec", "selector"], errs);
     }
+}
+
+/// `ValidateReplicationControllerSpec`: the selector is a plain label map that must be
+/// non-empty and match the template's labels; the selector may change on update.
+fn validate_replication_controller(new: &Value, errs: &mut Vec<FieldError>) {
+    validate_nonnegative(
+        at(new, &["spec", "minReadySeconds"]),
+        "spec.minReadySeconds",
+        errs,
+    );
+    let selector = at(new, &["spec", "selector"]);
+    let selector_empty = selector.as_object().is_none_or(|m| m.is_empty());
+    if selector_empty {
+        errs.push(FieldError::required("spec.selector", ""));
+    }
+    validate_nonnegative(at(new, &["spec", "replicas"]), "spec.replicas", errs);
+    let labels = at(new, &["spec", "template", "metadata", "labels"]);
+    if !at(new, &["spec", "template"]).is_null()
+        && !selector_empty
+        && !selector_matches(&json!({"matchLabels": selector}), labels)
+    {
+        errs.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            if labels.is_null() {
+                json!({})
+            } else {
+                labels.clone()
+            },
+            "`selector` does not match template `labels`",
+        ));
+    }
+    validate_template(
+        new,
+        &["spec", "template"],
+        &["Always"],
+        "ReplicationController",
+        errs,
+    );
 }
 
 fn parse_int_or_percent(v: &Value) -> Option<(i64, bool)> {
@@ -2136,6 +2175,56 @@ mod tests {
                 "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [{"name": "a", "image": "i"}]}}}});
         let errs = check("apps", "daemonsets", ds);
         assert!(errs.contains(&"spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'".to_string()), "{errs:?}");
+    }
+
+    #[test]
+    fn replication_controller_rules() {
+        let rc = |selector: Value, labels: Value| {
+            json!({"metadata": {"name": "web", "namespace": "d"},
+                "spec": {"replicas": 2, "selector": selector,
+                    "template": {"metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}})
+        };
+        let ok = rc(json!({"app": "web"}), json!({"app": "web", "v": "1"}));
+        assert!(check("", "replicationcontrollers", ok.clone()).is_empty());
+        assert_eq!(
+            check(
+                "",
+                "replicationcontrollers",
+                rc(json!({"app": "db"}), json!({"app": "web"}))
+            ),
+            [
+                "spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`"
+            ]
+        );
+        // No selector and no template labels: nothing to default it from.
+        let mut bare = rc(json!({}), json!(null));
+        bare["spec"]["replicas"] = json!(-1);
+        bare["spec"]["minReadySeconds"] = json!(-3);
+        bare["spec"]["template"]["spec"]["activeDeadlineSeconds"] = json!(5);
+        assert_eq!(
+            check("", "replicationcontrollers", bare),
+            [
+                "spec.minReadySeconds: Invalid value: -3: must be greater than or equal to 0",
+                "spec.selector: Required value",
+                "spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+                "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in ReplicationController is not Supported",
+            ]
+        );
+        let mut never = ok.clone();
+        never["spec"]["template"]["spec"]["restartPolicy"] = json!("Never");
+        assert_eq!(
+            check("", "replicationcontrollers", never),
+            [
+                "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
+            ]
+        );
+        // Unlike a ReplicaSet's, the selector may change (with the template's labels).
+        let moved = rc(
+            json!({"app": "web", "v": "1"}),
+            json!({"app": "web", "v": "1"}),
+        );
+        assert!(check_update("", "replicationcontrollers", ok, moved).is_empty());
     }
 
     #[test]

@@ -351,3 +351,76 @@ async fn generate_name_and_unauthorized() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn replication_controllers_are_served_with_defaults_status_and_scale() {
+    use k8s_openapi::api::core::v1::ReplicationController;
+    let s = TestServer::start().await.unwrap();
+    let rcs: Api<ReplicationController> = Api::namespaced(s.client().await, "default");
+    // No selector, no replicas, no labels: all three come from the template.
+    let rc: ReplicationController = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ReplicationController",
+        "metadata": {"name": "web"},
+        "spec": {"template": {"metadata": {"labels": {"app": "web", "tier": "fe"}},
+                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}
+    }))
+    .unwrap();
+    let created = rcs.create(&PostParams::default(), &rc).await.unwrap();
+    let spec = created.spec.clone().unwrap();
+    assert_eq!(spec.replicas, Some(1));
+    let expected: std::collections::BTreeMap<String, String> = [("app", "web"), ("tier", "fe")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(spec.selector.as_ref(), Some(&expected));
+    assert_eq!(created.metadata.labels.as_ref(), Some(&expected));
+    assert_eq!(created.metadata.generation, Some(1));
+
+    // The status subresource writes status only.
+    let st = rcs
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"replicas": 1, "readyReplicas": 1}, "spec": {"replicas": 9}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st.status.as_ref().map(|s| s.replicas), Some(1));
+    assert_eq!(st.spec.unwrap().replicas, Some(1));
+
+    // The scale subresource: the selector in its string form.
+    let scale = rcs.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(1));
+    let status = scale.status.unwrap();
+    assert_eq!(status.replicas, 1);
+    assert_eq!(status.selector.as_deref(), Some("app=web,tier=fe"));
+    rcs.patch_scale(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 4}})),
+    )
+    .await
+    .unwrap();
+    let scaled = rcs.get("web").await.unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(4));
+    assert_eq!(scaled.metadata.generation, Some(2));
+
+    // A selector that does not match the template is refused with upstream's message.
+    let mut bad = rc.clone();
+    bad.metadata.name = Some("bad".into());
+    bad.spec.as_mut().unwrap().selector = Some([("app".to_string(), "db".to_string())].into());
+    let err = rcs.create(&PostParams::default(), &bad).await.unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!(status.code, 422);
+    assert!(
+        status
+            .message
+            .contains("spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\", \"tier\":\"fe\"}: `selector` does not match template `labels`"),
+        "{}",
+        status.message
+    );
+}

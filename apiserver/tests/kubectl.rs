@@ -227,6 +227,22 @@ async fn kubectl_api_resources_and_older_clients() {
         deploy,
         ["deployments", "deploy", "apps/v1", "true", "Deployment"]
     );
+    let rc: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("replicationcontrollers "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        rc,
+        [
+            "replicationcontrollers",
+            "rc",
+            "v1",
+            "true",
+            "ReplicationController"
+        ]
+    );
     assert!(
         out.lines()
             .any(|l| l.starts_with("customresourcedefinitions "))

@@ -57,7 +57,8 @@ pub fn tracks_generation(kind: &KindInfo) -> bool {
         (
             "apps",
             "deployments" | "replicasets" | "statefulsets" | "daemonsets"
-        ) | ("batch", "jobs" | "cronjobs")
+        ) | ("", "replicationcontrollers")
+            | ("batch", "jobs" | "cronjobs")
             | ("policy", "poddisruptionbudgets")
             | ("apiextensions.k8s.io", "customresourcedefinitions")
     )

@@ -347,8 +347,17 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             )
         }
         None => {
-            let sel = v
-                .pointer("/spec/selector")
+            // A ReplicationController's selector is a plain label map (upstream's
+            // `scaleFromRC` uses `labels.SelectorFromSet`), the others' a LabelSelector.
+            let selector = v.pointer("/spec/selector").map(|s| {
+                if kind.group.is_empty() && kind.kind == "ReplicationController" {
+                    json!({ "matchLabels": s })
+                } else {
+                    s.clone()
+                }
+            });
+            let sel = selector
+                .as_ref()
                 .and_then(LabelSelector::from_object)
                 .map(|s| s.to_query())
                 .unwrap_or_default();
