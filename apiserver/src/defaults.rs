@@ -5,7 +5,7 @@
 //!
 //! Stateful defaults (ClusterIP and NodePort allocation, PriorityClass resolution) are
 //! the server's, since they need storage. Custom resources get their schema's `default`
-//! values through [`crate::crd::apply_schema_defaults`].
+//! values through [`crate::crd::defaults::apply_schema_defaults`].
 
 use serde_json::{Map, Value, json};
 
@@ -21,7 +21,7 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
     }
     if let Some(custom) = &kind.custom {
         if let Some(schema) = &custom.schema {
-            crate::crd::apply_schema_defaults(schema, obj);
+            crate::crd::defaults::apply_schema_defaults(schema, obj);
         }
         return;
     }
@@ -89,7 +89,9 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
                 set_default(subject, &["apiGroup"], json!(group));
             }
         }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => crate::crd::default_crd(obj),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            crate::crd::defaults::default_crd(obj)
+        }
         _ => {}
     }
 }

@@ -3,7 +3,7 @@
 //! from them (`apierrors.NewInvalid`).
 //!
 //! Custom resources get metadata validation here; their schema validation and pruning is
-//! [`crate::crd::validate_and_prune`].
+//! [`crate::crd::schema::validate_and_prune`].
 
 mod apps;
 mod batch;
@@ -140,7 +140,7 @@ pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldE
             validate_role_binding(new, old, &mut errs)
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            errs.extend(crate::crd::validate_crd(new, old));
+            errs.extend(crate::crd::validation::validate_crd(new, old));
         }
         _ => {}
     }
