@@ -100,7 +100,7 @@ fn benches(c: &mut Criterion) {
     });
     let p = pod(1);
     c.bench_function("openapi/unknown_fields_pod", |b| {
-        b.iter(|| black_box(openapi::unknown_fields(&registry, &pods_kind, &p)))
+        b.iter(|| black_box(openapi::fields::unknown_fields(&registry, &pods_kind, &p)))
     });
 }
 

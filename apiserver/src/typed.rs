@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::kinds::{KindInfo, Registry};
-use crate::openapi::{TypeMismatch, type_mismatch};
+use crate::openapi::decode::{TypeMismatch, type_mismatch};
 use crate::status::ApiError;
 
 /// Decodes `obj` as the k8s-openapi type of `kind`; `None` for kinds without one
