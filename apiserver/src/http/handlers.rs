@@ -11,15 +11,17 @@ use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::patch::KindSchema;
 use super::present;
 use super::request::{self, BodyFormat, Output, Query};
 use super::response::{self, Body};
 use super::route::{self, ResourcePath, Route};
 use crate::discovery;
 use crate::kinds::{KindInfo, Subresource};
+use crate::ops::kind_schema::KindSchema;
 use crate::ops::meta::manager_from_user_agent;
-use crate::ops::{DeleteOptions, DeleteOutcome, Propagation, WriteOptions, key_of};
+use crate::ops::{
+    Applied, ApplyRequest, DeleteOptions, DeleteOutcome, Propagation, WriteOptions, key_of,
+};
 use crate::selector::{FieldSelector, LabelSelector, selectable_fields};
 use crate::status::{self, ApiError};
 use crate::storage::{Stored, StoredObject, WatchStart};
@@ -770,78 +772,20 @@ fn server_side_apply(
             ));
         }
     };
-    let force = ctx.query.flag("force");
-    let now = crate::ops::meta::now_rfc3339();
-    let sub_name = match sub {
-        None => None,
-        Some(Subresource::Status) => Some("status"),
-        Some(Subresource::Scale) => {
-            let mgr = capstan_patch::apply::Manager {
-                name: &manager,
-                subresource: Some("scale"),
-                now: &now,
-                ignored: &[],
-            };
-            let apply = crate::ops::ScaleApply {
-                config: &applied,
-                manager: mgr,
-                force,
-            };
-            let scale =
-                state
-                    .cluster
-                    .apply_scale(&ctx.kind, &ctx.ns, name, &apply, &write_opts(ctx)?)?;
-            return Ok(response::json(200, &scale));
-        }
-        Some(_) => {
-            return Err(ApiError::unsupported_media("application/apply-patch+yaml"));
-        }
+    let req = ApplyRequest {
+        config: &applied,
+        manager: &manager,
+        force: ctx.query.flag("force"),
     };
-    let opts = WriteOptions {
-        applied: true,
-        ..write_opts(ctx)?
-    };
-    let schema = KindSchema::of(&ctx.kind);
-    let mgr = capstan_patch::apply::Manager {
-        name: &manager,
-        subresource: sub_name,
-        now: &now,
-        ignored: crate::ops::meta::reset_fields(&ctx.kind, sub_name),
-    };
-    let run = |live: &Value| {
-        capstan_patch::apply::apply(live, &applied, schema.meta(), &mgr, force)
-            .map_err(|e| super::patch::apply_error(e, &ctx.kind, name))
-    };
-    let exists = state
+    match state
         .cluster
-        .store
-        .get(&key_of(&ctx.kind), &ctx.ns, name)
-        .is_some();
-    if !exists && sub.is_none() {
-        let mut outcome = run(&Value::Null)?;
-        if let Some(m) = outcome
-            .object
-            .get_mut("metadata")
-            .and_then(Value::as_object_mut)
-        {
-            m.insert("name".into(), json!(name));
+        .apply(&ctx.kind, &ctx.ns, name, sub, &req, &write_opts(ctx)?)?
+    {
+        Applied::Object { object, created } => {
+            present_object(ctx, &object, if created { 201 } else { 200 })
         }
-        let obj = state
-            .cluster
-            .create(&ctx.kind, &ctx.ns, outcome.object, &opts)?;
-        return present_object(ctx, &obj, 201);
+        Applied::Scale(scale) => Ok(response::json(200, &scale)),
     }
-    let obj = state
-        .cluster
-        .update_with(&ctx.kind, &ctx.ns, name, sub, &opts, |cur| {
-            let mut live = cur.clone();
-            if let Some(m) = live.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            let outcome = run(&live)?;
-            Ok(outcome.object)
-        })?;
-    present_object(ctx, &obj, 200)
 }
 
 fn delete_options(ctx: &Ctx, body: Option<&Value>) -> Result<DeleteOptions, ApiError> {

@@ -115,7 +115,7 @@ pub fn track_update(
     manager: &str,
     subresource: Option<&str>,
 ) -> Value {
-    let schema = crate::http::patch::KindSchema::of(kind);
+    let schema = super::kind_schema::KindSchema::of(kind);
     let now = now_rfc3339();
     let m = capstan_patch::apply::Manager {
         name: manager,

@@ -1,11 +1,14 @@
 //! The write and read semantics of the API on top of [`Store`]: create, update (main
 //! resource and `status`), delete with finalizers, graceful pod deletion and propagation
-//! policies, and the subresources (`binding`, `eviction`, `scale`, namespace `finalize`).
+//! policies, server-side apply, and the subresources (`binding`, `eviction`, `scale`,
+//! namespace `finalize`).
 //! Handlers in [`crate::http`] parse requests and call these.
 
 pub mod alloc;
+mod apply;
 mod delete;
 pub mod hooks;
+pub mod kind_schema;
 pub mod meta;
 mod prepare;
 mod scale_fields;
@@ -15,8 +18,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
-pub use subresources::ScaleApply;
 
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;

@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
+use super::apply::{ApplyRequest, apply_error};
 use super::delete::{DeleteOptions, DeleteOutcome};
+use super::kind_schema::KindSchema;
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, WriteOptions};
 use crate::json::{int_at, json_path_steps, set_at, str_at};
@@ -213,25 +215,26 @@ impl Cluster {
         scale_of(kind, &obj.value()?)
     }
 
-    /// Server-side apply of a `Scale` configuration (`applied`) by `manager`: managed
-    /// fields are tracked on the `Scale` view of the object (see
-    /// [`super::scale_fields`]), so conflicts name the managers of the parent's
-    /// replicas, and the outcome is folded back into the parent's entries. Answers the
-    /// new `Scale`.
+    /// Server-side apply of a `Scale` configuration by its manager: managed fields are
+    /// tracked on the `Scale` view of the object (see [`super::scale_fields`]), so
+    /// conflicts name the managers of the parent's replicas, and the outcome is folded
+    /// back into the parent's entries (`subresource: scale`). Answers the new `Scale`.
     pub fn apply_scale(
         &self,
         kind: &KindInfo,
         ns: &str,
         name: &str,
-        apply: &ScaleApply<'_>,
+        req: &ApplyRequest<'_>,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let ScaleApply {
-            config: applied,
-            manager,
-            force,
-        } = *apply;
-        let schema = crate::http::patch::KindSchema::scale();
+        let schema = KindSchema::scale();
+        let now = now_rfc3339();
+        let manager = capstan_patch::apply::Manager {
+            name: req.manager,
+            subresource: Some("scale"),
+            now: &now,
+            ignored: &[],
+        };
         let spec_path = spec_replicas_path(kind);
         let replicas_path = capstan_patch::fieldpath::Path::fields(&spec_path);
         let opts = WriteOptions {
@@ -257,8 +260,8 @@ impl Cluster {
                 }
             }
             let outcome =
-                capstan_patch::apply::apply(&view, applied, schema.meta(), &manager, force)
-                    .map_err(|e| crate::http::patch::apply_error(e, kind, name))?;
+                capstan_patch::apply::apply(&view, req.config, schema.meta(), &manager, req.force)
+                    .map_err(|e| apply_error(e, kind, name))?;
             let replicas = scale_replicas(&outcome.object, name)?;
             let scale_entries = outcome
                 .object
@@ -283,18 +286,6 @@ impl Cluster {
         })?;
         scale_of(kind, &obj.value()?)
     }
-}
-
-/// A server-side apply of a `Scale`: the configuration, who applies it, and whether
-/// it takes fields from other managers.
-#[derive(Debug, Clone, Copy)]
-pub struct ScaleApply<'a> {
-    /// The applied `autoscaling/v1` `Scale` configuration.
-    pub config: &'a Value,
-    /// The applying manager (`subresource: scale`).
-    pub manager: capstan_patch::apply::Manager<'a>,
-    /// `force=true`.
-    pub force: bool,
 }
 
 /// A `Scale`'s `spec.replicas` (0 when unset); 422 when negative.
