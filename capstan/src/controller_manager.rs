@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use capstan_controllers::manager::{
-    ControllerManager, ControllerSelection, ControllersConfig, ManagerError,
-};
+use capstan_controllers::manager::{ControllerManager, ManagerError};
 use capstan_runtime::controller::shutdown_signal;
 use capstan_runtime::health::HealthServer;
 use capstan_runtime::leader::{
@@ -21,22 +19,14 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::controller_flags::ControllerFlags;
+
 /// Flags of `capstan controller-manager`, named as kube-controller-manager's.
 #[derive(Debug, Args)]
 pub struct ControllerManagerArgs {
-    /// Controllers to enable: `*` for all on by default, `name` to enable one,
-    /// `-name` to disable one (e.g. `*,-deployment-controller`).
-    #[arg(long, value_delimiter = ',', default_value = "*")]
-    controllers: Vec<String>,
-    /// ReplicaSets synced concurrently.
-    #[arg(long, default_value_t = 5)]
-    concurrent_replicaset_syncs: usize,
-    /// Deployments synced concurrently.
-    #[arg(long, default_value_t = 5)]
-    concurrent_deployment_syncs: usize,
-    /// Namespaces whose deletion is synced concurrently.
-    #[arg(long, default_value_t = 10)]
-    concurrent_namespace_syncs: usize,
+    /// `--controllers` and `--concurrent-*-syncs`, as `capstan up`'s.
+    #[command(flatten)]
+    pub(crate) controllers: ControllerFlags,
     /// Client-side requests per second to the API server.
     #[arg(long, default_value_t = 20.0)]
     kube_api_qps: f32,
@@ -108,7 +98,8 @@ type ManagerTask = JoinHandle<Result<(), ManagerError>>;
 /// Runs `capstan controller-manager` until SIGTERM/SIGINT (Ok) or lost
 /// leadership (Err, so the process exits non-zero and a successor takes over).
 pub async fn run(args: ControllerManagerArgs) -> Result<()> {
-    let selection = ControllerSelection::parse(&args.controllers)?;
+    let id = identity();
+    let config = args.controllers.config(&id)?;
     let kube_config = kube::Config::infer()
         .await
         .context("loading kubeconfig from the environment")?;
@@ -118,15 +109,6 @@ pub async fn run(args: ControllerManagerArgs) -> Result<()> {
         args.kube_api_burst,
     )
     .context("building the API client")?;
-    let id = identity();
-    let config = ControllersConfig {
-        selection,
-        concurrent_replicaset_syncs: args.concurrent_replicaset_syncs,
-        concurrent_deployment_syncs: args.concurrent_deployment_syncs,
-        concurrent_namespace_syncs: args.concurrent_namespace_syncs,
-        instance: id.clone(),
-    };
-
     let health = HealthServer::bind(args.bind_address)
         .await
         .context("binding the health server")?;

@@ -1,5 +1,6 @@
 //! The library half of the `capstan` package: how `capstan up` wires the control plane
-//! around an API server, shared by the binary and by the e2e suite (`capstan-e2e`),
-//! which boots the same control plane in process when it has no cluster to run against.
+//! around an API server ([`up::ControlPlane`]), shared by the binary, by the controllers'
+//! scenario tests and benches (`capstan-controllers` dev-depends on this crate) and by
+//! the e2e suite (`capstan-e2e`), which boot the same control plane in process.
 
 pub mod up;

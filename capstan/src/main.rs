@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use capstan::up::{ControlPlane, ControlPlaneConfig};
 use capstan_apiserver::{ApiServer, ServerConfig};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod controller_flags;
 mod controller_manager;
+mod controllers;
 mod crdgen;
 mod node_agent;
 mod scheduler;
@@ -40,7 +43,7 @@ enum Command {
     /// Run the whole control plane in this process: the embedded API server, the
     /// controllers, the scheduler and the node agent with a default pool of 3 virtual
     /// nodes, writing a kubeconfig for kubectl.
-    Up(ApiserverArgs),
+    Up(UpArgs),
     /// Run the workload controllers against the API server of the kubeconfig in the
     /// environment, as kube-controller-manager does.
     ControllerManager(controller_manager::ControllerManagerArgs),
@@ -50,6 +53,9 @@ enum Command {
     NodeAgent(node_agent::NodeAgentArgs),
     /// Print (or write with --out-dir) the CustomResourceDefinitions capstan serves.
     Crdgen(crdgen::CrdgenArgs),
+    /// Print (or write with --out) the controllers capstan can run: names, aliases,
+    /// defaults, flags and the RBAC rules each needs (the Helm chart's RBAC reads it).
+    Controllers(controllers::ControllersArgs),
 }
 
 /// Flags of the embedded API server.
@@ -69,7 +75,19 @@ struct ApiserverArgs {
     watch_history: usize,
 }
 
-async fn run_apiserver(args: ApiserverArgs, banner: bool) -> Result<()> {
+/// Flags of `capstan up`: the API server's and the controllers'
+/// (kube-controller-manager's names, as `capstan controller-manager` takes them).
+#[derive(Debug, Args)]
+struct UpArgs {
+    #[command(flatten)]
+    apiserver: ApiserverArgs,
+    #[command(flatten)]
+    controllers: controller_flags::ControllerFlags,
+}
+
+/// Runs the API server alone, or with the control plane of `plane` around it
+/// (`capstan up`), until Ctrl-C.
+async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -> Result<()> {
     let config = ServerConfig {
         bind: args.bind,
         insecure_http: args.insecure_http,
@@ -85,15 +103,17 @@ async fn run_apiserver(args: ApiserverArgs, banner: bool) -> Result<()> {
     let path = args.kubeconfig_out.display();
     // `capstan up`: controllers, scheduler and node agent in process (`capstan::up`);
     // `capstan apiserver` is the server alone.
-    let plane = if banner {
-        let config = server.config().await.context("in-process client config")?;
-        Some(
-            capstan::up::ControlPlane::start(config)
-                .await
-                .context("starting the control plane")?,
-        )
-    } else {
-        None
+    let banner = plane.is_some();
+    let plane = match plane {
+        Some(plane) => {
+            let config = server.config().await.context("in-process client config")?;
+            Some(
+                ControlPlane::start_with(config, plane)
+                    .await
+                    .context("starting the control plane")?,
+            )
+        }
+        None => None,
     };
     if banner {
         println!("capstan is up: API server at {}", server.url());
@@ -121,11 +141,19 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Metrics => print!("{}", capstan_runtime::metrics::render()),
-        Command::Apiserver(args) => run_apiserver(args, false).await?,
-        Command::Up(args) => run_apiserver(args, true).await?,
+        Command::Apiserver(args) => run_apiserver(args, None).await?,
+        Command::Up(args) => {
+            // An unknown controller name stops `capstan up` before it serves anything.
+            let plane = ControlPlaneConfig {
+                controllers: args.controllers.config("capstan")?,
+                ..ControlPlaneConfig::default()
+            };
+            run_apiserver(args.apiserver, Some(plane)).await?
+        }
         Command::ControllerManager(args) => controller_manager::run(args).await?,
         Command::Scheduler(args) => scheduler::run(args).await?,
         Command::Crdgen(args) => crdgen::run(args)?,
+        Command::Controllers(args) => controllers::run(args)?,
         Command::NodeAgent(args) => node_agent::run(args).await?,
     }
     Ok(())
@@ -150,5 +178,44 @@ mod tests {
             Command::NodeAgent(args) => assert_eq!(args.pod_workers, 16),
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    /// `capstan up` and `capstan controller-manager` take the same controller flags
+    /// (one `ControllerFlags`), and every flag of the controller table.
+    #[test]
+    fn up_and_controller_manager_take_the_same_controller_flags() {
+        use capstan_controllers::manager::CONTROLLERS;
+        let mut args = vec![
+            "--controllers=*,-deployment-controller".to_string(),
+            "--controllers=-gc".to_string(),
+        ];
+        args.extend(
+            CONTROLLERS
+                .iter()
+                .filter_map(|c| c.concurrent_syncs)
+                .map(|f| format!("--{}=7", f.name)),
+        );
+        let flags_of = |command: &str| {
+            let argv = ["capstan", command]
+                .into_iter()
+                .chain(args.iter().map(String::as_str));
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Up(up) => up.controllers,
+                Command::ControllerManager(cm) => cm.controllers,
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        let up = flags_of("up");
+        assert_eq!(up, flags_of("controller-manager"));
+        assert_eq!(up.controllers, ["*", "-deployment-controller", "-gc"]);
+        for c in CONTROLLERS.iter().filter(|c| c.concurrent_syncs.is_some()) {
+            assert_eq!(up.concurrent_syncs.get(c.name), Some(&7), "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

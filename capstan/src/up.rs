@@ -2,6 +2,11 @@
 //! the scheduler (profiles `capstan-scheduler` and `default-scheduler`, no leader
 //! election) and the node agent serving NodePools (CRD installed, a `default` pool of
 //! 3 sim nodes), each a task of this process with a client of its own.
+//!
+//! [`ControlPlane`] is the one bootstrap of an embedded control plane: `capstan up`
+//! starts it around its API server, the controllers' scenario tests and the e2e suite
+//! around `TestServer`, each with a [`ControlPlaneConfig`] (which controllers, which
+//! pool, where the controllers run).
 
 use std::time::Duration;
 
@@ -69,6 +74,16 @@ pub enum UpError {
     /// The node agent stopped with an error.
     #[error("node agent: {0}")]
     NodeAgent(#[from] NodeAgentError),
+    /// The controllers' own runtime could not be built.
+    #[error("building the controllers' runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// [`ControlPlane::kill_controllers`] was asked of controllers on the shared
+    /// runtime, whose tasks cannot all be dropped at once.
+    #[error("killing the controllers needs ControllersRuntime::Dedicated")]
+    SharedControllersRuntime,
+    /// [`ControlPlane::start_controllers`] was asked while they run.
+    #[error("the controllers are already running")]
+    ControllersRunning,
     /// A component's task panicked.
     #[error("the {component} task failed: {source}")]
     Task {
@@ -125,36 +140,179 @@ pub async fn ensure_sim_pool(client: &Client, name: &str, nodes: i32) -> Result<
     }
 }
 
-/// The controllers, the scheduler and the node agent of `capstan up`, running as
-/// tasks of this process until [`ControlPlane::stop`].
-pub struct ControlPlane {
+/// Where the controllers' tasks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControllersRuntime {
+    /// On the runtime that starts the control plane, beside the other components
+    /// (`capstan up`).
+    Shared,
+    /// On a tokio runtime of their own with `worker_threads`, so that
+    /// [`ControlPlane::kill_controllers`] can drop every task of theirs at once,
+    /// as SIGKILL would (tests of restart safety).
+    Dedicated {
+        /// Worker threads of that runtime.
+        worker_threads: usize,
+    },
+}
+
+/// A NodePool of sim nodes the control plane creates at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimPool {
+    /// The pool's name (its nodes are `<name>-<n>`).
+    pub name: String,
+    /// How many nodes it has.
+    pub nodes: i32,
+}
+
+/// What the embedded control plane runs. Settings a later component or controller
+/// needs from whoever embeds the control plane (a wall clock for the controllers,
+/// `--node-monitor-grace-period`, …) are fields of this struct or of
+/// [`ControllersConfig`], so `capstan up`, the controllers' tests and the e2e suite
+/// all pass them the same way.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneConfig {
+    /// Which controllers run and their concurrent syncs (`--controllers`,
+    /// `--concurrent-*-syncs`).
+    pub controllers: ControllersConfig,
+    /// Where the controllers run.
+    pub controllers_runtime: ControllersRuntime,
+    /// The NodePool of sim nodes to create, if any (`capstan up`: [`DEFAULT_POOL`] of
+    /// [`DEFAULT_POOL_NODES`]).
+    pub pool: Option<SimPool>,
+    /// The node agent's settings.
+    pub node_agent: NodeAgentConfig,
+}
+
+impl Default for ControlPlaneConfig {
+    /// `capstan up`'s: every controller on by default on the shared runtime, the
+    /// default pool of 3 sim nodes, the node agent's defaults (no virtual taint).
+    fn default() -> Self {
+        Self {
+            controllers: ControllersConfig::default(),
+            controllers_runtime: ControllersRuntime::Shared,
+            pool: Some(SimPool {
+                name: DEFAULT_POOL.to_string(),
+                nodes: DEFAULT_POOL_NODES,
+            }),
+            node_agent: NodeAgentConfig::default(),
+        }
+    }
+}
+
+/// The running controllers: their task, and their runtime when they have their own.
+struct RunningControllers {
     stop: CancellationToken,
-    controllers: JoinHandle<Result<(), ManagerError>>,
+    task: JoinHandle<Result<(), UpError>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl RunningControllers {
+    /// Starts the controllers of `config` against the API server of `client_config`,
+    /// stopping when `stop` is cancelled.
+    fn start(
+        client_config: &kube::Config,
+        config: &ControlPlaneConfig,
+        stop: CancellationToken,
+    ) -> Result<Self, UpError> {
+        let client_config = client_config.clone();
+        let controllers = config.controllers.clone();
+        // The client is built where the controllers run: its request buffer is a task
+        // of that runtime.
+        let run = {
+            let stop = stop.clone();
+            async move {
+                let client = Client::try_from(client_config).map_err(UpError::Client)?;
+                let stopped = stop.cancelled_owned();
+                logged(
+                    "controllers",
+                    run_controllers(client, &controllers, stopped),
+                )
+                .await?;
+                Ok::<(), UpError>(())
+            }
+        };
+        let (task, runtime) = match config.controllers_runtime {
+            ControllersRuntime::Shared => (tokio::spawn(run), None),
+            ControllersRuntime::Dedicated { worker_threads } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(worker_threads)
+                    .thread_name("controllers")
+                    .enable_all()
+                    .build()
+                    .map_err(UpError::Runtime)?;
+                (runtime.spawn(run), Some(runtime))
+            }
+        };
+        Ok(Self {
+            stop,
+            task,
+            runtime,
+        })
+    }
+
+    /// Stops them gracefully and waits for them.
+    async fn stop(mut self) -> Result<(), UpError> {
+        self.stop.cancel();
+        let result = joined("controllers", (&mut self.task).await);
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        result
+    }
+}
+
+impl Drop for RunningControllers {
+    fn drop(&mut self) {
+        // A runtime may not be dropped where blocking is not allowed (inside another
+        // runtime): let its threads end in the background.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The controllers, the scheduler and the node agent around an API server, running
+/// as tasks of this process until [`ControlPlane::stop`]: the one bootstrap of
+/// `capstan up`, of the controllers' scenario tests and of the e2e suite.
+pub struct ControlPlane {
+    /// What restarting the controllers needs (boxed: a handle stays small).
+    started: Box<Started>,
+    stop: CancellationToken,
+    controllers: Option<Box<RunningControllers>>,
     scheduler: JoinHandle<Result<(), RunError>>,
     agent: JoinHandle<Result<(), NodeAgentError>>,
 }
 
+/// What a [`ControlPlane`] was started with.
+struct Started {
+    client_config: kube::Config,
+    config: ControlPlaneConfig,
+}
+
 impl ControlPlane {
-    /// Installs the NodePool CRD and the [`DEFAULT_POOL`] of [`DEFAULT_POOL_NODES`] sim
-    /// nodes, then starts the controllers (every one, no client rate limit, no
-    /// election), the scheduler ([`SCHEDULER_CONFIG`]) and the node agent (no virtual
-    /// taint), each with its own client of `config`'s API server. A component that
-    /// fails logs its error at once and reports it from [`ControlPlane::stop`].
+    /// [`ControlPlane::start_with`] `capstan up`'s [`ControlPlaneConfig::default`].
     pub async fn start(config: kube::Config) -> Result<ControlPlane, UpError> {
-        let client = || Client::try_from(config.clone()).map_err(UpError::Client);
+        Self::start_with(config, ControlPlaneConfig::default()).await
+    }
+
+    /// Installs the NodePool CRD and the configured pool of sim nodes, then starts
+    /// the controllers (no client rate limit, no election), the scheduler
+    /// ([`SCHEDULER_CONFIG`]) and the node agent, each with its own client of
+    /// `client_config`'s API server. A component that fails logs its error at once
+    /// and reports it from [`ControlPlane::stop`].
+    pub async fn start_with(
+        client_config: kube::Config,
+        config: ControlPlaneConfig,
+    ) -> Result<ControlPlane, UpError> {
+        let client = || Client::try_from(client_config.clone()).map_err(UpError::Client);
         let setup = client()?;
         ensure_nodepool_crd(&setup).await?;
-        ensure_sim_pool(&setup, DEFAULT_POOL, DEFAULT_POOL_NODES).await?;
+        if let Some(pool) = &config.pool {
+            ensure_sim_pool(&setup, &pool.name, pool.nodes).await?;
+        }
         let scheduler_config = scheduler_config()?;
         let stop = CancellationToken::new();
-        let controllers = tokio::spawn({
-            let client = client()?;
-            let stopped = stop.clone().cancelled_owned();
-            async move {
-                let config = ControllersConfig::default();
-                logged("controllers", run_controllers(client, &config, stopped)).await
-            }
-        });
+        let controllers = RunningControllers::start(&client_config, &config, stop.child_token())?;
         let scheduler = tokio::spawn(logged(
             "scheduler",
             run_scheduler(client()?, scheduler_config, stop.clone().cancelled_owned()),
@@ -163,28 +321,73 @@ impl ControlPlane {
             "node agent",
             run_node_agent(
                 client()?,
-                NodeAgentConfig::default(),
+                config.node_agent.clone(),
                 stop.clone().cancelled_owned(),
             ),
         ));
         Ok(ControlPlane {
+            started: Box::new(Started {
+                client_config,
+                config,
+            }),
             stop,
-            controllers,
+            controllers: Some(Box::new(controllers)),
             scheduler,
             agent,
         })
     }
 
+    /// Kills the controllers as SIGKILL would: their runtime is shut down with every
+    /// task dropped wherever it is (requests already sent still reach the server).
+    /// Needs [`ControllersRuntime::Dedicated`]; does nothing when they are not running.
+    pub async fn kill_controllers(&mut self) -> Result<(), UpError> {
+        if self.started.config.controllers_runtime == ControllersRuntime::Shared {
+            return Err(UpError::SharedControllersRuntime);
+        }
+        let Some(mut controllers) = self.controllers.take() else {
+            return Ok(());
+        };
+        if let Some(runtime) = controllers.runtime.take() {
+            tokio::task::spawn_blocking(move || runtime.shutdown_timeout(KILL_TIMEOUT))
+                .await
+                .map_err(|source| UpError::Task {
+                    component: "controllers",
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Starts a fresh set of controllers (after [`ControlPlane::kill_controllers`]).
+    pub fn start_controllers(&mut self) -> Result<(), UpError> {
+        if self.controllers.is_some() {
+            return Err(UpError::ControllersRunning);
+        }
+        self.controllers = Some(Box::new(RunningControllers::start(
+            &self.started.client_config,
+            &self.started.config,
+            self.stop.child_token(),
+        )?));
+        Ok(())
+    }
+
     /// Stops every component and waits for them (the node agent's pods, the
     /// scheduler's and the controllers' in-flight writes); the first error, if any.
-    pub async fn stop(self) -> Result<(), UpError> {
+    pub async fn stop(mut self) -> Result<(), UpError> {
         self.stop.cancel();
-        let agent = joined("node agent", self.agent.await);
-        let scheduler = joined("scheduler", self.scheduler.await);
-        let controllers = joined("controllers", self.controllers.await);
+        let agent = joined("node agent", (&mut self.agent).await);
+        let scheduler = joined("scheduler", (&mut self.scheduler).await);
+        let controllers = match self.controllers.take() {
+            Some(c) => c.stop().await,
+            None => Ok(()),
+        };
         agent.and(scheduler).and(controllers)
     }
 }
+
+/// How long [`ControlPlane::kill_controllers`] waits for the controllers' runtime to
+/// drop its tasks.
+const KILL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs a component, logging its error when it stops with one.
 async fn logged<E: std::fmt::Display>(

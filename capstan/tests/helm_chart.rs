@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use capstan_controllers::manager::{CONTROLLERS, ControllerDescriptor, ControllerSelection};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -198,8 +199,57 @@ fn assert_known_controllers(args: &[String]) {
         .expect("--controllers")
         .split(',')
         .collect();
-    capstan_controllers::manager::ControllerSelection::parse(&list)
-        .unwrap_or_else(|e| panic!("--controllers {list:?}: {e}"));
+    ControllerSelection::parse(&list).unwrap_or_else(|e| panic!("--controllers {list:?}: {e}"));
+}
+
+/// The controllers of the table the rendered `--controllers` enables.
+fn enabled_controllers(args: &[String]) -> Vec<&'static ControllerDescriptor> {
+    let list: Vec<&str> = flag(args, "controllers")
+        .expect("--controllers")
+        .split(',')
+        .collect();
+    let selection =
+        ControllerSelection::parse(&list).unwrap_or_else(|e| panic!("--controllers {list:?}: {e}"));
+    CONTROLLERS
+        .iter()
+        .filter(|c| selection.enables(c))
+        .collect()
+}
+
+/// The controller-manager's ClusterRole grants every permission of each enabled
+/// controller of the table, and nothing that none of them needs.
+fn assert_grants_exactly(role: &[Rule], enabled: &[&ControllerDescriptor]) {
+    for c in enabled {
+        for p in c.permissions {
+            for verb in p.verbs {
+                assert!(
+                    allows(role, p.group, &p.rbac_resource(), verb),
+                    "{} may not {verb} {}/{}: {role:#?}",
+                    c.name,
+                    p.group,
+                    p.rbac_resource()
+                );
+            }
+        }
+    }
+    for rule in role {
+        assert!(rule.names.is_empty(), "{rule:?}");
+        for group in &rule.groups {
+            for resource in &rule.resources {
+                for verb in &rule.verbs {
+                    let needed = enabled
+                        .iter()
+                        .flat_map(|c| c.permissions)
+                        .any(|p| p.allows(verb, group, resource));
+                    assert!(
+                        needed,
+                        "{rule:?} grants {verb} {group}/{resource}, which no enabled controller \
+                         needs"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// One RBAC rule as rendered.
@@ -236,52 +286,10 @@ fn allows(rules: &[Rule], group: &str, resource: &str, verb: &str) -> bool {
     })
 }
 
-/// What each component's code does through its client (read in controllers/, scheduler/,
+/// What each component's code does through its client (read in scheduler/,
 /// node-agent/ and runtime/: informers list+watch, direct reads get, writes), as
-/// (group, resource, verbs).
-const CONTROLLER_MANAGER_USES: &[(&str, &str, &[&str])] = &[
-    ("", "events", &["create", "patch"]),
-    // deployment-controller
-    ("apps", "deployments", &["get", "list", "watch"]),
-    ("apps", "deployments/status", &["update"]),
-    (
-        "apps",
-        "replicasets",
-        &[
-            "get", "list", "watch", "create", "update", "patch", "delete",
-        ],
-    ),
-    // replicaset-controller
-    ("apps", "replicasets/status", &["update"]),
-    ("", "pods", &["list", "watch", "create", "patch", "delete"]),
-];
-/// The garbage collector's metadata watches, owner-reference patches and deletes cover
-/// every served kind: two samples.
-const GARBAGE_COLLECTOR_USES: &[(&str, &str, &[&str])] = &[
-    (
-        "",
-        "configmaps",
-        &["get", "list", "watch", "patch", "delete"],
-    ),
-    (
-        "batch",
-        "jobs",
-        &["get", "list", "watch", "patch", "delete"],
-    ),
-];
-/// The namespace controller: terminating namespaces, their status and finalizer, and
-/// the content of every namespaced kind (two samples).
-const NAMESPACE_CONTROLLER_USES: &[(&str, &str, &[&str])] = &[
-    ("", "namespaces", &["get", "list", "watch"]),
-    ("", "namespaces/status", &["update"]),
-    ("", "namespaces/finalize", &["update"]),
-    ("", "events", &["list", "delete", "deletecollection"]),
-    (
-        "example.com",
-        "widgets",
-        &["list", "delete", "deletecollection"],
-    ),
-];
+/// (group, resource, verbs). The controller-manager's is the controller table's
+/// ([`CONTROLLERS`]: each controller's permissions).
 const SCHEDULER_USES: &[(&str, &str, &[&str])] = &[
     ("", "events", &["create", "patch"]),
     ("", "pods", &["list", "watch", "delete"]),
@@ -602,9 +610,19 @@ fn default_values_render_three_leader_elected_components() {
             "controller-manager" => {
                 assert_eq!(flag(&args, "controllers"), Some("*"));
                 assert_known_controllers(&args);
-                assert_covers(c, &role, CONTROLLER_MANAGER_USES);
-                assert_covers(c, &role, GARBAGE_COLLECTOR_USES);
-                assert_covers(c, &role, NAMESPACE_CONTROLLER_USES);
+                let enabled = enabled_controllers(&args);
+                let on_by_default: Vec<_> = CONTROLLERS
+                    .iter()
+                    .filter(|c| c.enabled_by_default)
+                    .collect();
+                assert_eq!(enabled.len(), on_by_default.len());
+                assert_grants_exactly(&role, &enabled);
+                // The chart's `--concurrent-*-syncs` defaults are kube's, as the table's.
+                for f in CONTROLLERS.iter().filter_map(|c| c.concurrent_syncs) {
+                    if let Some(value) = flag(&args, f.name) {
+                        assert_eq!(value, f.default.to_string(), "--{}", f.name);
+                    }
+                }
             }
             "scheduler" => {
                 assert_covers(c, &role, SCHEDULER_USES);
@@ -683,7 +701,10 @@ fn custom_values_reach_every_object() {
         "node-role.kubernetes.io/control-plane"
     );
     let role = rules(cluster_role_of(&objects, cm));
-    assert_covers("controller-manager", &role, CONTROLLER_MANAGER_USES);
+    let enabled = enabled_controllers(&args);
+    let names: Vec<&str> = enabled.iter().map(|c| c.name).collect();
+    assert_eq!(names, ["replicaset-controller", "deployment-controller"]);
+    assert_grants_exactly(&role, &enabled);
     assert!(
         role.iter().all(|r| !r.resources.contains(&"*".to_string())),
         "without the garbage collector and the namespace controller no wildcard: {role:?}"
@@ -732,6 +753,84 @@ fn custom_values_reach_every_object() {
         typed.spec.labels.get("tier").map(String::as_str),
         Some("virtual")
     );
+}
+
+/// Each controller alone (by alias) gets exactly its own rules, and `*,-<alias>` (one
+/// comma list in one entry) exactly the others'; with none, the ClusterRole is empty.
+#[test]
+fn the_cluster_role_follows_the_controllers_selection() {
+    let role_for = |controllers: &str| {
+        let objects = render(Some(&format!(
+            "controllerManager:\n  controllers: [{controllers:?}]\n"
+        )));
+        let cm = find(&objects, "Deployment", "capstan-controller-manager");
+        let args = strings(&cm["spec"]["template"]["spec"]["containers"][0]["args"]);
+        assert_capstan_accepts(&args);
+        (
+            rules(cluster_role_of(&objects, cm)),
+            enabled_controllers(&args),
+        )
+    };
+    for c in CONTROLLERS {
+        let (role, enabled) = role_for(c.alias);
+        assert_eq!(enabled.len(), 1, "{}", c.alias);
+        assert_eq!(enabled[0].name, c.name);
+        assert_grants_exactly(&role, &enabled);
+        let (role, enabled) = role_for(&format!("*,-{}", c.alias));
+        assert!(enabled.iter().all(|e| e.name != c.name), "{}", c.alias);
+        assert_eq!(enabled.len(), CONTROLLERS.len() - 1);
+        assert_grants_exactly(&role, &enabled);
+    }
+    let all_off: Vec<String> = CONTROLLERS.iter().map(|c| format!("-{}", c.name)).collect();
+    let (role, enabled) = role_for(&format!("*,{}", all_off.join(",")));
+    assert!(enabled.is_empty());
+    assert!(role.is_empty(), "{role:?}");
+}
+
+/// The chart's controller list is what `capstan controllers` prints from the table.
+#[test]
+fn the_charts_controller_list_is_the_tables() {
+    let out = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .arg("controllers")
+        .output()
+        .expect("run capstan controllers");
+    assert!(out.status.success(), "{out:?}");
+    let in_chart =
+        std::fs::read_to_string(repo_root().join("charts/capstan/files/controllers.yaml"))
+            .expect("the chart's controller list");
+    assert!(
+        in_chart == String::from_utf8_lossy(&out.stdout),
+        "charts/capstan/files/controllers.yaml is stale: run \
+         `cargo run -p capstan -- controllers --out charts/capstan/files/controllers.yaml`"
+    );
+}
+
+/// The kind cluster of the e2e suite (`e2e/kind/cluster.yaml`) turns off, in its own
+/// kube-controller-manager, every controller capstan's chart runs there, so no two
+/// controllers fight over the same objects.
+#[test]
+fn the_kind_cluster_leaves_every_capstan_controller_to_capstan() {
+    let text = std::fs::read_to_string(repo_root().join("e2e/kind/cluster.yaml"))
+        .expect("e2e/kind/cluster.yaml");
+    let cluster: Value = serde_yaml::from_str(&text).expect("cluster.yaml parses");
+    let patch: Value = serde_yaml::from_str(
+        cluster["nodes"][0]["kubeadmConfigPatches"][0]
+            .as_str()
+            .expect("a kubeadm patch"),
+    )
+    .expect("the patch parses");
+    let list = patch["controllerManager"]["extraArgs"]["controllers"]
+        .as_str()
+        .expect("kube-controller-manager's --controllers");
+    let entries: Vec<&str> = list.split(',').collect();
+    assert_eq!(entries.first(), Some(&"*"), "{list}");
+    for c in CONTROLLERS {
+        assert!(
+            entries.contains(&format!("-{}", c.name).as_str()),
+            "kind's kube-controller-manager still runs {}: {list}",
+            c.name
+        );
+    }
 }
 
 /// `helm install` into the embedded API server: the CRD, the RBAC objects, the

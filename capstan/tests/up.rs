@@ -2,6 +2,9 @@
 //! `kubectl run` is scheduled and reaches Running and Ready on a node of the default
 //! pool, a Deployment applied to its API server gets a ReplicaSet and pods, a deleted
 //! namespace with content is emptied and removed, and Ctrl-C (SIGINT) stops it cleanly.
+//! Its controller flags are kube-controller-manager's: `--controllers '*,-deployment-controller'`
+//! leaves Deployments alone while ReplicaSets work, and an unknown controller name
+//! stops it with upstream's message.
 
 mod support;
 
@@ -9,7 +12,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
-use support::{Up, eventually};
+use support::{Proc, Up, eventually};
 
 #[tokio::test]
 async fn capstan_up_runs_the_controllers_in_process() {
@@ -117,4 +120,170 @@ async fn capstan_up_runs_the_controllers_in_process() {
 
     let status = up.interrupt().await;
     assert!(status.success(), "clean stop: {status:?}");
+}
+
+/// Runs the real kubectl against `up` with `stdin` fed to it; panics unless it succeeds.
+fn kubectl(up: &Up, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&up.kubeconfig)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kubectl");
+    let mut input = child.stdin.take().expect("piped stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("kubectl output");
+    assert!(out.status.success(), "kubectl {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `--controllers '*,-deployment-controller'`: a Deployment created with kubectl gets
+/// no ReplicaSet, no pod and no observed status, while a bare ReplicaSet created after
+/// it gets its pods Running and Ready (the controllers, the scheduler and the node
+/// agent are live) and follows `kubectl scale`.
+#[tokio::test]
+async fn capstan_up_without_the_deployment_controller_leaves_deployments_alone() {
+    let (mut up, client) = Up::start_with_args(
+        "up-no-deployments",
+        "up",
+        &["--controllers", "*,-deployment-controller"],
+    )
+    .await;
+    kubectl(
+        &up,
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=2",
+        ],
+        None,
+    );
+    let rs = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "solo", "namespace": "default"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "solo"}},
+            "template": {"metadata": {"labels": {"app": "solo"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}
+    });
+    kubectl(&up, &["apply", "-f", "-"], Some(&rs.to_string()));
+
+    let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let ready_pods = async |app: &str| -> Result<usize, String> {
+        Ok(pods
+            .list(&ListParams::default().labels(&format!("app={app}")))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .iter()
+            .filter(|p| {
+                let status = p.status.clone().unwrap_or_default();
+                status.phase.as_deref() == Some("Running")
+                    && status
+                        .conditions
+                        .iter()
+                        .flatten()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+            .count())
+    };
+    let rs_ready = async |want: i32| -> Result<(), String> {
+        let rs = rss.get("solo").await.map_err(|e| e.to_string())?;
+        let status = rs.status.clone().unwrap_or_default();
+        let ready = ready_pods("solo").await?;
+        if status.ready_replicas == Some(want)
+            && status.observed_generation == rs.metadata.generation
+            && ready == usize::try_from(want).unwrap_or(0)
+        {
+            Ok(())
+        } else {
+            Err(format!("{ready} pods Ready, status {status:?}"))
+        }
+    };
+    eventually("the bare ReplicaSet's 2 pods Running and Ready", || {
+        rs_ready(2)
+    })
+    .await;
+
+    // The Deployment was created first: had its controller run, it would have made a
+    // ReplicaSet and written an observed status by now.
+    let d = kubectl(
+        &up,
+        &["get", "deployment", "web", "-o", "jsonpath={.status}"],
+        None,
+    );
+    assert!(
+        !d.contains("observedGeneration"),
+        "the Deployment's status was written: {d}"
+    );
+    let all: Vec<String> = rss
+        .list(&ListParams::default())
+        .await
+        .expect("list replica sets")
+        .items
+        .into_iter()
+        .filter_map(|rs| rs.metadata.name)
+        .collect();
+    assert_eq!(all, ["solo"], "only the bare ReplicaSet exists");
+    let web_pods = pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .expect("list pods");
+    assert!(web_pods.items.is_empty(), "no pod of the Deployment");
+
+    kubectl(&up, &["scale", "replicaset", "solo", "--replicas=3"], None);
+    eventually("the bare ReplicaSet scaled to 3", || rs_ready(3)).await;
+    assert!(
+        Api::<Deployment>::namespaced(client.clone(), "default")
+            .get("web")
+            .await
+            .expect("deployment")
+            .status
+            .is_none_or(|s| s.observed_generation.is_none()),
+        "the Deployment is still unobserved"
+    );
+
+    let status = up.interrupt().await;
+    assert!(status.success(), "clean stop: {status:?}");
+}
+
+/// An unknown controller name stops `capstan up` at once, non-zero, with
+/// kube-controller-manager's message, before it serves or writes anything.
+#[tokio::test]
+async fn capstan_up_refuses_an_unknown_controller() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args(["up", "--controllers", "*,-bogus-controller", "--bind"])
+        .arg(format!("127.0.0.1:{}", support::free_port()))
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig)
+        .env("RUST_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn capstan up");
+    let mut proc = Proc(child);
+    let status = proc.exited("capstan up exits").await;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(proc.0.stderr.as_mut().expect("piped stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "{status:?}: {stderr}");
+    assert!(
+        stderr.contains("\"bogus-controller\" is not in the list of known controllers"),
+        "{stderr}"
+    );
+    assert!(!kubeconfig.exists(), "nothing was served");
 }

@@ -19,8 +19,10 @@
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
-//! - [`manager`]: runs the enabled controllers over one informer factory
-//!   (`--controllers` selection, [`manager::run_controllers`]).
+//! - [`manager`]: the table of controllers ([`manager::CONTROLLERS`]: names,
+//!   flags, informers, RBAC permissions, constructors) and the manager that runs the
+//!   enabled ones over one informer factory (`--controllers` selection,
+//!   [`manager::run_controllers`]).
 //! - [`util`]: helpers shared by the controllers (pod readiness and availability,
 //!   label selectors, int-or-percent).
 

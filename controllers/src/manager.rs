@@ -2,17 +2,35 @@
 //! one shared informer factory, each enabled controller with its own queue and
 //! workers, a readiness check for the caches, and a graceful stop. Both
 //! `capstan controller-manager` and `capstan up` start controllers through here.
+//!
+//! [`CONTROLLERS`] is the table of every controller this crate can run: a new
+//! controller is its module plus one entry there. The `--controllers` selection
+//! ([`ControllerSelection`]), the `--concurrent-*-syncs` flags of the binary, the Helm
+//! chart's RBAC and [`ControllerManager`] all read the table.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use capstan_runtime::controller::{RunError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
+use crate::gc::shell::{GcConfig, run_garbage_collector_with};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
+
+mod descriptor;
+mod selection;
+
+pub use descriptor::{
+    ANY, BuildContext, BuiltController, Constructor, ControllerDescriptor, Informed, Permission,
+    Shutdown, SyncsFlag,
+};
+pub use selection::{ControllerSelection, lookup};
 
 /// Upstream name of the ReplicaSet controller (`--controllers`).
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
@@ -26,13 +44,159 @@ pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
 /// Upstream name of the namespace controller (`--controllers`).
 pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
 
-/// The controllers this crate can run, by upstream name, with the short aliases
-/// kube-controller-manager also accepts.
-pub const KNOWN_CONTROLLERS: &[(&str, &str)] = &[
-    (REPLICASET_CONTROLLER, "replicaset"),
-    (DEPLOYMENT_CONTROLLER, "deployment"),
-    (GARBAGE_COLLECTOR_CONTROLLER, "garbagecollector"),
-    (NAMESPACE_CONTROLLER, "namespace"),
+/// Events, created and then patched when they repeat (the runtime's recorder).
+const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
+
+/// Every controller this crate can run, in kube-controller-manager's terms (see
+/// [`ControllerDescriptor`]). Permissions follow upstream's
+/// `system:controller:<name>` roles where capstan does the same work.
+pub static CONTROLLERS: &[ControllerDescriptor] = &[
+    ControllerDescriptor {
+        name: REPLICASET_CONTROLLER,
+        alias: "replicaset",
+        enabled_by_default: true,
+        informers: &[Informed::of::<ReplicaSet>(), Informed::of::<Pod>()],
+        permissions: &[
+            RECORDS_EVENTS,
+            Permission::on::<ReplicaSet>(&["get", "list", "watch"]),
+            Permission::on_sub::<ReplicaSet>("status", &["update"]),
+            // Pods created with blockOwnerDeletion need update on the owner's
+            // finalizers (OwnerReferencesPermissionEnforcement).
+            Permission::on_sub::<ReplicaSet>("finalizers", &["update"]),
+            // Pods created, adopted and released (patch), deleted when scaling down.
+            Permission::on::<Pod>(&["list", "watch", "create", "patch", "delete"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-replicaset-syncs",
+            default: 5,
+            help: "The number of replica sets that are allowed to sync concurrently. \
+                   Larger number = more responsive replica management, but more CPU (and \
+                   network) load",
+        }),
+        build: |cx| {
+            let c = ReplicaSetController::new(
+                cx.factory,
+                cx.client.clone(),
+                &ReplicaSetControllerConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                },
+            )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: DEPLOYMENT_CONTROLLER,
+        alias: "deployment",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<Deployment>(),
+            Informed::of::<ReplicaSet>(),
+            Informed::of::<Pod>(),
+        ],
+        permissions: &[
+            RECORDS_EVENTS,
+            Permission::on::<Deployment>(&["get", "list", "watch"]),
+            Permission::on_sub::<Deployment>("status", &["update"]),
+            // ReplicaSets created with blockOwnerDeletion.
+            Permission::on_sub::<Deployment>("finalizers", &["update"]),
+            // ReplicaSets created, scaled, annotated, adopted and released, and
+            // deleted by history cleanup.
+            Permission::on::<ReplicaSet>(&[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ]),
+            // Pods read (Recreate waits for the old ones to be gone).
+            Permission::on::<Pod>(&["list", "watch"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-deployment-syncs",
+            default: 5,
+            help: "The number of deployment objects that are allowed to sync concurrently. \
+                   Larger number = more responsive deployments, but more CPU (and network) \
+                   load",
+        }),
+        build: |cx| {
+            let c = DeploymentController::new(
+                cx.factory,
+                cx.client.clone(),
+                &DeploymentControllerConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                },
+            )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: GARBAGE_COLLECTOR_CONTROLLER,
+        alias: "garbagecollector",
+        enabled_by_default: true,
+        // Its own metadata watches on every deletable kind discovery finds.
+        informers: &[],
+        permissions: &[
+            // Metadata of every kind watched (and read fresh before acting), owner
+            // references and finalizers patched, dependents deleted.
+            Permission::on_any(&["get", "list", "watch", "patch", "delete"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-gc-syncs",
+            default: 20,
+            help: "The number of garbage collector workers that are allowed to sync \
+                   concurrently.",
+        }),
+        build: |cx| {
+            let client = cx.client.clone();
+            let config = GcConfig {
+                workers: cx.workers,
+                ..GcConfig::default()
+            };
+            Ok(BuiltController::new(None, move |stop| {
+                run_garbage_collector_with(client, config, stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: NAMESPACE_CONTROLLER,
+        alias: "namespace",
+        enabled_by_default: true,
+        informers: &[Informed::of::<Namespace>()],
+        permissions: &[
+            Permission::on::<Namespace>(&["get", "list", "watch", "delete"]),
+            // Phase and conditions written, the `kubernetes` finalizer removed.
+            Permission::on_sub::<Namespace>("status", &["update"]),
+            Permission::on_sub::<Namespace>("finalize", &["update"]),
+            // The content of every namespaced kind discovery finds: listed and
+            // deleted (one collection at a time where served).
+            Permission::on_any(&["get", "list", "delete", "deletecollection"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-namespace-syncs",
+            default: 10,
+            help: "The number of namespace objects that are allowed to sync concurrently. \
+                   Larger number = more responsive namespace termination, but more CPU (and \
+                   network) load",
+        }),
+        build: |cx| {
+            let c = NamespaceController::new(
+                cx.factory,
+                cx.client.clone(),
+                &NamespaceControllerConfig {
+                    workers: cx.workers,
+                    ..NamespaceControllerConfig::default()
+                },
+            )
+            .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
 ];
 
 /// Errors of a controllers selection or of running the controllers.
@@ -58,86 +222,16 @@ pub enum ManagerError {
     Informers(#[from] capstan_runtime::informer::InformerError),
 }
 
-/// Which controllers run, from kube-controller-manager's `--controllers` list:
-/// `*` enables every controller that is on by default, `name` enables one,
-/// `-name` disables one (and wins over `*`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ControllerSelection {
-    entries: Vec<String>,
-}
-
-impl Default for ControllerSelection {
-    fn default() -> Self {
-        Self {
-            entries: vec!["*".to_string()],
-        }
-    }
-}
-
-/// The upstream name for `name` (itself or its alias), if known.
-fn canonical(name: &str) -> Option<&'static str> {
-    KNOWN_CONTROLLERS
-        .iter()
-        .find(|(full, alias)| *full == name || *alias == name)
-        .map(|(full, _)| *full)
-}
-
-impl ControllerSelection {
-    /// Parses the entries of `--controllers`, refusing unknown names.
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, ManagerError> {
-        let mut out = Vec::new();
-        for e in entries {
-            let e = e.as_ref().trim();
-            if e.is_empty() {
-                continue;
-            }
-            if e == "*" {
-                out.push(e.to_string());
-                continue;
-            }
-            let (neg, name) = match e.strip_prefix('-') {
-                Some(n) => (true, n),
-                None => (false, e),
-            };
-            let full =
-                canonical(name).ok_or_else(|| ManagerError::UnknownController(name.to_string()))?;
-            out.push(if neg {
-                format!("-{full}")
-            } else {
-                full.to_string()
-            });
-        }
-        Ok(Self { entries: out })
-    }
-
-    /// Whether the controller with upstream name `name` runs.
-    pub fn is_enabled(&self, name: &str) -> bool {
-        let mut star = false;
-        let mut explicit = None;
-        for e in &self.entries {
-            if e == "*" {
-                star = true;
-            } else if e.strip_prefix('-') == Some(name) {
-                explicit = Some(false);
-            } else if e == name {
-                explicit = Some(true);
-            }
-        }
-        explicit.unwrap_or(star)
-    }
-}
-
-/// Settings of [`run_controllers`] (kube-controller-manager's flags).
+/// Settings of [`run_controllers`] (kube-controller-manager's flags). Settings later
+/// controllers share (the wall clock, node monitor periods) are fields here: every
+/// [`Constructor`] reads them through [`BuildContext::config`].
 #[derive(Debug, Clone)]
 pub struct ControllersConfig {
     /// Which controllers run (`--controllers`).
     pub selection: ControllerSelection,
-    /// `--concurrent-replicaset-syncs` (default 5).
-    pub concurrent_replicaset_syncs: usize,
-    /// `--concurrent-deployment-syncs` (default 5).
-    pub concurrent_deployment_syncs: usize,
-    /// `--concurrent-namespace-syncs` (default 10).
-    pub concurrent_namespace_syncs: usize,
+    /// Concurrent syncs by controller name (its `--concurrent-*-syncs` flag); a
+    /// controller not listed uses its flag's default.
+    pub concurrent_syncs: BTreeMap<String, usize>,
     /// The instance name events are reported from.
     pub instance: String,
 }
@@ -146,11 +240,21 @@ impl Default for ControllersConfig {
     fn default() -> Self {
         Self {
             selection: ControllerSelection::default(),
-            concurrent_replicaset_syncs: 5,
-            concurrent_deployment_syncs: 5,
-            concurrent_namespace_syncs: 10,
+            concurrent_syncs: BTreeMap::new(),
             instance: "capstan".to_string(),
         }
+    }
+}
+
+impl ControllersConfig {
+    /// The concurrent syncs of `controller`: as configured, else its flag's default
+    /// (1 for a controller without such a flag).
+    pub fn workers(&self, controller: &ControllerDescriptor) -> usize {
+        self.concurrent_syncs
+            .get(controller.name)
+            .copied()
+            .or(controller.concurrent_syncs.map(|f| f.default))
+            .unwrap_or(1)
     }
 }
 
@@ -158,84 +262,30 @@ impl Default for ControllersConfig {
 /// running.
 pub struct ControllerManager {
     factory: SharedInformerFactory,
-    replica_sets: Option<ReplicaSetController>,
-    deployments: Option<DeploymentController>,
-    garbage_collector: Option<Client>,
-    namespaces: Option<NamespaceController>,
+    controllers: Vec<(&'static str, BuiltController)>,
     enabled: Vec<&'static str>,
-    synced: Vec<SyncCheck>,
 }
 
 impl ControllerManager {
-    /// Builds every enabled controller on a fresh informer factory over `client`.
-    /// Call inside a tokio runtime.
+    /// Builds every enabled controller of [`CONTROLLERS`] on a fresh informer factory
+    /// over `client`. Call inside a tokio runtime.
     pub fn new(client: Client, config: &ControllersConfig) -> Result<Self, ManagerError> {
         let factory = SharedInformerFactory::new(client.clone(), None);
-        let mut enabled = Vec::new();
-        let replica_sets = if config.selection.is_enabled(REPLICASET_CONTROLLER) {
-            enabled.push(REPLICASET_CONTROLLER);
-            Some(ReplicaSetController::new(
-                &factory,
-                client.clone(),
-                &ReplicaSetControllerConfig {
-                    workers: config.concurrent_replicaset_syncs,
-                    instance: config.instance.clone(),
-                    record_events: true,
-                },
-            )?)
-        } else {
-            None
-        };
-        let deployments = if config.selection.is_enabled(DEPLOYMENT_CONTROLLER) {
-            enabled.push(DEPLOYMENT_CONTROLLER);
-            Some(DeploymentController::new(
-                &factory,
-                client.clone(),
-                &DeploymentControllerConfig {
-                    workers: config.concurrent_deployment_syncs,
-                    instance: config.instance.clone(),
-                    record_events: true,
-                },
-            )?)
-        } else {
-            None
-        };
-        let garbage_collector = if config.selection.is_enabled(GARBAGE_COLLECTOR_CONTROLLER) {
-            enabled.push(GARBAGE_COLLECTOR_CONTROLLER);
-            Some(client.clone())
-        } else {
-            None
-        };
-        let namespaces = if config.selection.is_enabled(NAMESPACE_CONTROLLER) {
-            enabled.push(NAMESPACE_CONTROLLER);
-            Some(
-                NamespaceController::new(
-                    &factory,
-                    client.clone(),
-                    &NamespaceControllerConfig {
-                        workers: config.concurrent_namespace_syncs,
-                        ..NamespaceControllerConfig::default()
-                    },
-                )
-                .map_err(ManagerError::Handler)?,
-            )
-        } else {
-            None
-        };
-        let synced = replica_sets
-            .iter()
-            .map(ReplicaSetController::synced_check)
-            .chain(deployments.iter().map(DeploymentController::synced_check))
-            .chain(namespaces.iter().map(NamespaceController::synced_check))
-            .collect();
+        let mut controllers = Vec::new();
+        for descriptor in CONTROLLERS.iter().filter(|c| config.selection.enables(c)) {
+            let cx = BuildContext {
+                factory: &factory,
+                client: &client,
+                config,
+                workers: config.workers(descriptor),
+            };
+            controllers.push((descriptor.name, (descriptor.build)(&cx)?));
+        }
+        let enabled = controllers.iter().map(|(name, _)| *name).collect();
         Ok(Self {
             factory,
-            replica_sets,
-            deployments,
-            garbage_collector,
-            namespaces,
+            controllers,
             enabled,
-            synced,
         })
     }
 
@@ -246,7 +296,11 @@ impl ControllerManager {
 
     /// A readiness check: true once every informer cache has synced.
     pub fn synced_check(&self) -> SyncCheck {
-        let checks = self.synced.clone();
+        let checks: Vec<SyncCheck> = self
+            .controllers
+            .iter()
+            .filter_map(|(_, c)| c.synced_check())
+            .collect();
         Arc::new(move || checks.iter().all(|c| c()))
     }
 
@@ -257,28 +311,13 @@ impl ControllerManager {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ManagerError> {
         self.factory.start()?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = move || {
-            let mut rx = stop_rx.clone();
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }
-        };
         let mut tasks = tokio::task::JoinSet::new();
-        if let Some(rs) = self.replica_sets {
-            let run = rs.run(stopped());
-            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
-        }
-        if let Some(d) = self.deployments {
-            let run = d.run(stopped());
-            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
-        }
-        if let Some(ns) = self.namespaces {
-            let run = ns.run(stopped());
-            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
-        }
-        if let Some(client) = self.garbage_collector {
-            let run = crate::gc::run_garbage_collector(client, stopped());
-            tasks.spawn(async move { run.await.map_err(ManagerError::from) });
+        for (_, controller) in self.controllers {
+            let mut rx = stop_rx.clone();
+            let stopped: Shutdown = Box::pin(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            });
+            tasks.spawn(controller.run(stopped));
         }
         tracing::info!(controllers = ?self.enabled, "started controllers");
         tokio::pin!(shutdown);
@@ -324,31 +363,4 @@ pub async fn run_controllers(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn star_enables_all_and_minus_disables() {
-        let all = ControllerSelection::parse(&["*"]).unwrap();
-        assert!(all.is_enabled(REPLICASET_CONTROLLER));
-        let none = ControllerSelection::parse(&["*", "-replicaset-controller"]).unwrap();
-        assert!(!none.is_enabled(REPLICASET_CONTROLLER));
-        let alias = ControllerSelection::parse(&["-replicaset", "*"]).unwrap();
-        assert!(!alias.is_enabled(REPLICASET_CONTROLLER));
-        assert!(alias.is_enabled(DEPLOYMENT_CONTROLLER));
-        let explicit = ControllerSelection::parse(&["replicaset"]).unwrap();
-        assert!(explicit.is_enabled(REPLICASET_CONTROLLER));
-        assert!(!explicit.is_enabled(DEPLOYMENT_CONTROLLER));
-        let empty = ControllerSelection::parse::<&str>(&[]).unwrap();
-        assert!(!empty.is_enabled(REPLICASET_CONTROLLER));
-    }
-
-    #[test]
-    fn unknown_names_are_refused() {
-        let err = ControllerSelection::parse(&["*", "-nope"]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "\"nope\" is not in the list of known controllers"
-        );
-    }
-}
+mod tests;

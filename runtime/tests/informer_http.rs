@@ -433,3 +433,20 @@ async fn wait_for_cache_sync_names_informers_that_missed_the_deadline() {
         .unwrap();
     factory.shutdown().await;
 }
+
+/// One informer per type and scope, however many callers ask for it, each named by
+/// its kind and scope.
+#[tokio::test]
+async fn informer_names_lists_each_shared_informer_once() {
+    let server = TestServer::start().await.expect("test server starts");
+    let factory = SharedInformerFactory::new(server.client().await, None);
+    assert!(factory.informer_names().is_empty());
+    factory.informer::<Pod>();
+    factory.informer::<Pod>();
+    factory.informer::<Node>();
+    factory.namespaced_informer::<Pod>("default");
+    assert_eq!(
+        factory.informer_names(),
+        ["Node", "Pod", "Pod[namespace=default]"]
+    );
+}

@@ -31,6 +31,11 @@ impl Up {
 
     /// Starts `capstan <command>` (`up` or `apiserver`) as [`Up::start`] does.
     pub async fn start_command(name: &str, command: &str) -> (Up, Client) {
+        Up::start_with_args(name, command, &[]).await
+    }
+
+    /// [`Up::start_command`] with `extra` flags after the command's own.
+    pub async fn start_with_args(name: &str, command: &str, extra: &[&str]) -> (Up, Client) {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("capstan-{name}-{}-{port}", std::process::id()));
@@ -43,6 +48,7 @@ impl Up {
                 "--kubeconfig-out",
             ])
             .arg(&kubeconfig)
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

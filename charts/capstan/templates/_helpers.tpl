@@ -64,24 +64,33 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 Whether controller-manager's `--controllers` list enables a controller, as
-`ControllerSelection::is_enabled`: the last entry naming it (`name` or `-name`, full or
-short alias) decides, else `*`. Renders "true" or nothing.
-(dict "controllers" .Values.controllerManager.controllers "name" "deployment-controller" "alias" "deployment")
+`ControllerSelection::enables` (upstream's `IsControllerEnabled`): the first entry naming
+it (`name` or `-name`, full or short alias) decides, else `*` turns it on when it is on
+by default. Entries may be comma lists. Renders "true" or nothing.
+(dict "controllers" .Values.controllerManager.controllers "controller" <an entry of files/controllers.yaml>)
 */}}
 {{- define "capstan.controllerEnabled" -}}
-{{- $on := false }}
-{{- range .controllers }}
-{{- if eq . "*" }}{{ $on = true }}{{ end }}
-{{- end }}
-{{- $explicit := "" }}
-{{- range .controllers }}
+{{- $c := .controller }}
+{{- $decided := "" }}
+{{- $star := false }}
+{{- range splitList "," (join "," .controllers) }}
 {{- $e := trim . }}
-{{- if or (eq $e $.name) (eq $e $.alias) }}{{ $explicit = "on" }}{{ end }}
-{{- if or (eq $e (printf "-%s" $.name)) (eq $e (printf "-%s" $.alias)) }}{{ $explicit = "off" }}{{ end }}
+{{- if not $decided }}
+{{- if or (eq $e $c.name) (eq $e $c.alias) }}{{ $decided = "on" }}
+{{- else if or (eq $e (printf "-%s" $c.name)) (eq $e (printf "-%s" $c.alias)) }}{{ $decided = "off" }}
+{{- else if eq $e "*" }}{{ $star = true }}
 {{- end }}
-{{- if eq $explicit "on" }}{{ $on = true }}{{ end }}
-{{- if eq $explicit "off" }}{{ $on = false }}{{ end }}
-{{- if $on }}true{{ end }}
+{{- end }}
+{{- end }}
+{{- if or (eq $decided "on") (and (eq $decided "") $star $c.enabledByDefault) }}true{{ end }}
+{{- end }}
+
+{{/*
+The controllers capstan can run (`capstan controllers`, generated from the controller
+table): a list of {name, alias, enabledByDefault, concurrentSyncs, informers, rules}.
+*/}}
+{{- define "capstan.controllerTable" -}}
+{{- (.Files.Get "files/controllers.yaml" | fromYaml).controllers | toJson }}
 {{- end }}
 
 {{/*

@@ -1,8 +1,8 @@
-//! A `capstan up`-like control plane in one process, for the scenario tests and
-//! the rollout bench: the embedded API server (`TestServer`), the controllers
-//! (in a runtime of their own, so they can be killed and restarted), the
-//! scheduler (profile `default-scheduler`) and the node agent with a NodePool of
-//! sim nodes that run the pods and make them Ready.
+//! A `capstan up` control plane in one process, for the scenario tests and the
+//! rollout bench: the embedded API server (`TestServer`) with `capstan up`'s own
+//! bootstrap around it (`capstan::up::ControlPlane`): the controllers (in a runtime
+//! of their own, so they can be killed and restarted), the scheduler and the node
+//! agent with a NodePool of sim nodes that run the pods and make them Ready.
 
 #![allow(dead_code)]
 
@@ -10,38 +10,21 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use capstan::up::{ControlPlane, ControlPlaneConfig, ControllersRuntime, SimPool};
 use capstan_apiserver::TestServer;
-use capstan_controllers::ControllersConfig;
-use capstan_controllers::manager::{ManagerError, run_controllers};
-use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, run_node_agent};
-use capstan_scheduler::config::KubeSchedulerConfiguration;
-use capstan_scheduler::shell::run_scheduler;
+use capstan_node_agent::NodeAgentConfig;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{ListParams, PostParams};
-use kube::core::CustomResourceExt;
+use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// The namespace the scenarios use.
 pub const NS: &str = "default";
 /// `deployment.kubernetes.io/revision`.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
-
-/// The scheduler of `capstan up`: the `default-scheduler` profile (the API
-/// server's default `schedulerName`), no leader election.
-const SCHEDULER_CONFIG: &str = "\
-apiVersion: kubescheduler.config.k8s.io/v1
-kind: KubeSchedulerConfiguration
-leaderElection:
-  leaderElect: false
-profiles:
-- schedulerName: default-scheduler
-";
 
 /// Polls `check` every 50 ms until it returns `Ok`, panicking with the last
 /// `Err` after `secs` seconds.
@@ -82,90 +65,13 @@ where
     .await
 }
 
-/// The controllers as a separate "process": their own tokio runtime and client,
-/// so that [`Controllers::kill`] stops every task of theirs (informers, workers,
-/// in-flight requests) at once, as SIGKILL would.
-pub struct Controllers {
-    runtime: Option<tokio::runtime::Runtime>,
-    stop: CancellationToken,
-    task: Option<JoinHandle<Result<(), ManagerError>>>,
-}
-
-impl Controllers {
-    /// Starts `run_controllers` with the default configuration (every controller,
-    /// 5 workers each) against the server of `config`.
-    pub fn start(config: kube::Config) -> Controllers {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("controllers")
-            .enable_all()
-            .build()
-            .expect("controllers runtime");
-        let stop = CancellationToken::new();
-        let task = runtime.spawn({
-            let stop = stop.clone();
-            async move {
-                let client = Client::try_from(config).expect("controllers client");
-                run_controllers(
-                    client,
-                    &ControllersConfig::default(),
-                    stop.cancelled_owned(),
-                )
-                .await
-            }
-        });
-        Controllers {
-            runtime: Some(runtime),
-            stop,
-            task: Some(task),
-        }
-    }
-
-    /// Kills the controllers: their runtime is shut down with every task
-    /// dropped wherever it is (requests already sent still reach the server,
-    /// as with SIGKILL), and this returns once the runtime is gone.
-    pub async fn kill(mut self) {
-        if let Some(rt) = self.runtime.take() {
-            tokio::task::spawn_blocking(move || rt.shutdown_timeout(Duration::from_secs(30)))
-                .await
-                .expect("controllers runtime shut down");
-        }
-    }
-
-    /// Stops the controllers gracefully and checks they ended without error.
-    pub async fn stop(mut self) {
-        self.stop.cancel();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(60), task)
-                .await
-                .expect("controllers stop in time")
-                .expect("controllers task")
-                .expect("controllers stop cleanly");
-        }
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Controllers {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 /// The whole control plane of `capstan up`, in process.
 pub struct Cluster {
     /// The API server.
     pub server: TestServer,
     /// A client for the test itself.
     pub client: Client,
-    controllers: Option<Controllers>,
-    stop: CancellationToken,
-    scheduler: JoinHandle<()>,
-    agent: JoinHandle<()>,
+    plane: ControlPlane,
 }
 
 impl Cluster {
@@ -185,51 +91,23 @@ impl Cluster {
             .try_init();
         let server = TestServer::start().await.expect("test server starts");
         let client = server.client().await;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        crds.create(&PostParams::default(), &NodePool::crd())
+        let config = ControlPlaneConfig {
+            // Every controller, 5 workers each, in a runtime of their own so that
+            // `kill_controllers` drops all their tasks at once.
+            controllers_runtime: ControllersRuntime::Dedicated { worker_threads: 2 },
+            pool: Some(SimPool {
+                name: "sim".to_string(),
+                nodes,
+            }),
+            node_agent: NodeAgentConfig {
+                pod_workers,
+                ..NodeAgentConfig::default()
+            },
+            ..ControlPlaneConfig::default()
+        };
+        let plane = ControlPlane::start_with(server.config().await, config)
             .await
-            .expect("NodePool CRD");
-        let pools: Api<NodePool> = Api::all(client.clone());
-        eventually("the NodePool kind is served", || async {
-            pools
-                .list(&ListParams::default().limit(1))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-        .await;
-        pools
-            .create(
-                &PostParams::default(),
-                &NodePool::new("sim", NodePoolSpec::sim(nodes)),
-            )
-            .await
-            .expect("NodePool");
-        let stop = CancellationToken::new();
-        let agent = tokio::spawn({
-            let client = server.client().await;
-            let stop = stop.clone();
-            async move {
-                let config = NodeAgentConfig {
-                    pod_workers,
-                    ..NodeAgentConfig::default()
-                };
-                run_node_agent(client, config, stop.cancelled_owned())
-                    .await
-                    .expect("node agent runs");
-            }
-        });
-        let scheduler = tokio::spawn({
-            let client = server.client().await;
-            let stop = stop.clone();
-            let config =
-                KubeSchedulerConfiguration::from_yaml(SCHEDULER_CONFIG).expect("scheduler config");
-            async move {
-                run_scheduler(client, config, stop.cancelled_owned())
-                    .await
-                    .expect("scheduler runs");
-            }
-        });
+            .expect("the control plane starts");
         let node_api: Api<Node> = Api::all(client.clone());
         eventually("every sim node Ready", || async {
             let ready = node_api
@@ -247,28 +125,24 @@ impl Cluster {
             }
         })
         .await;
-        let controllers = Some(Controllers::start(server.config().await));
         Cluster {
             server,
             client,
-            controllers,
-            stop,
-            scheduler,
-            agent,
+            plane,
         }
     }
 
-    /// Kills the running controllers (see [`Controllers::kill`]).
+    /// Kills the running controllers (see [`ControlPlane::kill_controllers`]).
     pub async fn kill_controllers(&mut self) {
-        if let Some(c) = self.controllers.take() {
-            c.kill().await;
-        }
+        self.plane
+            .kill_controllers()
+            .await
+            .expect("controllers killed");
     }
 
     /// Starts a fresh set of controllers (after [`Cluster::kill_controllers`]).
     pub async fn start_controllers(&mut self) {
-        assert!(self.controllers.is_none(), "controllers already running");
-        self.controllers = Some(Controllers::start(self.server.config().await));
+        self.plane.start_controllers().expect("controllers start");
     }
 
     /// `Api<K>` in [`NS`].
@@ -330,14 +204,13 @@ impl Cluster {
         out
     }
 
-    /// Stops everything, the controllers gracefully.
-    pub async fn stop(mut self) {
-        if let Some(c) = self.controllers.take() {
-            c.stop().await;
-        }
-        self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.scheduler).await;
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.agent).await;
+    /// Stops everything, the controllers gracefully, and checks every component
+    /// ended without error.
+    pub async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(120), self.plane.stop())
+            .await
+            .expect("the control plane stops in time")
+            .expect("the control plane stops cleanly");
     }
 }
 

@@ -309,6 +309,20 @@ impl SharedInformerFactory {
         futures::future::join_all(informers.iter().map(|i| i.shutdown())).await;
     }
 
+    /// The names of the informers created so far (kind and scope, as `Pod` or
+    /// `Pod[namespace=default]`), sorted: what a set of controllers shares.
+    pub fn informer_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .state
+            .lock()
+            .informers
+            .values()
+            .map(|e| e.erased.name().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The number of distinct informers created.
     pub fn len(&self) -> usize {
         self.state.lock().informers.len()

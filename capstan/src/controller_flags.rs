@@ -1,0 +1,243 @@
+//! The controller flags of `capstan up` and `capstan controller-manager`, named as
+//! kube-controller-manager's: `--controllers` and one `--concurrent-*-syncs` flag per
+//! controller of the table ([`CONTROLLERS`]). The flags are generated from the table,
+//! so a new controller's flag is there as soon as its entry is.
+
+use std::collections::BTreeMap;
+
+use capstan_controllers::manager::{
+    CONTROLLERS, ControllerSelection, ControllersConfig, ManagerError,
+};
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
+
+/// The id and long name of `--controllers`.
+const CONTROLLERS_FLAG: &str = "controllers";
+
+/// `--controllers` and the `--concurrent-*-syncs` flags, as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControllerFlags {
+    /// The `--controllers` entries in order (comma lists and repeated flags joined).
+    pub controllers: Vec<String>,
+    /// The `--concurrent-*-syncs` values given, by controller name.
+    pub concurrent_syncs: BTreeMap<String, usize>,
+}
+
+impl ControllerFlags {
+    /// The controllers' settings, their events reported from `instance`; an unknown
+    /// name in `--controllers` is an error, as kube-controller-manager's.
+    pub fn config(&self, instance: &str) -> Result<ControllersConfig, ManagerError> {
+        Ok(ControllersConfig {
+            selection: ControllerSelection::parse(&self.controllers)?,
+            concurrent_syncs: self.concurrent_syncs.clone(),
+            instance: instance.to_string(),
+        })
+    }
+}
+
+/// The `--controllers` help: every name and alias the table knows.
+fn controllers_help() -> String {
+    let names: Vec<String> = CONTROLLERS
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.alias))
+        .collect();
+    format!(
+        "A list of controllers to enable. '*' enables all on-by-default controllers, \
+         'foo' enables the controller named 'foo', '-foo' disables the controller named \
+         'foo'. Comma-separated, repeatable. Controllers (alias): {}",
+        names.join(", ")
+    )
+}
+
+impl Args for ControllerFlags {
+    fn augment_args(cmd: Command) -> Command {
+        let cmd = cmd.arg(
+            Arg::new(CONTROLLERS_FLAG)
+                .long(CONTROLLERS_FLAG)
+                .value_name("NAMES")
+                .value_delimiter(',')
+                // `--controllers -foo` as pflag reads it: the next argument is the value.
+                .allow_hyphen_values(true)
+                .action(ArgAction::Append)
+                .default_value("*")
+                .help(controllers_help()),
+        );
+        CONTROLLERS
+            .iter()
+            .filter_map(|c| c.concurrent_syncs)
+            .fold(cmd, |cmd, flag| {
+                cmd.arg(
+                    Arg::new(flag.name)
+                        .long(flag.name)
+                        .value_name("N")
+                        .value_parser(value_parser!(usize))
+                        .action(ArgAction::Set)
+                        .help(format!("{} [default: {}]", flag.help, flag.default)),
+                )
+            })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for ControllerFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let controllers = matches
+            .get_many::<String>(CONTROLLERS_FLAG)
+            .map(|values| values.cloned().collect())
+            .unwrap_or_default();
+        let concurrent_syncs = CONTROLLERS
+            .iter()
+            .filter_map(|c| {
+                let flag = c.concurrent_syncs?;
+                let value = matches.get_one::<usize>(flag.name)?;
+                Some((c.name.to_string(), *value))
+            })
+            .collect();
+        Ok(Self {
+            controllers,
+            concurrent_syncs,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use capstan_controllers::manager::{
+        DEPLOYMENT_CONTROLLER, GARBAGE_COLLECTOR_CONTROLLER, NAMESPACE_CONTROLLER,
+        REPLICASET_CONTROLLER,
+    };
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ControllerFlags, clap::Error> {
+        let cmd = ControllerFlags::augment_args(Command::new("capstan").args_override_self(true));
+        let matches =
+            cmd.try_get_matches_from(std::iter::once("capstan").chain(args.iter().copied()))?;
+        ControllerFlags::from_arg_matches(&matches)
+    }
+
+    fn workers(flags: &ControllerFlags, name: &str) -> usize {
+        let config = flags.config("test").expect("config");
+        let controller = capstan_controllers::manager::lookup(name).expect("known");
+        config.workers(controller)
+    }
+
+    /// No flag: `*` and kube-controller-manager's defaults.
+    #[test]
+    fn defaults_are_kube_controller_managers() {
+        let flags = parse(&[]).expect("parses");
+        assert_eq!(flags.controllers, ["*"]);
+        assert!(flags.concurrent_syncs.is_empty());
+        assert_eq!(workers(&flags, REPLICASET_CONTROLLER), 5);
+        assert_eq!(workers(&flags, DEPLOYMENT_CONTROLLER), 5);
+        assert_eq!(workers(&flags, NAMESPACE_CONTROLLER), 10);
+        assert_eq!(workers(&flags, GARBAGE_COLLECTOR_CONTROLLER), 20);
+        let config = flags.config("test").expect("config");
+        for c in CONTROLLERS {
+            assert!(config.selection.enables(c), "{}", c.name);
+        }
+    }
+
+    /// Every controller of the table with a flag upstream has it, and it reaches
+    /// that controller's workers.
+    #[test]
+    fn every_tables_flag_parses_and_reaches_its_controller() {
+        for (i, c) in CONTROLLERS.iter().enumerate() {
+            let Some(flag) = c.concurrent_syncs else {
+                continue;
+            };
+            let value = 100 + i;
+            let flags = parse(&[&format!("--{}={value}", flag.name)])
+                .unwrap_or_else(|e| panic!("--{}: {e}", flag.name));
+            assert_eq!(workers(&flags, c.name), value, "{}", flag.name);
+            for other in CONTROLLERS.iter().filter(|o| o.name != c.name) {
+                let default = other.concurrent_syncs.map_or(1, |f| f.default);
+                assert_eq!(workers(&flags, other.name), default, "{}", other.name);
+            }
+        }
+        assert!(parse(&["--concurrent-gc-syncs=many"]).is_err());
+    }
+
+    /// Comma lists and repeated flags add up, as pflag's string slices do; a
+    /// repeated count takes its last value.
+    #[test]
+    fn controllers_lists_join_and_counts_take_the_last_value() {
+        let flags = parse(&[
+            "--controllers=*,-deployment-controller",
+            "--controllers",
+            "-namespace",
+            "--concurrent-replicaset-syncs=2",
+            "--concurrent-replicaset-syncs=3",
+        ])
+        .expect("parses");
+        assert_eq!(
+            flags.controllers,
+            ["*", "-deployment-controller", "-namespace"]
+        );
+        let config = flags.config("test").expect("config");
+        assert!(config.selection.is_enabled(REPLICASET_CONTROLLER));
+        assert!(config.selection.is_enabled(GARBAGE_COLLECTOR_CONTROLLER));
+        assert!(!config.selection.is_enabled(DEPLOYMENT_CONTROLLER));
+        assert!(!config.selection.is_enabled(NAMESPACE_CONTROLLER));
+        assert_eq!(workers(&flags, REPLICASET_CONTROLLER), 3);
+    }
+
+    #[test]
+    fn an_unknown_controller_is_refused_with_upstreams_message() {
+        let flags = parse(&["--controllers=*,-bogus-controller"]).expect("parses");
+        let err = flags.config("test").expect_err("unknown name");
+        assert_eq!(
+            err.to_string(),
+            "\"bogus-controller\" is not in the list of known controllers"
+        );
+    }
+
+    /// The README's flags paragraph and its list of controllers to disable in
+    /// kube-controller-manager name every controller and flag of the table.
+    #[test]
+    fn the_readme_names_every_controller_and_flag_with_its_default() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md");
+        for c in CONTROLLERS {
+            assert!(
+                readme.contains(&format!("`{}`", c.name)),
+                "README: {}",
+                c.name
+            );
+            if let Some(flag) = c.concurrent_syncs {
+                let with_default = [
+                    format!("`--{}` ({})", flag.name, flag.default),
+                    format!("`--{}` (default {})", flag.name, flag.default),
+                ];
+                assert!(
+                    with_default.iter().any(|t| readme.contains(t.as_str())),
+                    "README: {with_default:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_help_names_every_controller_and_flag() {
+        let help = ControllerFlags::augment_args(Command::new("capstan"))
+            .render_long_help()
+            .to_string();
+        for c in CONTROLLERS {
+            assert!(help.contains(c.name), "{}: {help}", c.name);
+            if let Some(flag) = c.concurrent_syncs {
+                assert!(help.contains(&format!("--{}", flag.name)), "{help}");
+                assert!(
+                    help.contains(&format!("[default: {}]", flag.default)),
+                    "{help}"
+                );
+            }
+        }
+    }
+}
