@@ -20,7 +20,7 @@ use crate::status::ApiError;
 /// (custom resources). The error is serde's message.
 fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
     use k8s_openapi::api::{
-        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
+        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination,
         discovery::v1 as discovery, events::v1 as events, policy::v1 as policy, rbac::v1 as rbac,
         scheduling::v1 as scheduling, storage::v1 as storage,
     };
@@ -31,19 +31,10 @@ fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
     if kind.is_custom() {
         return None;
     }
+    if let Some(d) = kind.descriptor {
+        return Some((d.rust_type.decode)(obj));
+    }
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Namespace") => de::<core::Namespace>(obj),
-        ("", "Pod") => de::<core::Pod>(obj),
-        ("", "Node") => de::<core::Node>(obj),
-        ("", "Service") => de::<core::Service>(obj),
-        ("", "Endpoints") => de::<core::Endpoints>(obj),
-        ("", "ConfigMap") => de::<core::ConfigMap>(obj),
-        ("", "Secret") => de::<core::Secret>(obj),
-        ("", "ServiceAccount") => de::<core::ServiceAccount>(obj),
-        ("", "Event") => de::<core::Event>(obj),
-        ("", "PersistentVolumeClaim") => de::<core::PersistentVolumeClaim>(obj),
-        ("", "PersistentVolume") => de::<core::PersistentVolume>(obj),
-        ("", "ReplicationController") => de::<core::ReplicationController>(obj),
         ("apps", "Deployment") => de::<apps::Deployment>(obj),
         ("apps", "ReplicaSet") => de::<apps::ReplicaSet>(obj),
         ("apps", "StatefulSet") => de::<apps::StatefulSet>(obj),

@@ -145,6 +145,7 @@ pub fn kinds_from_crd(crd: &Value) -> Result<Vec<KindInfo>, CrdError> {
                     .map(|p| p.trim_start_matches('.').to_string())
                     .collect(),
             })),
+            descriptor: None,
         });
     }
     if out.is_empty() {

@@ -7,7 +7,7 @@ use crate::json::{array_mut, get_mut, is_unset, set_default};
 use super::pod::default_template;
 
 /// `SetDefaults_Secret`, after `stringData` is folded into `data`: type `Opaque`.
-pub(super) fn default_secret(secret: &mut Value) {
+pub(crate) fn default_secret(secret: &mut Value) {
     convert_secret_data(secret);
     set_default(secret, &["type"], json!("Opaque"));
 }
@@ -62,7 +62,7 @@ pub(super) fn convert_secret_data(secret: &mut Value) {
 
 /// `SetDefaults_ReplicationController`: with template labels, an empty selector and
 /// empty object labels take them; `spec.replicas` defaults to 1.
-pub(super) fn default_replication_controller(rc: &mut Value) {
+pub(crate) fn default_replication_controller(rc: &mut Value) {
     let is_empty = |v: Option<&Value>| v.and_then(Value::as_object).is_none_or(Map::is_empty);
     if let Some(labels) = rc
         .pointer("/spec/template/metadata/labels")
@@ -83,7 +83,7 @@ pub(super) fn default_replication_controller(rc: &mut Value) {
     default_template(rc, &["spec", "template"]);
 }
 
-pub(super) fn default_service(svc: &mut Value) {
+pub(crate) fn default_service(svc: &mut Value) {
     set_default(svc, &["spec", "type"], json!("ClusterIP"));
     set_default(svc, &["spec", "sessionAffinity"], json!("None"));
     let svc_type = svc
@@ -125,7 +125,7 @@ pub(super) fn default_service(svc: &mut Value) {
     }
 }
 
-pub(super) fn default_namespace(ns: &mut Value) {
+pub(crate) fn default_namespace(ns: &mut Value) {
     if let Some(name) = ns.pointer("/metadata/name").and_then(|n| n.as_str()) {
         let name = name.to_string();
         if let Some(meta) = ns.get_mut("metadata")
@@ -147,7 +147,7 @@ pub(super) fn default_namespace(ns: &mut Value) {
 }
 
 /// `SetDefaults_EndpointPort`: protocol `TCP`.
-pub(super) fn default_endpoints(endpoints: &mut Value) {
+pub(crate) fn default_endpoints(endpoints: &mut Value) {
     for subset in array_mut(endpoints, &["subsets"]) {
         for port in array_mut(subset, &["ports"]) {
             set_default(port, &["protocol"], json!("TCP"));
@@ -157,7 +157,7 @@ pub(super) fn default_endpoints(endpoints: &mut Value) {
 
 /// `SetDefaults_PersistentVolume`: reclaim policy `Retain`, volume mode `Filesystem`,
 /// phase `Pending`.
-pub(super) fn default_pv(pv: &mut Value) {
+pub(crate) fn default_pv(pv: &mut Value) {
     set_default(
         pv,
         &["spec", "persistentVolumeReclaimPolicy"],
@@ -167,7 +167,7 @@ pub(super) fn default_pv(pv: &mut Value) {
     set_default(pv, &["status", "phase"], json!("Pending"));
 }
 
-pub(super) fn default_node(node: &mut Value) {
+pub(crate) fn default_node(node: &mut Value) {
     if is_unset(node, &["status", "allocatable"])
         && let Some(cap) = node.pointer("/status/capacity").cloned()
         && !cap.is_null()
@@ -176,9 +176,24 @@ pub(super) fn default_node(node: &mut Value) {
     }
 }
 
-pub(super) fn default_pvc(pvc: &mut Value) {
+pub(crate) fn default_pvc(pvc: &mut Value) {
     set_default(pvc, &["spec", "volumeMode"], json!("Filesystem"));
     set_default(pvc, &["status", "phase"], json!("Pending"));
+}
+
+/// A Namespace's status on create: `Active`.
+pub(crate) fn namespace_status(_: &Value) -> Value {
+    json!({"phase": "Active"})
+}
+
+/// A claim's or volume's status on create: `Pending`.
+pub(crate) fn pending_status(_: &Value) -> Value {
+    json!({"phase": "Pending"})
+}
+
+/// A Service's status on create: no load balancer yet.
+pub(crate) fn service_status(_: &Value) -> Value {
+    json!({"loadBalancer": {}})
 }
 
 #[cfg(test)]

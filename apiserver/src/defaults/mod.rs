@@ -7,29 +7,25 @@
 //! the server's, since they need storage. Custom resources get their schema's `default`
 //! values through [`crate::crd::defaults::apply_schema_defaults`].
 
-mod apps;
-mod batch;
-mod core;
-mod discovery;
-mod pod;
-mod rbac;
-mod scheduling;
-mod storage;
+pub(crate) mod apps;
+pub(crate) mod batch;
+pub(crate) mod core;
+pub(crate) mod discovery;
+pub(crate) mod pod;
+pub(crate) mod rbac;
+pub(crate) mod scheduling;
+pub(crate) mod storage;
 #[cfg(test)]
 mod testing;
 
 use serde_json::{Value, json};
 
+use crate::kinds::descriptor::CreateStatus;
 use crate::kinds::{KindInfo, Subresource};
 
 use self::apps::{default_daemonset, default_deployment, default_replica_set, default_statefulset};
 use self::batch::{default_cronjob, default_job};
-use self::core::{
-    default_endpoints, default_namespace, default_node, default_pv, default_pvc,
-    default_replication_controller, default_secret, default_service,
-};
 use self::discovery::default_endpoint_slice;
-use self::pod::{default_pod, pod_qos_class};
 use self::rbac::default_role_binding;
 use self::scheduling::default_priority_class;
 use self::storage::default_storage_class;
@@ -47,17 +43,13 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
         }
         return;
     }
+    if let Some(d) = kind.descriptor {
+        if let Some(defaults) = d.defaults {
+            defaults(obj);
+        }
+        return;
+    }
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Pod") => default_pod(obj),
-        ("", "Service") => default_service(obj),
-        ("", "Namespace") => default_namespace(obj),
-        ("", "Node") => default_node(obj),
-        ("", "Secret") => default_secret(obj),
-        ("", "Endpoints") => default_endpoints(obj),
-        ("", "PersistentVolumeClaim") => default_pvc(obj),
-        ("", "PersistentVolume") => default_pv(obj),
-        ("", "ServiceAccount" | "ConfigMap" | "Event") => {}
-        ("", "ReplicationController") => default_replication_controller(obj),
         ("apps", "Deployment") => default_deployment(obj),
         ("apps", "ReplicaSet") => default_replica_set(obj),
         ("apps", "StatefulSet") => default_statefulset(obj),
@@ -82,19 +74,16 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
 /// Deployments, `{phase: Pending, qosClass}` for Pods), `None` keeps the client's status
 /// (kinds without a `status` subresource, and Nodes, whose agent reports status on create).
 pub fn initial_status(kind: &KindInfo, obj: &Value) -> Option<Value> {
+    if let Some(d) = kind.descriptor {
+        return match d.create_status {
+            CreateStatus::Initial(initial) => Some(initial(obj)),
+            CreateStatus::Kept | CreateStatus::Dropped => None,
+        };
+    }
     if !kind.has_subresource(Subresource::Status) {
         return None;
     }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Node") => None,
-        ("", "Pod") => Some(json!({
-            "phase": "Pending",
-            "qosClass": pod_qos_class(obj.get("spec").unwrap_or(&Value::Null)),
-        })),
-        ("", "Namespace") => Some(json!({"phase": "Active"})),
-        ("", "PersistentVolumeClaim" | "PersistentVolume") => Some(json!({"phase": "Pending"})),
-        _ => Some(json!({})),
-    }
+    Some(json!({}))
 }
 
 #[cfg(test)]

@@ -7,6 +7,14 @@ use crate::json::{array_mut, get_mut, is_unset, set_default};
 
 /// A pod's QoS class (`Guaranteed`, `Burstable`, `BestEffort`) from its containers'
 /// requests and limits, as `qos.GetPodQOS` computes it.
+/// A Pod's status on create: `Pending`, with its QoS class.
+pub(crate) fn pod_initial_status(pod: &Value) -> Value {
+    json!({
+        "phase": "Pending",
+        "qosClass": pod_qos_class(pod.get("spec").unwrap_or(&Value::Null)),
+    })
+}
+
 pub(super) fn pod_qos_class(spec: &Value) -> &'static str {
     let mut any = false;
     let mut guaranteed = true;
@@ -68,7 +76,7 @@ pub(super) fn is_zero_quantity(v: &Value) -> bool {
 }
 
 /// `SetDefaults_Pod` + the pod spec defaults.
-pub(super) fn default_pod(pod: &mut Value) {
+pub(crate) fn default_pod(pod: &mut Value) {
     if let Some(spec) = get_mut(pod, &["spec"]) {
         // Requests default to limits when only limits are given.
         for field in ["containers", "initContainers"] {

@@ -181,6 +181,8 @@ pub fn build_document(group: &str, version: &str, kinds: &[Arc<KindInfo>]) -> Va
         }
         if kind.is_custom() {
             custom.push((custom_schema_name(kind), custom_schema(kind), kind));
+        } else if let Some(d) = kind.descriptor {
+            roots.push(((d.rust_type.schema)(&mut generator), kind));
         } else if let Some(name) =
             register_builtin(&mut generator, &kind.group, &kind.version, &kind.kind)
         {

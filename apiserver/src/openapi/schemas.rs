@@ -36,18 +36,6 @@ pub(super) fn register_builtin(
         Some(T::schema_name().into_owned())
     }
     match (group, version, kind) {
-        ("", "v1", "Namespace") => reg::<api::core::v1::Namespace>(generator),
-        ("", "v1", "Pod") => reg::<api::core::v1::Pod>(generator),
-        ("", "v1", "Node") => reg::<api::core::v1::Node>(generator),
-        ("", "v1", "Service") => reg::<api::core::v1::Service>(generator),
-        ("", "v1", "Endpoints") => reg::<api::core::v1::Endpoints>(generator),
-        ("", "v1", "ConfigMap") => reg::<api::core::v1::ConfigMap>(generator),
-        ("", "v1", "Secret") => reg::<api::core::v1::Secret>(generator),
-        ("", "v1", "ServiceAccount") => reg::<api::core::v1::ServiceAccount>(generator),
-        ("", "v1", "Event") => reg::<api::core::v1::Event>(generator),
-        ("", "v1", "PersistentVolumeClaim") => reg::<api::core::v1::PersistentVolumeClaim>(generator),
-        ("", "v1", "PersistentVolume") => reg::<api::core::v1::PersistentVolume>(generator),
-        ("", "v1", "ReplicationController") => reg::<api::core::v1::ReplicationController>(generator),
         ("", "v1", "Binding") => reg::<api::core::v1::Binding>(generator),
         ("apps", "v1", "Deployment") => reg::<api::apps::v1::Deployment>(generator),
         ("apps", "v1", "ReplicaSet") => reg::<api::apps::v1::ReplicaSet>(generator),
@@ -87,7 +75,14 @@ pub fn builtin_definitions() -> &'static Map<String, Value> {
         generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
         generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();
         for kind in crate::kinds::builtin_kinds() {
-            register_builtin(&mut generator, &kind.group, &kind.version, &kind.kind);
+            match kind.descriptor {
+                Some(d) => {
+                    (d.rust_type.schema)(&mut generator);
+                }
+                None => {
+                    register_builtin(&mut generator, &kind.group, &kind.version, &kind.kind);
+                }
+            }
         }
         for (g, v, k) in [
             ("", "v1", "Binding"),

@@ -30,6 +30,7 @@ pub(crate) fn widget(schema: Value) -> KindInfo {
             deprecation_warning: None,
             selectable_fields: Vec::new(),
         })),
+        descriptor: None,
     }
 }
 

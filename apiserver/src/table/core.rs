@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{array_at, at, int_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::apps::replicated_cells;
 use super::columns::{
@@ -553,6 +554,76 @@ pub(super) fn replication_controller_cells(o: &Value, now: DateTime<Utc>) -> Vec
     let selector = format_labels(at(o, &["spec", "selector"]));
     replicated_cells(o, selector, now)
 }
+
+/// `kubectl get namespaces`.
+pub(crate) const NAMESPACE: TablePrinter = TablePrinter {
+    columns: namespace_columns,
+    cells: namespace_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get nodes`.
+pub(crate) const NODE: TablePrinter = TablePrinter {
+    columns: node_columns,
+    cells: node_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get services`.
+pub(crate) const SERVICE: TablePrinter = TablePrinter {
+    columns: service_columns,
+    cells: service_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get endpoints`.
+pub(crate) const ENDPOINTS: TablePrinter = TablePrinter {
+    columns: endpoints_columns,
+    cells: endpoints_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get configmaps`.
+pub(crate) const CONFIG_MAP: TablePrinter = TablePrinter {
+    columns: configmap_columns,
+    cells: configmap_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get secrets`.
+pub(crate) const SECRET: TablePrinter = TablePrinter {
+    columns: secret_columns,
+    cells: secret_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get serviceaccounts`.
+pub(crate) const SERVICE_ACCOUNT: TablePrinter = TablePrinter {
+    columns: serviceaccount_columns,
+    cells: serviceaccount_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get persistentvolumeclaims`.
+pub(crate) const PVC: TablePrinter = TablePrinter {
+    columns: pvc_columns,
+    cells: pvc_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get persistentvolumes`.
+pub(crate) const PV: TablePrinter = TablePrinter {
+    columns: pv_columns,
+    cells: pv_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get replicationcontrollers`.
+pub(crate) const REPLICATION_CONTROLLER: TablePrinter = TablePrinter {
+    columns: replication_controller_columns,
+    cells: replication_controller_cells,
+    row_conditions: None,
+};
 
 #[cfg(test)]
 mod tests {

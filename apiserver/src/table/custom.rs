@@ -80,6 +80,7 @@ mod tests {
                 deprecation_warning: None,
                 selectable_fields: Vec::new(),
             })),
+            descriptor: None,
         }
     }
 

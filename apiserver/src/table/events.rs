@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::json::{at, int_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{NAME_DESC, col, col_full, name, wide};
 use super::format::age;
@@ -169,6 +170,20 @@ pub(super) fn events_v1_event_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value>
     };
     event_cells(o, view, now)
 }
+
+/// `kubectl get events` (`v1`).
+pub(crate) const CORE_EVENT: TablePrinter = TablePrinter {
+    columns: event_columns,
+    cells: core_event_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get events.events.k8s.io`.
+pub(crate) const EVENT: TablePrinter = TablePrinter {
+    columns: event_columns,
+    cells: events_v1_event_cells,
+    row_conditions: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -6,27 +6,26 @@
 //! Like kube-apiserver, the server renders the wide (`priority: 1`) columns too and the
 //! client hides them unless `-o wide`; [`TableOptions::default`] does so.
 
-mod apps;
-mod batch;
+pub(crate) mod apps;
+pub(crate) mod batch;
 mod columns;
-mod core;
+pub(crate) mod core;
 mod custom;
-mod discovery;
-mod events;
+pub(crate) mod discovery;
+pub(crate) mod events;
 mod format;
 mod json_path;
-mod pod;
-mod policy;
-mod rbac;
-mod scheduling;
-mod storage;
+pub(crate) mod pod;
+pub(crate) mod policy;
+pub(crate) mod rbac;
+pub(crate) mod scheduling;
+pub(crate) mod storage;
 #[cfg(test)]
 mod testing;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::json::str_at;
 use crate::kinds::{KindInfo, PrinterColumn};
 
 use self::apps::{
@@ -35,16 +34,8 @@ use self::apps::{
 };
 use self::batch::{cronjob_cells, cronjob_columns, job_cells, job_columns};
 use self::columns::{CREATION_DESC, col_full, default_cells, default_columns, name_column};
-use self::core::{
-    configmap_cells, configmap_columns, endpoints_cells, endpoints_columns, namespace_cells,
-    namespace_columns, node_cells, node_columns, pv_cells, pv_columns, pvc_cells, pvc_columns,
-    replication_controller_cells, replication_controller_columns, secret_cells, secret_columns,
-    service_cells, service_columns, serviceaccount_cells, serviceaccount_columns,
-};
 use self::custom::custom_cells;
 use self::discovery::{lease_cells, lease_columns, slice_cells, slice_columns};
-use self::events::{core_event_cells, event_columns, events_v1_event_cells};
-use self::pod::{pod_cells, pod_columns};
 use self::policy::{pdb_cells, pdb_columns};
 use self::rbac::{rolebinding_cells, rolebinding_columns};
 use self::scheduling::{priorityclass_cells, priorityclass_columns};
@@ -221,22 +212,19 @@ fn printer_for(kind: &KindInfo) -> Printer {
             custom: Some(cols),
         };
     }
+    if let Some(d) = kind.descriptor {
+        let (columns, cells): (ColumnsFn, CellsFn) = match d.table {
+            Some(p) => (p.columns, p.cells),
+            None => (default_columns, default_cells),
+        };
+        return Printer {
+            columns,
+            cells,
+            custom: None,
+        };
+    }
     let (columns, cells): (ColumnsFn, CellsFn) = match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Pod") => (pod_columns, pod_cells),
-        ("", "Namespace") => (namespace_columns, namespace_cells),
-        ("", "Node") => (node_columns, node_cells),
-        ("", "Service") => (service_columns, service_cells),
-        ("", "Endpoints") => (endpoints_columns, endpoints_cells),
-        ("", "ConfigMap") => (configmap_columns, configmap_cells),
-        ("", "Secret") => (secret_columns, secret_cells),
-        ("", "ServiceAccount") => (serviceaccount_columns, serviceaccount_cells),
-        ("", "Event") => (event_columns, core_event_cells),
-        ("events.k8s.io", "Event") => (event_columns, events_v1_event_cells),
-        ("", "PersistentVolumeClaim") => (pvc_columns, pvc_cells),
-        ("", "PersistentVolume") => (pv_columns, pv_cells),
-        ("", "ReplicationController") => {
-            (replication_controller_columns, replication_controller_cells)
-        }
+        ("events.k8s.io", "Event") => (events::EVENT.columns, events::EVENT.cells),
         ("apps", "Deployment") => (deployment_columns, deployment_cells),
         ("apps", "ReplicaSet") => (replicaset_columns, replicaset_cells),
         ("apps", "StatefulSet") => (statefulset_columns, statefulset_cells),
@@ -262,20 +250,10 @@ fn printer_for(kind: &KindInfo) -> Printer {
 }
 
 fn row_conditions(kind: &KindInfo, obj: &Value) -> Option<Value> {
-    if !(kind.group.is_empty() && kind.kind == "Pod") {
-        return None;
+    if let Some(d) = kind.descriptor {
+        return d.table.and_then(|p| p.row_conditions).and_then(|f| f(obj));
     }
-    match str_at(obj, &["status", "phase"]) {
-        "Succeeded" => Some(json!([{
-            "type": "Completed", "status": "True", "reason": "Succeeded",
-            "message": "The pod has completed successfully."
-        }])),
-        "Failed" => Some(json!([{
-            "type": "Completed", "status": "True", "reason": "Failed",
-            "message": "The pod failed."
-        }])),
-        _ => None,
-    }
+    None
 }
 
 #[cfg(test)]

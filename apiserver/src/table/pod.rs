@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{array_at, at, int_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{age_column, col, condition_status, name, name_column, obj_age, wide};
 use super::format::{human_duration, or_none, parse_time};
@@ -223,6 +224,28 @@ pub(super) fn pod_cells(pod: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(readiness),
     ]
 }
+
+/// The `Completed` condition kube-apiserver's printer sets on a finished Pod's row.
+fn pod_row_conditions(obj: &Value) -> Option<Value> {
+    match str_at(obj, &["status", "phase"]) {
+        "Succeeded" => Some(json!([{
+            "type": "Completed", "status": "True", "reason": "Succeeded",
+            "message": "The pod has completed successfully."
+        }])),
+        "Failed" => Some(json!([{
+            "type": "Completed", "status": "True", "reason": "Failed",
+            "message": "The pod failed."
+        }])),
+        _ => None,
+    }
+}
+
+/// `kubectl get pods`.
+pub(crate) const POD: TablePrinter = TablePrinter {
+    columns: pod_columns,
+    cells: pod_cells,
+    row_conditions: Some(pod_row_conditions),
+};
 
 #[cfg(test)]
 mod tests {

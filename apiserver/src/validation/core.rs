@@ -17,7 +17,11 @@ use super::workloads::validate_template;
 
 /// `ValidateReplicationControllerSpec`: the selector is a plain label map that must be
 /// non-empty and match the template's labels; the selector may change on update.
-pub(super) fn validate_replication_controller(new: &Value, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_replication_controller(
+    new: &Value,
+    _old: Option<&Value>,
+    errs: &mut Vec<FieldError>,
+) {
     validate_nonnegative(
         at(new, &["spec", "minReadySeconds"]),
         "spec.minReadySeconds",
@@ -53,7 +57,7 @@ pub(super) fn validate_replication_controller(new: &Value, errs: &mut Vec<FieldE
     );
 }
 
-pub(super) fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let spec = at(new, &["spec"]);
     let svc_type = str_at(spec, &["type"]);
     let types = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
@@ -134,7 +138,17 @@ pub(super) fn validate_service(new: &Value, old: Option<&Value>, errs: &mut Vec<
     }
 }
 
-pub(super) fn validate_config_data(
+/// `ValidateConfigMap` (+ update): keys, size, immutability.
+pub(crate) fn validate_config_map(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    validate_config_data(new, old, false, errs);
+}
+
+/// `ValidateSecret` (+ update): keys, size, immutability, type.
+pub(crate) fn validate_secret(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    validate_config_data(new, old, true, errs);
+}
+
+fn validate_config_data(
     new: &Value,
     old: Option<&Value>,
     secret: bool,
@@ -223,7 +237,7 @@ fn validate_access_modes(obj: &Value, path: &[&str], errs: &mut Vec<FieldError>)
     }
 }
 
-pub(super) fn validate_pvc(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_pvc(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_access_modes(new, &["spec", "accessModes"], errs);
     if at(new, &["spec", "resources", "requests", "storage"]).is_null()
         && at(new, &["spec", "dataSourceRef"]).is_null()
@@ -252,7 +266,7 @@ pub(super) fn validate_pvc(new: &Value, old: Option<&Value>, errs: &mut Vec<Fiel
     }
 }
 
-pub(super) fn validate_pv(new: &Value, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_pv(new: &Value, _old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_access_modes(new, &["spec", "accessModes"], errs);
     if at(new, &["spec", "capacity"]).is_null() {
         errs.push(FieldError::required("spec.capacity", ""));

@@ -5,18 +5,18 @@
 //! Custom resources get metadata validation here; their schema validation and pruning is
 //! [`crate::crd::schema::validate_and_prune`].
 
-mod apps;
-mod batch;
-mod core;
-mod discovery;
+pub(crate) mod apps;
+pub(crate) mod batch;
+pub(crate) mod core;
+pub(crate) mod discovery;
 mod meta;
-mod pod;
-mod policy;
-mod rbac;
+pub(crate) mod pod;
+pub(crate) mod policy;
+pub(crate) mod rbac;
 mod rules;
-mod scheduling;
+pub(crate) mod scheduling;
 mod selector;
-mod storage;
+pub(crate) mod storage;
 #[cfg(test)]
 mod testing;
 mod workloads;
@@ -26,19 +26,13 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use crate::field_error::{FieldError, go_quote};
-use crate::json::at;
 use crate::kinds::KindInfo;
 use crate::names::NameRule;
 
-use self::core::{
-    validate_config_data, validate_pv, validate_pvc, validate_replication_controller,
-    validate_service,
-};
 use apps::{validate_daemonset, validate_deployment, validate_statefulset};
 use batch::{validate_cronjob, validate_job};
 use discovery::validate_endpoint_slice;
 use meta::validate_object_meta;
-use pod::{validate_pod_spec, validate_pod_update};
 use policy::validate_pdb;
 use rbac::validate_role_binding;
 use scheduling::validate_priority_class;
@@ -94,6 +88,9 @@ pub fn invalid_status(kind: &KindInfo, name: &str, errors: &[FieldError]) -> Val
 
 /// The name rule kube-apiserver applies to `kind`.
 pub fn name_rule(kind: &KindInfo) -> NameRule {
+    if let Some(d) = kind.descriptor {
+        return d.name_rule;
+    }
     match (kind.group.as_str(), kind.kind.as_str()) {
         ("", "Namespace") => NameRule::Label,
         ("", "Service") => NameRule::Dns1035,
@@ -111,19 +108,13 @@ pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldE
     if kind.is_custom() {
         return errs;
     }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Pod") => {
-            validate_pod_spec(at(new, &["spec"]), "spec", &mut errs);
-            if let Some(old) = old {
-                validate_pod_update(new, old, &mut errs);
-            }
+    if let Some(d) = kind.descriptor {
+        if let Some(validate) = d.validate {
+            validate(new, old, &mut errs);
         }
-        ("", "Service") => validate_service(new, old, &mut errs),
-        ("", "ConfigMap") => validate_config_data(new, old, false, &mut errs),
-        ("", "Secret") => validate_config_data(new, old, true, &mut errs),
-        ("", "PersistentVolumeClaim") => validate_pvc(new, old, &mut errs),
-        ("", "PersistentVolume") => validate_pv(new, &mut errs),
-        ("", "ReplicationController") => validate_replication_controller(new, &mut errs),
+        return errs;
+    }
+    match (kind.group.as_str(), kind.kind.as_str()) {
         ("apps", "Deployment") => validate_deployment(new, old, &mut errs),
         ("apps", "ReplicaSet") => {
             validate_replicated(new, old, "ReplicaSet", true, &mut errs);

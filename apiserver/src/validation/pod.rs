@@ -49,6 +49,14 @@ pub(super) fn validate_port_number(
 
 /// `ValidatePodSpec` (the parts clients hit): containers, names, images, ports,
 /// policies, volumes and mounts.
+/// `ValidatePodCreate`/`ValidatePodUpdate` beyond metadata.
+pub(crate) fn validate_pod(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    validate_pod_spec(at(new, &["spec"]), "spec", errs);
+    if let Some(old) = old {
+        validate_pod_update(new, old, errs);
+    }
+}
+
 pub(super) fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
     let mut volume_names = HashSet::new();
     for (i, v) in array_at(spec, &["volumes"]).iter().enumerate() {

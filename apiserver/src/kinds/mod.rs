@@ -1,11 +1,20 @@
 //! The registry of served kinds: what each resource is called (plural, singular, short
 //! names, categories), whether it is namespaced, which subresources it has. Routing,
 //! discovery, OpenAPI and tables all read it; CustomResourceDefinitions add to it at run time.
+//!
+//! Built-in kinds are registered here from their [`KindDescriptor`]s ([`builtin`]): the
+//! [`KindInfo`] routing finds for a request carries its kind's descriptor, so every layer
+//! reads what it needs about the kind from there.
+
+pub mod builtin;
+pub mod descriptor;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
+pub use descriptor::KindDescriptor;
 
 /// A subresource the server serves beneath an object (`/pods/x/status`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +90,9 @@ pub struct KindInfo {
     /// What a CustomResourceDefinition says about this version of a custom resource
     /// (schema, printer columns, scale paths); `None` for built-in kinds.
     pub custom: Option<Arc<CustomKind>>,
+    /// Everything else the server knows about a built-in kind (defaulting, validation,
+    /// table, type); `None` for custom resources.
+    pub descriptor: Option<&'static KindDescriptor>,
 }
 
 /// One `additionalPrinterColumns` entry of a CRD version: a column of `kubectl get`.
@@ -180,6 +192,24 @@ impl KindInfo {
     pub fn is_custom(&self) -> bool {
         matches!(self.source, KindSource::Custom { .. })
     }
+
+    /// The served kind a built-in descriptor describes.
+    pub fn from_descriptor(d: &'static KindDescriptor) -> KindInfo {
+        KindInfo {
+            group: d.group.to_string(),
+            version: d.version.to_string(),
+            kind: d.kind.to_string(),
+            plural: d.plural.to_string(),
+            singular: d.kind.to_ascii_lowercase(),
+            namespaced: d.namespaced(),
+            short_names: d.short_names.iter().map(|s| s.to_string()).collect(),
+            categories: d.categories.iter().map(|s| s.to_string()).collect(),
+            subresources: d.subresources.to_vec(),
+            source: KindSource::BuiltIn,
+            custom: None,
+            descriptor: Some(d),
+        }
+    }
 }
 
 /// Builds a built-in kind from its names, scope, short names, categories and subresources.
@@ -206,6 +236,7 @@ fn builtin(
         subresources: subresources.to_vec(),
         source: KindSource::BuiltIn,
         custom: None,
+        descriptor: None,
     }
 }
 
@@ -216,82 +247,11 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
     const NS: bool = true;
     const CLUSTER: bool = false;
     let all = &["all"][..];
-    vec![
-        builtin(
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            CLUSTER,
-            &["ns"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "",
-            "v1",
-            "Pod",
-            "pods",
-            NS,
-            &["po"],
-            all,
-            &[Status, Binding, Eviction],
-        ),
-        builtin("", "v1", "Node", "nodes", CLUSTER, &["no"], &[], &[Status]),
-        builtin(
-            "",
-            "v1",
-            "Service",
-            "services",
-            NS,
-            &["svc"],
-            all,
-            &[Status],
-        ),
-        builtin("", "v1", "Endpoints", "endpoints", NS, &["ep"], &[], &[]),
-        builtin("", "v1", "ConfigMap", "configmaps", NS, &["cm"], &[], &[]),
-        builtin("", "v1", "Secret", "secrets", NS, &[], &[], &[]),
-        builtin(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            NS,
-            &["sa"],
-            &[],
-            &[],
-        ),
-        builtin("", "v1", "Event", "events", NS, &["ev"], &[], &[]),
-        builtin(
-            "",
-            "v1",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaims",
-            NS,
-            &["pvc"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "",
-            "v1",
-            "PersistentVolume",
-            "persistentvolumes",
-            CLUSTER,
-            &["pv"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "",
-            "v1",
-            "ReplicationController",
-            "replicationcontrollers",
-            NS,
-            &["rc"],
-            all,
-            &[Status, Scale],
-        ),
+    let mut kinds: Vec<KindInfo> = builtin::ALL
+        .iter()
+        .map(|d| KindInfo::from_descriptor(d))
+        .collect();
+    kinds.extend([
         builtin(
             "apps",
             "v1",
@@ -463,7 +423,8 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
             &["api-extensions"],
             &[Status],
         ),
-    ]
+    ]);
+    kinds
 }
 
 /// The set of kinds currently served, shared by every request handler. Lookups take a
