@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use capstan_labels::field::{BadValue, FieldErrorKind};
 use serde_json::{Value, json};
+
+pub use capstan_labels::field::go_quote;
 
 /// `field.ErrorType`: what is wrong with a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -188,6 +191,19 @@ impl fmt::Display for FieldError {
     }
 }
 
+impl From<capstan_labels::field::FieldError> for FieldError {
+    /// A label or selector validation error (capstan-labels), as this module reports it.
+    fn from(e: capstan_labels::field::FieldError) -> Self {
+        let value = match e.kind {
+            FieldErrorKind::Required => return FieldError::required(&e.field, &e.detail),
+            FieldErrorKind::Forbidden => return FieldError::forbidden(&e.field, &e.detail),
+            FieldErrorKind::Invalid(BadValue::String(v)) => json!(v),
+            FieldErrorKind::Invalid(BadValue::Strings(v)) => json!(v),
+        };
+        FieldError::invalid(&e.field, value, &e.detail)
+    }
+}
+
 /// Formats a bad value as Go's `%v`/`%q` would: numbers and booleans bare, strings quoted,
 /// string maps as `map[string]string{"k":"v"}`, other structures as JSON.
 fn format_value(v: &Value) -> String {
@@ -214,27 +230,6 @@ fn format_value(v: &Value) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// Go's `%q` for a string.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Groups field errors by path (useful for callers building warnings).
@@ -295,5 +290,17 @@ mod tests {
             "l: Invalid value: map[string]string{\"a\":\"1\", \"b\":\"2\"}: d"
         );
         assert_eq!(go_quote("a\"b\n"), "\"a\\\"b\\n\"");
+    }
+
+    #[test]
+    fn errors_are_grouped_by_field() {
+        assert_eq!(
+            errors_by_field(&[
+                FieldError::required("a", ""),
+                FieldError::required("a", "x")
+            ])["a"]
+                .len(),
+            2
+        );
     }
 }

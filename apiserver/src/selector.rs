@@ -1,189 +1,62 @@
-//! Label selectors (`a=b,c!=d,e in (x,y),f notin (z),g,!h`) and field selectors
-//! (`metadata.name=x,spec.nodeName!=`), parsed from query strings as upstream's
-//! `labels.Parse` and `fields.ParseSelector` accept them, plus the per-kind selectable
+//! Selectors in requests and stored objects: the `labelSelector` query parameter and
+//! `metav1.LabelSelector`s read from JSON objects (both matched with capstan-labels),
+//! and field selectors (`metadata.name=x,spec.nodeName!=`), parsed from query strings
+//! as upstream's `fields.ParseSelector` accepts them, plus the per-kind selectable
 //! fields upstream registers (pods `spec.nodeName`, events `involvedObject.*`, …).
 
+use capstan_labels::field::go_quote;
+use capstan_labels::{Labels, Selector};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde_json::Value;
 
 use crate::status::ApiError;
 
-/// One requirement of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum LabelReq {
-    Eq(String, String),
-    NotEq(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
+/// Parses the `labelSelector` query parameter (`labels.Parse`); a malformed one is a
+/// `400 BadRequest` carrying upstream's parser message and the parameter.
+pub fn parse_label_selector(s: &str) -> Result<Selector, ApiError> {
+    Selector::parse(s)
+        .map_err(|e| ApiError::bad_request(format!("{e} (labelSelector {})", go_quote(s))))
 }
 
-/// A parsed label selector; the empty selector matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSelector {
-    reqs: Vec<LabelReq>,
+/// A `metav1.LabelSelector` read from a JSON object as Go's decoder reads it: absent
+/// fields are empty (`None` when the value is not an object).
+pub fn label_selector_of(v: &Value) -> Option<LabelSelector> {
+    let obj = v.as_object()?;
+    let str_of = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let match_labels = obj
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), str_of(v))).collect());
+    let match_expressions = obj
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .map(|exprs| {
+            exprs
+                .iter()
+                .map(|e| LabelSelectorRequirement {
+                    key: e.get("key").map(str_of).unwrap_or_default(),
+                    operator: e.get("operator").map(str_of).unwrap_or_default(),
+                    values: e
+                        .get("values")
+                        .and_then(Value::as_array)
+                        .map(|vs| vs.iter().map(str_of).collect()),
+                })
+                .collect()
+        });
+    Some(LabelSelector {
+        match_labels,
+        match_expressions,
+    })
 }
 
-fn valid_label_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 317
-        && k.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-}
+/// A JSON label map (`metadata.labels`) as a label set to match, without copying;
+/// non-string values read as absent.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonLabels<'a>(pub &'a Value);
 
-fn valid_label_value(v: &str) -> bool {
-    v.len() <= 63
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// Splits on commas that are not inside parentheses.
-fn split_top(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-impl LabelSelector {
-    /// Parses the `labelSelector` query parameter.
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
-        let bad = |why: &str| {
-            ApiError::bad_request(format!(
-                "unable to parse requirement: {why} (labelSelector {s:?})"
-            ))
-        };
-        let mut reqs = Vec::new();
-        if s.trim().is_empty() {
-            return Ok(LabelSelector { reqs });
-        }
-        for part in split_top(s) {
-            let p = part.trim();
-            if p.is_empty() {
-                return Err(bad("found '', expected: identifier"));
-            }
-            let set_op = |p: &str, op: &str| -> Option<(String, Vec<String>)> {
-                let idx = p.find(op)?;
-                let key = p[..idx].trim();
-                let rest = p[idx + op.len()..].trim();
-                let inner = rest.strip_prefix('(')?.strip_suffix(')')?;
-                let vals = inner
-                    .split(',')
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty())
-                    .collect();
-                Some((key.to_string(), vals))
-            };
-            let req = if let Some(k) = p.strip_prefix('!') {
-                LabelReq::NotExists(k.trim().to_string())
-            } else if p.contains(" notin ") || p.contains(" notin(") {
-                let (k, v) = set_op(p, " notin").ok_or_else(|| bad("bad notin set"))?;
-                LabelReq::NotIn(k, v)
-            } else if p.contains(" in ") || p.contains(" in(") {
-                let (k, v) = set_op(p, " in").ok_or_else(|| bad("bad in set"))?;
-                LabelReq::In(k, v)
-            } else if let Some((k, v)) = p.split_once("!=") {
-                LabelReq::NotEq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = p.split_once("==") {
-                LabelReq::Eq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = p.split_once('=') {
-                LabelReq::Eq(k.trim().to_string(), v.trim().to_string())
-            } else {
-                LabelReq::Exists(p.to_string())
-            };
-            let (key, vals): (&str, Vec<&String>) = match &req {
-                LabelReq::Eq(k, v) | LabelReq::NotEq(k, v) => (k, vec![v]),
-                LabelReq::In(k, v) | LabelReq::NotIn(k, v) => (k, v.iter().collect()),
-                LabelReq::Exists(k) | LabelReq::NotExists(k) => (k, vec![]),
-            };
-            if !valid_label_key(key) {
-                return Err(bad(&format!("invalid label key {key:?}")));
-            }
-            if let Some(v) = vals.iter().find(|v| !valid_label_value(v)) {
-                return Err(bad(&format!("invalid label value {v:?}")));
-            }
-            reqs.push(req);
-        }
-        Ok(LabelSelector { reqs })
-    }
-
-    /// Builds a selector from a `metav1.LabelSelector` object (`matchLabels` and
-    /// `matchExpressions`); `None` when the object is malformed.
-    pub fn from_object(sel: &Value) -> Option<Self> {
-        let mut reqs = Vec::new();
-        if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
-            for (k, v) in ml {
-                reqs.push(LabelReq::Eq(k.clone(), v.as_str()?.to_string()));
-            }
-        }
-        if let Some(me) = sel.get("matchExpressions").and_then(Value::as_array) {
-            for e in me {
-                let key = e.get("key")?.as_str()?.to_string();
-                let vals: Vec<String> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|v| v.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                reqs.push(match e.get("operator")?.as_str()? {
-                    "In" => LabelReq::In(key, vals),
-                    "NotIn" => LabelReq::NotIn(key, vals),
-                    "Exists" => LabelReq::Exists(key),
-                    "DoesNotExist" => LabelReq::NotExists(key),
-                    _ => return None,
-                });
-            }
-        }
-        Some(LabelSelector { reqs })
-    }
-
-    /// Whether the selector has no requirements.
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
-    }
-
-    /// Whether labels (sorted or not) satisfy every requirement.
-    pub fn matches(&self, labels: &[(String, String)]) -> bool {
-        let get = |k: &str| labels.iter().find(|(lk, _)| lk == k).map(|(_, v)| v);
-        self.reqs.iter().all(|r| match r {
-            LabelReq::Eq(k, v) => get(k) == Some(v),
-            LabelReq::NotEq(k, v) => get(k) != Some(v),
-            LabelReq::In(k, vs) => get(k).is_some_and(|x| vs.contains(x)),
-            LabelReq::NotIn(k, vs) => get(k).is_none_or(|x| !vs.contains(x)),
-            LabelReq::Exists(k) => get(k).is_some(),
-            LabelReq::NotExists(k) => get(k).is_none(),
-        })
-    }
-
-    /// The string form (`a=b,c in (d)`), as `Scale.status.selector` carries it.
-    pub fn to_query(&self) -> String {
-        self.reqs
-            .iter()
-            .map(|r| match r {
-                LabelReq::Eq(k, v) => format!("{k}={v}"),
-                LabelReq::NotEq(k, v) => format!("{k}!={v}"),
-                LabelReq::In(k, vs) => format!("{k} in ({})", vs.join(",")),
-                LabelReq::NotIn(k, vs) => format!("{k} notin ({})", vs.join(",")),
-                LabelReq::Exists(k) => k.clone(),
-                LabelReq::NotExists(k) => format!("!{k}"),
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+impl Labels for JsonLabels<'_> {
+    fn lookup(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(Value::as_str)
     }
 }
 
@@ -387,50 +260,42 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
-    fn label_selector_operators() {
-        let l = labels(&[("app", "web"), ("tier", "front")]);
-        for (sel, want) in [
-            ("app=web", true),
-            ("app==web", true),
-            ("app!=web", false),
-            ("app in (web,db)", true),
-            ("app notin (web)", false),
-            ("missing notin (x)", true),
-            ("tier", true),
-            ("!tier", false),
-            ("!missing", true),
-            ("app=web,tier in (front)", true),
-            ("app=web,tier=back", false),
-            ("", true),
-        ] {
-            assert_eq!(
-                LabelSelector::parse(sel).unwrap().matches(&l),
-                want,
-                "{sel}"
-            );
-        }
-        assert!(LabelSelector::parse("a=b=c").is_err());
-        assert!(LabelSelector::parse("a,,b").is_err());
-    }
-
-    #[test]
-    fn label_selector_from_object() {
-        let s = LabelSelector::from_object(&json!({
+    fn label_selectors_read_from_json_as_go_decodes_them() {
+        let sel = label_selector_of(&json!({
             "matchLabels": {"app": "web"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}]
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]}, {"key": "x"}]
         }))
         .unwrap();
-        assert!(s.matches(&labels(&[("app", "web"), ("tier", "b")])));
-        assert!(!s.matches(&labels(&[("app", "web")])));
-        assert_eq!(s.to_query(), "app=web,tier in (a,b)");
+        assert_eq!(sel.match_labels.unwrap()["app"], "web");
+        let exprs = sel.match_expressions.unwrap();
+        assert_eq!(
+            exprs[0].values.as_deref(),
+            Some(&["a".to_string(), "b".to_string()][..])
+        );
+        // A missing operator is Go's zero value, for validation to report.
+        assert_eq!(
+            (exprs[1].key.as_str(), exprs[1].operator.as_str()),
+            ("x", "")
+        );
+        assert_eq!(exprs[1].values, None);
+        assert_eq!(label_selector_of(&Value::Null), None);
+
+        let pod_labels = json!({"app": "web", "n": 1});
+        let s = Selector::parse("app=web,!n").unwrap();
+        assert!(s.matches(&JsonLabels(&pod_labels)));
+        assert!(
+            !Selector::parse("app=db")
+                .unwrap()
+                .matches(&JsonLabels(&pod_labels))
+        );
+
+        let err = parse_label_selector("a==b=c").unwrap_err();
+        assert_eq!(err.code, 400);
+        assert_eq!(
+            err.message,
+            "found '=', expected: ',' or 'end of string' (labelSelector \"a==b=c\")"
+        );
     }
 
     #[test]

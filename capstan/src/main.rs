@@ -16,6 +16,7 @@ mod controller_flags;
 mod controller_manager;
 mod controllers;
 mod crdgen;
+mod leader_election;
 mod node_agent;
 mod scheduler;
 

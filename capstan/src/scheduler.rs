@@ -5,16 +5,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use capstan_runtime::client::client_with_rate_limit;
 use capstan_runtime::health::HealthServer;
-use capstan_runtime::leader::{LeaderElectionConfig, LeaderElector, Leadership, RunOutcome};
+use capstan_runtime::leader::{ElectedConfig, LeaderElectionConfig, run_elected, unique_identity};
 use capstan_scheduler::config::KubeSchedulerConfiguration;
 use capstan_scheduler::shell::{RunOptions, run_scheduler_with};
 use clap::Args;
-use tokio_util::sync::CancellationToken;
 
 /// Flags of `capstan scheduler` (named as kube-scheduler's).
 #[derive(Debug, Args)]
@@ -91,40 +90,6 @@ fn load_config(path: Option<&PathBuf>) -> Result<KubeSchedulerConfiguration> {
     }
 }
 
-/// The leader-election identity: host name and a random suffix, as kube-scheduler's
-/// `hostname_uuid`.
-fn identity() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "capstan-scheduler".to_string());
-    format!("{host}_{:032x}", rand::random::<u128>())
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (what a kubelet sends), as
-/// kube-scheduler's signal handler.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    r = tokio::signal::ctrl_c() => if let Err(e) = r {
-                        tracing::error!(error = %e, "waiting for Ctrl-C");
-                    },
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(e) => tracing::error!(error = %e, "installing the SIGTERM handler"),
-        }
-    }
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "waiting for Ctrl-C");
-    }
-}
-
 /// Runs `capstan scheduler` until SIGINT/SIGTERM (or until leadership is lost, which is an
 /// error: another instance may be scheduling now).
 pub async fn run(args: SchedulerArgs) -> Result<()> {
@@ -138,111 +103,61 @@ pub async fn run(args: SchedulerArgs) -> Result<()> {
         .context("loading a kubeconfig from the environment")?;
     let client = client_with_rate_limit(kube_config, args.kube_api_qps, args.kube_api_burst)
         .context("building the API client")?;
-
-    let cancel = CancellationToken::new();
     let health = HealthServer::bind(args.bind_address)
         .await
         .context("binding the health server")?;
-    let synced = Arc::new(AtomicBool::new(false));
-    let ready = synced.clone();
-    health.add_readiness_check(
-        "sched-handler-sync",
-        Arc::new(move || ready.load(Ordering::SeqCst)),
-    );
-    tracing::info!(address = %health.local_addr()?, "serving /healthz, /readyz and /metrics");
-    let health_task = tokio::spawn(health.serve(cancel.clone().cancelled_owned()));
-    tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            shutdown_signal().await;
-            cancel.cancel();
-        }
-    });
-
     let options = RunOptions {
-        synced: Some(synced.clone()),
+        synced: None,
         reporting_instance: None,
         disable_batching: !gates.opportunistic_batching,
     };
-    let result = serve(client, config, options, cancel.clone()).await;
-    cancel.cancel();
-    if let Ok(Err(e)) = health_task.await {
-        tracing::warn!(error = %e, "health server");
-    }
-    result
+    serve(client, config, options, health, ElectedConfig::new(None)).await
 }
 
-/// Schedules with `config` on `client` until `cancel` fires: behind the Lease of
-/// `config.leaderElection` when `leaderElect` is set, directly otherwise.
-/// `options.synced` turns true once scheduling started or this instance follows
-/// a known leader.
+/// The election `config.leaderElection` asks for: `None` unless `leaderElect`. The
+/// Lease is released on a graceful stop, as kube-scheduler's `ReleaseOnCancel`.
+fn leader_election(config: &KubeSchedulerConfiguration) -> Result<Option<LeaderElectionConfig>> {
+    let le = &config.leader_election;
+    if !le.leader_elect {
+        return Ok(None);
+    }
+    let (lease_duration, renew_deadline, retry_period) = le.durations()?;
+    Ok(Some(LeaderElectionConfig {
+        lease_duration,
+        renew_deadline,
+        retry_period,
+        release_on_cancel: true,
+        ..LeaderElectionConfig::new(
+            &le.resource_namespace,
+            &le.resource_name,
+            &unique_identity(),
+        )
+    }))
+}
+
+/// Schedules with `config` on `client` under [`run_elected`], behind the Lease of
+/// `config.leaderElection` when `leaderElect` is set (replacing `elected`'s
+/// election), directly otherwise. `/readyz` gets kube-scheduler's
+/// `sched-handler-sync` check once scheduling starts.
 async fn serve(
     client: kube::Client,
     config: KubeSchedulerConfiguration,
-    options: RunOptions,
-    cancel: CancellationToken,
+    mut options: RunOptions,
+    health: HealthServer,
+    mut elected: ElectedConfig,
 ) -> Result<()> {
-    if config.leader_election.leader_elect {
-        let synced = options.synced.clone().unwrap_or_default();
-        run_leader_elected(client, config, options, cancel, synced).await
-    } else {
-        run_scheduler_with(client, config, options, cancel.cancelled_owned())
-            .await
-            .map_err(anyhow::Error::from)
-    }
-}
-
-async fn run_leader_elected(
-    client: kube::Client,
-    config: KubeSchedulerConfiguration,
-    options: RunOptions,
-    cancel: CancellationToken,
-    synced: Arc<AtomicBool>,
-) -> Result<()> {
-    let le = &config.leader_election;
-    let (lease_duration, renew_deadline, retry_period) = le.durations()?;
-    let mut le_config =
-        LeaderElectionConfig::new(&le.resource_namespace, &le.resource_name, &identity());
-    le_config.lease_duration = lease_duration;
-    le_config.renew_deadline = renew_deadline;
-    le_config.retry_period = retry_period;
-    le_config.release_on_cancel = true;
-    let elector = LeaderElector::new(client.clone(), le_config)?;
-    // A follower is ready: it serves health and waits for the lease.
-    let mut leadership = elector.subscribe();
-    tokio::spawn(async move {
-        while leadership.changed().await.is_ok() {
-            if let Leadership::Follower { holder } = &*leadership.borrow() {
-                tracing::info!(%holder, "following the current leader");
-                synced.store(true, Ordering::SeqCst);
-            }
-        }
-    });
-    let failure: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-    let failed = failure.clone();
-    let outcome = elector
-        .run(cancel.clone(), move |leading| async move {
-            if let Err(e) =
-                run_scheduler_with(client, config, options, leading.cancelled_owned()).await
-            {
-                tracing::error!(error = %e, "scheduler stopped");
-                if let Ok(mut slot) = failed.lock() {
-                    *slot = Some(e.to_string());
-                }
-            }
-        })
-        .await?;
-    match outcome {
-        RunOutcome::Cancelled => Ok(()),
-        RunOutcome::LeadingCompleted => {
-            let why = failure
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or_else(|| "scheduler stopped while leading".to_string());
-            Err(anyhow!(why))
-        }
-    }
+    elected.leader_election = leader_election(&config)?;
+    let worker = client.clone();
+    run_elected(client, health, elected, |ctx| async move {
+        let synced = options.synced.get_or_insert_default().clone();
+        ctx.readiness.add_check(
+            "sched-handler-sync",
+            Arc::new(move || synced.load(Ordering::SeqCst)),
+        );
+        run_scheduler_with(worker, config, options, ctx.stop.cancelled_owned()).await
+    })
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -272,6 +187,7 @@ mod tests {
         use serde_json::json;
         use std::time::Duration;
         use tokio::time::Instant;
+        use tokio_util::sync::CancellationToken;
 
         let server = capstan_apiserver::TestServer::start().await.unwrap();
         let client = server.client().await;
@@ -302,12 +218,17 @@ mod tests {
                 reporting_instance: Some(instance.to_string()),
                 ..RunOptions::default()
             };
-            let task = tokio::spawn(serve(
-                client.clone(),
-                config.clone(),
-                options,
-                cancel.clone(),
-            ));
+            let elected = ElectedConfig {
+                stop_on_signals: false,
+                shutdown: cancel.clone(),
+                ..ElectedConfig::new(None)
+            };
+            let client = client.clone();
+            let config = config.clone();
+            let task = tokio::spawn(async move {
+                let health = HealthServer::bind("127.0.0.1:0".parse()?).await?;
+                serve(client, config, options, health, elected).await
+            });
             (cancel, task)
         };
         let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-system");

@@ -13,8 +13,9 @@ use std::time::Duration;
 use capstan_controllers::ControllersConfig;
 use capstan_controllers::manager::{ManagerError, run_controllers};
 use capstan_node_agent::{NodeAgentConfig, NodeAgentError, NodePool, NodePoolSpec, run_node_agent};
+use capstan_runtime::errors::is_already_exists;
 use capstan_scheduler::config::{ConfigError, KubeSchedulerConfiguration};
-use capstan_scheduler::shell::{RunError, run_scheduler};
+use capstan_scheduler::shell::{SchedulerError, run_scheduler};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, PostParams};
 use kube::core::CustomResourceExt;
@@ -70,7 +71,7 @@ pub enum UpError {
     Controllers(#[from] ManagerError),
     /// The scheduler stopped with an error.
     #[error("scheduler: {0}")]
-    Scheduler(#[from] RunError),
+    Scheduler(#[from] SchedulerError),
     /// The node agent stopped with an error.
     #[error("node agent: {0}")]
     NodeAgent(#[from] NodeAgentError),
@@ -104,7 +105,7 @@ pub async fn ensure_nodepool_crd(client: &Client) -> Result<(), UpError> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     match crds.create(&PostParams::default(), &NodePool::crd()).await {
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(err) if is_already_exists(&err) => {}
         Err(err) => return Err(UpError::Crd(err)),
     }
     let pools: Api<NodePool> = Api::all(client.clone());
@@ -132,7 +133,7 @@ pub async fn ensure_sim_pool(client: &Client, name: &str, nodes: i32) -> Result<
         .await
     {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(err) if is_already_exists(&err) => Ok(()),
         Err(source) => Err(UpError::Pool {
             name: name.to_string(),
             source,
@@ -279,7 +280,7 @@ pub struct ControlPlane {
     started: Box<Started>,
     stop: CancellationToken,
     controllers: Option<Box<RunningControllers>>,
-    scheduler: JoinHandle<Result<(), RunError>>,
+    scheduler: JoinHandle<Result<(), SchedulerError>>,
     agent: JoinHandle<Result<(), NodeAgentError>>,
 }
 

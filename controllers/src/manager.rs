@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use capstan_runtime::controller::{RunError, SyncCheck};
+use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
@@ -210,7 +210,7 @@ pub enum ManagerError {
     Setup(#[from] SetupError),
     /// A controller's caches did not sync.
     #[error(transparent)]
-    Run(#[from] RunError),
+    Run(#[from] ControllerError),
     /// The garbage collector stopped with an error.
     #[error(transparent)]
     GarbageCollector(#[from] crate::gc::GcError),

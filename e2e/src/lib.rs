@@ -20,6 +20,7 @@ use std::time::Duration;
 use capstan_apiserver::TestServer;
 use capstan_node_agent::node::{POOL_LABEL, VIRTUAL_TAINT_KEY, is_ready};
 use capstan_node_agent::{NodePool, NodePoolSpec};
+use capstan_runtime::errors::is_not_found;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -299,7 +300,7 @@ impl E2e {
         for name in std::mem::take(&mut self.pools) {
             match pools.delete(&name, &DeleteParams::default()).await {
                 Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) if is_not_found(&e) => {}
                 Err(e) => panic!("deleting NodePool {name}: {e}"),
             }
             eventually(&format!("NodePool {name}'s nodes gone"), || async {
@@ -317,7 +318,7 @@ impl E2e {
             .await
         {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) if is_not_found(&e) => {}
             Err(e) => panic!("deleting namespace {}: {e}", self.namespace),
         }
         self.finished = true;

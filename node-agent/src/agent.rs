@@ -80,7 +80,7 @@ pub enum NodeAgentError {
     Index(#[from] capstan_runtime::informer::IndexError),
     /// The pod worker's controller did not run.
     #[error(transparent)]
-    PodWorker(#[from] capstan_runtime::controller::RunError),
+    PodWorker(#[from] capstan_runtime::controller::ControllerError),
 }
 
 /// Runs the node agent against `client` until `shutdown` completes: NodePools become

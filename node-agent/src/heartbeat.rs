@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use capstan_runtime::errors::{is_already_exists, is_not_found};
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::Node;
@@ -59,7 +60,7 @@ pub async fn renew_lease(
         .await
     {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => {
+        Err(err) if is_not_found(&err) => {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(node.to_string()),
@@ -82,7 +83,7 @@ pub async fn renew_lease(
             };
             match leases.create(&PostParams::default(), &lease).await {
                 Ok(_) => Ok(()),
-                Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+                Err(err) if is_already_exists(&err) => Ok(()),
                 Err(err) => Err(err),
             }
         }

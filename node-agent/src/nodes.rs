@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use capstan_runtime::errors::{is_conflict, is_not_found};
 use capstan_runtime::informer::Lister;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
@@ -139,10 +140,6 @@ pub struct PoolSync {
     on_served: NodeServed,
 }
 
-fn is_gone(err: &kube::Error) -> bool {
-    matches!(err, kube::Error::Api(s) if s.code == 404)
-}
-
 impl PoolSync {
     /// A sync over the given caches (`pods` indexed by [`NODE_NAME_INDEX`]), registering served nodes in `registry`.
     pub fn new(
@@ -254,7 +251,7 @@ impl PoolSync {
                             .map(|_| ()),
                     ] {
                         if let Err(err) = result
-                            && !is_gone(&err)
+                            && !is_not_found(&err)
                         {
                             tracing::warn!(node = %name, %err, "deleting node");
                         }
@@ -288,7 +285,8 @@ impl PoolSync {
                 ..DeleteParams::default()
             };
             if let Err(err) = api.delete(&pod.name_any(), &params).await
-                && !matches!(&err, kube::Error::Api(s) if s.code == 404 || s.code == 409)
+                && !is_not_found(&err)
+                && !is_conflict(&err)
             {
                 tracing::warn!(pod = %pod.name_any(), node, %err, "deleting orphaned pod");
             }
@@ -451,7 +449,7 @@ impl PoolSync {
                 &Patch::Merge(&patch),
             )
             .await
-            && !is_gone(&err)
+            && !is_not_found(&err)
         {
             tracing::warn!(pool = %pool.name_any(), %err, "writing pool status");
         }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::controller::Action;
+use capstan_runtime::errors::{is_conflict, is_not_found};
 use capstan_runtime::informer::Lister;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -122,7 +123,8 @@ impl PodWorker {
         };
         match api.delete(key.name(), &params).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+            // Gone, or replaced by a namesake (the uid precondition failed).
+            Err(err) if is_not_found(&err) || is_conflict(&err) => Ok(()),
             Err(err) => Err(err),
         }
     }
@@ -307,7 +309,7 @@ impl PodWorker {
             .await
         {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(err) if is_not_found(&err) => Ok(()),
             Err(err) => Err(err),
         }
     }

@@ -11,6 +11,7 @@ use capstan_apiserver::TestServer;
 use capstan_node_agent::heartbeat::HeartbeatConfig;
 use capstan_node_agent::node::is_ready;
 use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, run_node_agent};
+use capstan_runtime::errors::is_not_found;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -224,7 +225,7 @@ async fn pool_becomes_ready_nodes_with_renewed_leases_and_follows_scale() {
         let pods = pods.clone();
         async move {
             match pods.get("on-4").await {
-                Err(kube::Error::Api(s)) if s.code == 404 => Some(()),
+                Err(e) if is_not_found(&e) => Some(()),
                 _ => None,
             }
         }
@@ -336,7 +337,7 @@ async fn bound_pod_runs_ready_with_an_ip_and_is_removed_on_delete() {
         let pods = pods.clone();
         async move {
             match pods.get("web").await {
-                Err(kube::Error::Api(s)) if s.code == 404 => Some(()),
+                Err(e) if is_not_found(&e) => Some(()),
                 _ => None,
             }
         }

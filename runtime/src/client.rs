@@ -1,4 +1,5 @@
-//! Client-side rate limiting for `kube::Client`, as client-go's REST client does it.
+//! Client-side rate limiting and request counting for `kube::Client`, as client-go's REST
+//! client does them.
 //!
 //! - A token bucket with `qps` and `burst` ([`DEFAULT_QPS`] 20 / [`DEFAULT_BURST`] 30,
 //!   kube-controller-manager's `--kube-api-qps` / `--kube-api-burst`). Every request
@@ -13,8 +14,14 @@
 //!   built from bytes can; streamed ones cannot and the 429 is returned as is).
 //!   Retries take a token like any request.
 //!
-//! [`client_with_rate_limit`] builds a `kube::Client` from a `kube::Config` with this
-//! layer at the outside of kube-rs' default stack. It turns off kube-rs' own retry
+//! - Request counters ([`RequestMetricsLayer`]): client-go's
+//!   `rest_client_requests_total{code,method,host}`, and
+//!   `capstan_client_requests_total{verb,resource,code}` by Kubernetes verb and
+//!   resource ([`RequestInfo`]), read back with [`RequestCounts`] to count the API
+//!   writes a controller makes per object.
+//!
+//! [`client_with_rate_limit`] builds a `kube::Client` from a `kube::Config` with these
+//! layers at the outside of kube-rs' default stack. It turns off kube-rs' own retry
 //! layer (`Config::default_retry`), whose retries of 429 would hide them from this
 //! layer; retries of `Retry-After` responses are done here instead, as in client-go.
 
@@ -27,9 +34,18 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use kube::client::Body;
 use parking_lot::Mutex;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec};
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
+
+mod metrics;
+mod request_info;
+
+pub use metrics::{
+    ERROR_CODE, RequestCounts, RequestMetricsLayer, RequestMetricsService, RequestSeries,
+    WRITE_VERBS,
+};
+pub use request_info::RequestInfo;
 
 /// Default queries per second of a controller's client (kube-controller-manager
 /// `--kube-api-qps`).
@@ -60,20 +76,6 @@ static RATE_LIMITER_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
             &["verb", "host"],
         )
         // Constant name, help, buckets and labels: construction cannot fail at run time.
-        .expect("valid metric definition"),
-    )
-});
-
-static REQUESTS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::register(
-        IntCounterVec::new(
-            Opts::new(
-                "rest_client_requests_total",
-                "Number of HTTP requests, partitioned by status code, method, and host.",
-            ),
-            &["code", "method", "host"],
-        )
-        // Constant name, help and labels: construction cannot fail at run time.
         .expect("valid metric definition"),
     )
 });
@@ -280,14 +282,7 @@ where
         let inner = self.inner.clone();
         let limiter = self.limiter.clone();
         let max_retries = self.max_retries;
-        let host = match &self.host {
-            Some(host) => host.to_string(),
-            None => req
-                .uri()
-                .authority()
-                .map(|a| a.as_str().to_string())
-                .unwrap_or_default(),
-        };
+        let host = host_label(self.host.as_deref(), req.uri());
         Box::pin(async move {
             let verb = req.method().as_str().to_string();
             let mut req = req;
@@ -309,9 +304,6 @@ where
                     None
                 };
                 let resp = inner.clone().oneshot(req).await?;
-                REQUESTS_TOTAL
-                    .with_label_values(&[resp.status().as_str(), &verb, &host])
-                    .inc();
                 let Some(delay) = retry_after(&resp) else {
                     return Ok(resp);
                 };
@@ -327,6 +319,15 @@ where
             }
         })
     }
+}
+
+/// The `host` label of a request's metrics: the configured host, else the URI's
+/// authority (empty for a relative URI).
+fn host_label(configured: Option<&str>, uri: &http::Uri) -> String {
+    configured
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A copy of `req` to send again, when its body can be replayed.
@@ -348,8 +349,9 @@ fn clone_request(req: &Request<Body>) -> Option<Request<Body>> {
 }
 
 /// Builds a `kube::Client` from `config` with client-side rate limiting of `qps` and
-/// `burst` and `Retry-After` handling (see the module documentation), replacing
-/// kube-rs' default retry of 429/503/504.
+/// `burst`, `Retry-After` handling and the request counters (see the module
+/// documentation), replacing kube-rs' default retry of 429/503/504. Each attempt,
+/// retries included, is counted.
 pub fn client_with_rate_limit(
     mut config: kube::Config,
     qps: f32,
@@ -363,6 +365,7 @@ pub fn client_with_rate_limit(
         .unwrap_or_default();
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(builder
+        .with_layer(&RequestMetricsLayer::new().host(&host))
         .with_layer(&tower::buffer::BufferLayer::new(BUFFER_CAPACITY))
         .with_layer(&RateLimitLayer::new(qps, burst).host(&host))
         .build())

@@ -10,13 +10,15 @@
 //!   per-item exponential backoff, token buckets and client-go's metric names;
 //! - [`controller`]: the runner that ties informers, a queue and a reconcile function
 //!   together with N workers, panic isolation and graceful shutdown;
-//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`] and
-//!   [`client`]: the pieces every kube-controller-manager controller leans on.
+//! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`],
+//!   [`client`] and [`errors`]: the pieces every kube-controller-manager controller
+//!   leans on.
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod controller;
+pub mod errors;
 pub mod events;
 pub mod expectations;
 pub mod health;

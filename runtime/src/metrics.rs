@@ -23,6 +23,20 @@ pub fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) 
     collector
 }
 
+/// A counter vector with constant `name`, `help` and `labels`, registered in
+/// [`registry`].
+pub(crate) fn int_counter_vec(
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::IntCounterVec {
+    register(
+        prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), labels)
+            // Callers pass constants: construction cannot fail at run time.
+            .expect("valid metric definition"),
+    )
+}
+
 /// Renders every metric in [`registry`] in the Prometheus text exposition format.
 pub fn render() -> String {
     use prometheus::Encoder;

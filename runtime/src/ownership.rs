@@ -40,14 +40,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
-use kube::core::{Selector, SelectorExt};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
+
+use crate::errors;
 
 /// Errors of claiming objects.
 #[derive(Debug, thiserror::Error)]
@@ -346,10 +348,6 @@ fn describe<K: Resource>(obj: &K) -> String {
     )
 }
 
-fn is_status(err: &kube::Error, check: fn(&kube::core::Status) -> bool) -> bool {
-    matches!(err, kube::Error::Api(status) if check(status))
-}
-
 impl<K> ControllerRefManager<K>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -403,7 +401,8 @@ where
     pub fn selector_from(
         selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
     ) -> Result<Selector, OwnershipError> {
-        Selector::try_from(selector.clone()).map_err(|err| OwnershipError::InvalidSelector(err.0))
+        Selector::from_label_selector(Some(selector))
+            .map_err(|err| OwnershipError::InvalidSelector(err.to_string()))
     }
 
     /// Uses `strategy` for the patches (strategic merge by default).
@@ -440,8 +439,7 @@ where
         let mut errors = Vec::new();
         for item in objects {
             let obj: &K = item.borrow();
-            let labels = obj.meta().labels.clone().unwrap_or_default();
-            let matches = self.selector.matches(&labels) && filter(obj);
+            let matches = self.selector.matches(&obj.meta().labels) && filter(obj);
             let outcome = match decide(&self.owner, obj, matches) {
                 ClaimDecision::Keep => Ok(true),
                 ClaimDecision::Ignore => Ok(false),
@@ -487,7 +485,7 @@ where
         tracing::debug!(object = %describe(obj), owner = %self.owner.name, "adopting orphan");
         match self.patch(obj, body).await {
             Ok(()) => Ok(true),
-            Err(err) if is_status(&err, kube::core::Status::is_not_found) => Ok(false),
+            Err(err) if errors::is_not_found(&err) => Ok(false),
             Err(err) => Err(OwnershipError::Patch {
                 action: "adopt",
                 object: describe(obj),
@@ -514,12 +512,7 @@ where
         match self.patch(obj, body).await {
             Ok(()) => Ok(()),
             // Gone, or replaced by a namesake (uid precondition): nothing to release.
-            Err(err)
-                if is_status(&err, kube::core::Status::is_not_found)
-                    || is_status(&err, kube::core::Status::is_invalid) =>
-            {
-                Ok(())
-            }
+            Err(err) if errors::is_not_found(&err) || errors::is_invalid(&err) => Ok(()),
             Err(err) => Err(OwnershipError::Patch {
                 action: "release",
                 object: describe(obj),

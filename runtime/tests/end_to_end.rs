@@ -185,7 +185,7 @@ async fn a_controller_converges_through_informer_queue_and_workers() {
                     .await
                 {
                     Ok(_) => {}
-                    Err(kube::Error::Api(status)) if status.code == 404 => {
+                    Err(err) if capstan_runtime::errors::is_not_found(&err) => {
                         writer.create(&PostParams::default(), &wanted).await?;
                     }
                     Err(err) => return Err(err),

@@ -1,29 +1,14 @@
 //! The health server over real HTTP on an ephemeral port.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use capstan_runtime::health::HealthServer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::get;
 use tokio::net::TcpStream;
-
-/// Sends one HTTP/1.1 GET and returns (status code, headers, body).
-async fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.expect("write");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.expect("read");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("http response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code");
-    (status, head.to_string(), body.to_string())
-}
 
 #[tokio::test]
 async fn serves_health_readiness_and_metrics_until_shutdown() {

@@ -1,150 +1,30 @@
-//! Label selectors, node selector terms and tolerations: the matching rules the
-//! plugins share (apimachinery `labels.Selector`, `nodeaffinity`, `v1helper`).
+//! Node selector terms and tolerations: the matching rules the plugins share
+//! (`nodeaffinity`, `v1helper`). Label selectors are capstan-labels'.
 
-use std::collections::BTreeMap;
-
+use capstan_labels::Operator;
 use k8s_openapi::api::core::v1::{
     Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Taint, Toleration,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 mod compiled;
 
 pub use compiled::{CompiledNodeSelector, NodeLabels, label_hash, label_hashes};
 
-/// One requirement of a label selector.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Requirement {
-    /// The label exists and its value is one of these.
-    In(String, Vec<String>),
-    /// The label is absent or its value is none of these.
-    NotIn(String, Vec<String>),
-    /// The label exists.
-    Exists(String),
-    /// The label does not exist.
-    DoesNotExist(String),
-}
-
-impl Requirement {
-    /// Whether a label set satisfies this requirement.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
-        }
-    }
-}
-
-/// A parsed label selector. `Nothing` matches no object (a nil selector),
-/// an empty requirement list matches every object.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Selector {
-    /// Matches nothing (upstream `labels.Nothing()`).
-    Nothing,
-    /// Matches objects satisfying all requirements (none: everything).
-    Requirements(Vec<Requirement>),
-}
-
-/// A label selector that cannot be converted (unknown operator, bad values).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid label selector: {0}")]
-pub struct InvalidSelector(pub String);
-
-impl Selector {
-    /// A selector matching every object.
-    pub fn everything() -> Self {
-        Selector::Requirements(Vec::new())
-    }
-
-    /// Converts a `metav1.LabelSelector` (`LabelSelectorAsSelector`): `None` matches
-    /// nothing, `{}` matches everything.
-    pub fn from_label_selector(sel: Option<&LabelSelector>) -> Result<Self, InvalidSelector> {
-        let Some(sel) = sel else {
-            return Ok(Selector::Nothing);
-        };
-        let mut reqs = Vec::new();
-        for (k, v) in sel.match_labels.iter().flatten() {
-            reqs.push(Requirement::In(k.clone(), vec![v.clone()]));
-        }
-        for e in sel.match_expressions.iter().flatten() {
-            let values = e.values.clone().unwrap_or_default();
-            let r = match e.operator.as_str() {
-                "In" | "NotIn" if values.is_empty() => {
-                    return Err(InvalidSelector(format!(
-                        "values must be non-empty for operator {} on key {}",
-                        e.operator, e.key
-                    )));
-                }
-                "In" => Requirement::In(e.key.clone(), values),
-                "NotIn" => Requirement::NotIn(e.key.clone(), values),
-                "Exists" => Requirement::Exists(e.key.clone()),
-                "DoesNotExist" => Requirement::DoesNotExist(e.key.clone()),
-                other => {
-                    return Err(InvalidSelector(format!(
-                        "{other:?} is not a valid operator"
-                    )));
-                }
-            };
-            reqs.push(r);
-        }
-        Ok(Selector::Requirements(reqs))
-    }
-
-    /// Whether the selector has no requirements (matches everything).
-    /// `Nothing` is not empty, as upstream.
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Selector::Requirements(r) if r.is_empty())
-    }
-
-    /// Adds a requirement (no effect on `Nothing`).
-    pub fn add(&mut self, r: Requirement) {
-        if let Selector::Requirements(reqs) = self {
-            reqs.push(r);
-        }
-    }
-
-    /// Whether a label set matches.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        match self {
-            Selector::Nothing => false,
-            Selector::Requirements(reqs) => reqs.iter().all(|r| r.matches(labels)),
-        }
-    }
-
-    /// Whether optional labels match (absent labels are an empty set).
-    pub fn matches_opt(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
-        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
-        self.matches(labels.unwrap_or(&EMPTY))
-    }
-}
-
 /// Whether a `matchExpressions`/`matchFields` requirement of a node selector holds for
-/// a value (`None` when the label/field is absent). Unknown operators never match.
+/// a value (`None` when the label/field is absent), with the label requirement
+/// semantics upstream converts node selector operators to (`Gt`/`Lt`: one integer).
+/// Unknown operators never match.
 fn node_requirement_matches(req: &NodeSelectorRequirement, value: Option<&str>) -> bool {
-    let values = req.values.as_deref().unwrap_or(&[]);
-    match req.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        "Gt" | "Lt" => {
-            // Exactly one integer value; the label must parse as an integer too.
-            let (Some(v), [bound]) = (value, values) else {
-                return false;
-            };
-            let (Ok(v), Ok(bound)) = (v.parse::<i64>(), bound.parse::<i64>()) else {
-                return false;
-            };
-            if req.operator == "Gt" {
-                v > bound
-            } else {
-                v < bound
-            }
-        }
-        _ => false,
-    }
+    let op = match req.operator.as_str() {
+        "In" => Operator::In,
+        "NotIn" => Operator::NotIn,
+        "Exists" => Operator::Exists,
+        "DoesNotExist" => Operator::DoesNotExist,
+        "Gt" => Operator::GreaterThan,
+        "Lt" => Operator::LessThan,
+        _ => return false,
+    };
+    op.matches(req.values.as_deref().unwrap_or(&[]), value)
 }
 
 /// Whether a node satisfies one node selector term: all `matchExpressions` on its
@@ -212,7 +92,7 @@ pub fn find_untolerated_taint<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    use std::collections::BTreeMap;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -227,53 +107,6 @@ mod tests {
             operator: op.into(),
             values: Some(values.iter().map(|s| s.to_string()).collect()),
         }
-    }
-
-    #[test]
-    fn nil_selector_matches_nothing_and_empty_matches_everything() {
-        let l = labels(&[("a", "b")]);
-        assert!(!Selector::from_label_selector(None).unwrap().matches(&l));
-        let empty = Selector::from_label_selector(Some(&LabelSelector::default())).unwrap();
-        assert!(empty.matches(&l));
-        assert!(empty.is_empty());
-    }
-
-    #[test]
-    fn label_selector_operators() {
-        let sel = LabelSelector {
-            match_labels: Some(labels(&[("app", "web")])),
-            match_expressions: Some(vec![
-                LabelSelectorRequirement {
-                    key: "tier".into(),
-                    operator: "NotIn".into(),
-                    values: Some(vec!["db".into()]),
-                },
-                LabelSelectorRequirement {
-                    key: "env".into(),
-                    operator: "Exists".into(),
-                    values: None,
-                },
-                LabelSelectorRequirement {
-                    key: "legacy".into(),
-                    operator: "DoesNotExist".into(),
-                    values: None,
-                },
-            ]),
-        };
-        let s = Selector::from_label_selector(Some(&sel)).unwrap();
-        assert!(s.matches(&labels(&[("app", "web"), ("env", "prod")])));
-        assert!(!s.matches(&labels(&[("app", "web"), ("env", "prod"), ("tier", "db")])));
-        assert!(!s.matches(&labels(&[("app", "web")])));
-        assert!(!s.matches(&labels(&[("app", "web"), ("env", "x"), ("legacy", "1")])));
-        let bad = LabelSelector {
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "a".into(),
-                operator: "Gt".into(),
-                values: Some(vec!["1".into()]),
-            }]),
-            ..Default::default()
-        };
-        assert!(Selector::from_label_selector(Some(&bad)).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::jiff::Timestamp;
@@ -11,7 +12,6 @@ use rand::Rng;
 
 use crate::cache::{NodeInfo, PodInfo, Snapshot, pod_namespace, pod_priority};
 use crate::framework::{Code, CycleState, Framework, Status};
-use crate::labels::Selector;
 use crate::schedule_one::{FitError, NodeToStatus, PodNominator};
 
 /// Candidate nodes are at least this share of the potential nodes (percent).
@@ -131,7 +131,7 @@ pub fn filter_pods_with_pdb_violation(
         .map(|p| {
             Selector::from_label_selector(p.spec.as_ref().and_then(|s| s.selector.as_ref()))
                 .ok()
-                .filter(|s| !s.is_empty() && *s != Selector::Nothing)
+                .filter(|s| !s.is_empty() && !s.is_nothing())
         })
         .collect();
     let (mut violating, mut ok) = (Vec::new(), Vec::new());
@@ -145,7 +145,7 @@ pub fn filter_pods_with_pdb_violation(
                     continue;
                 }
                 let Some(sel) = &selectors[i] else { continue };
-                if !sel.matches_opt(labels) {
+                if !sel.matches(&labels) {
                     continue;
                 }
                 let name = pi.pod.metadata.name.as_deref().unwrap_or("");

@@ -22,7 +22,7 @@ use crate::ops::meta::manager_from_user_agent;
 use crate::ops::{
     Applied, ApplyRequest, DeleteOptions, DeleteOutcome, Propagation, WriteOptions, key_of,
 };
-use crate::selector::{FieldSelector, LabelSelector, selectable_fields};
+use crate::selector::{FieldSelector, parse_label_selector, selectable_fields};
 use crate::status::{self, ApiError};
 use crate::storage::{Stored, StoredObject, WatchStart};
 use crate::watch::{self, WatchFilter, WatchOptions};
@@ -331,7 +331,7 @@ fn get(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
 }
 
 fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
-    let labels = LabelSelector::parse(ctx.query.get("labelSelector").unwrap_or(""))?;
+    let labels = parse_label_selector(ctx.query.get("labelSelector").unwrap_or(""))?;
     let custom_fields = ctx
         .kind
         .custom

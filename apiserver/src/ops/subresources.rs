@@ -1,5 +1,6 @@
 //! `pods/binding`, `pods/eviction` and the `scale` subresource.
 
+use capstan_labels::Selector;
 use serde_json::{Value, json};
 
 use super::apply::{ApplyRequest, apply_error};
@@ -9,7 +10,7 @@ use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, WriteOptions};
 use crate::json::{int_at, json_path_steps, set_at, str_at};
 use crate::kinds::{KindInfo, Subresource};
-use crate::selector::LabelSelector;
+use crate::selector::label_selector_of;
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey, StoredObject};
 
@@ -139,10 +140,12 @@ impl Cluster {
                 .items
                 .into_iter()
                 .filter(|o| {
+                    // Upstream: an invalid selector does not match the pod, and a nil or
+                    // empty one matches nothing.
                     o.value().ok().is_some_and(|v| {
-                        v.pointer("/spec/selector")
-                            .and_then(LabelSelector::from_object)
-                            .is_some_and(|s| !s.is_empty() && s.matches(&pod.labels))
+                        let sel = v.pointer("/spec/selector").and_then(label_selector_of);
+                        Selector::from_label_selector(sel.as_ref())
+                            .is_ok_and(|s| !s.is_empty() && s.matches(&pod.labels))
                     })
                 })
                 .collect();
@@ -340,18 +343,15 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
         None => {
             // A ReplicationController's selector is a plain label map (upstream's
             // `scaleFromRC` uses `labels.SelectorFromSet`), the others' a LabelSelector.
-            let selector = v.pointer("/spec/selector").map(|s| {
-                if kind.group.is_empty() && kind.kind == "ReplicationController" {
-                    json!({ "matchLabels": s })
-                } else {
-                    s.clone()
-                }
-            });
-            let sel = selector
-                .as_ref()
-                .and_then(LabelSelector::from_object)
-                .map(|s| s.to_query())
-                .unwrap_or_default();
+            let selector = v.pointer("/spec/selector");
+            let sel = if kind.group.is_empty() && kind.kind == "ReplicationController" {
+                let set = selector.and_then(Value::as_object).into_iter().flatten();
+                Selector::from_set(set.map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))))
+            } else {
+                Selector::from_label_selector(selector.and_then(label_selector_of).as_ref())
+                    .map_err(|e| ApiError::bad_request(format!("invalid label selector: {e}")))?
+            };
+            let sel = sel.to_string();
             (vec!["spec", "replicas"], vec!["status", "replicas"], sel)
         }
     };

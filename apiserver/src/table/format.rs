@@ -1,10 +1,11 @@
 //! How kubectl prints values in cells: ages (`HumanDuration`), label maps, label
 //! selectors, `<none>` for empty values.
 
+use capstan_labels::Selector;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::json::{array_at, str_at};
+use crate::selector::label_selector_of;
 
 /// kubectl's `HumanDuration` (`k8s.io/apimachinery/pkg/util/duration`): `5s`, `3m2s`,
 /// `10m`, `5h3m`, `2d5h`, `70d`, `3y50d`; `<invalid>` for more than a second in the future.
@@ -94,41 +95,14 @@ pub(super) fn format_labels(map: &Value) -> String {
     }
 }
 
-/// `metav1.FormatLabelSelector`: a label selector in its string form
-/// (`app=x,tier in (a,b),!gone`), requirements sorted by key; `<none>` when empty or
-/// missing.
+/// `metav1.FormatLabelSelector`: a label selector's canonical string form
+/// (`app=x,tier in (a,b),!gone`, requirements sorted by key); `<none>` when empty or
+/// missing, `<error>` when it does not convert.
 pub(super) fn format_label_selector(selector: &Value) -> String {
-    let mut reqs: Vec<(String, String)> = Vec::new();
-    if let Some(m) = selector.get("matchLabels").and_then(|m| m.as_object()) {
-        for (k, v) in m {
-            reqs.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or(""))));
-        }
-    }
-    for e in array_at(selector, &["matchExpressions"]) {
-        let key = str_at(e, &["key"]);
-        let mut values: Vec<&str> = array_at(e, &["values"])
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
-        values.sort();
-        values.dedup();
-        let text = match str_at(e, &["operator"]) {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_string(),
-            "DoesNotExist" => format!("!{key}"),
-            _ => return "<error>".into(),
-        };
-        reqs.push((key.to_string(), text));
-    }
-    reqs.sort_by(|a, b| a.0.cmp(&b.0));
-    if reqs.is_empty() {
-        "<none>".into()
-    } else {
-        reqs.into_iter()
-            .map(|(_, t)| t)
-            .collect::<Vec<_>>()
-            .join(",")
+    match Selector::from_label_selector(label_selector_of(selector).as_ref()) {
+        Err(_) => "<error>".into(),
+        Ok(s) if s.is_empty() || s.is_nothing() => "<none>".into(),
+        Ok(s) => s.to_string(),
     }
 }
 

@@ -3,16 +3,17 @@
 
 use std::collections::HashSet;
 
+use capstan_labels::set_matches;
 use serde_json::{Value, json};
 
 use crate::field_error::FieldError;
 use crate::json::{array_at, at, str_at};
 use crate::names::{is_config_map_key, is_dns1123_subdomain, port_name_errors};
+use crate::selector::JsonLabels;
 
 use super::meta::validate_labels;
 use super::pod::{validate_port_number, validate_protocol};
 use super::rules::{validate_nonnegative, validate_unique_label};
-use super::selector::selector_matches;
 use super::workloads::validate_template;
 
 /// `ValidateReplicationControllerSpec`: the selector is a plain label map that must be
@@ -36,7 +37,14 @@ pub(crate) fn validate_replication_controller(
     let labels = at(new, &["spec", "template", "metadata", "labels"]);
     if !at(new, &["spec", "template"]).is_null()
         && !selector_empty
-        && !selector_matches(&json!({"matchLabels": selector}), labels)
+        && !set_matches(
+            selector
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k, v.as_str().unwrap_or(""))),
+            &JsonLabels(labels),
+        )
     {
         errs.push(FieldError::invalid(
             "spec.template.metadata.labels",

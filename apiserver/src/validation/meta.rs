@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::field_error::FieldError;
 use crate::json::{at, str_at};
 use crate::kinds::KindInfo;
-use crate::names::{is_dns1123_label, is_qualified_name, is_valid_label_value, name_errors};
+use crate::names::{is_dns1123_label, is_qualified_name, name_errors};
 
 use super::name_rule;
 
@@ -85,15 +85,14 @@ pub(super) fn validate_labels(labels: &Value, field: &str, errs: &mut Vec<FieldE
     let Some(map) = labels.as_object() else {
         return;
     };
-    for (k, v) in map {
-        for m in is_qualified_name(k) {
-            errs.push(FieldError::invalid(field, json!(k), &m));
-        }
-        let value = v.as_str().unwrap_or("");
-        for m in is_valid_label_value(value) {
-            errs.push(FieldError::invalid(field, json!(value), &m));
-        }
-    }
+    let labels = map
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or("")));
+    errs.extend(
+        capstan_labels::validation::validate_labels(labels, field)
+            .into_iter()
+            .map(FieldError::from),
+    );
 }
 
 /// Upstream's limit on the total size of an object's annotations.

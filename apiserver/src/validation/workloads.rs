@@ -1,15 +1,17 @@
 //! What every workload controller's object shares: a pod template with the restart
 //! policies the controller allows, and a selector that matches the template's labels.
 
+use capstan_labels::{Selector, is_empty_label_selector};
 use serde_json::{Value, json};
 
 use crate::field_error::FieldError;
 use crate::json::{at, str_at};
+use crate::selector::{JsonLabels, label_selector_of};
 
 use super::meta::{validate_annotations, validate_labels};
 use super::pod::{RESTART_POLICIES, validate_pod_spec};
 use super::rules::{validate_immutable, validate_nonnegative};
-use super::selector::{selector_is_empty, selector_matches, validate_label_selector};
+use super::selector::validate_label_selector;
 
 /// Validates a workload's pod template at `spec.template`: labels, pod spec, the
 /// restart policies the controller allows, and (for apps kinds) no activeDeadlineSeconds.
@@ -70,7 +72,8 @@ pub(super) fn validate_selector_and_template(
         return;
     }
     validate_label_selector(sel, "spec.selector", errs);
-    if selector_is_empty(sel) {
+    let typed = label_selector_of(sel).unwrap_or_default();
+    if is_empty_label_selector(&typed) {
         errs.push(FieldError::invalid(
             "spec.selector",
             sel.clone(),
@@ -84,7 +87,10 @@ pub(super) fn validate_selector_and_template(
         .chain(["metadata", "labels"])
         .collect();
     let labels = at(obj, &labels_path);
-    if !selector_matches(sel, labels) {
+    // A selector that does not convert is reported by ValidateLabelSelector alone.
+    let matches =
+        Selector::from_label_selector(Some(&typed)).map(|s| s.matches(&JsonLabels(labels)));
+    if matches == Ok(false) {
         errs.push(FieldError::invalid(
             &labels_path.join("."),
             if labels.is_null() {

@@ -10,13 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use capstan_labels::Selector;
 use futures::Stream;
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::FieldSelector;
 use crate::storage::{EventType, ResourceKey, Stored, WatchEvent, WatchStartup};
 
 pub use crate::storage::event_frame as frame;
@@ -27,7 +28,7 @@ pub struct WatchFilter {
     /// Only this namespace, when set.
     pub namespace: Option<String>,
     /// `labelSelector`.
-    pub labels: LabelSelector,
+    pub labels: Selector,
     /// `fieldSelector`.
     pub fields: FieldSelector,
     /// A custom resource's `selectableFields`, read from the object when the field
@@ -359,7 +360,7 @@ mod tests {
             .unwrap();
         let start = store.watch(&k, None, WatchStart::Current).unwrap();
         let filter = WatchFilter {
-            labels: LabelSelector::parse("app=web").unwrap(),
+            labels: Selector::parse("app=web").unwrap(),
             ..Default::default()
         };
         let s = stream(

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use capstan_runtime::errors;
 use capstan_runtime::events::{EventType, Recorder};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
@@ -111,7 +112,7 @@ impl DeploymentActions {
                                 rs_versions.insert(name.clone(), rv);
                             }
                         }
-                        Err(kube::Error::Api(s)) if s.is_already_exists() => {
+                        Err(e) if errors::is_already_exists(&e) => {
                             let existing = rs_api
                                 .get(&name)
                                 .await
@@ -131,16 +132,13 @@ impl DeploymentActions {
                                         .await;
                                     Err(DeploymentSyncError::Api {
                                         action: format!("create replica set {name}"),
-                                        source: kube::Error::Api(s),
+                                        source: e,
                                     })
                                 }
                             };
                         }
                         Err(e) => {
-                            let msg = match &e {
-                                kube::Error::Api(s) => s.message.clone(),
-                                other => other.to_string(),
-                            };
+                            let msg = errors::message(&e);
                             let (status, event) = on_create_failed(&latest, &name, &msg, now);
                             if let Some(updated) = status {
                                 // A bigger problem is being reported; this write may fail.
@@ -182,7 +180,7 @@ impl DeploymentActions {
                     });
                     match rs_api.delete(name, &dp).await {
                         Ok(_) => {}
-                        Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                        Err(e) if errors::is_not_found(&e) => {}
                         Err(e) => {
                             return Err(DeploymentSyncError::Api {
                                 action: format!("delete replica set {name}"),

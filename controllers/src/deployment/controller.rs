@@ -8,9 +8,10 @@
 
 use std::sync::Arc;
 
+use capstan_labels::is_empty_label_selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, Reconciler, RunError, SyncCheck,
+    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
 use capstan_runtime::events::Recorder;
 use capstan_runtime::informer::{
@@ -28,7 +29,6 @@ use super::actions::{DeploymentActions, DeploymentSyncError};
 use super::events;
 use super::plan::Requeue;
 use crate::replicaset::controller::{SetupError, add_pod_indexes};
-use crate::util::selector::is_empty_selector;
 
 /// The controller's name: its work queue, metrics and logs (upstream's queue name).
 pub const QUEUE_NAME: &str = "deployment";
@@ -67,7 +67,7 @@ impl DeploymentReconciler {
         };
         // An empty selector would claim every ReplicaSet: the planner records
         // SelectingAll and only updates observedGeneration.
-        let replica_sets: Vec<ReplicaSet> = if is_empty_selector(Some(&spec.selector)) {
+        let replica_sets: Vec<ReplicaSet> = if is_empty_label_selector(&spec.selector) {
             Vec::new()
         } else {
             let selector = match ControllerRefManager::<ReplicaSet>::selector_from(&spec.selector) {
@@ -209,7 +209,7 @@ impl DeploymentController {
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), ControllerError> {
         self.controller.run(shutdown).await
     }
 }

@@ -6,13 +6,13 @@
 
 use std::collections::HashSet;
 
+use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::util::{RECREATE, strategy_type};
-use crate::util::selector::{LabelMatcher, is_empty_selector};
 
 fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
     meta.owner_references
@@ -47,8 +47,8 @@ fn matching(rs: &ReplicaSet, ds: &[&Deployment]) -> Vec<ObjectKey> {
         .filter(|d| d.metadata.namespace == rs.metadata.namespace)
         .filter(|d| {
             let sel = d.spec.as_ref().map(|s| &s.selector);
-            !is_empty_selector(sel)
-                && LabelMatcher::new(sel).is_ok_and(|m| m.matches(rs.metadata.labels.as_ref()))
+            Selector::from_label_selector(sel)
+                .is_ok_and(|s| !s.is_empty() && s.matches(&rs.metadata.labels))
         })
         .map(|d| ObjectKey::of(*d))
         .collect();

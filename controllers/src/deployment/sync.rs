@@ -3,6 +3,7 @@
 //! is recorded as a [`Step`] and applied to the copy, so later decisions see it,
 //! as upstream's in-place updates of the objects it just wrote.
 
+use capstan_labels::is_empty_label_selector;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -21,7 +22,6 @@ use super::util::{
     progress_deadline, replicas, revision_history_limit,
 };
 use crate::util::replicasets::{self as rsu, spec_replicas};
-use crate::util::selector::is_empty_selector;
 use crate::util::time::k8s;
 
 /// Event reason of ReplicaSet resizes.
@@ -70,7 +70,7 @@ pub fn plan_deployment(input: DeploymentInput<'_>) -> DeploymentPlan {
         plan: DeploymentPlan::default(),
     };
     let selector = s.d.spec.as_ref().map(|sp| &sp.selector);
-    if is_empty_selector(selector) {
+    if selector.is_some_and(is_empty_label_selector) {
         s.plan.events.push(PlannedEvent::warning(
             EVENT_SELECTING_ALL,
             "This deployment is selecting all pods. A non-empty selector is required.".into(),

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
+use capstan_runtime::errors::{is_conflict, is_not_found};
 use capstan_runtime::queue::WorkQueue;
 use futures::{StreamExt, future::join_all};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -302,14 +303,6 @@ fn owner_key(id: &Identity) -> OwnerKey {
         name: id.name.clone(),
         uid: id.uid.clone(),
     }
-}
-
-fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
-
-fn is_conflict(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
 impl Collector {

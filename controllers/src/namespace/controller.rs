@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, Reconciler, RunError, SyncCheck,
+    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use capstan_runtime::queue::{
@@ -128,7 +128,7 @@ impl NamespaceController {
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), ControllerError> {
         self.controller.run(shutdown).await
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use capstan_runtime::errors::{is_conflict, is_method_not_supported, is_not_found};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
@@ -49,16 +50,10 @@ pub enum DeleteError {
     Conflicts(String),
 }
 
-fn code(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
-}
-
-/// Not found or method not allowed: the operation is not served for the resource.
+/// Not found or method not allowed: the operation is not served for the resource
+/// (upstream's `IsMethodNotSupported(err) || IsNotFound(err)`).
 fn unsupported(e: &kube::Error) -> bool {
-    matches!(code(e), Some(404 | 405))
+    is_not_found(e) || is_method_not_supported(e)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,7 +110,7 @@ impl NamespacedResourcesDeleter {
         }
         let ns = match self.ensure_terminating(ns).await {
             Ok(ns) => ns,
-            Err(DeleteError::Kube(e)) if code(&e) == Some(404) => return Ok(()),
+            Err(DeleteError::Kube(e)) if is_not_found(&e) => return Ok(()),
             Err(e) => return Err(e),
         };
         let Some(deleted_at) = ns.metadata.deletion_timestamp.clone() else {
@@ -134,7 +129,7 @@ impl NamespacedResourcesDeleter {
             return Err(DeleteError::ResourcesRemaining { estimate });
         }
         match self.finalize(ns).await {
-            Err(DeleteError::Kube(e)) if code(&e) == Some(404) => Ok(()),
+            Err(DeleteError::Kube(e)) if is_not_found(&e) => Ok(()),
             other => other,
         }
     }
@@ -156,7 +151,7 @@ impl NamespacedResourcesDeleter {
                 .await
             {
                 Ok(ns) => return Ok(ns),
-                Err(e) if code(&e) == Some(409) => ns = self.refetch(&ns).await?,
+                Err(e) if is_conflict(&e) => ns = self.refetch(&ns).await?,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -199,7 +194,7 @@ impl NamespacedResourcesDeleter {
                     info!(namespace = %name, "namespace controller: content gone, namespace finalized");
                     return Ok(());
                 }
-                Err(e) if code(&e) == Some(409) => ns = self.refetch(&ns).await?,
+                Err(e) if is_conflict(&e) => ns = self.refetch(&ns).await?,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
+use capstan_runtime::errors::{self, NAMESPACE_TERMINATING_CAUSE};
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::ownership::Owner;
@@ -58,22 +59,10 @@ impl ManageError {
     /// there is one (as upstream puts the error's text there).
     pub fn condition_message(&self) -> String {
         match self {
-            Self::Create(kube::Error::Api(s)) | Self::Delete(kube::Error::Api(s)) => {
-                s.message.clone()
-            }
+            Self::Create(err) | Self::Delete(err) => errors::message(err),
             other => other.to_string(),
         }
     }
-}
-
-/// True when the error says the namespace is terminating: creations then
-/// fail for good and upstream treats them as done.
-fn namespace_terminating(err: &kube::Error) -> bool {
-    matches!(err, kube::Error::Api(s) if s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating")))
-}
-
-fn is_not_found(err: &kube::Error) -> bool {
-    matches!(err, kube::Error::Api(s) if s.is_not_found())
 }
 
 /// Performs ReplicaSet plans through a client, keeping expectations and
@@ -148,12 +137,11 @@ impl ReplicaSetActions {
                         );
                         Ok(())
                     }
-                    Err(e) if namespace_terminating(&e) => Ok(()),
+                    // The namespace is terminating: creations fail for good and upstream
+                    // treats them as done.
+                    Err(e) if errors::has_status_cause(&e, NAMESPACE_TERMINATING_CAUSE) => Ok(()),
                     Err(e) => {
-                        let msg = match &e {
-                            kube::Error::Api(s) => s.message.clone(),
-                            other => other.to_string(),
-                        };
+                        let msg = errors::message(&e);
                         self.event(
                             rs,
                             EventType::Warning,
@@ -209,13 +197,10 @@ impl ReplicaSetActions {
                 Err(e) => {
                     // The informer will not observe this deletion.
                     self.expectations.deletion_observed(key, &p.key());
-                    if is_not_found(&e) {
+                    if errors::is_not_found(&e) {
                         return Ok(());
                     }
-                    let msg = match &e {
-                        kube::Error::Api(s) => s.message.clone(),
-                        other => other.to_string(),
-                    };
+                    let msg = errors::message(&e);
                     self.event(
                         rs,
                         EventType::Warning,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, Reconciler, RunError, SyncCheck,
+    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
 use capstan_runtime::events::Recorder;
 use capstan_runtime::expectations::UidTrackingExpectations;
@@ -271,7 +271,7 @@ impl ReplicaSetController {
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), ControllerError> {
         self.controller.run(shutdown).await
     }
 }

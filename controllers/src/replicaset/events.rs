@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::queue::WorkQueue;
@@ -13,7 +14,6 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 use crate::util::pod::is_ready;
-use crate::util::selector::{LabelMatcher, is_empty_selector};
 
 /// What the controller should do about one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,8 +91,8 @@ fn matching<'a>(pod: &Pod, rss: &'a [&'a ReplicaSet]) -> Vec<&'a ReplicaSet> {
         .filter(|rs| rs.metadata.namespace == pod.metadata.namespace)
         .filter(|rs| {
             let sel = rs.spec.as_ref().map(|s| &s.selector);
-            !is_empty_selector(sel)
-                && LabelMatcher::new(sel).is_ok_and(|m| m.matches(pod.metadata.labels.as_ref()))
+            Selector::from_label_selector(sel)
+                .is_ok_and(|s| !s.is_empty() && s.matches(&pod.metadata.labels))
         })
         .collect()
 }

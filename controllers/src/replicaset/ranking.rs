@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 
+use capstan_labels::Selector;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
 use crate::util::pod;
-use crate::util::selector::LabelMatcher;
 use crate::util::sort::sort_by_less;
 use crate::util::time::nanos_between;
 
@@ -210,12 +210,13 @@ pub fn related_pods<'a>(
         .iter()
         .filter(|r| r.metadata.namespace.as_deref() == ns && controller(r).as_ref() == Some(&owner))
     {
-        let Ok(matcher) = LabelMatcher::new(sibling.spec.as_ref().map(|s| &s.selector)) else {
+        let Ok(matcher) = Selector::from_label_selector(sibling.spec.as_ref().map(|s| &s.selector))
+        else {
             continue;
         };
         for p in pods {
             if p.metadata.namespace.as_deref() == ns
-                && matcher.matches(p.metadata.labels.as_ref())
+                && matcher.matches(&p.metadata.labels)
                 && seen.insert(p.metadata.uid.clone().unwrap_or_default())
             {
                 related.push(*p);

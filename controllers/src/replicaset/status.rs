@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
+use capstan_labels::set_matches;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::util::pod;
 use crate::util::replicasets::spec_replicas;
-use crate::util::selector::has_all_labels;
 use crate::util::time::k8s;
 
 /// The `ReplicaFailure` condition type.
@@ -58,7 +58,8 @@ pub fn calculate_status(
     let mut ready = 0;
     let mut available = 0;
     for p in pods {
-        if has_all_labels(p.metadata.labels.as_ref(), template_labels) {
+        // Upstream's "fully labeled": the template's labels as a set selector.
+        if set_matches(template_labels.into_iter().flatten(), &p.metadata.labels) {
             fully_labeled += 1;
         }
         if pod::is_ready(p) {

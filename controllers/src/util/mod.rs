@@ -3,7 +3,6 @@
 pub mod intstr;
 pub mod pod;
 pub mod replicasets;
-pub mod selector;
 pub mod semantic;
 pub mod sort;
 pub mod time;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use capstan_apiserver::TestServer;
 use capstan_node_agent::node::is_ready;
 use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent};
+use capstan_runtime::errors::is_not_found;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, PodStatus};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, PostParams};
@@ -138,7 +139,7 @@ impl Agent {
             let pods = self.pods.clone();
             async move {
                 match pods.get(name).await {
-                    Err(kube::Error::Api(s)) if s.code == 404 => Some(()),
+                    Err(e) if is_not_found(&e) => Some(()),
                     _ => None,
                 }
             }

@@ -14,6 +14,7 @@ mod tests;
 
 pub use action::Action;
 pub use runner::{
-    Controller, ControllerBuilder, FnReconciler, Reconciler, RunError, SyncCheck, reconciler_fn,
+    Controller, ControllerBuilder, ControllerError, FnReconciler, Reconciler, SyncCheck,
+    reconciler_fn,
 };
 pub use signal::shutdown_signal;

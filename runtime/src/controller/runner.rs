@@ -34,7 +34,7 @@ pub trait Reconciler: Send + Sync + 'static {
 
 /// Why [`Controller::run`] returned without running its workers.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub enum ControllerError {
     /// The informer caches the controller depends on did not sync before the deadline.
     #[error("controller {controller}: caches did not sync within {timeout:?}")]
     CacheSyncTimeout {
@@ -191,7 +191,10 @@ impl<R: Reconciler> Controller<R> {
 
     /// Waits for the caches, runs the workers until `shutdown` completes, then stops taking
     /// keys and lets in-flight reconciles finish within the shutdown grace period.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), RunError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ControllerError> {
         let mut shutdown = std::pin::pin!(shutdown);
         let name = self.name.to_string();
         tracing::info!(controller = %name, "waiting for caches to sync");
@@ -238,7 +241,7 @@ impl<R: Reconciler> Controller<R> {
         Ok(())
     }
 
-    async fn wait_for_caches(&self) -> Result<(), RunError> {
+    async fn wait_for_caches(&self) -> Result<(), ControllerError> {
         let all_synced = || self.sync_checks.iter().all(|check| check());
         let poll = async {
             while !all_synced() {
@@ -250,14 +253,12 @@ impl<R: Reconciler> Controller<R> {
                 poll.await;
                 Ok(())
             }
-            Some(timeout) => {
-                tokio::time::timeout(timeout, poll)
-                    .await
-                    .map_err(|_| RunError::CacheSyncTimeout {
-                        controller: self.name.to_string(),
-                        timeout,
-                    })
-            }
+            Some(timeout) => tokio::time::timeout(timeout, poll).await.map_err(|_| {
+                ControllerError::CacheSyncTimeout {
+                    controller: self.name.to_string(),
+                    timeout,
+                }
+            }),
         }
     }
 }

@@ -288,5 +288,8 @@ async fn caches_that_never_sync_fail_the_start_after_the_timeout() {
             Ok::<_, String>(Action::Done)
         }));
     let err = controller.run(std::future::pending()).await.unwrap_err();
-    assert!(matches!(err, RunError::CacheSyncTimeout { .. }), "{err}");
+    assert!(
+        matches!(err, ControllerError::CacheSyncTimeout { .. }),
+        "{err}"
+    );
 }

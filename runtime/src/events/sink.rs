@@ -46,9 +46,10 @@ impl KubeEventSink {
 }
 
 fn sink_err(err: kube::Error) -> SinkError {
-    match &err {
-        kube::Error::Api(status) if status.is_not_found() => SinkError::NotFound,
-        _ => SinkError::Failed(err.to_string()),
+    if crate::errors::is_not_found(&err) {
+        SinkError::NotFound
+    } else {
+        SinkError::Failed(err.to_string())
     }
 }
 

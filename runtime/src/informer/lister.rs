@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use kube::Resource;
-use kube::core::{Selector, SelectorExt};
 
 use super::index::NAMESPACE_INDEX;
 use super::store::{IndexError, Indexer};
@@ -48,7 +48,7 @@ impl<K: Resource + 'static> Lister<K> {
     /// [`parse_label_selector`](super::parse_label_selector) for selector strings and
     /// `Selector::default()` to select everything.
     pub fn list(&self, namespace: Option<&str>, selector: &Selector) -> Vec<Arc<K>> {
-        let matches = |o: &K| selector.selects_all() || selector.matches(labels_of(o));
+        let matches = |o: &K| selector.matches(&o.meta().labels);
         match namespace {
             Some(ns) => self
                 .indexer
@@ -82,11 +82,6 @@ impl<K: Resource + 'static> Lister<K> {
     pub fn indexer(&self) -> &Arc<Indexer<K>> {
         &self.indexer
     }
-}
-
-fn labels_of<K: Resource>(obj: &K) -> &std::collections::BTreeMap<String, String> {
-    static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    obj.meta().labels.as_ref().unwrap_or(&EMPTY)
 }
 
 #[cfg(test)]

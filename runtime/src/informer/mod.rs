@@ -38,10 +38,12 @@ mod handler;
 mod index;
 mod lister;
 mod processor;
-mod selector;
 mod shared;
 mod store;
 
+/// Label selectors for [`Lister::list`]: capstan-labels' [`Selector`], and its string
+/// parser under the name this module has always exported.
+pub use capstan_labels::{Error as SelectorParseError, Selector, parse as parse_label_selector};
 pub use delta::{DeletedFinalStateUnknown, DeletedObject, Delta, DeltaType};
 pub use factory::{CacheSyncError, Selectors, SharedInformerFactory};
 pub use fifo::{Batch, DeltaFifo, TransformFn, compact, default_transform, drop_managed_fields};
@@ -52,7 +54,6 @@ pub use index::{
 };
 pub use lister::Lister;
 pub use processor::{EventHandlerRegistration, MINIMUM_RESYNC_PERIOD};
-pub use selector::{SelectorParseError, parse_label_selector};
 pub use shared::{EventStream, InformerError, SharedInformer};
 pub use store::{IndexError, Indexer};
 

@@ -10,6 +10,7 @@ use kube::api::PostParams;
 use parking_lot::Mutex;
 
 use super::{LeaderElectionRecord, LeaseStore, LeaseStoreError};
+use crate::errors;
 
 /// A Lease in the API server used as the election lock. It remembers the Lease it
 /// last read or wrote, so every update carries that `resourceVersion` and fails with
@@ -34,8 +35,8 @@ impl KubeLeaseStore {
 }
 
 fn map_err(err: kube::Error) -> LeaseStoreError {
-    match &err {
-        kube::Error::Api(status) if status.is_conflict() || status.is_already_exists() => {
+    match errors::status(&err) {
+        Some(status) if errors::is_conflict(&err) || errors::is_already_exists(&err) => {
             LeaseStoreError::Conflict(status.message.clone())
         }
         _ => LeaseStoreError::Api(Box::new(err)),

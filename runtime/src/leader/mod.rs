@@ -15,7 +15,12 @@
 //! candidates racing for a free Lease cannot both win. The state machine is written
 //! against the [`LeaseStore`] trait and unit-tested with an in-memory store and
 //! paused time.
+//!
+//! A component process does not drive the elector itself: [`run_elected`] is the
+//! glue (health server, signals, readiness that reports leadership, exit on lost
+//! leadership) that capstan's binaries and user-written operators share.
 
+mod elected;
 mod kube_lease;
 
 use std::future::Future;
@@ -28,6 +33,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use elected::{
+    ComponentContext, ComponentError, ElectedConfig, ElectedError, LEADER_ELECTION_CHECK,
+    run_elected,
+};
 pub use kube_lease::{KubeLeaseStore, apply_record, record_from_spec};
 
 /// client-go's `JitterFactor`: the acquire loop waits `retry_period * (1 + rand*1.2)`.
@@ -120,6 +129,35 @@ pub trait LeaseStore: Send + Sync {
     ) -> impl Future<Output = Result<(), LeaseStoreError>> + Send;
     /// A human-readable name of the lock for logs (`namespace/name`).
     fn describe(&self) -> String;
+}
+
+/// A candidate identity unique to this process: the host name, `_` and a random
+/// UUID, as kube-controller-manager and kube-scheduler build theirs
+/// (`os.Hostname()` + `"_"` + `uuid.NewUUID()`).
+pub fn unique_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}_{}", random_uuid())
+}
+
+/// A random (version 4) UUID in its text form.
+fn random_uuid() -> String {
+    let bits = rand::random::<u128>();
+    // Version 4 in bits 48..52 of the text order, variant 0b10 in bits 64..66.
+    let bits = (bits & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Settings of one election (client-go `LeaderElectionConfig`).

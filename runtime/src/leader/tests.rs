@@ -413,3 +413,27 @@ async fn readiness_passes_once_leadership_is_known_and_fails_after_the_stop() {
     cancel_b.cancel();
     run_b.await.expect("joined").expect("no error");
 }
+
+#[test]
+fn unique_identities_are_host_underscore_uuid() {
+    let a = unique_identity();
+    let b = unique_identity();
+    assert_ne!(a, b, "two processes on one host differ");
+    let (host, uuid) = a.rsplit_once('_').expect("host_uuid");
+    assert!(!host.is_empty(), "{a}");
+    let groups: Vec<&str> = uuid.split('-').collect();
+    assert_eq!(
+        groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12],
+        "{uuid}"
+    );
+    assert!(
+        uuid.chars().all(|c| c == '-' || c.is_ascii_hexdigit()),
+        "{uuid}"
+    );
+    assert!(groups[2].starts_with('4'), "version 4: {uuid}");
+    assert!(
+        matches!(groups[3].chars().next(), Some('8' | '9' | 'a' | 'b')),
+        "RFC 4122 variant: {uuid}"
+    );
+}

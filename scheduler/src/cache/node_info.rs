@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm};
 
-use crate::labels::{NodeLabels, Selector, label_hashes};
+use crate::labels::{NodeLabels, label_hashes};
 use crate::resource::{Resource, pod_non_zero_requests, pod_requests};
 
 /// The key the scheduler uses for a pod: its UID, or `namespace/name` when it has none.
@@ -85,8 +86,8 @@ impl AffinityTerm {
         ns_labels: Option<&BTreeMap<String, String>>,
     ) -> bool {
         let ns_ok =
-            self.namespaces.contains(namespace) || self.namespace_selector.matches_opt(ns_labels);
-        ns_ok && self.selector.matches_opt(labels)
+            self.namespaces.contains(namespace) || self.namespace_selector.matches(&ns_labels);
+        ns_ok && self.selector.matches(&labels)
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use capstan_runtime::events::Recorder;
 use capstan_runtime::informer::{
     CacheSyncError, DeletedObject, EventHandlerFns, EventHandlerRegistration, InformerError,
-    Lister, SharedInformerFactory,
+    Lister, Selector, SharedInformerFactory,
 };
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
@@ -24,7 +24,6 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::core::Selector;
 
 use super::{ApiWriter, KubeWriter, Scheduler};
 use crate::config::{ConfigError, KubeSchedulerConfiguration};
@@ -35,7 +34,7 @@ pub const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the scheduler could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub enum SchedulerError {
     /// The configuration is invalid.
     #[error("scheduler configuration: {0}")]
     Config(#[from] ConfigError),
@@ -302,7 +301,7 @@ pub async fn run_scheduler(
     client: kube::Client,
     config: KubeSchedulerConfiguration,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), RunError> {
+) -> Result<(), SchedulerError> {
     run_scheduler_with(client, config, RunOptions::default(), shutdown).await
 }
 
@@ -312,7 +311,7 @@ pub async fn run_scheduler_with(
     config: KubeSchedulerConfiguration,
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), RunError> {
+) -> Result<(), SchedulerError> {
     let factory = SharedInformerFactory::new(client.clone(), None);
     let lister = Arc::new(InformerLister::new(&factory));
     let instance = options
@@ -347,7 +346,7 @@ pub async fn run_scheduler_with(
             if handlers.wait(deadline).await {
                 Ok(())
             } else {
-                Err(RunError::HandlerSync)
+                Err(SchedulerError::HandlerSync)
             }
         } => Some(r),
         _ = &mut shutdown => None,

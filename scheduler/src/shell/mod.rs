@@ -21,7 +21,7 @@ use rand::rngs::StdRng;
 use tokio::sync::{Notify, Semaphore};
 
 pub use informers::{
-    HandlersSynced, InformerLister, RunError, RunOptions, add_event_handlers, run_scheduler,
+    HandlersSynced, InformerLister, RunOptions, SchedulerError, add_event_handlers, run_scheduler,
     run_scheduler_with,
 };
 pub use writer::{ApiWriter, KubeWriter, WriteError};

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use capstan_runtime::errors;
 use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -26,9 +27,10 @@ pub enum WriteError {
 }
 
 fn api_err(e: kube::Error) -> WriteError {
-    match &e {
-        kube::Error::Api(s) if s.is_not_found() => WriteError::NotFound(s.message.clone()),
-        _ => WriteError::Api(e.to_string()),
+    if errors::is_not_found(&e) {
+        WriteError::NotFound(errors::message(&e))
+    } else {
+        WriteError::Api(e.to_string())
     }
 }
 

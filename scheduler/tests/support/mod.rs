@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use capstan_scheduler::config::KubeSchedulerConfiguration;
-use capstan_scheduler::shell::{RunError, run_scheduler};
+use capstan_scheduler::shell::{SchedulerError, run_scheduler};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use tokio::sync::oneshot;
@@ -46,7 +46,7 @@ pub fn bound_to(pod: &Pod) -> Option<String> {
 /// A scheduler serving `default-scheduler`, running until [`Scheduler::stop`].
 pub struct Scheduler {
     stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), RunError>>,
+    task: JoinHandle<Result<(), SchedulerError>>,
 }
 
 impl Scheduler {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::{Deserialize, Serialize};
 
@@ -14,7 +15,6 @@ use crate::framework::{
     ActionType, ClusterEvent, Code, CycleState, EventResource, FilterPlugin, MAX_NODE_SCORE,
     NodeScore, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Status,
 };
-use crate::labels::Selector;
 
 /// Plugin name.
 pub const NAME: &str = "InterPodAffinity";
@@ -119,7 +119,7 @@ fn placed_nodes<'a>(
 /// `mergeAffinityTermNamespacesIfNotEmpty`.
 fn merge_namespaces(terms: &mut [AffinityTerm], snapshot: &Snapshot) {
     for t in terms {
-        if matches!(t.namespace_selector, Selector::Nothing) || t.namespace_selector.is_empty() {
+        if t.namespace_selector.is_nothing() || t.namespace_selector.is_empty() {
             continue;
         }
         for (ns, labels) in snapshot.namespaces() {
@@ -127,7 +127,7 @@ fn merge_namespaces(terms: &mut [AffinityTerm], snapshot: &Snapshot) {
                 t.namespaces.insert(ns.clone());
             }
         }
-        t.namespace_selector = Selector::Nothing;
+        t.namespace_selector = Selector::nothing();
     }
 }
 

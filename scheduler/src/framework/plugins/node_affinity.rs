@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use capstan_labels::set_matches;
 use k8s_openapi::api::core::v1::{Node, NodeSelector, Pod, PreferredSchedulingTerm};
 
 use crate::cache::{NodeInfo, PodInfo, Snapshot};
@@ -61,14 +62,10 @@ impl RequiredNodeAffinity {
 
     /// Whether the node satisfies both.
     pub fn matches(&self, node: &Node) -> bool {
-        if let Some(sel) = &self.node_selector {
-            let labels = node.metadata.labels.as_ref();
-            if !sel
-                .iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-            {
-                return false;
-            }
+        if let Some(sel) = &self.node_selector
+            && !set_matches(sel, &node.metadata.labels)
+        {
+            return false;
         }
         self.required
             .as_ref()

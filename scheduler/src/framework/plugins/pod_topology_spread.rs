@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use capstan_labels::{Requirement, Selector, set_matches};
 use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +16,7 @@ use crate::framework::{
     MAX_NODE_SCORE, NodeScore, Plugin, PreFilterPlugin, PreFilterResult, PreScorePlugin,
     ScorePlugin, Status,
 };
-use crate::labels::{Requirement, Selector, find_untolerated_taint};
+use crate::labels::find_untolerated_taint;
 
 /// Plugin name.
 pub const NAME: &str = "PodTopologySpread";
@@ -123,7 +124,7 @@ fn count_matching(pods: &[Arc<PodInfo>], selector: &Selector, ns: &str) -> i64 {
         .filter(|p| {
             p.pod.metadata.deletion_timestamp.is_none()
                 && pod_namespace(&p.pod) == ns
-                && selector.matches_opt(p.pod.metadata.labels.as_ref())
+                && selector.matches(&p.pod.metadata.labels)
         })
         .count() as i64
 }
@@ -154,7 +155,7 @@ impl PreFilterState {
         }
         for i in 0..self.constraints.len() {
             let c = &self.constraints[i];
-            if !c.selector.matches_opt(updated.metadata.labels.as_ref())
+            if !c.selector.matches(&updated.metadata.labels)
                 || !c.matches_node_inclusion(preemptor, node, &self.required)
             {
                 continue;
@@ -223,7 +224,7 @@ impl PodTopologySpread {
                 .map_err(|e| e.to_string())?;
             for key in c.match_label_keys.iter().flatten() {
                 if let Some(v) = pod_labels.and_then(|l| l.get(key)) {
-                    selector.add(Requirement::In(key.clone(), vec![v.clone()]));
+                    selector.add(Requirement::equals(key.clone(), v.clone()));
                 }
             }
             out.push(Constraint {
@@ -253,13 +254,13 @@ impl PodTopologySpread {
             else {
                 continue;
             };
-            if sel.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            if set_matches(sel, &labels) {
                 set.extend(sel.clone());
             }
         }
         let mut reqs: Vec<Requirement> = set
             .iter()
-            .map(|(k, v)| Requirement::In(k.clone(), vec![v.clone()]))
+            .map(|(k, v)| Requirement::equals(k.clone(), v.clone()))
             .collect();
         let owner = pod
             .metadata
@@ -281,7 +282,7 @@ impl PodTopologySpread {
                         set.extend(sel);
                         reqs.clear();
                         set.iter()
-                            .map(|(k, v)| Requirement::In(k.clone(), vec![v.clone()]))
+                            .map(|(k, v)| Requirement::equals(k.clone(), v.clone()))
                             .collect::<Vec<_>>()
                     }),
                 ("apps", "ReplicaSet") => self
@@ -290,27 +291,23 @@ impl PodTopologySpread {
                     .into_iter()
                     .find(|rs| rs.metadata.name.as_deref() == Some(owner.name.as_str()))
                     .and_then(|rs| rs.spec.as_ref().map(|s| s.selector.clone()))
-                    .and_then(|sel| match Selector::from_label_selector(Some(&sel)) {
-                        Ok(Selector::Requirements(r)) => Some(r),
-                        _ => None,
-                    }),
+                    .and_then(|sel| Selector::from_label_selector(Some(&sel)).ok())
+                    .and_then(|sel| sel.requirements().map(<[Requirement]>::to_vec)),
                 ("apps", "StatefulSet") => self
                     .lister
                     .stateful_sets(ns)
                     .into_iter()
                     .find(|ss| ss.metadata.name.as_deref() == Some(owner.name.as_str()))
                     .and_then(|ss| ss.spec.as_ref().map(|s| s.selector.clone()))
-                    .and_then(|sel| match Selector::from_label_selector(Some(&sel)) {
-                        Ok(Selector::Requirements(r)) => Some(r),
-                        _ => None,
-                    }),
+                    .and_then(|sel| Selector::from_label_selector(Some(&sel)).ok())
+                    .and_then(|sel| sel.requirements().map(<[Requirement]>::to_vec)),
                 _ => None,
             };
             if let Some(extra) = extra {
                 reqs.extend(extra);
             }
         }
-        Selector::Requirements(reqs)
+        Selector::from_requirements(reqs)
     }
 
     fn constraints_for(&self, pod: &Pod, action: &str) -> Result<Vec<Constraint>, String> {
@@ -487,7 +484,7 @@ impl FilterPlugin for PodTopologySpread {
             } else {
                 s.min_match[i]
             };
-            let self_match = i64::from(c.selector.matches_opt(pod.pod.metadata.labels.as_ref()));
+            let self_match = i64::from(c.selector.matches(&pod.pod.metadata.labels));
             let matched = s.tp_value_to_match_num[i].get(value).copied().unwrap_or(0);
             if matched + self_match - min > c.max_skew {
                 return Status::new(Code::Unschedulable, ERR_REASON_CONSTRAINTS_NOT_MATCH);

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use capstan_labels::Selector;
 use k8s_openapi::api::core::v1::{Node, PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 
@@ -11,7 +12,7 @@ use crate::framework::{
     ActionType, ClusterEvent, ClusterLister, Code, CycleState, EventResource, FilterPlugin, Plugin,
     PreFilterPlugin, PreFilterResult, Status,
 };
-use crate::labels::{Selector, node_selector_matches};
+use crate::labels::node_selector_matches;
 use crate::resource::quantity_value;
 
 /// Plugin name.
@@ -123,7 +124,7 @@ fn pv_matches(pv: &PersistentVolume, claim: &PersistentVolumeClaim, node: &Node)
     }
     if let Some(sel) = cspec.and_then(|s| s.selector.as_ref()) {
         match Selector::from_label_selector(Some(sel)) {
-            Ok(sel) if sel.matches_opt(pv.metadata.labels.as_ref()) => {}
+            Ok(sel) if sel.matches(&pv.metadata.labels) => {}
             _ => return false,
         }
     }
