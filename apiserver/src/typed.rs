@@ -20,9 +20,9 @@ use crate::status::ApiError;
 /// (custom resources). The error is serde's message.
 fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
     use k8s_openapi::api::{
-        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination,
-        discovery::v1 as discovery, events::v1 as events, policy::v1 as policy, rbac::v1 as rbac,
-        scheduling::v1 as scheduling, storage::v1 as storage,
+        coordination::v1 as coordination, discovery::v1 as discovery, events::v1 as events,
+        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
+        storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
     fn de<'a, T: Deserialize<'a>>(obj: &'a Value) -> Option<Result<(), String>> {
@@ -35,13 +35,6 @@ fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
         return Some((d.rust_type.decode)(obj));
     }
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("apps", "Deployment") => de::<apps::Deployment>(obj),
-        ("apps", "ReplicaSet") => de::<apps::ReplicaSet>(obj),
-        ("apps", "StatefulSet") => de::<apps::StatefulSet>(obj),
-        ("apps", "DaemonSet") => de::<apps::DaemonSet>(obj),
-        ("apps", "ControllerRevision") => de::<apps::ControllerRevision>(obj),
-        ("batch", "Job") => de::<batch::Job>(obj),
-        ("batch", "CronJob") => de::<batch::CronJob>(obj),
         ("discovery.k8s.io", "EndpointSlice") => de::<discovery::EndpointSlice>(obj),
         ("coordination.k8s.io", "Lease") => de::<coordination::Lease>(obj),
         ("events.k8s.io", "Event") => de::<events::Event>(obj),

@@ -7,7 +7,7 @@ use crate::json::{array_mut, get_mut, is_unset, set_default};
 use super::core::default_pvc;
 use super::pod::default_template;
 
-pub(super) fn default_deployment(d: &mut Value) {
+pub(crate) fn default_deployment(d: &mut Value) {
     set_default(d, &["spec", "replicas"], json!(1));
     set_default(d, &["spec", "strategy", "type"], json!("RollingUpdate"));
     if d.pointer("/spec/strategy/type").and_then(|t| t.as_str()) == Some("RollingUpdate") {
@@ -28,12 +28,12 @@ pub(super) fn default_deployment(d: &mut Value) {
 }
 
 /// `SetDefaults_ReplicaSet`: one replica, and the pod template's defaults.
-pub(super) fn default_replica_set(rs: &mut Value) {
+pub(crate) fn default_replica_set(rs: &mut Value) {
     set_default(rs, &["spec", "replicas"], json!(1));
     default_template(rs, &["spec", "template"]);
 }
 
-pub(super) fn default_statefulset(s: &mut Value) {
+pub(crate) fn default_statefulset(s: &mut Value) {
     set_default(s, &["spec", "replicas"], json!(1));
     set_default(s, &["spec", "podManagementPolicy"], json!("OrderedReady"));
     if is_unset(s, &["spec", "updateStrategy", "type"]) {
@@ -78,7 +78,7 @@ pub(super) fn default_statefulset(s: &mut Value) {
     }
 }
 
-pub(super) fn default_daemonset(d: &mut Value) {
+pub(crate) fn default_daemonset(d: &mut Value) {
     set_default(
         d,
         &["spec", "updateStrategy", "type"],

@@ -16,7 +16,7 @@ pub(super) const LEGACY_CONTROLLER_UID_LABEL: &str = "controller-uid";
 
 pub(super) const LEGACY_JOB_NAME_LABEL: &str = "job-name";
 
-pub(super) fn default_job(job: &mut Value) {
+pub(crate) fn default_job(job: &mut Value) {
     if is_unset(job, &["spec", "completions"]) && is_unset(job, &["spec", "parallelism"]) {
         set_default(job, &["spec", "completions"], json!(1));
     }
@@ -106,7 +106,7 @@ pub(super) fn generate_job_selector(job: &mut Value) {
     );
 }
 
-pub(super) fn default_cronjob(cj: &mut Value) {
+pub(crate) fn default_cronjob(cj: &mut Value) {
     set_default(cj, &["spec", "concurrencyPolicy"], json!("Allow"));
     set_default(cj, &["spec", "suspend"], json!(false));
     set_default(cj, &["spec", "successfulJobsHistoryLimit"], json!(3));

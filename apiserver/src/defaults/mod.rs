@@ -23,8 +23,6 @@ use serde_json::{Value, json};
 use crate::kinds::descriptor::CreateStatus;
 use crate::kinds::{KindInfo, Subresource};
 
-use self::apps::{default_daemonset, default_deployment, default_replica_set, default_statefulset};
-use self::batch::{default_cronjob, default_job};
 use self::discovery::default_endpoint_slice;
 use self::rbac::default_role_binding;
 use self::scheduling::default_priority_class;
@@ -50,12 +48,6 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
         return;
     }
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("apps", "Deployment") => default_deployment(obj),
-        ("apps", "ReplicaSet") => default_replica_set(obj),
-        ("apps", "StatefulSet") => default_statefulset(obj),
-        ("apps", "DaemonSet") => default_daemonset(obj),
-        ("batch", "Job") => default_job(obj),
-        ("batch", "CronJob") => default_cronjob(obj),
         ("discovery.k8s.io", "EndpointSlice") => default_endpoint_slice(obj),
         ("scheduling.k8s.io", "PriorityClass") => default_priority_class(obj),
         ("storage.k8s.io", "StorageClass") => default_storage_class(obj),

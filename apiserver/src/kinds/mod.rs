@@ -246,73 +246,12 @@ pub fn builtin_kinds() -> Vec<KindInfo> {
     use Subresource::*;
     const NS: bool = true;
     const CLUSTER: bool = false;
-    let all = &["all"][..];
+    let _all = &["all"][..];
     let mut kinds: Vec<KindInfo> = builtin::ALL
         .iter()
         .map(|d| KindInfo::from_descriptor(d))
         .collect();
     kinds.extend([
-        builtin(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            NS,
-            &["deploy"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "ReplicaSet",
-            "replicasets",
-            NS,
-            &["rs"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "StatefulSet",
-            "statefulsets",
-            NS,
-            &["sts"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "DaemonSet",
-            "daemonsets",
-            NS,
-            &["ds"],
-            all,
-            &[Status],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "ControllerRevision",
-            "controllerrevisions",
-            NS,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin("batch", "v1", "Job", "jobs", NS, &[], all, &[Status]),
-        builtin(
-            "batch",
-            "v1",
-            "CronJob",
-            "cronjobs",
-            NS,
-            &["cj"],
-            all,
-            &[Status],
-        ),
         builtin(
             "discovery.k8s.io",
             "v1",

@@ -37,13 +37,6 @@ pub(super) fn register_builtin(
     }
     match (group, version, kind) {
         ("", "v1", "Binding") => reg::<api::core::v1::Binding>(generator),
-        ("apps", "v1", "Deployment") => reg::<api::apps::v1::Deployment>(generator),
-        ("apps", "v1", "ReplicaSet") => reg::<api::apps::v1::ReplicaSet>(generator),
-        ("apps", "v1", "StatefulSet") => reg::<api::apps::v1::StatefulSet>(generator),
-        ("apps", "v1", "DaemonSet") => reg::<api::apps::v1::DaemonSet>(generator),
-        ("apps", "v1", "ControllerRevision") => reg::<api::apps::v1::ControllerRevision>(generator),
-        ("batch", "v1", "Job") => reg::<api::batch::v1::Job>(generator),
-        ("batch", "v1", "CronJob") => reg::<api::batch::v1::CronJob>(generator),
         ("discovery.k8s.io", "v1", "EndpointSlice") => reg::<api::discovery::v1::EndpointSlice>(generator),
         ("coordination.k8s.io", "v1", "Lease") => reg::<api::coordination::v1::Lease>(generator),
         ("events.k8s.io", "v1", "Event") => reg::<api::events::v1::Event>(generator),

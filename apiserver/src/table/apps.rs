@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{array_at, at, int_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{
     age_column, col, name, name_column, obj_age, workload_cells, workload_columns,
@@ -223,6 +224,41 @@ pub(super) fn revision_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         obj_age(o, now),
     ]
 }
+
+/// `kubectl get deployments`.
+pub(crate) const DEPLOYMENT: TablePrinter = TablePrinter {
+    columns: deployment_columns,
+    cells: deployment_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get replicasets`.
+pub(crate) const REPLICA_SET: TablePrinter = TablePrinter {
+    columns: replicaset_columns,
+    cells: replicaset_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get statefulsets`.
+pub(crate) const STATEFUL_SET: TablePrinter = TablePrinter {
+    columns: statefulset_columns,
+    cells: statefulset_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get daemonsets`.
+pub(crate) const DAEMON_SET: TablePrinter = TablePrinter {
+    columns: daemonset_columns,
+    cells: daemonset_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get controllerrevisions`.
+pub(crate) const CONTROLLER_REVISION: TablePrinter = TablePrinter {
+    columns: revision_columns,
+    cells: revision_cells,
+    row_conditions: None,
+};
 
 #[cfg(test)]
 mod tests {

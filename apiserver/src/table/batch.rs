@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{array_at, at, int_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{col, condition_status, name, name_column, workload_cells, workload_columns};
 use super::format::{age, format_label_selector, human_duration, or_none, parse_time};
@@ -139,6 +140,20 @@ pub(super) fn cronjob_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ));
     cells
 }
+
+/// `kubectl get jobs`.
+pub(crate) const JOB: TablePrinter = TablePrinter {
+    columns: job_columns,
+    cells: job_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get cronjobs`.
+pub(crate) const CRON_JOB: TablePrinter = TablePrinter {
+    columns: cronjob_columns,
+    cells: cronjob_cells,
+    row_conditions: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -28,11 +28,6 @@ use serde_json::{Map, Value, json};
 
 use crate::kinds::{KindInfo, PrinterColumn};
 
-use self::apps::{
-    daemonset_cells, daemonset_columns, deployment_cells, deployment_columns, replicaset_cells,
-    replicaset_columns, revision_cells, revision_columns, statefulset_cells, statefulset_columns,
-};
-use self::batch::{cronjob_cells, cronjob_columns, job_cells, job_columns};
 use self::columns::{CREATION_DESC, col_full, default_cells, default_columns, name_column};
 use self::custom::custom_cells;
 use self::discovery::{lease_cells, lease_columns, slice_cells, slice_columns};
@@ -225,13 +220,6 @@ fn printer_for(kind: &KindInfo) -> Printer {
     }
     let (columns, cells): (ColumnsFn, CellsFn) = match (kind.group.as_str(), kind.kind.as_str()) {
         ("events.k8s.io", "Event") => (events::EVENT.columns, events::EVENT.cells),
-        ("apps", "Deployment") => (deployment_columns, deployment_cells),
-        ("apps", "ReplicaSet") => (replicaset_columns, replicaset_cells),
-        ("apps", "StatefulSet") => (statefulset_columns, statefulset_cells),
-        ("apps", "DaemonSet") => (daemonset_columns, daemonset_cells),
-        ("apps", "ControllerRevision") => (revision_columns, revision_cells),
-        ("batch", "Job") => (job_columns, job_cells),
-        ("batch", "CronJob") => (cronjob_columns, cronjob_cells),
         ("discovery.k8s.io", "EndpointSlice") => (slice_columns, slice_cells),
         ("coordination.k8s.io", "Lease") => (lease_columns, lease_cells),
         ("policy", "PodDisruptionBudget") => (pdb_columns, pdb_cells),

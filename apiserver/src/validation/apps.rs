@@ -9,7 +9,12 @@ use crate::json::{at, str_at};
 use super::rules::{validate_immutable, validate_nonnegative, validate_rolling_update};
 use super::workloads::{validate_replicated, validate_selector_and_template, validate_template};
 
-pub(super) fn validate_deployment(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+/// `ValidateReplicaSet` (+ update): replicas, selector and template.
+pub(crate) fn validate_replica_set(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    validate_replicated(new, old, "ReplicaSet", true, errs);
+}
+
+pub(crate) fn validate_deployment(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_replicated(new, old, "Deployment", true, errs);
     let strategy = at(new, &["spec", "strategy"]);
     match str_at(strategy, &["type"]) {
@@ -52,7 +57,7 @@ pub(super) fn validate_deployment(new: &Value, old: Option<&Value>, errs: &mut V
     }
 }
 
-pub(super) fn validate_daemonset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_daemonset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_nonnegative(
         at(new, &["spec", "minReadySeconds"]),
         "spec.minReadySeconds",
@@ -81,7 +86,7 @@ pub(super) fn validate_daemonset(new: &Value, old: Option<&Value>, errs: &mut Ve
     }
 }
 
-pub(super) fn validate_statefulset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_statefulset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_replicated(new, None, "StatefulSet", false, errs);
     let pmp = str_at(new, &["spec", "podManagementPolicy"]);
     if !pmp.is_empty() && pmp != "OrderedReady" && pmp != "Parallel" {

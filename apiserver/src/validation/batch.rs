@@ -52,7 +52,7 @@ fn validate_job_spec(spec_owner: &Value, spec_path: &[&str], errs: &mut Vec<Fiel
     );
 }
 
-pub(super) fn validate_job(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_job(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_job_spec(new, &["spec"], errs);
     validate_selector_and_template(new, "job", &["spec", "template"], errs);
     if let Some(old) = old {
@@ -137,7 +137,7 @@ pub fn valid_cron_schedule(schedule: &str) -> bool {
     })
 }
 
-pub(super) fn validate_cronjob(new: &Value, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_cronjob(new: &Value, _old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let schedule = str_at(new, &["spec", "schedule"]);
     if schedule.is_empty() {
         errs.push(FieldError::required("spec.schedule", ""));

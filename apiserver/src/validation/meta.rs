@@ -41,11 +41,13 @@ pub(super) fn validate_object_meta(
             errs.push(FieldError::invalid("metadata.name", json!(name), &m));
         }
     }
-    if kind.kind == "CronJob" && kind.group == "batch" && name.len() > 52 {
+    if let Some(max) = kind.descriptor.and_then(|d| d.max_name_length)
+        && name.len() > max
+    {
         errs.push(FieldError::invalid(
             "metadata.name",
             json!(name),
-            "must be no more than 52 characters",
+            &format!("must be no more than {max} characters"),
         ));
     }
     let ns = str_at(meta, &["namespace"]);

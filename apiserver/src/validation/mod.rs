@@ -29,15 +29,12 @@ use crate::field_error::{FieldError, go_quote};
 use crate::kinds::KindInfo;
 use crate::names::NameRule;
 
-use apps::{validate_daemonset, validate_deployment, validate_statefulset};
-use batch::{validate_cronjob, validate_job};
 use discovery::validate_endpoint_slice;
 use meta::validate_object_meta;
 use policy::validate_pdb;
 use rbac::validate_role_binding;
 use scheduling::validate_priority_class;
 use storage::validate_storage_class;
-use workloads::validate_replicated;
 
 /// The `422 Unprocessable Entity` `Status` for `errors` on the object `name` of `kind`
 /// (`Deployment.apps "x" is invalid: spec.replicas: Invalid value: -1: …`), with one
@@ -115,14 +112,6 @@ pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldE
         return errs;
     }
     match (kind.group.as_str(), kind.kind.as_str()) {
-        ("apps", "Deployment") => validate_deployment(new, old, &mut errs),
-        ("apps", "ReplicaSet") => {
-            validate_replicated(new, old, "ReplicaSet", true, &mut errs);
-        }
-        ("apps", "DaemonSet") => validate_daemonset(new, old, &mut errs),
-        ("apps", "StatefulSet") => validate_statefulset(new, old, &mut errs),
-        ("batch", "Job") => validate_job(new, old, &mut errs),
-        ("batch", "CronJob") => validate_cronjob(new, &mut errs),
         ("policy", "PodDisruptionBudget") => validate_pdb(new, &mut errs),
         ("scheduling.k8s.io", "PriorityClass") => validate_priority_class(new, old, &mut errs),
         ("storage.k8s.io", "StorageClass") => validate_storage_class(new, old, &mut errs),
