@@ -24,7 +24,7 @@
 //!   enabled ones over one informer factory (`--controllers` selection,
 //!   [`manager::run_controllers`]).
 //! - [`util`]: helpers shared by the controllers (pod readiness and availability,
-//!   label selectors, int-or-percent).
+//!   label selectors, int-or-percent, controller history).
 
 #![warn(missing_docs)]
 
@@ -42,9 +42,11 @@ mod scenario_tests;
 
 // Differences from upstream, kept deliberately small and listed here for review:
 //
-// - pod-template-hash: same algorithm shape (FNV-1a 32 over a canonical form of
-//   the template, collisionCount mixed in, SafeEncodeString alphabet) but not
-//   Go's spew output, so the values differ from a Go controller's.
+// - pod-template-hash and the DaemonSet revision hash (`util::history::compute_hash`):
+//   same algorithm shape (FNV-1a 32 over a canonical form of the template,
+//   collisionCount mixed in, SafeEncodeString alphabet) but not Go's spew output,
+//   so the values differ from a Go controller's. StatefulSet revision names
+//   (`hash_controller_revision`) are upstream's exactly.
 // - extensions/v1beta1 rollbacks (`deprecated.deployment.rollback.to`) are not
 //   acted upon; apps/v1 `kubectl rollout undo` copies the template, which is
 //   handled (the old ReplicaSet becomes the new one with a bumped revision).

@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
-use crate::gc::shell::{GcConfig, run_garbage_collector_with};
+use crate::gc::shell::{GcConfig, run_garbage_collector_on};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 
@@ -156,8 +156,10 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                 workers: cx.workers,
                 ..GcConfig::default()
             };
-            Ok(BuiltController::new(None, move |stop| {
-                run_garbage_collector_with(client, config, stop)
+            // The collector's metadata informers come from the shared factory.
+            let factory = cx.factory.clone();
+            Ok(BuiltController::new(None, move |stop| async move {
+                run_garbage_collector_on(&factory, client, config, stop).await
             }))
         },
     },

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
-use support::eventually_within;
+use support::{eventually_within, kubectl};
 use tokio::time::Instant;
 
 const NS: &str = "default";
@@ -88,27 +88,6 @@ async fn owned_rss(rss: &Api<ReplicaSet>, uid: &str) -> Vec<ReplicaSet> {
                 .any(|r| r.controller == Some(true) && r.uid == uid && r.kind == "Deployment")
         })
         .collect()
-}
-
-async fn kubectl(server: &TestServer, args: &[&str]) -> (bool, String) {
-    let cache = server.dir().join("kubectl-cache");
-    let out = tokio::process::Command::new("/usr/bin/kubectl")
-        .arg("--kubeconfig")
-        .arg(server.kubeconfig_path())
-        .arg("--cache-dir")
-        .arg(&cache)
-        .args(args)
-        .output()
-        .await
-        .expect("run kubectl");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

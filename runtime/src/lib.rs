@@ -11,7 +11,7 @@
 //! - [`controller`]: the runner that ties informers, a queue and a reconcile function
 //!   together with N workers, panic isolation and graceful shutdown;
 //! - [`expectations`], [`ownership`], [`events`], [`leader`], [`health`],
-//!   [`client`] and [`errors`]: the pieces every kube-controller-manager controller
+//!   [`client`], [`errors`] and [`lru`]: the pieces every kube-controller-manager controller
 //!   leans on.
 
 #![warn(missing_docs)]
@@ -25,6 +25,7 @@ pub mod health;
 pub mod informer;
 pub mod key;
 pub mod leader;
+pub mod lru;
 pub mod metrics;
 pub mod ownership;
 pub mod queue;

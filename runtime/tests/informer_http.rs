@@ -1,7 +1,8 @@
 //! Informers over HTTP against a real API server (capstan-apiserver's `TestServer`):
 //! kube's watcher lists and watches, the DeltaFIFO arithmetic turns a relist after
-//! `410 Gone` into updates, adds and tombstones, and the factory shares, scopes and
-//! syncs its informers.
+//! `410 Gone` into updates, adds and tombstones — for typed, dynamic
+//! (`DynamicObject`) and metadata-only (`PartialObjectMetadata`) informers alike —
+//! and the factory shares, scopes and syncs its informers.
 //!
 //! The informers' client passes through a [`Gate`]: a tower layer that records every
 //! request and, while closed, holds requests back. Closing it and cutting the server's
@@ -16,11 +17,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use capstan_apiserver::{ServerConfig, TestServer};
-use capstan_runtime::informer::{EventHandlerFns, Selectors, SharedInformerFactory};
+use capstan_runtime::informer::{
+    EventHandlerFns, Selectors, SharedInformer, SharedInformerFactory,
+};
 use http::Request;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret};
+use kube::api::{
+    ApiResource, DeleteParams, DynamicObject, PartialObjectMeta, Patch, PatchParams, PostParams,
+};
+use kube::{Api, Resource, ResourceExt};
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -38,6 +43,7 @@ struct GateState {
     opened: Notify,
     held: AtomicUsize,
     uris: Mutex<Vec<String>>,
+    accepts: Mutex<Vec<String>>,
 }
 
 impl Gate {
@@ -58,6 +64,11 @@ impl Gate {
     /// The path and query of every request made so far, in order.
     fn uris(&self) -> Vec<String> {
         self.0.uris.lock().clone()
+    }
+
+    /// The `Accept` header of every request made so far, in order.
+    fn accepts(&self) -> Vec<String> {
+        self.0.accepts.lock().clone()
     }
 
     async fn pass(&self) {
@@ -106,6 +117,13 @@ where
             .map(|p| p.to_string())
             .unwrap_or_default();
         self.gate.0.uris.lock().push(uri);
+        let accept = req
+            .headers()
+            .get(http::header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        self.gate.0.accepts.lock().push(accept);
         let gate = self.gate.clone();
         // The client's request future does nothing until polled: the request is only
         // sent once the gate lets it through.
@@ -139,7 +157,7 @@ fn config_map(name: &str, v: &str) -> ConfigMap {
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "labels": {"informer-test": "relist"}},
+        "metadata": {"name": name, "labels": {"informer-test": "relist"}, "annotations": {"v": v}},
         "data": {"v": v},
     }))
     .expect("config map")
@@ -162,20 +180,40 @@ fn v(cm: &ConfigMap) -> String {
         .unwrap_or_default()
 }
 
+/// `data.v` of a config map read as a [`DynamicObject`].
+fn dynamic_v(cm: &DynamicObject) -> String {
+    cm.data["data"]["v"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The `v` annotation, which mirrors `data.v`, of a config map's metadata.
+fn metadata_v(cm: &PartialObjectMeta<DynamicObject>) -> String {
+    cm.annotations().get("v").cloned().unwrap_or_default()
+}
+
+fn config_maps() -> ApiResource {
+    ApiResource::erase::<ConfigMap>(&())
+}
+
 /// A handler recording `add a v=1 initial=true`, `update a 1->2`,
-/// `delete b v=1 live|tombstone`.
-fn recorder() -> (EventHandlerFns<ConfigMap>, Log) {
+/// `delete b v=1 live|tombstone`, reading `v` with `v`.
+fn recorder<K>(v: fn(&K) -> String) -> (EventHandlerFns<K>, Log)
+where
+    K: Resource + Send + Sync + 'static,
+{
     let log: Log = Arc::default();
     let (a, u, d) = (log.clone(), log.clone(), log.clone());
     let h = EventHandlerFns::new()
-        .on_add(move |cm: Arc<ConfigMap>, initial| {
+        .on_add(move |cm: Arc<K>, initial| {
             a.lock().push(format!(
                 "add {} v={} initial={initial}",
                 cm.name_any(),
                 v(&cm)
             ))
         })
-        .on_update(move |old: Arc<ConfigMap>, new: Arc<ConfigMap>| {
+        .on_update(move |old: Arc<K>, new: Arc<K>| {
             u.lock().push(format!(
                 "update {} {}->{}",
                 new.name_any(),
@@ -208,7 +246,7 @@ async fn set_v(api: &Api<ConfigMap>, name: &str, value: &str) {
     api.patch(
         name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"data": {"v": value}})),
+        &Patch::Merge(json!({"metadata": {"annotations": {"v": value}}, "data": {"v": value}})),
     )
     .await
     .expect("patch");
@@ -216,6 +254,52 @@ async fn set_v(api: &Api<ConfigMap>, name: &str, value: &str) {
 
 #[tokio::test]
 async fn informer_lists_watches_and_relists_after_410_gone() {
+    lists_watches_and_relists_after_410_gone(
+        |f| f.informer_with::<ConfigMap>(Selectors::default().labels("informer-test=relist")),
+        v,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn dynamic_informer_lists_watches_and_relists_after_410_gone() {
+    lists_watches_and_relists_after_410_gone(
+        |f| {
+            f.dynamic_informer_with(
+                &config_maps(),
+                None,
+                Selectors::default().labels("informer-test=relist"),
+            )
+        },
+        dynamic_v,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn metadata_informer_lists_watches_and_relists_after_410_gone() {
+    lists_watches_and_relists_after_410_gone(
+        |f| {
+            f.metadata_informer_with(
+                &config_maps(),
+                None,
+                Selectors::default().labels("informer-test=relist"),
+            )
+        },
+        metadata_v,
+    )
+    .await;
+}
+
+/// The informer `make` creates (of config maps labelled `informer-test=relist`)
+/// delivers the initial list, live events, and a relist after `410 Gone` as adds,
+/// updates and tombstones; `v` reads an object's `v` value.
+async fn lists_watches_and_relists_after_410_gone<K>(
+    make: impl FnOnce(&SharedInformerFactory) -> SharedInformer<K>,
+    v: fn(&K) -> String,
+) where
+    K: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
     // Two events of history per resource: a watch down for three writes cannot resume.
     let server = TestServer::start_with(ServerConfig {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -233,9 +317,8 @@ async fn informer_lists_watches_and_relists_after_410_gone() {
 
     let (client, gate) = gated_client(&server).await;
     let factory = SharedInformerFactory::new(client, None);
-    let informer =
-        factory.informer_with::<ConfigMap>(Selectors::default().labels("informer-test=relist"));
-    let (handler, log) = recorder();
+    let informer = make(&factory);
+    let (handler, log) = recorder(v);
     let registration = informer.add_event_handler(handler).unwrap();
     factory.start().unwrap();
     factory
@@ -254,7 +337,7 @@ async fn informer_lists_watches_and_relists_after_410_gone() {
     );
     let cached = informer.lister().get("default", "a").unwrap();
     assert!(
-        cached.metadata.managed_fields.is_none(),
+        cached.meta().managed_fields.is_none(),
         "the default transform drops managedFields"
     );
     let stored = cms.get("a").await.unwrap();
@@ -323,7 +406,7 @@ async fn informer_lists_watches_and_relists_after_410_gone() {
         .lister()
         .list_all()
         .iter()
-        .map(|cm| format!("{}={}", cm.name_any(), v(cm)))
+        .map(|cm| format!("{}={}", cm.name_any(), v(cm.as_ref())))
         .collect();
     cached.sort();
     assert_eq!(cached, ["a=3", "d=1"]);
@@ -364,6 +447,70 @@ async fn factory_shares_one_informer_per_type_and_scope() {
     assert_eq!(lists.len(), 6, "{lists:?}");
     lists.dedup();
     assert_eq!(lists.len(), 6, "one list per distinct scope: {lists:?}");
+    factory.shutdown().await;
+}
+
+#[tokio::test]
+async fn dynamic_and_metadata_informers_are_shared_by_resource_and_removable() {
+    let server = TestServer::start().await.expect("test server starts");
+    let (client, gate) = gated_client(&server).await;
+    let factory = SharedInformerFactory::new(client, None);
+    let cms = config_maps();
+    let dynamic = factory.dynamic_informer(&cms);
+    assert!(dynamic.same_as(&factory.dynamic_informer(&cms)));
+    let metadata = factory.metadata_informer(&cms);
+    assert!(metadata.same_as(&factory.metadata_informer(&cms)));
+    let in_ns = factory.dynamic_informer_with(&cms, Some("kube-system"), Selectors::default());
+    assert!(!in_ns.same_as(&dynamic));
+    assert!(in_ns.same_as(&factory.dynamic_informer_with(
+        &cms,
+        Some("kube-system"),
+        Selectors::default()
+    )));
+    let secrets = factory.dynamic_informer(&ApiResource::erase::<Secret>(&()));
+    assert!(!secrets.same_as(&dynamic));
+    // Typed informers of the same resource cache other types: informers of their own.
+    factory.informer::<ConfigMap>();
+    let typed_metadata = factory.metadata_informer_for::<ConfigMap>();
+    assert!(typed_metadata.same_as(&factory.metadata_informer_for::<ConfigMap>()));
+    assert_eq!(factory.len(), 6);
+    assert_eq!(dynamic.name(), "ConfigMap.v1");
+    assert_eq!(metadata.name(), "ConfigMap.v1[metadata]");
+    assert_eq!(in_ns.name(), "ConfigMap.v1[namespace=kube-system]");
+    assert_eq!(typed_metadata.name(), "ConfigMap[metadata]");
+
+    factory.start().unwrap();
+    factory
+        .wait_for_cache_sync(Instant::now() + Duration::from_secs(30))
+        .await
+        .unwrap();
+    let lists: Vec<(String, String)> = gate
+        .uris()
+        .into_iter()
+        .zip(gate.accepts())
+        .filter(|(u, _)| !is_watch(u))
+        .collect();
+    assert_eq!(lists.len(), 6, "one list per informer: {lists:?}");
+    let metadata_lists = lists
+        .iter()
+        .filter(|(_, accept)| accept.contains("as=PartialObjectMetadataList"))
+        .count();
+    assert_eq!(
+        metadata_lists, 2,
+        "metadata informers list metadata only: {lists:?}"
+    );
+
+    // Removing the resource stops and forgets its dynamic and metadata informers.
+    assert_eq!(factory.remove_resource(&cms).await, 3);
+    assert!(dynamic.is_stopped() && metadata.is_stopped() && in_ns.is_stopped());
+    assert!(!secrets.is_stopped() && !typed_metadata.is_stopped());
+    assert_eq!(factory.len(), 3);
+    let again = factory.dynamic_informer(&cms);
+    assert!(!again.same_as(&dynamic));
+    tokio::time::timeout(Duration::from_secs(30), again.wait_for_sync())
+        .await
+        .expect("a new informer starts and syncs")
+        .unwrap();
     factory.shutdown().await;
 }
 

@@ -12,7 +12,6 @@ pub mod actions;
 pub mod conditions;
 pub mod controller;
 pub mod events;
-pub mod hash;
 pub mod plan;
 pub mod progress;
 pub mod recreate;
@@ -27,7 +26,7 @@ pub mod util;
 #[cfg(test)]
 mod tests;
 
-pub use hash::compute_hash;
+pub use crate::util::history::compute_hash;
 pub use plan::{DeploymentAction, DeploymentPlan, PlannedEvent, Requeue, Step};
 pub use rollout_status::{RolloutVerdict, rollout_verdict};
 pub use sync::{

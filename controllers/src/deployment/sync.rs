@@ -10,7 +10,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use k8s_openapi::jiff::Timestamp;
 
 use super::conditions::{self, FOUND_NEW_REPLICA_SET, NEW_REPLICA_SET_CREATED, PROGRESSING};
-use super::hash::compute_hash;
 use super::plan::{DeploymentAction, DeploymentPlan, PlannedEvent, Step};
 use super::revision::{
     self, DESIRED_REPLICAS, annotation_i32, max_revision, replicas_annotations_need_update,
@@ -21,6 +20,7 @@ use super::util::{
     self as du, POD_TEMPLATE_HASH_LABEL, find_new_replica_set, max_surge, min_ready_seconds,
     progress_deadline, replicas, revision_history_limit,
 };
+use crate::util::history::compute_hash;
 use crate::util::replicasets::{self as rsu, spec_replicas};
 use crate::util::time::k8s;
 

@@ -1,7 +1,11 @@
-//! Upstream's `absentOwnerCache`: a small LRU of owners known to be gone, so
-//! dependents of a deleted owner do not each GET it again.
+//! Upstream's `absentOwnerCache`: owners known to be gone, so dependents of a
+//! deleted owner do not each GET it again. A [`Lru`] of [`OwnerKey`]s; looking an
+//! owner up with [`Lru::get`] marks it recently used, as upstream's `Has` does.
 
-use std::collections::{BTreeMap, HashMap};
+use capstan_runtime::lru::Lru;
+
+/// How many absent owners upstream remembers.
+pub const ABSENT_OWNER_CACHE_SIZE: usize = 500;
 
 /// An owner as a dependent names it, plus the namespace it was looked up in
 /// (upstream's `objectReference`).
@@ -19,64 +23,12 @@ pub struct OwnerKey {
     pub uid: String,
 }
 
-/// A bounded least-recently-used set of absent owners (upstream sizes it 500).
-#[derive(Debug)]
-pub struct AbsentOwnerCache {
-    capacity: usize,
-    clock: u64,
-    stamps: HashMap<OwnerKey, u64>,
-    by_age: BTreeMap<u64, OwnerKey>,
-}
+/// The owners known to be absent.
+pub type AbsentOwnerCache = Lru<OwnerKey, ()>;
 
-impl AbsentOwnerCache {
-    /// An empty cache holding at most `capacity` owners (at least one).
-    pub fn new(capacity: usize) -> Self {
-        AbsentOwnerCache {
-            capacity: capacity.max(1),
-            clock: 0,
-            stamps: HashMap::new(),
-            by_age: BTreeMap::new(),
-        }
-    }
-
-    fn touch(&mut self, key: OwnerKey) {
-        self.clock += 1;
-        if let Some(old) = self.stamps.insert(key.clone(), self.clock) {
-            self.by_age.remove(&old);
-        }
-        self.by_age.insert(self.clock, key);
-    }
-
-    /// Remember `key` as absent, evicting the least recently used entry when full.
-    pub fn add(&mut self, key: OwnerKey) {
-        self.touch(key);
-        while self.stamps.len() > self.capacity {
-            let Some((_, oldest)) = self.by_age.pop_first() else {
-                break;
-            };
-            self.stamps.remove(&oldest);
-        }
-    }
-
-    /// Whether `key` is known absent (and mark it recently used).
-    pub fn contains(&mut self, key: &OwnerKey) -> bool {
-        if self.stamps.contains_key(key) {
-            self.touch(key.clone());
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Number of owners remembered.
-    pub fn len(&self) -> usize {
-        self.stamps.len()
-    }
-
-    /// Nothing remembered.
-    pub fn is_empty(&self) -> bool {
-        self.stamps.is_empty()
-    }
+/// An empty cache of upstream's size.
+pub fn absent_owner_cache() -> AbsentOwnerCache {
+    Lru::new(ABSENT_OWNER_CACHE_SIZE)
 }
 
 #[cfg(test)]
@@ -96,24 +48,25 @@ mod tests {
     #[test]
     fn evicts_least_recently_used() {
         let mut c = AbsentOwnerCache::new(2);
-        c.add(key("a"));
-        c.add(key("b"));
-        assert!(c.contains(&key("a"))); // a is now more recent than b
-        c.add(key("c"));
+        c.insert(key("a"), ());
+        c.insert(key("b"), ());
+        assert!(c.get(&key("a")).is_some()); // a is now more recent than b
+        c.insert(key("c"), ());
         assert_eq!(c.len(), 2);
-        assert!(c.contains(&key("a")));
-        assert!(!c.contains(&key("b")));
-        assert!(c.contains(&key("c")));
+        assert!(c.get(&key("a")).is_some());
+        assert!(c.get(&key("b")).is_none());
+        assert!(c.get(&key("c")).is_some());
     }
 
     #[test]
     fn same_uid_in_other_namespace_is_another_owner() {
-        let mut c = AbsentOwnerCache::new(10);
-        c.add(key("a"));
+        let mut c = absent_owner_cache();
+        c.insert(key("a"), ());
         let mut other = key("a");
         other.namespace = Some("kube-system".into());
-        assert!(!c.contains(&other));
-        c.add(key("a"));
+        assert!(c.get(&other).is_none());
+        c.insert(key("a"), ());
         assert_eq!(c.len(), 1, "re-adding does not duplicate");
+        assert_eq!(c.capacity(), 500);
     }
 }

@@ -1,40 +1,37 @@
-//! The collector's shell: discovery, metadata watches feeding the [`Graph`],
-//! the attemptToDelete / attemptToOrphan queues and their workers, and the
-//! uncached GETs, deletes and patches (upstream's `GarbageCollector.Run`,
-//! `GraphBuilder` monitors and `attemptToDeleteWorker` / `attemptToOrphanWorker`).
+//! The collector's shell: discovery, the [`Monitors`] that feed the [`Graph`] from
+//! shared metadata informers, the attemptToDelete / attemptToOrphan queues and their
+//! workers, and the uncached GETs, deletes and patches (upstream's
+//! `GarbageCollector.Run`, `GraphBuilder.syncMonitors` and `attemptToDeleteWorker` /
+//! `attemptToOrphanWorker`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use capstan_runtime::errors::{is_conflict, is_not_found};
+use capstan_runtime::informer::SharedInformerFactory;
 use capstan_runtime::queue::WorkQueue;
-use futures::{StreamExt, future::join_all};
+use futures::future::join_all;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{
-    Api, DeleteParams, DynamicObject, PartialObjectMeta, Patch, PatchParams, Preconditions,
-    PropagationPolicy,
+    Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
 };
 use kube::discovery::{ApiResource, Discovery, Scope, verbs};
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::absent::{AbsentOwnerCache, OwnerKey};
+use super::absent::{AbsentOwnerCache, OwnerKey, absent_owner_cache};
 use super::decide::{
     DeleteDecision, DeletingDependentsStep, DependentsFacts, Latest, OwnerLookup, Precheck,
     Propagation, classify_owner, decide_delete, deleting_dependents_step, precheck,
     remove_finalizer_patch, remove_owner_refs_patch, unblock_owner_refs_patch,
 };
 use super::graph::{
-    Enqueue, FOREGROUND_FINALIZER, Graph, Identity, Node, ORPHAN_FINALIZER, ObservedObject,
-    OwnerRef,
+    Enqueue, FOREGROUND_FINALIZER, Graph, Identity, Node, ORPHAN_FINALIZER, OwnerRef,
 };
-use super::relist::RelistTracker;
+use super::monitors::{GraphInput, Monitors, SyncWaiter, all_synced, owners_of};
 
 /// Errors of the garbage collector.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +39,9 @@ pub enum GcError {
     /// A call to the API server failed.
     #[error("api call failed: {0}")]
     Kube(#[from] kube::Error),
+    /// The collector's own informer factory could not start (no tokio runtime).
+    #[error("informers: {0}")]
+    Informer(#[from] capstan_runtime::informer::InformerError),
     /// An owner reference or node names a kind no served resource has.
     #[error("no served resource for {api_version} {kind}")]
     UnknownKind {
@@ -94,8 +94,8 @@ impl Default for GcConfig {
     }
 }
 
-/// Run the garbage collector with [`GcConfig::default`] until `shutdown`
-/// completes.
+/// Run the garbage collector with [`GcConfig::default`] and informers of its own
+/// until `shutdown` completes.
 pub async fn run_garbage_collector(
     client: Client,
     shutdown: impl Future<Output = ()> + Send,
@@ -136,8 +136,7 @@ impl Mapper {
 
 struct Collector {
     client: Client,
-    graph: Mutex<Graph>,
-    absent: Mutex<AbsentOwnerCache>,
+    input: GraphInput,
     /// Workers hold it shared per item; a resync holds it exclusively until new
     /// watches have listed (upstream's `workerLock`), so no decision is made on
     /// a graph missing a newly discovered kind.
@@ -153,52 +152,77 @@ enum Outcome {
     Requeue,
 }
 
-/// Run the garbage collector until `shutdown` completes: discover every
-/// deletable served kind, watch their metadata, and work both queues.
+/// Run the garbage collector with informers of its own until `shutdown`
+/// completes (see [`run_garbage_collector_on`]).
 pub async fn run_garbage_collector_with(
     client: Client,
     config: GcConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), GcError> {
+    let factory = SharedInformerFactory::new(client.clone(), None);
+    factory.start()?;
+    let result = run_garbage_collector_on(&factory, client, config, shutdown).await;
+    factory.shutdown().await;
+    result
+}
+
+/// Run the garbage collector until `shutdown` completes: discover every
+/// deletable served kind, watch their metadata through `factory`'s shared
+/// metadata informers (created as kinds appear; they start with the factory, or at
+/// once if it already started), and work both queues. The factory is left
+/// running for its other users.
+pub async fn run_garbage_collector_on(
+    factory: &SharedInformerFactory,
+    client: Client,
+    config: GcConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), GcError> {
+    let to_delete = WorkQueue::builder()
+        .name("garbage_collector_attempt_to_delete")
+        .build();
+    let to_orphan = WorkQueue::builder()
+        .name("garbage_collector_attempt_to_orphan")
+        .build();
+    let input = GraphInput {
+        graph: Arc::new(Mutex::new(Graph::new())),
+        absent: Arc::new(Mutex::new(absent_owner_cache())),
+        to_delete: to_delete.clone(),
+        to_orphan: to_orphan.clone(),
+    };
     let gc = Arc::new(Collector {
         client: client.clone(),
-        graph: Mutex::new(Graph::new()),
-        absent: Mutex::new(AbsentOwnerCache::new(500)),
+        input: input.clone(),
         pause: tokio::sync::RwLock::new(()),
         mapper: RwLock::new(Mapper::default()),
-        to_delete: WorkQueue::builder()
-            .name("garbage_collector_attempt_to_delete")
-            .build(),
-        to_orphan: WorkQueue::builder()
-            .name("garbage_collector_attempt_to_orphan")
-            .build(),
+        to_delete,
+        to_orphan,
     });
-    let mut watches: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut monitors = Monitors::new(factory.clone(), input);
     tokio::pin!(shutdown);
 
     // First discovery, retried until it works, then wait for the first lists.
     let first = loop {
-        match gc.rediscover(&mut watches).await {
+        match gc.rediscover(&mut monitors).await {
             Ok(synced) => break synced,
             Err(e) => {
                 warn!(error = %e, "garbage collector: discovery failed, retrying");
                 tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
+                    _ = &mut shutdown => { monitors.stop(); return Ok(()); }
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
         }
     };
     tokio::select! {
-        _ = &mut shutdown => { abort_all(watches); return Ok(()); }
-        r = tokio::time::timeout(config.sync_timeout, join_all(first)) => {
+        _ = &mut shutdown => { monitors.stop(); return Ok(()); }
+        r = tokio::time::timeout(config.sync_timeout, all_synced(&first)) => {
             if r.is_err() {
                 warn!("garbage collector: not every watch listed in time; starting anyway");
             }
         }
     }
     info!(
-        resources = watches.len(),
+        resources = monitors.len(),
         "garbage collector: graph synced, starting workers"
     );
 
@@ -228,13 +252,13 @@ pub async fn run_garbage_collector_with(
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tick.tick() => {
-                match gc.rediscover(&mut watches).await {
+                match gc.rediscover(&mut monitors).await {
                     Ok(synced) if !synced.is_empty() => {
                         info!(new = synced.len(), "garbage collector: new resources, pausing workers until they are listed");
                         let _paused = gc.pause.write().await;
                         tokio::select! {
                             _ = &mut shutdown => break,
-                            r = tokio::time::timeout(config.sync_timeout, join_all(synced)) => {
+                            r = tokio::time::timeout(config.sync_timeout, all_synced(&synced)) => {
                                 if r.is_err() {
                                     warn!("garbage collector: new watches did not list in time; resuming");
                                 }
@@ -249,15 +273,9 @@ pub async fn run_garbage_collector_with(
     }
     gc.to_delete.shut_down();
     gc.to_orphan.shut_down();
-    abort_all(watches);
+    monitors.stop();
     join_all(workers).await;
     Ok(())
-}
-
-fn abort_all(watches: HashMap<String, JoinHandle<()>>) {
-    for (_, w) in watches {
-        w.abort();
-    }
 }
 
 fn resource_key(r: &ApiResource) -> String {
@@ -278,14 +296,6 @@ fn lookup_from(meta: &ObjectMeta) -> OwnerLookup {
     }
 }
 
-fn owners_of(meta: &ObjectMeta) -> Vec<OwnerRef> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .map(OwnerRef::from)
-        .collect()
-}
-
 fn raw_owner_refs(meta: &ObjectMeta) -> Vec<Value> {
     meta.owner_references
         .iter()
@@ -294,29 +304,13 @@ fn raw_owner_refs(meta: &ObjectMeta) -> Vec<Value> {
         .collect()
 }
 
-/// The absent-owner cache key of a deleted object.
-fn owner_key(id: &Identity) -> OwnerKey {
-    OwnerKey {
-        api_version: id.api_version.clone(),
-        kind: id.kind.clone(),
-        namespace: id.namespace.clone(),
-        name: id.name.clone(),
-        uid: id.uid.clone(),
-    }
-}
-
 impl Collector {
     fn graph(&self) -> MutexGuard<'_, Graph> {
-        self.graph.lock().unwrap_or_else(|p| p.into_inner())
+        self.input.graph()
     }
 
     fn enqueue(&self, work: Vec<Enqueue>) {
-        for w in work {
-            match w {
-                Enqueue::AttemptToDelete(uid) => self.to_delete.add(uid),
-                Enqueue::AttemptToOrphan(uid) => self.to_orphan.add(uid),
-            }
-        }
+        self.input.enqueue(work);
     }
 
     fn finish(
@@ -341,19 +335,20 @@ impl Collector {
         queue.done(uid);
     }
 
-    /// Discover served resources, refresh the mapper, start watches for new
-    /// deletable kinds and stop those no longer served. Returns a receiver per
-    /// new watch that fires at its first complete list.
+    /// Discover served resources, refresh the mapper, and have the monitors watch
+    /// every deletable kind (and only those). Returns the waiters of new monitors.
     async fn rediscover(
         self: &Arc<Self>,
-        watches: &mut HashMap<String, JoinHandle<()>>,
-    ) -> Result<Vec<oneshot::Receiver<()>>, GcError> {
+        monitors: &mut Monitors,
+    ) -> Result<Vec<SyncWaiter>, GcError> {
         let discovery = Discovery::new(self.client.clone()).run().await?;
         let mut mapper = Mapper::default();
         let mut wanted: HashMap<String, ApiResource> = HashMap::new();
+        let mut served: HashSet<String> = HashSet::new();
         for group in discovery.groups() {
             for version in group.versions() {
                 for (ar, caps) in group.versioned_resources(version) {
+                    served.insert(resource_key(&ar));
                     let m = Mapping {
                         resource: ar.clone(),
                         namespaced: caps.scope == Scope::Namespaced,
@@ -377,110 +372,7 @@ impl Collector {
             }
         }
         *self.mapper.write().unwrap_or_else(|p| p.into_inner()) = mapper;
-
-        watches.retain(|key, task| {
-            let keep = wanted.contains_key(key) && !task.is_finished();
-            if !keep {
-                debug!(resource = %key, "garbage collector: stop watching");
-                task.abort();
-            }
-            keep
-        });
-        let mut synced = Vec::new();
-        for (key, ar) in wanted {
-            if watches.contains_key(&key) {
-                continue;
-            }
-            debug!(resource = %key, "garbage collector: watching");
-            let (tx, rx) = oneshot::channel();
-            synced.push(rx);
-            let gc = Arc::clone(self);
-            watches.insert(key, tokio::spawn(async move { gc.monitor(ar, tx).await }));
-        }
-        Ok(synced)
-    }
-
-    /// Watch one resource's metadata and feed the graph (a GraphBuilder monitor).
-    async fn monitor(self: Arc<Self>, ar: ApiResource, synced: oneshot::Sender<()>) {
-        let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(self.client.clone(), &ar);
-        let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-        futures::pin_mut!(stream);
-        let mut synced = Some(synced);
-        let mut relist = RelistTracker::new();
-        let observed = |meta: &ObjectMeta| -> Option<ObservedObject> {
-            Some(ObservedObject {
-                identity: Identity {
-                    api_version: ar.api_version.clone(),
-                    kind: ar.kind.clone(),
-                    namespace: meta.namespace.clone().filter(|n| !n.is_empty()),
-                    name: meta.name.clone()?,
-                    uid: meta.uid.clone()?,
-                },
-                owners: owners_of(meta),
-                being_deleted: meta.deletion_timestamp.is_some(),
-                finalizers: meta.finalizers.clone().unwrap_or_default(),
-            })
-        };
-        while let Some(event) = stream.next().await {
-            let event = match event {
-                Ok(e) => e,
-                Err(e) => {
-                    debug!(resource = %ar.plural, error = %e, "garbage collector: watch error");
-                    continue;
-                }
-            };
-            let work = match event {
-                watcher::Event::Apply(m) | watcher::Event::InitApply(m) => {
-                    let Some(o) = observed(&m.metadata) else {
-                        continue;
-                    };
-                    relist.seen(&o.identity.uid);
-                    self.graph().observe(o)
-                }
-                watcher::Event::Delete(m) => {
-                    let Some(o) = observed(&m.metadata) else {
-                        continue;
-                    };
-                    relist.deleted(&o.identity.uid);
-                    let mut graph = self.graph();
-                    let had_dependents = graph
-                        .node(&o.identity.uid)
-                        .is_some_and(|n| !n.dependents.is_empty());
-                    let work = graph.remove(&o.identity.uid);
-                    drop(graph);
-                    if had_dependents {
-                        self.absent().add(owner_key(&o.identity));
-                    }
-                    work
-                }
-                watcher::Event::Init => {
-                    relist.begin();
-                    continue;
-                }
-                watcher::Event::InitDone => {
-                    // Objects missing from a relist were deleted while unwatched.
-                    let gone = relist.finish();
-                    let mut graph = self.graph();
-                    let mut work = Vec::new();
-                    let mut absent = Vec::new();
-                    for uid in &gone {
-                        if let Some(n) = graph.node(uid).filter(|n| !n.dependents.is_empty()) {
-                            absent.push(owner_key(&n.identity));
-                        }
-                        work.extend(graph.remove(uid));
-                    }
-                    drop(graph);
-                    for key in absent {
-                        self.absent().add(key);
-                    }
-                    if let Some(tx) = synced.take() {
-                        let _ = tx.send(());
-                    }
-                    work
-                }
-            };
-            self.enqueue(work);
-        }
+        Ok(monitors.sync(wanted, &served).await)
     }
 
     fn api_for(&self, identity: &Identity) -> Result<(Api<DynamicObject>, Mapping), GcError> {
@@ -612,7 +504,7 @@ impl Collector {
             name: r.name.clone(),
             uid: r.uid.clone(),
         };
-        if self.absent().contains(&key) {
+        if self.absent().get(&key).is_some() {
             return Ok(OwnerLookup::Absent);
         }
         let lookup = match api.get_opt(&r.name).await? {
@@ -622,13 +514,13 @@ impl Collector {
         if matches!(&lookup, OwnerLookup::Absent)
             || matches!(&lookup, OwnerLookup::Found { uid, .. } if *uid != r.uid)
         {
-            self.absent().add(key);
+            self.absent().insert(key, ());
         }
         Ok(lookup)
     }
 
     fn absent(&self) -> MutexGuard<'_, AbsentOwnerCache> {
-        self.absent.lock().unwrap_or_else(|p| p.into_inner())
+        self.input.absent()
     }
 
     async fn act(

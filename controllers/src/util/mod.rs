@@ -1,5 +1,6 @@
 //! Helpers shared by the controllers' planning cores.
 
+pub mod history;
 pub mod intstr;
 pub mod pod;
 pub mod replicasets;

@@ -169,3 +169,15 @@ pub fn deployment(replicas: i32, surge: IntOrString, unavailable: IntOrString) -
         status: None,
     }
 }
+
+/// Polls `done` every 5 ms until it holds, panicking after 30 seconds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

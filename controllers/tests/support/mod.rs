@@ -157,32 +157,11 @@ impl Cluster {
         Api::namespaced(self.client.clone(), NS)
     }
 
-    /// Runs the real kubectl against this cluster (120 s at most); returns
-    /// whether it succeeded and its stdout followed by its stderr.
+    /// Runs the real kubectl against this cluster in [`NS`] (see [`kubectl`]).
     pub async fn kubectl(&self, args: &[&str]) -> (bool, String) {
-        let cache = self.server.dir().join("kubectl-cache");
-        let out = tokio::time::timeout(
-            Duration::from_secs(120),
-            tokio::process::Command::new("/usr/bin/kubectl")
-                .arg("--kubeconfig")
-                .arg(self.server.kubeconfig_path())
-                .arg("--cache-dir")
-                .arg(&cache)
-                .args(["-n", NS])
-                .args(args)
-                .output(),
-        )
-        .await
-        .expect("kubectl finishes")
-        .expect("kubectl runs");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        let mut all = vec!["-n", NS];
+        all.extend_from_slice(args);
+        kubectl(&self.server, &all).await
     }
 
     /// `kubectl rollout status deployment/<name>` with a generous timeout;
@@ -696,4 +675,31 @@ pub async fn kubectl_create(cluster: &Cluster, file: &str, manifest: &serde_json
         .kubectl(&["create", "-f", path.to_str().expect("utf-8 path")])
         .await;
     assert!(ok, "kubectl create -f {file}: {out}");
+}
+
+/// Runs the real kubectl against `server` (120 s at most); returns whether it
+/// succeeded and its stdout followed by its stderr.
+pub async fn kubectl(server: &TestServer, args: &[&str]) -> (bool, String) {
+    let cache = server.dir().join("kubectl-cache");
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new("/usr/bin/kubectl")
+            .arg("--kubeconfig")
+            .arg(server.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(&cache)
+            .args(args)
+            .output(),
+    )
+    .await
+    .expect("kubectl finishes")
+    .expect("kubectl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

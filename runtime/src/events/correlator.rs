@@ -25,9 +25,9 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::lru::Lru;
 use super::spam::SpamFilter;
 use super::{EventRecord, EventType, ObjectKey};
+use crate::lru::Lru;
 
 /// Distinct keys each cache of the correlator remembers (client-go `maxLruCacheEntries`).
 pub const MAX_CACHE_ENTRIES: usize = 4096;

@@ -21,7 +21,6 @@
 //! kube-controller-manager writes.
 
 mod correlator;
-mod lru;
 mod recorder;
 mod sink;
 mod spam;

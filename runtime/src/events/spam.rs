@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use tokio::time::Instant;
 
 use super::ObjectKey;
-use super::lru::Lru;
+use crate::lru::Lru;
 
 /// Events a source may write about one object in a burst (client-go `defaultSpamBurst`).
 pub const SPAM_BURST: u32 = 25;

@@ -1,5 +1,6 @@
 //! One informer per resource type and scope per process (client-go's
-//! `SharedInformerFactory`).
+//! `SharedInformerFactory`, plus its `dynamicinformer` and `metadatainformer`
+//! factories for resources known only at run time).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use k8s_openapi::NamespaceResourceScope;
+use kube::api::{ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use parking_lot::Mutex;
@@ -62,9 +64,31 @@ pub struct CacheSyncError {
     pub unsynced: Vec<String>,
 }
 
+/// A resource by group, version and plural name (`ApiResource` without its kind).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct GroupVersionResource {
+    group: String,
+    version: String,
+    resource: String,
+}
+
+impl From<&ApiResource> for GroupVersionResource {
+    fn from(ar: &ApiResource) -> Self {
+        Self {
+            group: ar.group.clone(),
+            version: ar.version.clone(),
+            resource: ar.plural.clone(),
+        }
+    }
+}
+
+/// What identifies a shared informer: the type it caches, the resource for types
+/// that do not name one themselves ([`DynamicObject`], [`PartialObjectMeta`] of
+/// one), the namespace and the selectors.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct InformerKey {
     type_id: TypeId,
+    resource: Option<GroupVersionResource>,
     namespace: Option<String>,
     selectors: Selectors,
 }
@@ -80,7 +104,7 @@ trait ErasedInformer: Send + Sync {
 
 impl<K> ErasedInformer for SharedInformer<K>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + Send + Sync + 'static,
+    K: Resource + Clone + Debug + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         SharedInformer::name(self)
@@ -120,6 +144,13 @@ struct State {
 
 /// Hands out shared informers: the same [`SharedInformer`] for the same type and scope,
 /// so every controller in a process shares one watch and one cache per resource.
+///
+/// Resources known only at run time (discovered kinds, custom resources) get
+/// informers of [`DynamicObject`]s ([`dynamic_informer`](Self::dynamic_informer)) or of
+/// their metadata only ([`metadata_informer`](Self::metadata_informer), listing and
+/// watching `PartialObjectMetadata` as upstream's metadata informers do), shared by
+/// group, version and resource in the same way, with the same DeltaFIFO, cache and
+/// handler semantics.
 ///
 /// ```no_run
 /// # async fn demo(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
@@ -179,7 +210,13 @@ impl SharedInformerFactory {
         K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         let api = Api::<K>::all(self.client.clone());
-        self.get_or_create(None, selectors, api)
+        self.get_or_create(
+            K::kind(&()).into_owned(),
+            None,
+            None,
+            selectors,
+            move |config| watcher(api, config).default_backoff().boxed(),
+        )
     }
 
     /// The informer for the `K`s in `namespace`.
@@ -212,20 +249,131 @@ impl SharedInformerFactory {
             + 'static,
     {
         let api = Api::<K>::namespaced(self.client.clone(), namespace);
-        self.get_or_create(Some(namespace.to_string()), selectors, api)
+        self.get_or_create(
+            K::kind(&()).into_owned(),
+            None,
+            Some(namespace.to_string()),
+            selectors,
+            move |config| watcher(api, config).default_backoff().boxed(),
+        )
+    }
+
+    /// The metadata-only informer for every `K` in the cluster: lists and watches
+    /// `PartialObjectMetadata` (kube's metadata-only requests), so the cache holds names,
+    /// labels, owners and finalizers without the objects' bodies.
+    pub fn metadata_informer_for<K>(&self) -> SharedInformer<PartialObjectMeta<K>>
+    where
+        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        let api = Api::<PartialObjectMeta<K>>::all(self.client.clone());
+        self.get_or_create(
+            format!("{}[metadata]", K::kind(&())),
+            None,
+            None,
+            Selectors::default(),
+            move |config| watcher(api, config).default_backoff().boxed(),
+        )
+    }
+
+    /// The informer for every object of `resource` in the cluster, as
+    /// [`DynamicObject`]s (client-go's `dynamicinformer`).
+    pub fn dynamic_informer(&self, resource: &ApiResource) -> SharedInformer<DynamicObject> {
+        self.dynamic_informer_with(resource, None, Selectors::default())
+    }
+
+    /// The informer for the objects of `resource` in `namespace` (all namespaces for
+    /// `None`) matching `selectors`, as [`DynamicObject`]s.
+    pub fn dynamic_informer_with(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        selectors: Selectors,
+    ) -> SharedInformer<DynamicObject> {
+        let api = self.dynamic_api(resource, namespace);
+        self.get_or_create(
+            resource_name(resource),
+            Some(resource.into()),
+            namespace.map(str::to_string),
+            selectors,
+            move |config| watcher(api, config).default_backoff().boxed(),
+        )
+    }
+
+    /// The metadata-only informer for every object of `resource` in the cluster
+    /// (client-go's `metadatainformer`, which the garbage collector uses): lists and
+    /// watches `PartialObjectMetadata`.
+    pub fn metadata_informer(
+        &self,
+        resource: &ApiResource,
+    ) -> SharedInformer<PartialObjectMeta<DynamicObject>> {
+        self.metadata_informer_with(resource, None, Selectors::default())
+    }
+
+    /// The metadata-only informer for the objects of `resource` in `namespace` (all
+    /// namespaces for `None`) matching `selectors`.
+    pub fn metadata_informer_with(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        selectors: Selectors,
+    ) -> SharedInformer<PartialObjectMeta<DynamicObject>> {
+        let api: Api<PartialObjectMeta<DynamicObject>> = self.dynamic_api(resource, namespace);
+        self.get_or_create(
+            format!("{}[metadata]", resource_name(resource)),
+            Some(resource.into()),
+            namespace.map(str::to_string),
+            selectors,
+            move |config| watcher(api, config).default_backoff().boxed(),
+        )
+    }
+
+    fn dynamic_api<K>(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<DynamicType = ApiResource, Scope = kube::core::DynamicResourceScope>,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        }
+    }
+
+    /// Stops and forgets every dynamic and metadata-only informer of `resource`
+    /// (e.g. a custom resource whose definition was deleted, which no one can watch
+    /// any more); asking for one again creates a new informer. Returns how many
+    /// were stopped.
+    pub async fn remove_resource(&self, resource: &ApiResource) -> usize {
+        let gvr = GroupVersionResource::from(resource);
+        let removed: Vec<Arc<dyn ErasedInformer>> = {
+            let mut state = self.state.lock();
+            let keys: Vec<InformerKey> = state
+                .informers
+                .keys()
+                .filter(|k| k.resource.as_ref() == Some(&gvr))
+                .cloned()
+                .collect();
+            keys.iter()
+                .filter_map(|k| state.informers.remove(k))
+                .map(|e| e.erased)
+                .collect()
+        };
+        futures::future::join_all(removed.iter().map(|i| i.shutdown())).await;
+        removed.len()
     }
 
     fn get_or_create<K>(
         &self,
+        kind: String,
+        resource: Option<GroupVersionResource>,
         namespace: Option<String>,
         selectors: Selectors,
-        api: Api<K>,
+        stream: impl FnOnce(watcher::Config) -> super::shared::EventStream<K>,
     ) -> SharedInformer<K>
     where
-        K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+        K: Resource + Clone + Debug + Send + Sync + 'static,
     {
         let key = InformerKey {
             type_id: TypeId::of::<K>(),
+            resource,
             namespace,
             selectors,
         };
@@ -237,11 +385,9 @@ impl SharedInformerFactory {
         {
             return existing.clone();
         }
-        let name = informer_name::<K>(&key);
-        let stream = watcher::watcher(api, key.selectors.watcher_config())
-            .default_backoff()
-            .boxed();
-        let informer = SharedInformer::named(name, stream, self.default_resync);
+        let name = informer_name(&kind, &key);
+        let stream = stream(key.selectors.watcher_config());
+        let informer = SharedInformer::from_stream_named(name, stream, self.default_resync);
         if let Some(rt) = &state.started
             && let Err(e) = informer.start_on(rt.clone())
         {
@@ -334,7 +480,17 @@ impl SharedInformerFactory {
     }
 }
 
-fn informer_name<K: Resource<DynamicType = ()>>(key: &InformerKey) -> String {
+/// `Kind.version.group` of a resource known at run time (`Kind.version` for the
+/// core group), so that kinds of the same name in two groups stay apart in logs.
+fn resource_name(resource: &ApiResource) -> String {
+    if resource.group.is_empty() {
+        format!("{}.{}", resource.kind, resource.version)
+    } else {
+        format!("{}.{}.{}", resource.kind, resource.version, resource.group)
+    }
+}
+
+fn informer_name(kind: &str, key: &InformerKey) -> String {
     let mut scope = Vec::new();
     if let Some(ns) = &key.namespace {
         scope.push(format!("namespace={ns}"));
@@ -345,7 +501,6 @@ fn informer_name<K: Resource<DynamicType = ()>>(key: &InformerKey) -> String {
     if let Some(f) = &key.selectors.fields {
         scope.push(format!("fields={f}"));
     }
-    let kind = K::kind(&());
     if scope.is_empty() {
         kind.to_string()
     } else {

@@ -15,7 +15,11 @@
 //!                     late handlers get synthetic adds; per-handler resync
 //! ```
 //!
-//! - [`SharedInformerFactory`] hands out one [`SharedInformer`] per type and scope.
+//! - [`SharedInformerFactory`] hands out one [`SharedInformer`] per type and scope:
+//!   typed (`K` with a static kind), dynamic ([`DynamicObject`](kube::api::DynamicObject)s
+//!   of an `ApiResource`) and metadata-only
+//!   ([`PartialObjectMeta`](kube::api::PartialObjectMeta), listed and watched as
+//!   `PartialObjectMetadata`), the last two shared by group, version and resource.
 //! - [`ResourceEventHandler`] (or [`EventHandlerFns`] from closures) receives
 //!   `on_add(obj, is_in_initial_list)`, `on_update(old, new)` and
 //!   `on_delete(DeletedObject)`; registration returns an [`EventHandlerRegistration`]

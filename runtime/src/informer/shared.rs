@@ -123,15 +123,25 @@ where
         default_resync: Option<Duration>,
     ) -> Self {
         let kind = K::kind(&()).to_string();
-        Self::named(kind, stream.boxed(), default_resync)
+        Self::from_stream_named(kind, stream, default_resync)
     }
+}
 
-    /// Like [`SharedInformer::from_stream`] with a name for logs and errors.
-    pub(crate) fn named(
-        name: String,
-        stream: EventStream<K>,
+impl<K> SharedInformer<K>
+where
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+{
+    /// An informer of any resource type — typed, [`DynamicObject`](kube::api::DynamicObject)
+    /// or metadata-only ([`PartialObjectMeta`](kube::api::PartialObjectMeta)) —
+    /// consuming `stream`, e.g. `kube::runtime::watcher` or `metadata_watcher` over an
+    /// `Api` built with an `ApiResource`. `name` appears in logs and errors.
+    pub fn from_stream_named(
+        name: impl Into<String>,
+        stream: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
         default_resync: Option<Duration>,
     ) -> Self {
+        let name = name.into();
+        let stream: EventStream<K> = stream.boxed();
         let (synced_tx, _) = watch::channel(false);
         let transform: TransformFn<K> = Arc::new(default_transform::<K>);
         Self {

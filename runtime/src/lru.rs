@@ -1,5 +1,17 @@
 //! A bounded map that forgets its least recently used entry first: the
-//! `groupcache/lru` cache client-go's event correlator keeps its three caches in.
+//! `groupcache/lru` cache that client-go's event correlator keeps its caches in and
+//! k8s.io/utils' `lru.Cache` that the garbage collector remembers absent owners in.
+//!
+//! ```
+//! use capstan_runtime::lru::Lru;
+//!
+//! let mut seen = Lru::new(2);
+//! seen.insert("a", 1);
+//! seen.insert("b", 2);
+//! assert_eq!(seen.get(&"a"), Some(&1)); // "a" is now the most recently used
+//! seen.insert("c", 3); // full: "b", the least recently used, goes
+//! assert!(seen.contains(&"a") && !seen.contains(&"b") && seen.contains(&"c"));
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -8,7 +20,7 @@ use std::hash::Hash;
 /// recently used, and inserting into a full map evicts the least recently used one.
 /// Every operation is O(log n).
 #[derive(Debug)]
-pub(crate) struct Lru<K, V> {
+pub struct Lru<K, V> {
     capacity: usize,
     entries: HashMap<K, (V, u64)>,
     /// Entries by the tick of their last use, oldest first.
@@ -18,7 +30,7 @@ pub(crate) struct Lru<K, V> {
 
 impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     /// An empty map holding at most `capacity` (at least one) entries.
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
             entries: HashMap::new(),
@@ -28,13 +40,27 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     /// Number of entries.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The most entries the map holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// The entry for `key`, marked as just used.
-    pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+    pub fn get(&mut self, key: &K) -> Option<&V> {
+        self.get_mut(key).map(|v| &*v)
+    }
+
+    /// The entry for `key`, marked as just used.
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         self.tick += 1;
         let tick = self.tick;
         let (value, used) = self.entries.get_mut(key)?;
@@ -62,7 +88,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
 
     /// The entry for `key`, made by `make` if there is none (evicting the least
     /// recently used entry if the map is full), marked as just used.
-    pub(crate) fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         let tick = self.touch(&key);
         let slot = self.entries.entry(key).or_insert_with(|| (make(), tick));
         slot.1 = tick;
@@ -71,15 +97,21 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
 
     /// Sets the entry for `key`, marked as just used, evicting the least recently used
     /// entry if the map is full and `key` is new.
-    pub(crate) fn insert(&mut self, key: K, value: V) {
+    pub fn insert(&mut self, key: K, value: V) {
         let tick = self.touch(&key);
         self.entries.insert(key, (value, tick));
     }
 
     /// Whether `key` has an entry (without marking it used).
-    #[cfg(test)]
-    pub(crate) fn contains(&self, key: &K) -> bool {
+    pub fn contains(&self, key: &K) -> bool {
         self.entries.contains_key(key)
+    }
+
+    /// Removes the entry for `key`, returning its value.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let (value, used) = self.entries.remove(key)?;
+        self.by_use.remove(&used);
+        Some(value)
     }
 }
 
@@ -110,6 +142,23 @@ mod tests {
         assert_eq!(lru.get_or_insert_with("f", || 6), &mut 6);
         assert_eq!(lru.len(), 3);
         assert!(!lru.contains(&"c") && lru.get_mut(&"d") == Some(&mut 5));
+    }
+
+    #[test]
+    fn get_marks_used_and_remove_frees_a_slot() {
+        let mut lru = Lru::new(2);
+        assert!(lru.is_empty());
+        lru.insert(1, "one");
+        lru.insert(2, "two");
+        assert_eq!(lru.get(&1), Some(&"one"));
+        assert_eq!(lru.remove(&2), Some("two"));
+        assert_eq!(lru.remove(&2), None);
+        lru.insert(3, "three");
+        assert_eq!(lru.len(), 2, "the removed entry made room");
+        assert!(lru.contains(&1) && lru.contains(&3));
+        lru.insert(4, "four");
+        assert!(!lru.contains(&1), "1 was used before 3 was inserted");
+        assert_eq!(lru.capacity(), 2);
     }
 
     #[test]
