@@ -9,7 +9,6 @@
 //! 422 naming the field, or accepts them), so when the typed decode fails the object's
 //! OpenAPI schema decides: only a JSON type that Go's decoder would refuse is an error.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::kinds::{KindInfo, Registry};
@@ -19,37 +18,7 @@ use crate::status::ApiError;
 /// Decodes `obj` as the k8s-openapi type of `kind`; `None` for kinds without one
 /// (custom resources). The error is serde's message.
 fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
-    use k8s_openapi::api::{
-        coordination::v1 as coordination, discovery::v1 as discovery, events::v1 as events,
-        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling,
-        storage::v1 as storage,
-    };
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
-    fn de<'a, T: Deserialize<'a>>(obj: &'a Value) -> Option<Result<(), String>> {
-        Some(T::deserialize(obj).map(|_| ()).map_err(|e| e.to_string()))
-    }
-    if kind.is_custom() {
-        return None;
-    }
-    if let Some(d) = kind.descriptor {
-        return Some((d.rust_type.decode)(obj));
-    }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("discovery.k8s.io", "EndpointSlice") => de::<discovery::EndpointSlice>(obj),
-        ("coordination.k8s.io", "Lease") => de::<coordination::Lease>(obj),
-        ("events.k8s.io", "Event") => de::<events::Event>(obj),
-        ("policy", "PodDisruptionBudget") => de::<policy::PodDisruptionBudget>(obj),
-        ("scheduling.k8s.io", "PriorityClass") => de::<scheduling::PriorityClass>(obj),
-        ("storage.k8s.io", "StorageClass") => de::<storage::StorageClass>(obj),
-        ("rbac.authorization.k8s.io", "Role") => de::<rbac::Role>(obj),
-        ("rbac.authorization.k8s.io", "RoleBinding") => de::<rbac::RoleBinding>(obj),
-        ("rbac.authorization.k8s.io", "ClusterRole") => de::<rbac::ClusterRole>(obj),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => de::<rbac::ClusterRoleBinding>(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            de::<apiextensions::CustomResourceDefinition>(obj)
-        }
-        _ => None,
-    }
+    kind.descriptor.map(|d| (d.rust_type.decode)(obj))
 }
 
 /// Upstream's decode error: `Deployment in version "v1" cannot be handled as a

@@ -12,6 +12,11 @@ pub(super) fn dns1035(value: &str, field: &str, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// [`validate_crd`] as the CRD kind's validator.
+pub fn validate(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    errs.extend(validate_crd(new, old));
+}
+
 /// `ValidateCustomResourceDefinition` (+ update rules): the name is `<plural>.<group>`, the
 /// group a dotted domain, names well-formed, scope known, exactly one storage version,
 /// a structural schema per version, scale paths and printer columns well-formed; on update

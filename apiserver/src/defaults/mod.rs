@@ -18,15 +18,10 @@ pub(crate) mod storage;
 #[cfg(test)]
 mod testing;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::kinds::KindInfo;
 use crate::kinds::descriptor::CreateStatus;
-use crate::kinds::{KindInfo, Subresource};
-
-use self::discovery::default_endpoint_slice;
-use self::rbac::default_role_binding;
-use self::scheduling::default_priority_class;
-use self::storage::default_storage_class;
 
 /// Fills in every default upstream fills in for an object of `kind`. Idempotent: applying
 /// it twice gives the same object. Needs `metadata.uid` (set before defaulting) for the
@@ -41,23 +36,8 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
         }
         return;
     }
-    if let Some(d) = kind.descriptor {
-        if let Some(defaults) = d.defaults {
-            defaults(obj);
-        }
-        return;
-    }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("discovery.k8s.io", "EndpointSlice") => default_endpoint_slice(obj),
-        ("scheduling.k8s.io", "PriorityClass") => default_priority_class(obj),
-        ("storage.k8s.io", "StorageClass") => default_storage_class(obj),
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            default_role_binding(obj)
-        }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            crate::crd::defaults::default_crd(obj)
-        }
-        _ => {}
+    if let Some(defaults) = kind.descriptor.and_then(|d| d.defaults) {
+        defaults(obj);
     }
 }
 
@@ -66,16 +46,10 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
 /// Deployments, `{phase: Pending, qosClass}` for Pods), `None` keeps the client's status
 /// (kinds without a `status` subresource, and Nodes, whose agent reports status on create).
 pub fn initial_status(kind: &KindInfo, obj: &Value) -> Option<Value> {
-    if let Some(d) = kind.descriptor {
-        return match d.create_status {
-            CreateStatus::Initial(initial) => Some(initial(obj)),
-            CreateStatus::Kept | CreateStatus::Dropped => None,
-        };
+    match kind.descriptor?.create_status {
+        CreateStatus::Initial(initial) => Some(initial(obj)),
+        CreateStatus::Kept | CreateStatus::Dropped => None,
     }
-    if !kind.has_subresource(Subresource::Status) {
-        return None;
-    }
-    Some(json!({}))
 }
 
 #[cfg(test)]
@@ -83,6 +57,7 @@ mod tests {
     use super::*;
     use crate::defaults::testing::defaulted;
     use crate::kinds::Registry;
+    use serde_json::json;
 
     #[test]
     fn namespace_node_volume_and_misc_defaults() {

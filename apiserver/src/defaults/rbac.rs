@@ -6,7 +6,7 @@ use crate::json::{array_mut, set_default};
 
 /// `SetDefaults_RoleBinding`/`ClusterRoleBinding` and `SetDefaults_Subject`: the RBAC API
 /// group on the role reference, and on User and Group subjects.
-pub(super) fn default_role_binding(binding: &mut Value) {
+pub(crate) fn default_role_binding(binding: &mut Value) {
     set_default(
         binding,
         &["roleRef", "apiGroup"],

@@ -31,12 +31,12 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::kinds::{KindInfo, Registry, Subresource};
+use crate::kinds::{KindInfo, Registry};
 
 use self::paths::{add_kind_paths, group_camel};
 use self::schemas::{
-    DELETE_OPTIONS, PATCH, STATUS, custom_schema, custom_schema_name, find_kind_schema, gvk_ext,
-    list_schema, register_builtin, tag_gvk,
+    DELETE_OPTIONS, PATCH, STATUS, SubresourceBody, custom_schema, custom_schema_name,
+    find_kind_schema, gvk_ext, list_schema, subresource_body, tag_gvk,
 };
 
 /// A built group-version document with its hash.
@@ -169,24 +169,21 @@ pub fn build_document(group: &str, version: &str, kinds: &[Arc<KindInfo>]) -> Va
     generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta>();
     let mut roots: Vec<(String, &KindInfo)> = Vec::new();
     let mut custom: Vec<(String, Value, &KindInfo)> = Vec::new();
-    let mut needs_scale = false;
-    let mut extra: Vec<(&str, &str, &str)> = Vec::new();
+    let mut bodies: Vec<SubresourceBody> = Vec::new();
     for kind in kinds {
-        needs_scale |= kind.has_subresource(Subresource::Scale);
-        if kind.has_subresource(Subresource::Binding) {
-            extra.push(("", "v1", "Binding"));
-        }
-        if kind.has_subresource(Subresource::Eviction) {
-            extra.push(("policy", "v1", "Eviction"));
+        for body in kind
+            .subresources
+            .iter()
+            .filter_map(|s| subresource_body(*s))
+        {
+            if !bodies.iter().any(|b| b.gvk == body.gvk) {
+                bodies.push(body);
+            }
         }
         if kind.is_custom() {
             custom.push((custom_schema_name(kind), custom_schema(kind), kind));
         } else if let Some(d) = kind.descriptor {
             roots.push(((d.rust_type.schema)(&mut generator), kind));
-        } else if let Some(name) =
-            register_builtin(&mut generator, &kind.group, &kind.version, &kind.kind)
-        {
-            roots.push((name, kind));
         } else {
             // A built-in kind without a compiled schema: describe it loosely.
             let name = format!(
@@ -202,12 +199,10 @@ pub fn build_document(group: &str, version: &str, kinds: &[Arc<KindInfo>]) -> Va
             ));
         }
     }
-    if needs_scale {
-        register_builtin(&mut generator, "autoscaling", "v1", "Scale");
-    }
-    for (g, v, k) in &extra {
-        register_builtin(&mut generator, g, v, k);
-    }
+    let body_names: Vec<(String, (&str, &str, &str))> = bodies
+        .iter()
+        .map(|b| ((b.rust_type.schema)(&mut generator), b.gvk))
+        .collect();
     let mut schemas = generator.take_definitions(true);
     schemas.insert(
         PATCH.into(),
@@ -242,19 +237,7 @@ pub fn build_document(group: &str, version: &str, kinds: &[Arc<KindInfo>]) -> Va
         );
         add_kind_paths(&mut paths, kind, name, &list_name);
     }
-    if needs_scale {
-        tag_gvk(
-            &mut schemas,
-            "io.k8s.api.autoscaling.v1.Scale",
-            gvk_ext("autoscaling", "v1", "Scale"),
-        );
-    }
-    for (g, v, k) in extra {
-        let name = if k == "Binding" {
-            "io.k8s.api.core.v1.Binding"
-        } else {
-            "io.k8s.api.policy.v1.Eviction"
-        };
+    for (name, (g, v, k)) in &body_names {
         tag_gvk(&mut schemas, name, gvk_ext(g, v, k));
     }
     tag_gvk(&mut schemas, STATUS, gvk_ext("", "v1", "Status"));

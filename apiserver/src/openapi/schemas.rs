@@ -5,10 +5,10 @@
 use std::sync::LazyLock;
 
 use k8s_openapi::schemars::generate::SchemaSettings;
-use k8s_openapi::schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
-use crate::kinds::KindInfo;
+use crate::kinds::descriptor::RustType;
+use crate::kinds::{KindInfo, Subresource};
 
 pub(super) const REF_PREFIX: &str = "#/components/schemas/";
 
@@ -22,40 +22,35 @@ pub(super) const DELETE_OPTIONS: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.De
 
 pub(super) const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 
-/// Registers the k8s-openapi schema of a built-in kind (and what it references) with
-/// `generator`; returns its component name.
-pub(super) fn register_builtin(
-    generator: &mut SchemaGenerator,
-    group: &str,
-    version: &str,
-    kind: &str,
-) -> Option<String> {
+/// The body a subresource takes and answers with when it is not the kind itself: the
+/// `autoscaling/v1` `Scale` of `scale`, the `v1` `Binding` of `binding`, the
+/// `policy/v1` `Eviction` of `eviction`.
+pub(super) struct SubresourceBody {
+    /// Group, version and kind of the body.
+    pub gvk: (&'static str, &'static str, &'static str),
+    /// Its k8s-openapi type.
+    pub rust_type: RustType,
+}
+
+/// The body of `sub` (`None` for `status`, whose body is the kind).
+pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
     use k8s_openapi::api;
-    fn reg<T: JsonSchema>(generator: &mut SchemaGenerator) -> Option<String> {
-        generator.subschema_for::<T>();
-        Some(T::schema_name().into_owned())
-    }
-    match (group, version, kind) {
-        ("", "v1", "Binding") => reg::<api::core::v1::Binding>(generator),
-        ("discovery.k8s.io", "v1", "EndpointSlice") => reg::<api::discovery::v1::EndpointSlice>(generator),
-        ("coordination.k8s.io", "v1", "Lease") => reg::<api::coordination::v1::Lease>(generator),
-        ("events.k8s.io", "v1", "Event") => reg::<api::events::v1::Event>(generator),
-        ("policy", "v1", "PodDisruptionBudget") => reg::<api::policy::v1::PodDisruptionBudget>(generator),
-        ("policy", "v1", "Eviction") => reg::<api::policy::v1::Eviction>(generator),
-        ("scheduling.k8s.io", "v1", "PriorityClass") => reg::<api::scheduling::v1::PriorityClass>(generator),
-        ("storage.k8s.io", "v1", "StorageClass") => reg::<api::storage::v1::StorageClass>(generator),
-        ("rbac.authorization.k8s.io", "v1", "Role") => reg::<api::rbac::v1::Role>(generator),
-        ("rbac.authorization.k8s.io", "v1", "RoleBinding") => reg::<api::rbac::v1::RoleBinding>(generator),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRole") => reg::<api::rbac::v1::ClusterRole>(generator),
-        ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
-            reg::<api::rbac::v1::ClusterRoleBinding>(generator)
-        }
-        ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => reg::<
-            k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
-        >(generator),
-        ("autoscaling", "v1", "Scale") => reg::<api::autoscaling::v1::Scale>(generator),
-        _ => None,
-    }
+    let (gvk, rust_type) = match sub {
+        Subresource::Status => return None,
+        Subresource::Scale => (
+            ("autoscaling", "v1", "Scale"),
+            RustType::of::<api::autoscaling::v1::Scale>(),
+        ),
+        Subresource::Binding => (
+            ("", "v1", "Binding"),
+            RustType::of::<api::core::v1::Binding>(),
+        ),
+        Subresource::Eviction => (
+            ("policy", "v1", "Eviction"),
+            RustType::of::<api::policy::v1::Eviction>(),
+        ),
+    };
+    Some(SubresourceBody { gvk, rust_type })
 }
 
 /// The k8s-openapi schemas of every built-in kind and of the bodies of their
@@ -67,22 +62,17 @@ pub fn builtin_definitions() -> &'static Map<String, Value> {
         let mut generator = SchemaSettings::openapi3().into_generator();
         generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions>();
         generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>();
-        for kind in crate::kinds::builtin_kinds() {
-            match kind.descriptor {
-                Some(d) => {
-                    (d.rust_type.schema)(&mut generator);
-                }
-                None => {
-                    register_builtin(&mut generator, &kind.group, &kind.version, &kind.kind);
-                }
-            }
+        for d in crate::kinds::builtin::ALL {
+            (d.rust_type.schema)(&mut generator);
         }
-        for (g, v, k) in [
-            ("", "v1", "Binding"),
-            ("policy", "v1", "Eviction"),
-            ("autoscaling", "v1", "Scale"),
+        for sub in [
+            Subresource::Binding,
+            Subresource::Eviction,
+            Subresource::Scale,
         ] {
-            register_builtin(&mut generator, g, v, k);
+            if let Some(body) = subresource_body(sub) {
+                (body.rust_type.schema)(&mut generator);
+            }
         }
         generator.take_definitions(true)
     });

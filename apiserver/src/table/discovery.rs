@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{array_at, at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{age_column, col, name, name_column, obj_age};
 use super::format::list_with_more;
@@ -82,3 +83,17 @@ pub(super) fn lease_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         obj_age(o, now),
     ]
 }
+
+/// `kubectl get endpointslices`.
+pub(crate) const ENDPOINT_SLICE: TablePrinter = TablePrinter {
+    columns: slice_columns,
+    cells: slice_cells,
+    row_conditions: None,
+};
+
+/// `kubectl get leases`.
+pub(crate) const LEASE: TablePrinter = TablePrinter {
+    columns: lease_columns,
+    cells: lease_cells,
+    row_conditions: None,
+};

@@ -30,11 +30,6 @@ use crate::kinds::{KindInfo, PrinterColumn};
 
 use self::columns::{CREATION_DESC, col_full, default_cells, default_columns, name_column};
 use self::custom::custom_cells;
-use self::discovery::{lease_cells, lease_columns, slice_cells, slice_columns};
-use self::policy::{pdb_cells, pdb_columns};
-use self::rbac::{rolebinding_cells, rolebinding_columns};
-use self::scheduling::{priorityclass_cells, priorityclass_columns};
-use self::storage::{storageclass_cells, storageclass_columns};
 
 /// What each row's `object` carries (`?includeObject=` on a Table request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -207,28 +202,9 @@ fn printer_for(kind: &KindInfo) -> Printer {
             custom: Some(cols),
         };
     }
-    if let Some(d) = kind.descriptor {
-        let (columns, cells): (ColumnsFn, CellsFn) = match d.table {
-            Some(p) => (p.columns, p.cells),
-            None => (default_columns, default_cells),
-        };
-        return Printer {
-            columns,
-            cells,
-            custom: None,
-        };
-    }
-    let (columns, cells): (ColumnsFn, CellsFn) = match (kind.group.as_str(), kind.kind.as_str()) {
-        ("events.k8s.io", "Event") => (events::EVENT.columns, events::EVENT.cells),
-        ("discovery.k8s.io", "EndpointSlice") => (slice_columns, slice_cells),
-        ("coordination.k8s.io", "Lease") => (lease_columns, lease_cells),
-        ("policy", "PodDisruptionBudget") => (pdb_columns, pdb_cells),
-        ("scheduling.k8s.io", "PriorityClass") => (priorityclass_columns, priorityclass_cells),
-        ("storage.k8s.io", "StorageClass") => (storageclass_columns, storageclass_cells),
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            (rolebinding_columns, rolebinding_cells)
-        }
-        _ => (default_columns, default_cells),
+    let (columns, cells): (ColumnsFn, CellsFn) = match kind.descriptor.and_then(|d| d.table) {
+        Some(p) => (p.columns, p.cells),
+        None => (default_columns, default_cells),
     };
     Printer {
         columns,
@@ -238,10 +214,7 @@ fn printer_for(kind: &KindInfo) -> Printer {
 }
 
 fn row_conditions(kind: &KindInfo, obj: &Value) -> Option<Value> {
-    if let Some(d) = kind.descriptor {
-        return d.table.and_then(|p| p.row_conditions).and_then(|f| f(obj));
-    }
-    None
+    (kind.descriptor?.table?.row_conditions?)(obj)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{at, int_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{age_column, col, name, name_column, obj_age};
 use super::format::int_or_string;
@@ -41,3 +42,10 @@ pub(super) fn pdb_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         obj_age(o, now),
     ]
 }
+
+/// `kubectl get poddisruptionbudgets`.
+pub(crate) const POD_DISRUPTION_BUDGET: TablePrinter = TablePrinter {
+    columns: pdb_columns,
+    cells: pdb_cells,
+    row_conditions: None,
+};

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{array_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{age_column, col, name, name_column, obj_age, wide};
 
@@ -54,3 +55,10 @@ pub(super) fn rolebinding_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(sas.join(", ")),
     ]
 }
+
+/// `kubectl get rolebindings` and `clusterrolebindings`.
+pub(crate) const ROLE_BINDING: TablePrinter = TablePrinter {
+    columns: rolebinding_columns,
+    cells: rolebinding_cells,
+    row_conditions: None,
+};

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{at, int_at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{age_column, col, name, name_column, obj_age};
 
@@ -43,3 +44,10 @@ pub(super) fn priorityclass_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         json!(policy),
     ]
 }
+
+/// `kubectl get priorityclasses`.
+pub(crate) const PRIORITY_CLASS: TablePrinter = TablePrinter {
+    columns: priorityclass_columns,
+    cells: priorityclass_cells,
+    row_conditions: None,
+};

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use crate::json::{at, str_at};
 use crate::kinds::PrinterColumn;
+use crate::kinds::descriptor::TablePrinter;
 
 use super::columns::{age_column, col, name_column, obj_age};
 
@@ -64,3 +65,10 @@ pub(super) fn storageclass_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
         obj_age(o, now),
     ]
 }
+
+/// `kubectl get storageclasses`.
+pub(crate) const STORAGE_CLASS: TablePrinter = TablePrinter {
+    columns: storageclass_columns,
+    cells: storageclass_cells,
+    row_conditions: None,
+};

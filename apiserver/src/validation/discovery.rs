@@ -7,7 +7,7 @@ use crate::json::{array_at, str_at};
 
 use super::rules::validate_immutable;
 
-pub(super) fn validate_endpoint_slice(
+pub(crate) fn validate_endpoint_slice(
     new: &Value,
     old: Option<&Value>,
     errs: &mut Vec<FieldError>,

@@ -29,12 +29,7 @@ use crate::field_error::{FieldError, go_quote};
 use crate::kinds::KindInfo;
 use crate::names::NameRule;
 
-use discovery::validate_endpoint_slice;
 use meta::validate_object_meta;
-use policy::validate_pdb;
-use rbac::validate_role_binding;
-use scheduling::validate_priority_class;
-use storage::validate_storage_class;
 
 /// The `422 Unprocessable Entity` `Status` for `errors` on the object `name` of `kind`
 /// (`Deployment.apps "x" is invalid: spec.replicas: Invalid value: -1: …`), with one
@@ -85,15 +80,7 @@ pub fn invalid_status(kind: &KindInfo, name: &str, errors: &[FieldError]) -> Val
 
 /// The name rule kube-apiserver applies to `kind`.
 pub fn name_rule(kind: &KindInfo) -> NameRule {
-    if let Some(d) = kind.descriptor {
-        return d.name_rule;
-    }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Namespace") => NameRule::Label,
-        ("", "Service") => NameRule::Dns1035,
-        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
-        _ => NameRule::Subdomain,
-    }
+    kind.descriptor.map_or(NameRule::Subdomain, |d| d.name_rule)
 }
 
 /// Validates `new` as an object of `kind`: a create when `old` is `None`, an update of
@@ -102,27 +89,8 @@ pub fn name_rule(kind: &KindInfo) -> NameRule {
 pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     validate_object_meta(kind, new, old, &mut errs);
-    if kind.is_custom() {
-        return errs;
-    }
-    if let Some(d) = kind.descriptor {
-        if let Some(validate) = d.validate {
-            validate(new, old, &mut errs);
-        }
-        return errs;
-    }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("policy", "PodDisruptionBudget") => validate_pdb(new, &mut errs),
-        ("scheduling.k8s.io", "PriorityClass") => validate_priority_class(new, old, &mut errs),
-        ("storage.k8s.io", "StorageClass") => validate_storage_class(new, old, &mut errs),
-        ("discovery.k8s.io", "EndpointSlice") => validate_endpoint_slice(new, old, &mut errs),
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            validate_role_binding(new, old, &mut errs)
-        }
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            errs.extend(crate::crd::validation::validate_crd(new, old));
-        }
-        _ => {}
+    if let Some(validate) = kind.descriptor.and_then(|d| d.validate) {
+        validate(new, old, &mut errs);
     }
     errs
 }

@@ -8,7 +8,7 @@ use crate::json::{at, str_at};
 use super::rules::validate_int_or_percent;
 use super::selector::validate_label_selector;
 
-pub(super) fn validate_pdb(new: &Value, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_pdb(new: &Value, _old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let spec = at(new, &["spec"]);
     let (min, max) = (at(spec, &["minAvailable"]), at(spec, &["maxUnavailable"]));
     if !min.is_null() && !max.is_null() {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::field_error::FieldError;
 use crate::json::{array_at, at, str_at};
 
-pub(super) fn validate_role_binding(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_role_binding(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let role_ref = at(new, &["roleRef"]);
     let kind = str_at(role_ref, &["kind"]);
     let cluster = str_at(new, &["kind"]) == "ClusterRoleBinding"

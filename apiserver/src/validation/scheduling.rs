@@ -8,7 +8,7 @@ use crate::json::{at, str_at};
 /// The highest priority a user-defined PriorityClass may have.
 pub const HIGHEST_USER_DEFINABLE_PRIORITY: i64 = 1_000_000_000;
 
-pub(super) fn validate_priority_class(
+pub(crate) fn validate_priority_class(
     new: &Value,
     old: Option<&Value>,
     errs: &mut Vec<FieldError>,

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::field_error::FieldError;
 use crate::json::{at, str_at};
 
-pub(super) fn validate_storage_class(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+pub(crate) fn validate_storage_class(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     let provisioner = str_at(new, &["provisioner"]);
     if provisioner.is_empty() {
         errs.push(FieldError::required("provisioner", ""));

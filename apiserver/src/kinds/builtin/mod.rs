@@ -1,9 +1,17 @@
 //! The built-in kinds, one [`KindDescriptor`] each, by API group, with the names, scopes,
 //! short names, categories and subresources a real v1.33 cluster reports for them.
 
+mod apiextensions;
 mod apps;
 mod batch;
+mod coordination;
 mod core;
+mod discovery;
+mod events;
+mod policy;
+mod rbac;
+mod scheduling;
+mod storage;
 
 use super::KindDescriptor;
 
@@ -28,4 +36,15 @@ pub static ALL: &[&KindDescriptor] = &[
     &apps::CONTROLLER_REVISION,
     &batch::JOB,
     &batch::CRON_JOB,
+    &discovery::ENDPOINT_SLICE,
+    &coordination::LEASE,
+    &events::EVENT,
+    &policy::POD_DISRUPTION_BUDGET,
+    &scheduling::PRIORITY_CLASS,
+    &storage::STORAGE_CLASS,
+    &rbac::ROLE,
+    &rbac::ROLE_BINDING,
+    &rbac::CLUSTER_ROLE,
+    &rbac::CLUSTER_ROLE_BINDING,
+    &apiextensions::CUSTOM_RESOURCE_DEFINITION,
 ];
