@@ -16,13 +16,14 @@ use super::request::{self, BodyFormat, Output, Query};
 use super::response::{self, Body};
 use super::route::{self, ResourcePath, Route};
 use crate::discovery;
+use crate::kinds::descriptor::Deletion;
 use crate::kinds::{KindInfo, Subresource};
 use crate::ops::kind_schema::KindSchema;
 use crate::ops::meta::manager_from_user_agent;
 use crate::ops::{
     Applied, ApplyRequest, DeleteOptions, DeleteOutcome, Propagation, WriteOptions, key_of,
 };
-use crate::selector::{FieldSelector, parse_label_selector, selectable_fields};
+use crate::selector::{FieldSelector, parse_label_selector};
 use crate::status::{self, ApiError};
 use crate::storage::{Stored, StoredObject, WatchStart};
 use crate::watch::{self, WatchFilter, WatchOptions};
@@ -344,7 +345,7 @@ fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
     } else {
         FieldSelector::parse(
             ctx.query.get("fieldSelector").unwrap_or(""),
-            selectable_fields(&ctx.kind.group, &ctx.kind.plural),
+            ctx.kind.descriptor.map_or(&[], |d| d.selectable_fields),
         )?
     };
     Ok(WatchFilter {
@@ -681,10 +682,7 @@ fn put(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Body>,
     let raw = req.json_bytes().to_vec();
     let body = req.value;
     let opts = write_opts(ctx)?;
-    if ctx.kind.group.is_empty()
-        && ctx.kind.plural == "namespaces"
-        && ctx.path.sub.as_deref() == Some("finalize")
-    {
+    if ctx.kind.deletion() == Deletion::Namespace && ctx.path.sub.as_deref() == Some("finalize") {
         let obj = state
             .cluster
             .finalize_namespace(name, &body, opts.dry_run)?;
@@ -810,7 +808,7 @@ fn delete_options(ctx: &Ctx, body: Option<&Value>) -> Result<DeleteOptions, ApiE
 }
 
 fn returns_deleted_object(kind: &KindInfo) -> bool {
-    kind.group.is_empty() && matches!(kind.plural.as_str(), "pods" | "services" | "namespaces")
+    kind.descriptor.is_some_and(|d| d.delete.returns_object)
 }
 
 fn delete(

@@ -1,7 +1,8 @@
 //! [`KindDescriptor`]: everything the server knows about one built-in kind, in one value —
 //! its resource names, scope and subresources, its Rust type (for the typed decode check
 //! and the OpenAPI schema), defaulting, validation, `kubectl get` columns and what a create
-//! does with the client's status. Adding a kind is writing its descriptor and listing it
+//! does with the client's status, generation and delete rules, admission steps, field
+//! selectors. Adding a kind is writing its descriptor and listing it
 //! in [`super::builtin`]; the layers (defaulting, validation, tables, OpenAPI, the write
 //! path) read the descriptor that routing found with the kind, never a table of kinds.
 
@@ -74,6 +75,82 @@ pub enum CreateStatus {
     Initial(fn(obj: &Value) -> Value),
 }
 
+/// How a kind keeps `metadata.generation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// Not at all.
+    Untracked,
+    /// Set to 1 on create, bumped when anything but metadata and status changes.
+    Spec,
+    /// As [`Generation::Spec`], and also bumped by annotation changes (Deployments, whose
+    /// rollbacks are annotations).
+    SpecAndAnnotations,
+}
+
+/// How deletes of a kind proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Removed at once, unless finalizers hold the object.
+    Immediate,
+    /// Pods: removed after a grace period (the request's, else the pod's
+    /// `terminationGracePeriodSeconds`; none for unbound or finished pods).
+    Graceful,
+    /// Namespaces: `Terminating` until their content is gone and `spec.finalizers` (the
+    /// `finalize` subresource) is empty.
+    Namespace,
+}
+
+/// What deletes of a kind do and answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteRules {
+    /// How the delete proceeds.
+    pub deletion: Deletion,
+    /// Dependents are orphaned unless the request asks otherwise (Jobs, for
+    /// compatibility with `batch/v1`'s first clients).
+    pub orphans_dependents: bool,
+    /// A completed delete answers the deleted object rather than a `Status` (Pods,
+    /// Services, Namespaces).
+    pub returns_object: bool,
+}
+
+impl DeleteRules {
+    /// Most kinds' deletes: immediate, dependents deleted in the background, a `Status`
+    /// answered.
+    pub const DEFAULT: DeleteRules = DeleteRules {
+        deletion: Deletion::Immediate,
+        orphans_dependents: false,
+        returns_object: false,
+    };
+}
+
+/// A step of upstream's admission chain that a kind's creates go through; the write path
+/// runs a kind's steps in upstream's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// `Priority`: `spec.priorityClassName` (or the global default class) resolved into
+    /// `spec.priority` and `spec.preemptionPolicy`.
+    Priority,
+}
+
+/// Work beyond storing the object that a kind's writes and deletes carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Services: cluster IPs and node ports allocated on writes, released on delete.
+    ServiceAddresses,
+    /// CRDs: the kinds they define served (and their status written) on writes,
+    /// withdrawn with their objects on delete.
+    CustomResourceDefinition,
+}
+
+/// How a kind writes `spec.selector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectorForm {
+    /// A `metav1.LabelSelector` (`matchLabels`, `matchExpressions`).
+    LabelSelector,
+    /// A plain label map (ReplicationControllers).
+    LabelMap,
+}
+
 /// Scope of a kind's objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -117,12 +194,31 @@ pub struct KindDescriptor {
     pub table: Option<TablePrinter>,
     /// What a create does with the client's status.
     pub create_status: CreateStatus,
+    /// Writes to `/status` also take `metadata.annotations` (Deployments: their
+    /// controller records revisions there); otherwise they change only `status`.
+    pub status_writes_annotations: bool,
+    /// How `metadata.generation` is kept.
+    pub generation: Generation,
+    /// An update (PUT) of a missing object creates it (Endpoints, Events).
+    pub create_on_update: bool,
+    /// What deletes do and answer.
+    pub delete: DeleteRules,
+    /// The admission steps creates go through (the hook point of the admission chain).
+    pub admission: &'static [Admission],
+    /// Work writes and deletes carry beyond storage.
+    pub lifecycle: Option<Lifecycle>,
+    /// How `spec.selector` is written (the `scale` subresource reports it).
+    pub selector_form: SelectorForm,
+    /// The fields besides `metadata.name` and `metadata.namespace` field selectors may
+    /// name.
+    pub selectable_fields: &'static [&'static str],
 }
 
 impl KindDescriptor {
     /// A descriptor with the names, scope and type given and everything else as most
     /// kinds have it: no short names, categories, subresources, defaulting or validation
-    /// beyond metadata, subdomain names, the default table, the client's status kept.
+    /// beyond metadata, subdomain names, the default table, the client's status kept, no
+    /// generation, immediate deletes, no admission steps, no selectable fields.
     pub const fn new(
         group: &'static str,
         kind: &'static str,
@@ -146,6 +242,14 @@ impl KindDescriptor {
             validate: None,
             table: None,
             create_status: CreateStatus::Kept,
+            status_writes_annotations: false,
+            generation: Generation::Untracked,
+            create_on_update: false,
+            delete: DeleteRules::DEFAULT,
+            admission: &[],
+            lifecycle: None,
+            selector_form: SelectorForm::LabelSelector,
+            selectable_fields: &[],
         }
     }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 pub use descriptor::KindDescriptor;
+use descriptor::{Deletion, Lifecycle};
 
 /// A subresource the server serves beneath an object (`/pods/x/status`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -191,6 +192,18 @@ impl KindInfo {
     /// Whether this kind is a custom resource.
     pub fn is_custom(&self) -> bool {
         matches!(self.source, KindSource::Custom { .. })
+    }
+
+    /// How deletes of this kind proceed (immediately for custom resources).
+    pub fn deletion(&self) -> Deletion {
+        self.descriptor
+            .map_or(Deletion::Immediate, |d| d.delete.deletion)
+    }
+
+    /// The work beyond storage this kind's writes and deletes carry (none for custom
+    /// resources).
+    pub fn lifecycle(&self) -> Option<Lifecycle> {
+        self.descriptor.and_then(|d| d.lifecycle)
     }
 
     /// The served kind a built-in descriptor describes.

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 
+use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey, Store, StoredObject};
@@ -154,7 +155,7 @@ impl Cluster {
         prepare::fill_system_fields(kind, &mut body);
         prepare::reset_status_on_create(kind, &mut body);
         hooks::apply_defaults(kind, &mut body);
-        prepare::prepare_create_by_kind(self, kind, &mut body)?;
+        prepare::admit_create(self, kind, &mut body)?;
         let allocated = prepare::allocate_service(self, kind, &mut body, None)?;
         if let Some(m) = meta_mut(&mut body) {
             m.insert("name".into(), json!(shown_name));
@@ -312,7 +313,7 @@ impl Cluster {
 
     /// Side effects of a committed create or update: CRDs (re)register their kinds.
     fn after_write(&self, kind: &KindInfo, obj: &StoredObject) -> Result<(), ApiError> {
-        if kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions" {
+        if kind.lifecycle() == Some(Lifecycle::CustomResourceDefinition) {
             hooks::crd_written(self, obj)?;
         }
         Ok(())
@@ -320,12 +321,13 @@ impl Cluster {
 
     /// Side effects of a removal: released addresses, CRDs' kinds unregistered.
     fn after_delete(&self, kind: &KindInfo, obj: &StoredObject) -> Result<(), ApiError> {
-        if kind.group.is_empty() && kind.plural == "services" {
-            let v = obj.value()?;
-            prepare::release_service(self, &prepare::service_allocations(&v));
-        }
-        if kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions" {
-            hooks::crd_removed(self, obj)?;
+        match kind.lifecycle() {
+            Some(Lifecycle::ServiceAddresses) => {
+                let v = obj.value()?;
+                prepare::release_service(self, &prepare::service_allocations(&v));
+            }
+            Some(Lifecycle::CustomResourceDefinition) => hooks::crd_removed(self, obj)?,
+            None => {}
         }
         Ok(())
     }

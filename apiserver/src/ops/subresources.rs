@@ -9,6 +9,7 @@ use super::kind_schema::KindSchema;
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, WriteOptions};
 use crate::json::{int_at, json_path_steps, set_at, str_at};
+use crate::kinds::descriptor::SelectorForm;
 use crate::kinds::{KindInfo, Subresource};
 use crate::selector::label_selector_of;
 use crate::status::ApiError;
@@ -344,7 +345,10 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             // A ReplicationController's selector is a plain label map (upstream's
             // `scaleFromRC` uses `labels.SelectorFromSet`), the others' a LabelSelector.
             let selector = v.pointer("/spec/selector");
-            let sel = if kind.group.is_empty() && kind.kind == "ReplicationController" {
+            let label_map = kind
+                .descriptor
+                .is_some_and(|d| d.selector_form == SelectorForm::LabelMap);
+            let sel = if label_map {
                 let set = selector.and_then(Value::as_object).into_iter().flatten();
                 Selector::from_set(set.map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))))
             } else {

@@ -6,7 +6,9 @@ use crate::defaults::apps::{
     default_daemonset, default_deployment, default_replica_set, default_statefulset,
 };
 use crate::kinds::Subresource::{Scale, Status};
-use crate::kinds::descriptor::{CreateStatus, KindDescriptor, RustType, Scope, empty_status};
+use crate::kinds::descriptor::{
+    CreateStatus, Generation, KindDescriptor, RustType, Scope, empty_status,
+};
 use crate::table;
 use crate::validation::apps::{
     validate_daemonset, validate_deployment, validate_replica_set, validate_statefulset,
@@ -21,6 +23,8 @@ pub static DEPLOYMENT: KindDescriptor = KindDescriptor {
     validate: Some(validate_deployment),
     table: Some(table::apps::DEPLOYMENT),
     create_status: CreateStatus::Initial(empty_status),
+    status_writes_annotations: true,
+    generation: Generation::SpecAndAnnotations,
     ..KindDescriptor::new(
         "apps",
         "Deployment",
@@ -39,6 +43,8 @@ pub static REPLICA_SET: KindDescriptor = KindDescriptor {
     validate: Some(validate_replica_set),
     table: Some(table::apps::REPLICA_SET),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
+    selectable_fields: &["status.replicas"],
     ..KindDescriptor::new(
         "apps",
         "ReplicaSet",
@@ -57,6 +63,7 @@ pub static STATEFUL_SET: KindDescriptor = KindDescriptor {
     validate: Some(validate_statefulset),
     table: Some(table::apps::STATEFUL_SET),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
     ..KindDescriptor::new(
         "apps",
         "StatefulSet",
@@ -75,6 +82,7 @@ pub static DAEMON_SET: KindDescriptor = KindDescriptor {
     validate: Some(validate_daemonset),
     table: Some(table::apps::DAEMON_SET),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
     ..KindDescriptor::new(
         "apps",
         "DaemonSet",

@@ -4,7 +4,9 @@ use k8s_openapi::api::batch::v1 as api;
 
 use crate::defaults::batch::{default_cronjob, default_job};
 use crate::kinds::Subresource::Status;
-use crate::kinds::descriptor::{CreateStatus, KindDescriptor, RustType, Scope, empty_status};
+use crate::kinds::descriptor::{
+    CreateStatus, DeleteRules, Generation, KindDescriptor, RustType, Scope, empty_status,
+};
 use crate::table;
 use crate::validation::batch::{validate_cronjob, validate_job};
 
@@ -16,6 +18,12 @@ pub static JOB: KindDescriptor = KindDescriptor {
     validate: Some(validate_job),
     table: Some(table::batch::JOB),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
+    delete: DeleteRules {
+        orphans_dependents: true,
+        ..DeleteRules::DEFAULT
+    },
+    selectable_fields: &["status.successful"],
     ..KindDescriptor::new(
         "batch",
         "Job",
@@ -35,6 +43,7 @@ pub static CRON_JOB: KindDescriptor = KindDescriptor {
     validate: Some(validate_cronjob),
     table: Some(table::batch::CRON_JOB),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
     ..KindDescriptor::new(
         "batch",
         "CronJob",

@@ -9,7 +9,10 @@ use crate::defaults::core::{
 };
 use crate::defaults::pod::{default_pod, pod_initial_status};
 use crate::kinds::Subresource::{Binding, Eviction, Scale, Status};
-use crate::kinds::descriptor::{CreateStatus, KindDescriptor, RustType, Scope, empty_status};
+use crate::kinds::descriptor::{
+    Admission, CreateStatus, DeleteRules, Deletion, Generation, KindDescriptor, Lifecycle,
+    RustType, Scope, SelectorForm, empty_status,
+};
 use crate::names::NameRule;
 use crate::table;
 use crate::validation::core::{
@@ -26,6 +29,12 @@ pub static NAMESPACE: KindDescriptor = KindDescriptor {
     name_rule: NameRule::Label,
     table: Some(table::core::NAMESPACE),
     create_status: CreateStatus::Initial(namespace_status),
+    delete: DeleteRules {
+        deletion: Deletion::Namespace,
+        returns_object: true,
+        ..DeleteRules::DEFAULT
+    },
+    selectable_fields: &["status.phase"],
     ..KindDescriptor::new(
         "",
         "Namespace",
@@ -44,6 +53,22 @@ pub static POD: KindDescriptor = KindDescriptor {
     validate: Some(validate_pod),
     table: Some(table::pod::POD),
     create_status: CreateStatus::Initial(pod_initial_status),
+    delete: DeleteRules {
+        deletion: Deletion::Graceful,
+        returns_object: true,
+        ..DeleteRules::DEFAULT
+    },
+    admission: &[Admission::Priority],
+    selectable_fields: &[
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ],
     ..KindDescriptor::new(
         "",
         "Pod",
@@ -59,6 +84,7 @@ pub static NODE: KindDescriptor = KindDescriptor {
     subresources: &[Status],
     defaults: Some(default_node),
     table: Some(table::core::NODE),
+    selectable_fields: &["spec.unschedulable"],
     ..KindDescriptor::new(
         "",
         "Node",
@@ -78,6 +104,11 @@ pub static SERVICE: KindDescriptor = KindDescriptor {
     validate: Some(validate_service),
     table: Some(table::core::SERVICE),
     create_status: CreateStatus::Initial(service_status),
+    delete: DeleteRules {
+        returns_object: true,
+        ..DeleteRules::DEFAULT
+    },
+    lifecycle: Some(Lifecycle::ServiceAddresses),
     ..KindDescriptor::new(
         "",
         "Service",
@@ -92,6 +123,7 @@ pub static ENDPOINTS: KindDescriptor = KindDescriptor {
     short_names: &["ep"],
     defaults: Some(default_endpoints),
     table: Some(table::core::ENDPOINTS),
+    create_on_update: true,
     ..KindDescriptor::new(
         "",
         "Endpoints",
@@ -120,6 +152,7 @@ pub static SECRET: KindDescriptor = KindDescriptor {
     defaults: Some(default_secret),
     validate: Some(validate_secret),
     table: Some(table::core::SECRET),
+    selectable_fields: &["type"],
     ..KindDescriptor::new(
         "",
         "Secret",
@@ -142,10 +175,28 @@ pub static SERVICE_ACCOUNT: KindDescriptor = KindDescriptor {
     )
 };
 
+/// The fields Events of both groups are selected by (`involvedObject.*` read from
+/// `regarding` in `events.k8s.io/v1`).
+pub(super) const EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+];
+
 /// `v1` Events.
 pub static EVENT: KindDescriptor = KindDescriptor {
     short_names: &["ev"],
     table: Some(table::events::CORE_EVENT),
+    create_on_update: true,
+    selectable_fields: EVENT_FIELDS,
     ..KindDescriptor::new(
         "",
         "Event",
@@ -198,6 +249,9 @@ pub static REPLICATION_CONTROLLER: KindDescriptor = KindDescriptor {
     validate: Some(validate_replication_controller),
     table: Some(table::core::REPLICATION_CONTROLLER),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
+    selector_form: SelectorForm::LabelMap,
+    selectable_fields: &["status.replicas"],
     ..KindDescriptor::new(
         "",
         "ReplicationController",

@@ -2,6 +2,7 @@
 
 use k8s_openapi::api::events::v1 as api;
 
+use super::core::EVENT_FIELDS;
 use crate::kinds::descriptor::{KindDescriptor, RustType, Scope};
 use crate::table;
 
@@ -9,6 +10,8 @@ use crate::table;
 pub static EVENT: KindDescriptor = KindDescriptor {
     short_names: &["ev"],
     table: Some(table::events::EVENT),
+    create_on_update: true,
+    selectable_fields: EVENT_FIELDS,
     ..KindDescriptor::new(
         "events.k8s.io",
         "Event",

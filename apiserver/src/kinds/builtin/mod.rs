@@ -13,6 +13,9 @@ mod rbac;
 mod scheduling;
 mod storage;
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use super::KindDescriptor;
 
 /// Every built-in kind, in the order discovery was first written in.
@@ -48,3 +51,13 @@ pub static ALL: &[&KindDescriptor] = &[
     &rbac::CLUSTER_ROLE_BINDING,
     &apiextensions::CUSTOM_RESOURCE_DEFINITION,
 ];
+
+/// The built-in kind served as `resource` in `group`, from an index built on first use
+/// (storage asks on every write, for the kind's selectable fields).
+pub fn by_resource(group: &str, resource: &str) -> Option<&'static KindDescriptor> {
+    type Index = HashMap<(&'static str, &'static str), &'static KindDescriptor>;
+    static INDEX: LazyLock<Index> =
+        LazyLock::new(|| ALL.iter().map(|d| ((d.group, d.plural), *d)).collect());
+    let index: &HashMap<(&str, &str), &'static KindDescriptor> = &INDEX;
+    index.get(&(group, resource)).copied()
+}

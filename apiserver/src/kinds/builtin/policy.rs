@@ -3,7 +3,9 @@
 use k8s_openapi::api::policy::v1 as api;
 
 use crate::kinds::Subresource::Status;
-use crate::kinds::descriptor::{CreateStatus, KindDescriptor, RustType, Scope, empty_status};
+use crate::kinds::descriptor::{
+    CreateStatus, Generation, KindDescriptor, RustType, Scope, empty_status,
+};
 use crate::table;
 use crate::validation::policy::validate_pdb;
 
@@ -14,6 +16,7 @@ pub static POD_DISRUPTION_BUDGET: KindDescriptor = KindDescriptor {
     validate: Some(validate_pdb),
     table: Some(table::policy::POD_DISRUPTION_BUDGET),
     create_status: CreateStatus::Initial(empty_status),
+    generation: Generation::Spec,
     ..KindDescriptor::new(
         "policy",
         "PodDisruptionBudget",
