@@ -30,6 +30,7 @@ impl ControllerFlags {
             selection: ControllerSelection::parse(&self.controllers)?,
             concurrent_syncs: self.concurrent_syncs.clone(),
             instance: instance.to_string(),
+            ..ControllersConfig::default()
         })
     }
 }

@@ -703,7 +703,14 @@ fn custom_values_reach_every_object() {
     let role = rules(cluster_role_of(&objects, cm));
     let enabled = enabled_controllers(&args);
     let names: Vec<&str> = enabled.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["replicaset-controller", "deployment-controller"]);
+    assert_eq!(
+        names,
+        [
+            "replicaset-controller",
+            "replicationcontroller-controller",
+            "deployment-controller"
+        ]
+    );
     assert_grants_exactly(&role, &enabled);
     assert!(
         role.iter().all(|r| !r.resources.contains(&"*".to_string())),

@@ -236,7 +236,7 @@ async fn run(n: usize) -> BenchResult<()> {
                 .map_err(Into::into)
         } else {
             let factory = SharedInformerFactory::new(ctrl_client.clone(), None);
-            let rs = ReplicaSetController::new(
+            let rs = ReplicaSetController::<ReplicaSet>::new(
                 &factory,
                 ctrl_client,
                 &ReplicaSetControllerConfig {

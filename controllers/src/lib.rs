@@ -12,6 +12,8 @@
 //! - [`replicaset`]: creations/deletions (diff, `burstReplicas`, deletion ranking,
 //!   slow-start batches), the pod to create, and the status with its
 //!   `ReplicaFailure` condition.
+//! - [`replicationcontroller`]: the legacy ReplicationController, kept by the
+//!   ReplicaSet controller's logic as upstream's replication manager.
 //! - [`deployment`]: pod-template-hash, new/old ReplicaSets, revisions and
 //!   annotations, RollingUpdate and Recreate, proportional scaling, paused,
 //!   rollback by template, history cleanup, status, conditions and progress
@@ -23,8 +25,8 @@
 //!   flags, informers, RBAC permissions, constructors) and the manager that runs the
 //!   enabled ones over one informer factory (`--controllers` selection,
 //!   [`manager::run_controllers`]).
-//! - [`util`]: helpers shared by the controllers (pod readiness and availability,
-//!   label selectors, int-or-percent, controller history).
+//! - [`util`]: helpers shared by the controllers (pod control for any owner, pod
+//!   readiness and availability, int-or-percent, controller history).
 
 #![warn(missing_docs)]
 
@@ -33,6 +35,7 @@ pub mod gc;
 pub mod manager;
 pub mod namespace;
 pub mod replicaset;
+pub mod replicationcontroller;
 pub mod util;
 
 pub use manager::{ControllersConfig, run_controllers};

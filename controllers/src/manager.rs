@@ -12,15 +12,17 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ReplicationController};
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
 use crate::gc::shell::{GcConfig, run_garbage_collector_on};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
+use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 
 mod descriptor;
@@ -34,6 +36,9 @@ pub use selection::{ControllerSelection, lookup};
 
 /// Upstream name of the ReplicaSet controller (`--controllers`).
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
+
+/// Upstream name of the ReplicationController controller (`--controllers`).
+pub const REPLICATIONCONTROLLER_CONTROLLER: &str = "replicationcontroller-controller";
 
 /// Upstream name of the Deployment controller (`--controllers`).
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
@@ -73,20 +78,35 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                    Larger number = more responsive replica management, but more CPU (and \
                    network) load",
         }),
-        build: |cx| {
-            let c = ReplicaSetController::new(
-                cx.factory,
-                cx.client.clone(),
-                &ReplicaSetControllerConfig {
-                    workers: cx.workers,
-                    instance: cx.config.instance.clone(),
-                    record_events: true,
-                },
-            )?;
-            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
-                c.run(stop)
-            }))
-        },
+        build: replica_set_like::<ReplicaSet>,
+    },
+    ControllerDescriptor {
+        name: REPLICATIONCONTROLLER_CONTROLLER,
+        alias: "replicationcontroller",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<ReplicationController>(),
+            Informed::of::<Pod>(),
+        ],
+        // Upstream's system:controller:replication-controller.
+        permissions: &[
+            RECORDS_EVENTS,
+            Permission::on::<ReplicationController>(&["get", "list", "watch"]),
+            Permission::on_sub::<ReplicationController>("status", &["update"]),
+            Permission::on_sub::<ReplicationController>("finalizers", &["update"]),
+            Permission::on::<Pod>(&["list", "watch", "create", "patch", "delete"]),
+        ],
+        // Upstream registers `concurrent_rc_syncs`; its flag normalization makes it
+        // `--concurrent-rc-syncs`.
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-rc-syncs",
+            default: 5,
+            help: "The number of replication controllers that are allowed to sync \
+                   concurrently. Larger number = more responsive replica management, but \
+                   more CPU (and network) load",
+        }),
+        // Upstream's replication manager: the ReplicaSet controller over RCs.
+        build: replica_set_like::<ReplicationController>,
     },
     ControllerDescriptor {
         name: DEPLOYMENT_CONTROLLER,
@@ -126,6 +146,7 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                     workers: cx.workers,
                     instance: cx.config.instance.clone(),
                     record_events: true,
+                    clock: cx.config.clock.clone(),
                 },
             )?;
             Ok(BuiltController::new(Some(c.synced_check()), |stop| {
@@ -190,6 +211,7 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                 cx.client.clone(),
                 &NamespaceControllerConfig {
                     workers: cx.workers,
+                    clock: cx.config.clock.clone(),
                     ..NamespaceControllerConfig::default()
                 },
             )
@@ -200,6 +222,26 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
         },
     },
 ];
+
+/// The constructor of the ReplicaSet controller over owners of kind `R`: the
+/// ReplicaSet's own, and the ReplicationController's.
+fn replica_set_like<R: ReplicaSetLike>(
+    cx: &BuildContext<'_>,
+) -> Result<BuiltController, ManagerError> {
+    let c = ReplicaSetController::<R>::new(
+        cx.factory,
+        cx.client.clone(),
+        &ReplicaSetControllerConfig {
+            workers: cx.workers,
+            instance: cx.config.instance.clone(),
+            record_events: true,
+            clock: cx.config.clock.clone(),
+        },
+    )?;
+    Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+        c.run(stop)
+    }))
+}
 
 /// Errors of a controllers selection or of running the controllers.
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +278,8 @@ pub struct ControllersConfig {
     pub concurrent_syncs: BTreeMap<String, usize>,
     /// The instance name events are reported from.
     pub instance: String,
+    /// The wall clock every controller reads `now` from (a fake one in tests).
+    pub clock: SharedClock,
 }
 
 impl Default for ControllersConfig {
@@ -244,6 +288,7 @@ impl Default for ControllersConfig {
             selection: ControllerSelection::default(),
             concurrent_syncs: BTreeMap::new(),
             instance: "capstan".to_string(),
+            clock: RealClock::shared(),
         }
     }
 }

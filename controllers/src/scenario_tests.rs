@@ -12,8 +12,9 @@ use crate::deployment::{
     DeploymentAction, DeploymentInput, RolloutVerdict, plan_deployment, rollout_verdict,
 };
 use crate::replicaset::ranking::related_pods;
-use crate::replicaset::{ManageReplicas, filter_active, plan_status, plan_sync, pod_from_template};
+use crate::replicaset::{ManageReplicas, filter_active, plan_status, plan_sync};
 use crate::util::pod::is_available;
+use crate::util::pod_control::pod_from_template;
 use crate::util::replicasets as rsu;
 use crate::util::testing::{at, deployment};
 use crate::util::time::k8s;

@@ -100,6 +100,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
         manager.enabled(),
         [
             "replicaset-controller",
+            "replicationcontroller-controller",
             "deployment-controller",
             "garbage-collector-controller",
             "namespace-controller"

@@ -45,15 +45,15 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
+        Self::start_with(ReplicaSetControllerConfig::default()).await
+    }
+
+    async fn start_with(config: ReplicaSetControllerConfig) -> Self {
         let server = TestServer::start().await.expect("test server starts");
         let client = server.client().await;
         let factory = SharedInformerFactory::new(client.clone(), None);
-        let controller = ReplicaSetController::new(
-            &factory,
-            client.clone(),
-            &ReplicaSetControllerConfig::default(),
-        )
-        .expect("controller builds");
+        let controller = ReplicaSetController::<ReplicaSet>::new(&factory, client.clone(), &config)
+            .expect("controller builds");
         factory.start().expect("informers start");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let run = tokio::spawn(async move {
@@ -384,5 +384,49 @@ async fn deleted_replica_set_is_forgotten_and_a_namesake_starts_fresh() {
     let second_uid = second.uid().expect("uid");
     wait_for_owned(&pods, &second_uid, 1).await;
     assert_eq!(owned_pods(&pods, &first_uid).await.len(), 2);
+    h.stop().await;
+}
+
+/// The controller judges availability (`minReadySeconds`) by the clock of its
+/// configuration: with a clock two hours ahead, pods Ready since the real now are
+/// available at once although `minReadySeconds` is an hour.
+#[tokio::test]
+async fn availability_is_judged_by_the_configured_clock() {
+    use capstan_runtime::clock::FakeClock;
+    let clock = FakeClock::new(
+        k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_hours(2),
+    );
+    let h = Harness::start_with(ReplicaSetControllerConfig {
+        clock: clock.shared(),
+        ..ReplicaSetControllerConfig::default()
+    })
+    .await;
+    let rss: Api<ReplicaSet> = Api::namespaced(h.client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), NS);
+    let mut rs = replica_set("slow", 2);
+    rs.spec.as_mut().expect("spec").min_ready_seconds = Some(3600);
+    let uid = rss
+        .create(&PostParams::default(), &rs)
+        .await
+        .expect("create replica set")
+        .uid()
+        .expect("uid");
+    for p in wait_for_owned(&pods, &uid, 2).await {
+        mark_ready(&pods, &p.name_any()).await;
+    }
+    eventually("both pods available by the fake clock", || async {
+        let st = rss
+            .get("slow")
+            .await
+            .map_err(|e| e.to_string())?
+            .status
+            .unwrap_or_default();
+        if st.ready_replicas == Some(2) && st.available_replicas == Some(2) {
+            Ok(())
+        } else {
+            Err(format!("{st:?}"))
+        }
+    })
+    .await;
     h.stop().await;
 }

@@ -93,27 +93,6 @@ async fn wait_sizes(cluster: &Cluster, uid: &str, want: &[(&str, (i32, i32, i32)
     .await;
 }
 
-/// Live (not terminating) pods labelled `app=<app>`.
-async fn live_pods(cluster: &Cluster, app: &str) -> Vec<Pod> {
-    cluster
-        .api::<Pod>()
-        .list(&ListParams::default().labels(&format!("app={app}")))
-        .await
-        .expect("list pods")
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect()
-}
-
-/// The uid of the ReplicaSet or Deployment controlling `obj`, if any.
-fn controller_uid<K: ResourceExt>(obj: &K) -> Option<String> {
-    obj.owner_references()
-        .iter()
-        .find(|r| r.controller == Some(true))
-        .map(|r| r.uid.clone())
-}
-
 /// The whole life of a rollout through kubectl: create → `rollout status`;
 /// a RollingUpdate (maxSurge 3 / maxUnavailable 2 on 10 replicas) where every
 /// ReplicaSet state seen on a watch asks for at most 13 pods in all and every

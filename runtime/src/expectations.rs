@@ -25,61 +25,12 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::ObjectKey;
+use crate::clock::{Clock, RealClock};
 
 /// How long expectations stay in force without being fulfilled before
 /// [`ControllerExpectations::satisfied_expectations`] reports them satisfied anyway
 /// (upstream `ExpectationsTimeout`, 5 minutes).
 pub const EXPECTATIONS_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// A source of the current time, injectable so that expiry can be tested without
-/// waiting five minutes.
-pub trait Clock: Send + Sync {
-    /// The current instant.
-    fn now(&self) -> Instant;
-}
-
-/// The process's monotonic clock (tokio's, so a test runtime with paused time
-/// controls it too; outside a runtime it is `std::time::Instant::now()`).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RealClock;
-
-impl Clock for RealClock {
-    fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
-    }
-}
-
-/// A clock that only moves when told to, for tests.
-#[derive(Debug, Clone)]
-pub struct FakeClock {
-    now: Arc<Mutex<Instant>>,
-}
-
-impl FakeClock {
-    /// A fake clock starting at the real current instant.
-    pub fn new() -> Self {
-        Self {
-            now: Arc::new(Mutex::new(Instant::now())),
-        }
-    }
-
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: Duration) {
-        *self.now.lock() += by;
-    }
-}
-
-impl Default for FakeClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for FakeClock {
-    fn now(&self) -> Instant {
-        *self.now.lock()
-    }
-}
 
 /// The outstanding creations and deletions one controller (one key) waits for, as
 /// upstream's `ControlleeExpectations`. Counts may go negative when more events than
@@ -158,7 +109,7 @@ impl<K: Eq + Hash + Clone> ControllerExpectations<K> {
         };
         if exp.fulfilled() {
             true
-        } else if exp.is_expired(self.clock.now()) {
+        } else if exp.is_expired(self.clock.instant()) {
             tracing::debug!(
                 add = exp.add,
                 del = exp.del,
@@ -181,7 +132,7 @@ impl<K: Eq + Hash + Clone> ControllerExpectations<K> {
         let exp = ControlleeExpectations {
             add,
             del,
-            timestamp: self.clock.now(),
+            timestamp: self.clock.instant(),
         };
         self.entries.lock().insert(key.clone(), exp);
     }
@@ -346,9 +297,10 @@ impl<K: Eq + Hash + Clone + fmt::Display> UidTrackingExpectations<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::FakeClock;
 
     fn fixture() -> (FakeClock, ControllerExpectations<ObjectKey>, ObjectKey) {
-        let clock = FakeClock::new();
+        let clock = FakeClock::default();
         let exp = ControllerExpectations::with_clock(Arc::new(clock.clone()));
         (clock, exp, ObjectKey::namespaced("default", "rs"))
     }

@@ -145,6 +145,26 @@ pub fn controller_of<K: Resource>(obj: &K) -> Option<&OwnerReference> {
         .find(|r| r.controller == Some(true))
 }
 
+/// The object of kind `K` among `candidates` that the controller reference `r` of
+/// an object in `namespace` names: same kind, namespace, name and UID (upstream's
+/// per-controller `resolveControllerRef`). `None` when it names another kind or an
+/// object that was replaced (another UID).
+pub fn resolve_controller_ref<'a, K: Resource<DynamicType = ()>>(
+    namespace: Option<&str>,
+    r: &OwnerReference,
+    candidates: &[&'a K],
+) -> Option<&'a K> {
+    if r.kind != K::kind(&()) {
+        return None;
+    }
+    candidates.iter().copied().find(|c| {
+        let meta = c.meta();
+        meta.namespace.as_deref() == namespace
+            && meta.name.as_deref() == Some(r.name.as_str())
+            && meta.uid.as_deref() == Some(r.uid.as_str())
+    })
+}
+
 /// What to do with one candidate object (upstream `ClaimObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClaimDecision {

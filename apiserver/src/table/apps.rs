@@ -52,27 +52,29 @@ pub(super) fn deployment_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 pub(super) fn replicaset_columns() -> Vec<PrinterColumn> {
+    replicated_columns(
+        "Replicas is the number of desired pods.",
+        "Replicas is the most recently observed number of non-terminating pods.",
+        "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
+        "Selector is a label query over pods that should match the replica count.",
+    )
+}
+
+/// `NAME DESIRED CURRENT READY AGE` (wide: `CONTAINERS IMAGES SELECTOR`), the columns of
+/// ReplicaSets and ReplicationControllers, with the kind's descriptions.
+pub(super) fn replicated_columns(
+    desired: &str,
+    current: &str,
+    ready: &str,
+    selector: &str,
+) -> Vec<PrinterColumn> {
     let mut columns = vec![
         name_column(),
-        col(
-            "Desired",
-            "integer",
-            "Replicas is the number of desired pods.",
-        ),
-        col(
-            "Current",
-            "integer",
-            "Replicas is the most recently observed number of non-terminating pods.",
-        ),
-        col(
-            "Ready",
-            "integer",
-            "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
-        ),
+        col("Desired", "integer", desired),
+        col("Current", "integer", current),
+        col("Ready", "integer", ready),
     ];
-    columns.extend(workload_columns(Some(
-        "Selector is a label query over pods that should match the replica count.",
-    )));
+    columns.extend(workload_columns(Some(selector)));
     columns
 }
 

@@ -7,10 +7,8 @@ use crate::json::{array_at, at, int_at, str_at};
 use crate::kinds::PrinterColumn;
 use crate::kinds::descriptor::TablePrinter;
 
-use super::apps::replicated_cells;
-use super::columns::{
-    age_column, col, condition_status, name, name_column, obj_age, wide, workload_columns,
-};
+use super::apps::{replicated_cells, replicated_columns};
+use super::columns::{age_column, col, condition_status, name, name_column, obj_age, wide};
 use super::format::{format_labels, or_none};
 
 pub(super) fn namespace_columns() -> Vec<PrinterColumn> {
@@ -528,26 +526,12 @@ pub(super) fn pv_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
 }
 
 pub(super) fn replication_controller_columns() -> Vec<PrinterColumn> {
-    let mut columns = vec![
-        name_column(),
-        col(
-            "Desired",
-            "integer",
-            "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
-        ),
-        col(
-            "Current",
-            "integer",
-            "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
-        ),
-        col(
-            "Ready",
-            "integer",
-            "The number of ready replicas for this replication controller.",
-        ),
-    ];
-    columns.extend(workload_columns(Some("Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors")));
-    columns
+    replicated_columns(
+        "Replicas is the number of desired replicas. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+        "Replicas is the most recently observed number of replicas. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicationcontroller#what-is-a-replicationcontroller",
+        "The number of ready replicas for this replication controller.",
+        "Selector is a label query over pods that should match the Replicas count. If Selector is empty, it is defaulted to the labels present on the Pod template. Label keys and values that must match in order to be controlled by this replication controller, if empty defaulted to labels on Pod template. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+    )
 }
 
 pub(super) fn replication_controller_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use capstan_runtime::errors;
 use capstan_runtime::events::{EventType, Recorder};
+use capstan_runtime::status::StatusWriter;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, PostParams, Preconditions};
@@ -38,6 +39,7 @@ pub enum DeploymentSyncError {
 pub struct DeploymentActions {
     client: Client,
     recorder: Option<Recorder>,
+    status: StatusWriter<Deployment>,
 }
 
 fn event_type(e: &PlannedEvent) -> EventType {
@@ -51,7 +53,13 @@ fn event_type(e: &PlannedEvent) -> EventType {
 impl DeploymentActions {
     /// A performer writing through `client`, recording events when given a recorder.
     pub fn new(client: Client, recorder: Option<Recorder>) -> Self {
-        Self { client, recorder }
+        Self {
+            // Upstream's Deployment controller does not retry a failed status
+            // write: the sync fails and is requeued with backoff.
+            status: StatusWriter::new(client.clone()).with_retries(0),
+            client,
+            recorder,
+        }
     }
 
     fn record(&self, d: &Deployment, e: &PlannedEvent) {
@@ -95,7 +103,6 @@ impl DeploymentActions {
         }
         let ns = d.metadata.namespace.clone().unwrap_or_default();
         let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
-        let d_api: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
         let mut latest = d.clone();
         // A plan may write one ReplicaSet twice (sync its annotations, then scale
         // it): later writes carry the resourceVersion the earlier one returned, as
@@ -123,12 +130,9 @@ impl DeploymentActions {
                                 }
                                 CreateConflict::Collision(bumped) => {
                                     tracing::info!(deployment = ?latest.metadata.name, replicaset = %name, "hash collision, bumping collisionCount");
-                                    let _ = d_api
-                                        .replace_status(
-                                            latest.metadata.name.as_deref().unwrap_or_default(),
-                                            &PostParams::default(),
-                                            &bumped,
-                                        )
+                                    let _ = self
+                                        .status
+                                        .write_with(&latest, |d| d.status = bumped.status.clone())
                                         .await;
                                     Err(DeploymentSyncError::Api {
                                         action: format!("create replica set {name}"),
@@ -142,12 +146,9 @@ impl DeploymentActions {
                             let (status, event) = on_create_failed(&latest, &name, &msg, now);
                             if let Some(updated) = status {
                                 // A bigger problem is being reported; this write may fail.
-                                let _ = d_api
-                                    .replace_status(
-                                        latest.metadata.name.as_deref().unwrap_or_default(),
-                                        &PostParams::default(),
-                                        &updated,
-                                    )
+                                let _ = self
+                                    .status
+                                    .write_with(&latest, |d| d.status = updated.status.clone())
                                     .await;
                             }
                             self.record(&latest, &event);
@@ -190,13 +191,22 @@ impl DeploymentActions {
                     }
                 }
                 DeploymentAction::UpdateStatus(planned) => {
-                    let mut body = planned.as_ref().clone();
-                    body.metadata.resource_version = latest.metadata.resource_version.clone();
-                    let name = body.metadata.name.clone().unwrap_or_default();
-                    latest = d_api
-                        .replace_status(&name, &PostParams::default(), &body)
+                    // The status and the revision annotations, which apps/v1's
+                    // status strategy keeps from a status write.
+                    let written = self
+                        .status
+                        .write_with(&latest, |d| {
+                            d.status = planned.status.clone();
+                            d.metadata.annotations = planned.metadata.annotations.clone();
+                        })
                         .await
-                        .map_err(err(format!("update status of deployment {name}")))?;
+                        .map_err(err(format!(
+                            "update status of deployment {}",
+                            planned.metadata.name.as_deref().unwrap_or_default()
+                        )))?;
+                    if let Some(stored) = written {
+                        latest = stored;
+                    }
                 }
             }
             if let Some(e) = &step.event {
@@ -218,8 +228,8 @@ mod tests {
 
     use super::*;
     use crate::deployment::{DeploymentInput, plan_deployment};
-    use crate::util::fake_api;
     use crate::util::testing::{at, deployment, template};
+    use capstan_runtime::fake_api;
 
     fn plan_for(d: &Deployment) -> DeploymentPlan {
         plan_deployment(DeploymentInput {

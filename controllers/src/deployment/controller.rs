@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use capstan_labels::is_empty_label_selector;
 use capstan_runtime::ObjectKey;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{
     Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
@@ -22,7 +23,6 @@ use capstan_runtime::ownership::{ControllerRefManager, OwnershipError};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
 use super::actions::{DeploymentActions, DeploymentSyncError};
@@ -53,6 +53,7 @@ pub struct DeploymentReconciler {
     replica_sets: Lister<ReplicaSet>,
     pods: Lister<Pod>,
     actions: DeploymentActions,
+    clock: SharedClock,
 }
 
 impl DeploymentReconciler {
@@ -104,7 +105,7 @@ impl DeploymentReconciler {
         let pod_refs: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
         match self
             .actions
-            .sync(&d, &replica_sets, &pod_refs, Timestamp::now())
+            .sync(&d, &replica_sets, &pod_refs, self.clock.now())
             .await?
         {
             Some(Requeue::After(after)) => Ok(Action::RequeueAfter(after)),
@@ -131,6 +132,8 @@ pub struct DeploymentControllerConfig {
     pub instance: String,
     /// Whether to record Events.
     pub record_events: bool,
+    /// The wall clock syncs read `now` from.
+    pub clock: SharedClock,
 }
 
 impl Default for DeploymentControllerConfig {
@@ -139,6 +142,7 @@ impl Default for DeploymentControllerConfig {
             workers: 5,
             instance: "capstan".to_string(),
             record_events: true,
+            clock: RealClock::shared(),
         }
     }
 }
@@ -172,6 +176,7 @@ impl DeploymentController {
             replica_sets: rs_informer.lister(),
             pods: pod_informer.lister(),
             actions: DeploymentActions::new(client, recorder),
+            clock: config.clock.clone(),
         };
         let synced: SyncCheck = {
             let (d, r, p) = (

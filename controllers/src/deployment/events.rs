@@ -8,35 +8,11 @@ use std::collections::HashSet;
 
 use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
+use capstan_runtime::ownership::{controller_of, resolve_controller_ref as resolve};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::util::{RECREATE, strategy_type};
-
-fn controller_ref(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    meta.owner_references
-        .as_ref()?
-        .iter()
-        .find(|r| r.controller == Some(true))
-}
-
-/// The Deployment a controller reference names, if it is one of `ds` with that
-/// UID in `namespace` (upstream `resolveControllerRef`).
-fn resolve<'a>(
-    namespace: Option<&str>,
-    r: &OwnerReference,
-    ds: &[&'a Deployment],
-) -> Option<&'a Deployment> {
-    if r.kind != "Deployment" {
-        return None;
-    }
-    ds.iter().copied().find(|d| {
-        d.metadata.namespace.as_deref() == namespace
-            && d.metadata.name.as_deref() == Some(r.name.as_str())
-            && d.metadata.uid.as_deref() == Some(r.uid.as_str())
-    })
-}
 
 /// Deployments whose non-empty selector matches an orphan ReplicaSet's labels
 /// (upstream `getDeploymentsForReplicaSet`; more than one is a user error,
@@ -63,7 +39,7 @@ pub fn replica_set_added(rs: &ReplicaSet, ds: &[&Deployment]) -> Vec<ObjectKey> 
     if rs.metadata.deletion_timestamp.is_some() {
         return replica_set_deleted(rs, ds);
     }
-    match controller_ref(&rs.metadata) {
+    match controller_of(rs) {
         Some(r) => resolve(rs.metadata.namespace.as_deref(), r, ds)
             .map(ObjectKey::of)
             .into_iter()
@@ -84,7 +60,7 @@ pub fn replica_set_updated(
         return Vec::new();
     }
     let mut out = Vec::new();
-    let (old_ref, new_ref) = (controller_ref(&old.metadata), controller_ref(&new.metadata));
+    let (old_ref, new_ref) = (controller_of(old), controller_of(new));
     let ref_changed = old_ref != new_ref;
     if ref_changed
         && let Some(r) = old_ref
@@ -104,7 +80,7 @@ pub fn replica_set_updated(
 
 /// A ReplicaSet is gone: sync its Deployment.
 pub fn replica_set_deleted(rs: &ReplicaSet, ds: &[&Deployment]) -> Vec<ObjectKey> {
-    controller_ref(&rs.metadata)
+    controller_of(rs)
         .and_then(|r| resolve(rs.metadata.namespace.as_deref(), r, ds))
         .map(ObjectKey::of)
         .into_iter()
@@ -120,7 +96,7 @@ pub fn pod_deleted(
     ds: &[&Deployment],
     pods: &[&Pod],
 ) -> Vec<ObjectKey> {
-    let Some(rs_ref) = controller_ref(&pod.metadata).filter(|r| r.kind == "ReplicaSet") else {
+    let Some(rs_ref) = controller_of(pod).filter(|r| r.kind == "ReplicaSet") else {
         return Vec::new();
     };
     let Some(rs) = rss.iter().find(|rs| {
@@ -129,8 +105,7 @@ pub fn pod_deleted(
     }) else {
         return Vec::new();
     };
-    let Some(d) =
-        controller_ref(&rs.metadata).and_then(|r| resolve(rs.metadata.namespace.as_deref(), r, ds))
+    let Some(d) = controller_of(*rs).and_then(|r| resolve(rs.metadata.namespace.as_deref(), r, ds))
     else {
         return Vec::new();
     };
@@ -140,13 +115,13 @@ pub fn pod_deleted(
     let d_uid = d.metadata.uid.as_deref();
     let owned: HashSet<&str> = rss
         .iter()
-        .filter(|r| controller_ref(&r.metadata).is_some_and(|c| Some(c.uid.as_str()) == d_uid))
+        .filter(|r| controller_of(**r).is_some_and(|c| Some(c.uid.as_str()) == d_uid))
         .filter_map(|r| r.metadata.uid.as_deref())
         .collect();
     let remaining = pods
         .iter()
         .filter(|p| p.metadata.uid != pod.metadata.uid)
-        .filter(|p| controller_ref(&p.metadata).is_some_and(|c| owned.contains(c.uid.as_str())))
+        .filter(|p| controller_of(**p).is_some_and(|c| owned.contains(c.uid.as_str())))
         .count();
     if remaining == 0 {
         vec![ObjectKey::of(d)]
@@ -159,6 +134,7 @@ pub fn pod_deleted(
 mod tests {
     use super::*;
     use crate::util::testing::{at, deployment, labels, pod, rs};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn owner(kind: &str, name: &str, uid: &str) -> Option<Vec<OwnerReference>> {

@@ -39,6 +39,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
             (GARBAGE_COLLECTOR_CONTROLLER, ("concurrent-gc-syncs", 20)),
             (NAMESPACE_CONTROLLER, ("concurrent-namespace-syncs", 10)),
             (REPLICASET_CONTROLLER, ("concurrent-replicaset-syncs", 5)),
+            (REPLICATIONCONTROLLER_CONTROLLER, ("concurrent-rc-syncs", 5)),
         ])
     );
     let names: BTreeSet<&str> = flags.values().map(|f| f.0).collect();
@@ -171,6 +172,7 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
         manager.enabled(),
         [
             REPLICASET_CONTROLLER,
+            REPLICATIONCONTROLLER_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER
         ]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{
     Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
@@ -33,6 +34,8 @@ pub struct NamespaceControllerConfig {
     /// creations inside it are observed (upstream `namespaceDeletionGracePeriod`,
     /// 5 s).
     pub deletion_grace_period: Duration,
+    /// The wall clock condition times and pod-termination estimates read.
+    pub clock: SharedClock,
 }
 
 impl Default for NamespaceControllerConfig {
@@ -40,6 +43,7 @@ impl Default for NamespaceControllerConfig {
         Self {
             workers: 10,
             deletion_grace_period: Duration::from_secs(5),
+            clock: RealClock::shared(),
         }
     }
 }
@@ -101,7 +105,7 @@ impl NamespaceController {
             .wait_for(synced.clone())
             .build(NamespaceReconciler {
                 namespaces: informer.lister(),
-                deleter: NamespacedResourcesDeleter::new(client),
+                deleter: NamespacedResourcesDeleter::new(client, config.clock.clone()),
             });
         let queue = controller.queue();
         let grace = config.deletion_grace_period;

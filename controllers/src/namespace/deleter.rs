@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use capstan_runtime::clock::SharedClock;
 use capstan_runtime::errors::{is_conflict, is_method_not_supported, is_not_found};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::jiff::Timestamp;
@@ -65,15 +66,17 @@ enum Op {
 /// Deletes a terminating namespace's content, then its `kubernetes` finalizer.
 pub struct NamespacedResourcesDeleter {
     client: Client,
+    clock: SharedClock,
     /// Operations found unsupported (upstream `operationNotSupportedCache`).
     unsupported: Mutex<HashSet<(Op, Gvr)>>,
 }
 
 impl NamespacedResourcesDeleter {
-    /// A deleter writing through `client`.
-    pub fn new(client: Client) -> Self {
+    /// A deleter writing through `client`, reading the time from `clock`.
+    pub fn new(client: Client, clock: SharedClock) -> Self {
         Self {
             client,
+            clock,
             unsupported: Mutex::new(HashSet::new()),
         }
     }
@@ -244,7 +247,7 @@ impl NamespacedResourcesDeleter {
         }
         updater.content_totals(&totals);
         let mut status = ns.status.clone().unwrap_or_default();
-        if updater.update(&mut status, Timestamp::now()) {
+        if updater.update(&mut status, self.clock.now()) {
             ns.status = Some(status);
             if let Err(e) = self
                 .namespaces()
@@ -381,7 +384,7 @@ impl NamespacedResourcesDeleter {
                     .and_then(|s| s.termination_grace_period_seconds),
             })
             .collect();
-        let elapsed = Timestamp::now().duration_since(deleted_at).as_secs().max(0);
+        let elapsed = self.clock.now().duration_since(deleted_at).as_secs().max(0);
         Ok(estimate_pod_termination(&graces, elapsed))
     }
 }

@@ -1,80 +1,62 @@
 //! Performs a ReplicaSet sync's plan against the API server (upstream
 //! `manageReplicas`' I/O half and `updateReplicaSetStatus`): pod creations in
-//! slow-start batches and deletions under expectations, events, and the status
-//! write. No informers needed: the caller passes the cached objects.
+//! slow-start batches and deletions under expectations through the shared
+//! [`PodControl`], and the status write through the shared [`StatusWriter`]. No
+//! informers needed: the caller passes the cached objects. Generic over the
+//! owner: ReplicaSets and ReplicationControllers.
 
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::errors::{self, NAMESPACE_TERMINATING_CAUSE};
-use capstan_runtime::events::{EventType, Recorder};
+use capstan_runtime::events::Recorder;
 use capstan_runtime::expectations::UidTrackingExpectations;
-use capstan_runtime::ownership::Owner;
+use capstan_runtime::status::StatusWriter;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, PostParams, Preconditions};
-use kube::{Api, Client};
+use kube::Client;
 
-use super::plan::{ManageReplicas, PodRef};
-use super::pod_template::{PodTemplateError, pod_from_template};
-use super::slowstart::{self, SLOW_START_INITIAL_BATCH_SIZE};
-use super::status::StatusPlan;
-use super::{
-    EVENT_FAILED_CREATE, EVENT_FAILED_DELETE, EVENT_SUCCESSFUL_CREATE, EVENT_SUCCESSFUL_DELETE,
-};
-
-/// Upstream `statusUpdateRetries`: one more attempt after re-reading the RS.
-pub const STATUS_UPDATE_RETRIES: usize = 1;
+use super::owner::ReplicaSetLike;
+use super::plan::ManageReplicas;
+use super::status::{StatusPlan, status_unchanged};
+use crate::util::pod_control::{PodControl, PodControlError};
 
 /// Errors of a whole ReplicaSet sync.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// Creating or deleting pods failed (the status was still written).
     #[error(transparent)]
-    Manage(#[from] ManageError),
+    Manage(#[from] PodControlError),
     /// Writing the status failed.
     #[error("failed to update replica set status: {0}")]
     Status(#[source] kube::Error),
 }
 
-/// Errors of managing a ReplicaSet's pods.
-#[derive(Debug, thiserror::Error)]
-pub enum ManageError {
-    /// The ReplicaSet cannot describe the pods it wants.
-    #[error(transparent)]
-    Template(#[from] PodTemplateError),
-    /// The ReplicaSet cannot be referenced as an owner.
-    #[error("cannot reference replica set as owner: {0}")]
-    Owner(String),
-    /// Creating a pod failed (the first error of the failing batch).
-    #[error("failed to create pods: {0}")]
-    Create(#[source] kube::Error),
-    /// Deleting a pod failed (other than `NotFound`).
-    #[error("failed to delete pods: {0}")]
-    Delete(#[source] kube::Error),
+/// Upstream's status comparison for a status write: the new status (in the
+/// ReplicaSet shape) changes nothing upstream looks at.
+fn unchanged<R: ReplicaSetLike>(current: &R, candidate: &R) -> bool {
+    candidate.status().is_some_and(|_| {
+        let new = candidate.replica_set_status();
+        status_unchanged(current, &new)
+    })
 }
 
-impl ManageError {
-    /// The text for the `ReplicaFailure` condition: the API server's message when
-    /// there is one (as upstream puts the error's text there).
-    pub fn condition_message(&self) -> String {
-        match self {
-            Self::Create(err) | Self::Delete(err) => errors::message(err),
-            other => other.to_string(),
+/// Performs plans for owners of kind `R` (a [`ReplicaSet`] by default) through a
+/// client, keeping expectations and recording events.
+pub struct ReplicaSetActions<R: ReplicaSetLike = ReplicaSet> {
+    pods: PodControl,
+    status: StatusWriter<R>,
+}
+
+impl<R: ReplicaSetLike> Clone for ReplicaSetActions<R> {
+    fn clone(&self) -> Self {
+        Self {
+            pods: self.pods.clone(),
+            status: self.status.clone(),
         }
     }
 }
 
-/// Performs ReplicaSet plans through a client, keeping expectations and
-/// recording events.
-#[derive(Clone)]
-pub struct ReplicaSetActions {
-    client: Client,
-    expectations: Arc<UidTrackingExpectations<ObjectKey>>,
-    recorder: Option<Recorder>,
-}
-
-impl ReplicaSetActions {
+impl<R: ReplicaSetLike> ReplicaSetActions<R> {
     /// A performer writing through `client`, tracking `expectations` (shared with
     /// the event handlers that observe creations and deletions), recording
     /// events when given a recorder.
@@ -84,137 +66,20 @@ impl ReplicaSetActions {
         recorder: Option<Recorder>,
     ) -> Self {
         Self {
-            client,
-            expectations,
-            recorder,
+            status: StatusWriter::new(client.clone()).skip_when(unchanged::<R>),
+            pods: PodControl::new(client, expectations, recorder),
         }
     }
 
-    fn event(&self, rs: &ReplicaSet, type_: EventType, reason: &str, message: &str) {
-        if let Some(r) = &self.recorder {
-            r.record_for(rs, type_, reason, message, "");
-        }
-    }
-
-    /// Creates or deletes pods as `plan` says. Creations raise the creation
-    /// expectations by the count first and lower them by every pod not created;
-    /// deletions expect exactly the listed pods and stop expecting those whose
-    /// deletion failed. A `NotFound` deletion counts as done.
-    pub async fn manage(&self, rs: &ReplicaSet, plan: &ManageReplicas) -> Result<(), ManageError> {
-        let key = ObjectKey::of(rs);
+    /// Creates or deletes pods as `plan` says, through [`PodControl`]: creations
+    /// raise the creation expectations by the count first and lower them by every
+    /// pod not created; deletions expect exactly the listed pods and stop
+    /// expecting those whose deletion failed. A `NotFound` deletion counts as done.
+    pub async fn manage(&self, rs: &R, plan: &ManageReplicas) -> Result<(), PodControlError> {
         match plan {
             ManageReplicas::Nothing => Ok(()),
-            ManageReplicas::Create { count } => self.create(rs, &key, *count).await,
-            ManageReplicas::Delete { pods } => self.delete(rs, &key, pods).await,
-        }
-    }
-
-    async fn create(
-        &self,
-        rs: &ReplicaSet,
-        key: &ObjectKey,
-        count: usize,
-    ) -> Result<(), ManageError> {
-        let owner = Owner::of(rs).map_err(|e| ManageError::Owner(e.to_string()))?;
-        let pod = pod_from_template(rs, owner.controller_ref())?;
-        let ns = rs.metadata.namespace.clone().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
-        tracing::debug!(replicaset = %key, count, "creating pods");
-        self.expectations
-            .expect_creations(key, i64::try_from(count).unwrap_or(i64::MAX));
-        let (created, err) = slowstart::run(count, SLOW_START_INITIAL_BATCH_SIZE, |_| {
-            let api = api.clone();
-            let pod = pod.clone();
-            async move {
-                match api.create(&PostParams::default(), &pod).await {
-                    Ok(p) => {
-                        let name = p.metadata.name.unwrap_or_default();
-                        self.event(
-                            rs,
-                            EventType::Normal,
-                            EVENT_SUCCESSFUL_CREATE,
-                            &format!("Created pod: {name}"),
-                        );
-                        Ok(())
-                    }
-                    // The namespace is terminating: creations fail for good and upstream
-                    // treats them as done.
-                    Err(e) if errors::has_status_cause(&e, NAMESPACE_TERMINATING_CAUSE) => Ok(()),
-                    Err(e) => {
-                        let msg = errors::message(&e);
-                        self.event(
-                            rs,
-                            EventType::Warning,
-                            EVENT_FAILED_CREATE,
-                            &format!("Error creating: {msg}"),
-                        );
-                        Err(e)
-                    }
-                }
-            }
-        })
-        .await;
-        let skipped = count - created;
-        if skipped > 0 {
-            tracing::debug!(replicaset = %key, skipped, "slow-start failure, skipping creation of pods and lowering expectations");
-            self.expectations.lower_expectations(
-                key,
-                i64::try_from(skipped).unwrap_or(i64::MAX),
-                0,
-            );
-        }
-        match err {
-            Some(e) => Err(ManageError::Create(e)),
-            None => Ok(()),
-        }
-    }
-
-    async fn delete(
-        &self,
-        rs: &ReplicaSet,
-        key: &ObjectKey,
-        pods: &[PodRef],
-    ) -> Result<(), ManageError> {
-        tracing::debug!(replicaset = %key, pods = ?pods.iter().map(|p| &p.name).collect::<Vec<_>>(), "deleting pods");
-        self.expectations
-            .expect_deletions(key, pods.iter().map(PodRef::key));
-        let calls = pods.iter().map(|p| async move {
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), &p.namespace);
-            let dp = DeleteParams::default().preconditions(Preconditions {
-                uid: Some(p.uid.clone()).filter(|u| !u.is_empty()),
-                resource_version: None,
-            });
-            match api.delete(&p.name, &dp).await {
-                Ok(_) => {
-                    self.event(
-                        rs,
-                        EventType::Normal,
-                        EVENT_SUCCESSFUL_DELETE,
-                        &format!("Deleted pod: {}", p.name),
-                    );
-                    Ok(())
-                }
-                Err(e) => {
-                    // The informer will not observe this deletion.
-                    self.expectations.deletion_observed(key, &p.key());
-                    if errors::is_not_found(&e) {
-                        return Ok(());
-                    }
-                    let msg = errors::message(&e);
-                    self.event(
-                        rs,
-                        EventType::Warning,
-                        EVENT_FAILED_DELETE,
-                        &format!("Error deleting: {msg}"),
-                    );
-                    Err(e)
-                }
-            }
-        });
-        let results = futures::future::join_all(calls).await;
-        match results.into_iter().find_map(Result::err) {
-            Some(e) => Err(ManageError::Delete(e)),
-            None => Ok(()),
+            ManageReplicas::Create { count } => self.pods.create_pods(rs, *count).await,
+            ManageReplicas::Delete { pods } => self.pods.delete_pods(rs, pods).await,
         }
     }
 
@@ -226,7 +91,7 @@ impl ReplicaSetActions {
     /// arrive between the read and the check, and the sync would create or delete
     /// them a second time.
     pub fn needs_sync(&self, key: &ObjectKey) -> bool {
-        self.expectations.satisfied_expectations(key)
+        self.pods.satisfied(key)
     }
 
     /// One ReplicaSet sync after claiming (upstream `syncReplicaSet`): manage pods
@@ -238,7 +103,7 @@ impl ReplicaSetActions {
     /// siblings ([`super::ranking::related_pods`]).
     pub async fn sync(
         &self,
-        rs: &ReplicaSet,
+        rs: &R,
         pods: &[&Pod],
         related: &[&Pod],
         needs_sync: bool,
@@ -251,7 +116,7 @@ impl ReplicaSetActions {
             pods,
             manage
                 .as_ref()
-                .map(ManageError::condition_message)
+                .map(PodControlError::condition_message)
                 .as_deref(),
             now,
         );
@@ -264,38 +129,15 @@ impl ReplicaSetActions {
         }
     }
 
-    /// Writes `plan.status` when `plan.write` (PUT of the status subresource with
-    /// the cached `resourceVersion`; on failure the RS is read again and the write
-    /// retried once, as upstream). Returns the stored RS, `None` when nothing was
-    /// written.
-    pub async fn write_status(
-        &self,
-        rs: &ReplicaSet,
-        plan: &StatusPlan,
-    ) -> Result<Option<ReplicaSet>, kube::Error> {
-        if !plan.write {
-            return Ok(None);
-        }
-        let ns = rs.metadata.namespace.clone().unwrap_or_default();
-        let name = rs.metadata.name.clone().unwrap_or_default();
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
-        let mut current = rs.clone();
-        let mut attempt = 0;
-        loop {
-            current.status = Some(plan.status.clone());
-            match api
-                .replace_status(&name, &PostParams::default(), &current)
-                .await
-            {
-                Ok(stored) => return Ok(Some(stored)),
-                Err(e) if attempt >= STATUS_UPDATE_RETRIES => return Err(e),
-                Err(e) => {
-                    tracing::debug!(replicaset = %name, error = %e, "status update failed, re-reading and retrying");
-                    current = api.get(&name).await?;
-                    attempt += 1;
-                }
-            }
-        }
+    /// Writes `plan.status` unless upstream's comparison finds it unchanged
+    /// ([`status_unchanged`], the decision `plan.write` states), through the
+    /// shared [`StatusWriter`]: a PUT of the status subresource with the cached
+    /// `resourceVersion`, retried once on a fresh read after a failure. Returns the
+    /// stored RS, `None` when nothing was written.
+    pub async fn write_status(&self, rs: &R, plan: &StatusPlan) -> Result<Option<R>, kube::Error> {
+        self.status
+            .write(rs, &R::status_from(plan.status.clone()))
+            .await
     }
 }
 

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{
     Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
@@ -22,18 +23,14 @@ use capstan_runtime::ownership::{ControllerRefManager, OwnershipError};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 
 use super::actions::{ReplicaSetActions, SyncError};
 use super::events::{self, Reaction};
+use super::owner::ReplicaSetLike;
 use super::ranking::related_pods;
 use crate::util::pod::is_active;
 
-/// The controller's name: its work queue, metrics and logs (upstream's queue name).
-pub const QUEUE_NAME: &str = "replicaset";
-/// The name events are reported under (upstream's `replicaset-controller`).
-pub const REPORTING_CONTROLLER: &str = "replicaset-controller";
 /// Index of pods without a controller owner reference, by namespace (upstream
 /// files orphans under a reserved key of its controller-UID index).
 pub const ORPHAN_POD_INDEX: &str = "capstan.dev/orphan-pods-by-namespace";
@@ -97,21 +94,23 @@ pub(crate) fn add_pod_indexes(pods: &SharedInformer<Pod>) -> Result<(), IndexErr
     ensure_index(pods, ORPHAN_POD_INDEX, orphan_pod_index)
 }
 
-/// The ReplicaSet reconciler: reads the caches, claims pods and syncs.
-pub struct ReplicaSetReconciler {
+/// The reconciler of owners of kind `R` (a [`ReplicaSet`] by default): reads the
+/// caches, claims pods and syncs.
+pub struct ReplicaSetReconciler<R: ReplicaSetLike = ReplicaSet> {
     client: Client,
-    replica_sets: Lister<ReplicaSet>,
+    owners: Lister<R>,
     pods: Lister<Pod>,
     expectations: Arc<UidTrackingExpectations<ObjectKey>>,
-    actions: ReplicaSetActions,
+    actions: ReplicaSetActions<R>,
+    clock: SharedClock,
 }
 
-impl ReplicaSetReconciler {
+impl<R: ReplicaSetLike> ReplicaSetReconciler<R> {
     /// The pods `rs` may manage (upstream `getRSPods`): those it controls plus
     /// the orphans in its namespace, active ones only.
-    fn candidate_pods(&self, rs: &ReplicaSet) -> Vec<Arc<Pod>> {
-        let uid = rs.metadata.uid.as_deref().unwrap_or_default();
-        let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
+    fn candidate_pods(&self, rs: &R) -> Vec<Arc<Pod>> {
+        let uid = rs.meta().uid.as_deref().unwrap_or_default();
+        let ns = rs.meta().namespace.as_deref().unwrap_or_default();
         let mut pods = self
             .pods
             .by_index(CONTROLLER_UID_INDEX, uid)
@@ -121,23 +120,23 @@ impl ReplicaSetReconciler {
         pods
     }
 
-    /// One sync of the ReplicaSet named by `key` (upstream `syncReplicaSet`).
+    /// One sync of the owner named by `key` (upstream `syncReplicaSet`).
     pub async fn sync(&self, key: &ObjectKey) -> Result<Action, ReconcileError> {
-        let Some(rs) = self.replica_sets.get_key(key) else {
-            tracing::debug!(replicaset = %key, "replica set has been deleted");
+        let Some(rs) = self.owners.get_key(key) else {
+            tracing::debug!(kind = %R::kind(&()), owner = %key, "owner has been deleted");
             self.expectations.delete_expectations(key);
             return Ok(Action::Done);
         };
         // Upstream asks the expectations before listing pods: see `needs_sync`.
         let needs_sync = self.actions.needs_sync(key);
-        let Some(spec) = rs.spec.as_ref() else {
+        let Some(pod_selector) = rs.pod_selector() else {
             return Ok(Action::Done);
         };
-        let selector = match ControllerRefManager::<Pod>::selector_from(&spec.selector) {
+        let selector = match ControllerRefManager::<Pod>::selector_from(&pod_selector) {
             Ok(s) => s,
             Err(e) => {
                 // Upstream logs and gives up: retrying cannot fix a bad selector.
-                tracing::error!(replicaset = %key, error = %e, "invalid selector");
+                tracing::error!(kind = %R::kind(&()), owner = %key, error = %e, "invalid selector");
                 return Ok(Action::Done);
             }
         };
@@ -146,13 +145,13 @@ impl ReplicaSetReconciler {
         let claimed = manager.claim(candidates, |_| true).await.into_result()?;
         let pods: Vec<&Pod> = claimed.iter().map(|p| &**p).collect();
 
-        // Pods of sibling ReplicaSets (same controller) rank co-location on
-        // deletion; only worth gathering when this RS has a controller.
-        let ns = rs.metadata.namespace.as_deref().unwrap_or_default();
+        // Pods of sibling owners (same controller) rank co-location on deletion;
+        // only worth gathering when this owner has a controller.
+        let ns = rs.meta().namespace.as_deref().unwrap_or_default();
         let has_controller = !controller_uid_index(&*rs).is_empty();
         let (siblings, ns_pods) = if has_controller {
-            let siblings: Vec<ReplicaSet> = self
-                .replica_sets
+            let siblings: Vec<R> = self
+                .owners
                 .by_index(NAMESPACE_INDEX, ns)
                 .unwrap_or_default()
                 .iter()
@@ -166,11 +165,11 @@ impl ReplicaSetReconciler {
             (Vec::new(), Vec::new())
         };
         let ns_pod_refs: Vec<&Pod> = ns_pods.iter().map(|p| &**p).collect();
-        let related = related_pods(&rs, &siblings, &ns_pod_refs);
+        let related = related_pods(&*rs, &siblings, &ns_pod_refs);
 
         match self
             .actions
-            .sync(&rs, &pods, &related, needs_sync, Timestamp::now())
+            .sync(&rs, &pods, &related, needs_sync, self.clock.now())
             .await?
         {
             Some(after) => Ok(Action::RequeueAfter(after)),
@@ -179,7 +178,7 @@ impl ReplicaSetReconciler {
     }
 }
 
-impl Reconciler for ReplicaSetReconciler {
+impl<R: ReplicaSetLike> Reconciler for ReplicaSetReconciler<R> {
     type Error = ReconcileError;
 
     async fn reconcile(&self, key: ObjectKey) -> Result<Action, ReconcileError> {
@@ -196,6 +195,8 @@ pub struct ReplicaSetControllerConfig {
     pub instance: String,
     /// Whether to record Events (off for tests that do not want them).
     pub record_events: bool,
+    /// The clock syncs read `now` from (and expectations expire by).
+    pub clock: SharedClock,
 }
 
 impl Default for ReplicaSetControllerConfig {
@@ -204,51 +205,57 @@ impl Default for ReplicaSetControllerConfig {
             workers: 5,
             instance: "capstan".to_string(),
             record_events: true,
+            clock: RealClock::shared(),
         }
     }
 }
 
-/// kube-controller-manager's ReplicaSet controller, built on a shared informer
-/// factory. Start the factory (before or after building) and [`run`](Self::run).
-pub struct ReplicaSetController {
-    controller: Controller<ReplicaSetReconciler>,
+/// kube-controller-manager's ReplicaSet controller for owners of kind `R` (a
+/// [`ReplicaSet`] by default; a ReplicationController makes it the replication
+/// manager), built on a shared informer factory. Start the factory (before or
+/// after building) and [`run`](Self::run).
+pub struct ReplicaSetController<R: ReplicaSetLike = ReplicaSet> {
+    controller: Controller<ReplicaSetReconciler<R>>,
     synced: SyncCheck,
 }
 
-impl ReplicaSetController {
-    /// Builds the controller: takes the ReplicaSet and Pod informers from
-    /// `factory` (registering the pod indexes and event handlers) and writes
-    /// through `client`. Call inside a tokio runtime (the event recorder spawns
-    /// its writer).
+impl<R: ReplicaSetLike> ReplicaSetController<R> {
+    /// Builds the controller: takes the `R` and Pod informers from `factory`
+    /// (registering the pod indexes and event handlers) and writes through
+    /// `client`. Call inside a tokio runtime (the event recorder spawns its
+    /// writer).
     pub fn new(
         factory: &SharedInformerFactory,
         client: Client,
         config: &ReplicaSetControllerConfig,
     ) -> Result<Self, SetupError> {
-        let rs_informer = factory.informer::<ReplicaSet>();
+        let owner_informer = factory.informer::<R>();
         let pod_informer = factory.informer::<Pod>();
         add_pod_indexes(&pod_informer)?;
-        let expectations = Arc::new(UidTrackingExpectations::<ObjectKey>::new());
+        let expectations = Arc::new(UidTrackingExpectations::<ObjectKey>::with_clock(
+            config.clock.clone(),
+        ));
         let recorder = config
             .record_events
-            .then(|| Recorder::new(client.clone(), REPORTING_CONTROLLER, &config.instance));
+            .then(|| Recorder::new(client.clone(), R::REPORTING_CONTROLLER, &config.instance));
         let reconciler = ReplicaSetReconciler {
             client: client.clone(),
-            replica_sets: rs_informer.lister(),
+            owners: owner_informer.lister(),
             pods: pod_informer.lister(),
             expectations: expectations.clone(),
             actions: ReplicaSetActions::new(client, expectations.clone(), recorder),
+            clock: config.clock.clone(),
         };
         let synced: SyncCheck = {
-            let (r, p) = (rs_informer.clone(), pod_informer.clone());
+            let (r, p) = (owner_informer.clone(), pod_informer.clone());
             Arc::new(move || r.has_synced() && p.has_synced())
         };
-        let controller = ControllerBuilder::new(QUEUE_NAME)
+        let controller = ControllerBuilder::new(R::QUEUE_NAME)
             .workers(config.workers)
             .wait_for(synced.clone())
             .build(reconciler);
         register_handlers(
-            &rs_informer,
+            &owner_informer,
             &pod_informer,
             &expectations,
             &controller.queue(),
@@ -278,8 +285,8 @@ impl ReplicaSetController {
 
 /// Wires informer events to the reactions (upstream `addPod`, `updatePod`,
 /// `deletePod`, `addRS`, `updateRS`, `deleteRS`).
-fn register_handlers(
-    rs_informer: &SharedInformer<ReplicaSet>,
+fn register_handlers<R: ReplicaSetLike>(
+    owner_informer: &SharedInformer<R>,
     pod_informer: &SharedInformer<Pod>,
     expectations: &Arc<UidTrackingExpectations<ObjectKey>>,
     queue: &WorkQueue<ObjectKey>,
@@ -288,9 +295,9 @@ fn register_handlers(
         let (exp, queue) = (expectations.clone(), queue.clone());
         Arc::new(move |r: Reaction| r.apply(&exp, &queue))
     };
-    let rs_lister = rs_informer.lister();
-    let in_namespace = move |pod: &Pod| -> Vec<Arc<ReplicaSet>> {
-        rs_lister
+    let owners = owner_informer.lister();
+    let in_namespace = move |pod: &Pod| -> Vec<Arc<R>> {
+        owners
             .by_index(
                 NAMESPACE_INDEX,
                 pod.metadata.namespace.as_deref().unwrap_or_default(),
@@ -307,29 +314,29 @@ fn register_handlers(
         EventHandlerFns::new()
             .on_add(move |pod: Arc<Pod>, _| {
                 let rss = n1(&pod);
-                let rss: Vec<&ReplicaSet> = rss.iter().map(|r| &**r).collect();
+                let rss: Vec<&R> = rss.iter().map(|r| &**r).collect();
                 a1(events::pod_added(&pod, &rss));
             })
             .on_update(move |old: Arc<Pod>, new: Arc<Pod>| {
                 let rss = n2(&new);
-                let rss: Vec<&ReplicaSet> = rss.iter().map(|r| &**r).collect();
+                let rss: Vec<&R> = rss.iter().map(|r| &**r).collect();
                 a2(events::pod_updated(&old, &new, &rss));
             })
             .on_delete(move |gone: DeletedObject<Pod>| {
                 let pod = gone.last_state();
                 let rss = n3(pod);
-                let rss: Vec<&ReplicaSet> = rss.iter().map(|r| &**r).collect();
+                let rss: Vec<&R> = rss.iter().map(|r| &**r).collect();
                 a3(events::pod_deleted(pod, &rss));
             }),
     )?;
 
     let (b1, b2, b3) = (apply.clone(), apply.clone(), apply);
-    rs_informer.add_event_handler(
+    owner_informer.add_event_handler(
         EventHandlerFns::new()
-            .on_add(move |rs: Arc<ReplicaSet>, _| b1(events::replica_set_changed(&rs)))
-            .on_update(move |_, rs: Arc<ReplicaSet>| b2(events::replica_set_changed(&rs)))
-            .on_delete(move |gone: DeletedObject<ReplicaSet>| {
-                b3(events::replica_set_deleted(gone.last_state()))
+            .on_add(move |rs: Arc<R>, _| b1(events::replica_set_changed(&*rs)))
+            .on_update(move |_, rs: Arc<R>| b2(events::replica_set_changed(&*rs)))
+            .on_delete(move |gone: DeletedObject<R>| {
+                b3(events::replica_set_deleted(&**gone.last_state()))
             }),
     )?;
     Ok(())

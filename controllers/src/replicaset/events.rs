@@ -8,12 +8,13 @@ use std::time::Duration;
 use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::expectations::UidTrackingExpectations;
+use capstan_runtime::ownership::{controller_of, resolve_controller_ref as resolve};
 use capstan_runtime::queue::WorkQueue;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
+use super::owner::ReplicaSetLike;
 use crate::util::pod::is_ready;
+use crate::util::pod_control::pod_key;
 
 /// What the controller should do about one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,62 +58,28 @@ impl Reaction {
     }
 }
 
-fn controller_ref(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-) -> Option<&OwnerReference> {
-    meta.owner_references
-        .as_ref()?
-        .iter()
-        .find(|r| r.controller == Some(true))
-}
-
-/// The ReplicaSet a controller reference points to, if it is a ReplicaSet in
-/// `rss` with that UID (upstream `resolveControllerRef`).
-fn resolve<'a>(
-    namespace: Option<&str>,
-    r: &OwnerReference,
-    rss: &'a [&'a ReplicaSet],
-) -> Option<&'a ReplicaSet> {
-    if r.kind != "ReplicaSet" {
-        return None;
-    }
-    rss.iter().copied().find(|rs| {
-        rs.metadata.namespace.as_deref() == namespace
-            && rs.metadata.name.as_deref() == Some(r.name.as_str())
-            && rs.metadata.uid.as_deref() == Some(r.uid.as_str())
-    })
-}
-
-/// The ReplicaSets whose (non-empty) selector matches an orphan pod (upstream
+/// The owners whose (non-empty) selector matches an orphan pod (upstream
 /// `GetPodReplicaSets`).
-fn matching<'a>(pod: &Pod, rss: &'a [&'a ReplicaSet]) -> Vec<&'a ReplicaSet> {
+fn matching<'a, R: ReplicaSetLike>(pod: &Pod, rss: &'a [&'a R]) -> Vec<&'a R> {
     rss.iter()
         .copied()
-        .filter(|rs| rs.metadata.namespace == pod.metadata.namespace)
+        .filter(|rs| rs.meta().namespace == pod.metadata.namespace)
         .filter(|rs| {
-            let sel = rs.spec.as_ref().map(|s| &s.selector);
-            Selector::from_label_selector(sel)
+            let sel = rs.pod_selector();
+            Selector::from_label_selector(sel.as_deref())
                 .is_ok_and(|s| !s.is_empty() && s.matches(&pod.metadata.labels))
         })
         .collect()
 }
 
-fn pod_key(pod: &Pod) -> String {
-    format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-        pod.metadata.name.as_deref().unwrap_or_default()
-    )
-}
-
-/// A pod appeared (`rss`: the cached ReplicaSets).
-pub fn pod_added(pod: &Pod, rss: &[&ReplicaSet]) -> Reaction {
+/// A pod appeared (`rss`: the cached owners of `R`'s kind).
+pub fn pod_added<R: ReplicaSetLike>(pod: &Pod, rss: &[&R]) -> Reaction {
     if pod.metadata.deletion_timestamp.is_some() {
         // Seen already deleting (e.g. after a restart): not a creation.
         return pod_deleted(pod, rss);
     }
     let mut out = Reaction::default();
-    if let Some(r) = controller_ref(&pod.metadata) {
+    if let Some(r) = controller_of(pod) {
         if let Some(rs) = resolve(pod.metadata.namespace.as_deref(), r, rss) {
             let key = ObjectKey::of(rs);
             out.creation_observed = Some(key.clone());
@@ -126,7 +93,7 @@ pub fn pod_added(pod: &Pod, rss: &[&ReplicaSet]) -> Reaction {
 }
 
 /// A pod changed from `old` to `new`.
-pub fn pod_updated(old: &Pod, new: &Pod, rss: &[&ReplicaSet]) -> Reaction {
+pub fn pod_updated<R: ReplicaSetLike>(old: &Pod, new: &Pod, rss: &[&R]) -> Reaction {
     if old.metadata.resource_version.is_some()
         && old.metadata.resource_version == new.metadata.resource_version
     {
@@ -145,7 +112,7 @@ pub fn pod_updated(old: &Pod, new: &Pod, rss: &[&ReplicaSet]) -> Reaction {
         return out;
     }
     let mut out = Reaction::default();
-    let (old_ref, new_ref) = (controller_ref(&old.metadata), controller_ref(&new.metadata));
+    let (old_ref, new_ref) = (controller_of(old), controller_of(new));
     let ref_changed = old_ref != new_ref;
     if ref_changed
         && let Some(r) = old_ref
@@ -157,11 +124,7 @@ pub fn pod_updated(old: &Pod, new: &Pod, rss: &[&ReplicaSet]) -> Reaction {
         if let Some(rs) = resolve(new.metadata.namespace.as_deref(), r, rss) {
             let key = ObjectKey::of(rs);
             out.enqueue.push(key.clone());
-            let min_ready = rs
-                .spec
-                .as_ref()
-                .and_then(|s| s.min_ready_seconds)
-                .unwrap_or(0);
+            let min_ready = rs.min_ready_seconds();
             if !is_ready(old) && is_ready(new) && min_ready > 0 {
                 let secs = u64::try_from(min_ready).unwrap_or(0) + 1;
                 out.enqueue_after.push((key, Duration::from_secs(secs)));
@@ -177,9 +140,9 @@ pub fn pod_updated(old: &Pod, new: &Pod, rss: &[&ReplicaSet]) -> Reaction {
 }
 
 /// A pod is gone (or its final state was missed: pass the last known object).
-pub fn pod_deleted(pod: &Pod, rss: &[&ReplicaSet]) -> Reaction {
+pub fn pod_deleted<R: ReplicaSetLike>(pod: &Pod, rss: &[&R]) -> Reaction {
     let mut out = Reaction::default();
-    if let Some(r) = controller_ref(&pod.metadata)
+    if let Some(r) = controller_of(pod)
         && let Some(rs) = resolve(pod.metadata.namespace.as_deref(), r, rss)
     {
         let key = ObjectKey::of(rs);
@@ -189,17 +152,17 @@ pub fn pod_deleted(pod: &Pod, rss: &[&ReplicaSet]) -> Reaction {
     out
 }
 
-/// A ReplicaSet was added or updated: sync it.
-pub fn replica_set_changed(rs: &ReplicaSet) -> Reaction {
+/// An owner was added or updated: sync it.
+pub fn replica_set_changed<R: ReplicaSetLike>(rs: &R) -> Reaction {
     Reaction {
         enqueue: vec![ObjectKey::of(rs)],
         ..Default::default()
     }
 }
 
-/// A ReplicaSet was deleted: forget its expectations and sync it (the sync
-/// finds it gone).
-pub fn replica_set_deleted(rs: &ReplicaSet) -> Reaction {
+/// An owner was deleted: forget its expectations and sync it (the sync finds it
+/// gone).
+pub fn replica_set_deleted<R: ReplicaSetLike>(rs: &R) -> Reaction {
     let key = ObjectKey::of(rs);
     Reaction {
         enqueue: vec![key.clone()],
@@ -213,6 +176,8 @@ mod tests {
     use super::*;
     use crate::util::testing::{at, labels, pod, ready_pod, rs};
     use crate::util::time::k8s;
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     fn owned_by(mut p: Pod, r: &ReplicaSet) -> Pod {
         p.metadata.owner_references = Some(vec![OwnerReference {

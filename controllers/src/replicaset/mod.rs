@@ -5,53 +5,44 @@
 //!
 //! 1. claim the active pods matching the RS's selector (capstan-runtime's
 //!    `ControllerRefManager`), giving `pods`;
-//! 2. [`plan_sync`] → [`ManageReplicas`]: create N pods (built by
-//!    [`pod_from_template`], issued with [`slowstart::run`], creation expectations
-//!    raised by N and lowered by [`slowstart::SlowStart::skipped`]), delete the
-//!    listed pods (deletion expectations for their keys, lowered on failure), or
-//!    nothing;
+//! 2. [`plan_sync`] → [`ManageReplicas`]: create N pods or delete the listed
+//!    pods through the shared [`PodControl`](crate::util::pod_control::PodControl)
+//!    (pods from the template with the owner's controller reference, slow-start
+//!    batches, expectations raised and lowered as upstream), or nothing;
 //! 3. [`plan_status`] with the error of step 2, if any → the status to write
 //!    (only when changed) and the requeue to observe `minReadySeconds`.
+//!
+//! The logic is generic over [`ReplicaSetLike`] owners: the ReplicaSet, and the
+//! ReplicationController (see [`crate::replicationcontroller`]), as upstream's
+//! replication manager runs the ReplicaSet controller.
 
 pub mod actions;
 pub mod controller;
 pub mod events;
+pub mod owner;
 pub mod plan;
-pub mod pod_template;
 pub mod ranking;
-pub mod slowstart;
 pub mod status;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-pub use plan::{BURST_REPLICAS, ManageReplicas, PodRef, manage_replicas};
-pub use pod_template::{PodTemplateError, pod_from_template};
-pub use slowstart::{SLOW_START_INITIAL_BATCH_SIZE, SlowStart};
+pub use owner::ReplicaSetLike;
+pub use plan::{BURST_REPLICAS, ManageReplicas, manage_replicas};
 pub use status::{StatusPlan, calculate_status, plan_status};
-
-/// Event reason for a created pod (`Created pod: <name>`).
-pub const EVENT_SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
-/// Event reason for a failed creation (`Error creating: <err>`).
-pub const EVENT_FAILED_CREATE: &str = "FailedCreate";
-/// Event reason for a deleted pod (`Deleted pod: <name>`).
-pub const EVENT_SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
-/// Event reason for a failed deletion (`Error deleting: <err>`).
-pub const EVENT_FAILED_DELETE: &str = "FailedDelete";
 
 /// The pods-management step of a sync: nothing while creation/deletion
 /// expectations are unsatisfied (the cache may not show this controller's own
 /// recent writes yet) or while the RS is being deleted; otherwise
 /// [`manage_replicas`].
-pub fn plan_sync(
-    rs: &ReplicaSet,
+pub fn plan_sync<R: ReplicaSetLike>(
+    rs: &R,
     pods: &[&Pod],
     related: &[&Pod],
     expectations_satisfied: bool,
     now: Timestamp,
 ) -> ManageReplicas {
-    if !expectations_satisfied || rs.metadata.deletion_timestamp.is_some() {
+    if !expectations_satisfied || rs.meta().deletion_timestamp.is_some() {
         return ManageReplicas::Nothing;
     }
     manage_replicas(rs, pods, related, now)

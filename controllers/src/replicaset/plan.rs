@@ -1,41 +1,14 @@
 //! What a ReplicaSet sync does to its pods (upstream `manageReplicas`).
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
+use super::owner::ReplicaSetLike;
 use super::ranking::pods_to_delete;
-use crate::util::replicasets::spec_replicas;
+use crate::util::pod_control::PodRef;
 
 /// Upstream `BurstReplicas`: at most this many creations or deletions per sync.
 pub const BURST_REPLICAS: usize = 500;
-
-/// A pod chosen for deletion.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodRef {
-    /// Namespace of the pod.
-    pub namespace: String,
-    /// Name of the pod.
-    pub name: String,
-    /// UID of the pod: the shell deletes with a UID precondition.
-    pub uid: String,
-}
-
-impl PodRef {
-    /// The reference of a cached pod.
-    pub fn of(pod: &Pod) -> Self {
-        Self {
-            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            name: pod.metadata.name.clone().unwrap_or_default(),
-            uid: pod.metadata.uid.clone().unwrap_or_default(),
-        }
-    }
-
-    /// `namespace/name`, the key expectations track deletions by.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-}
 
 /// What to do to a ReplicaSet's pods in one sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,13 +35,13 @@ pub enum ManageReplicas {
 /// [`super::ranking::related_pods`]), used to prefer deleting pods on crowded
 /// nodes; empty for a ReplicaSet without a controller, as upstream. Upstream runs this only when expectations are satisfied and the
 /// RS is not being deleted: see [`super::plan_sync`].
-pub fn manage_replicas(
-    rs: &ReplicaSet,
+pub fn manage_replicas<R: ReplicaSetLike>(
+    rs: &R,
     pods: &[&Pod],
     related: &[&Pod],
     now: Timestamp,
 ) -> ManageReplicas {
-    let desired = usize::try_from(spec_replicas(rs)).unwrap_or(0);
+    let desired = usize::try_from(rs.replicas()).unwrap_or(0);
     let have = pods.len();
     if have < desired {
         ManageReplicas::Create {

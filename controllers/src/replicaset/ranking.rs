@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use capstan_labels::Selector;
+use capstan_runtime::ownership::controller_of;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
-
+use super::owner::ReplicaSetLike;
 use crate::util::pod;
 use crate::util::sort::sort_by_less;
 use crate::util::time::nanos_between;
@@ -187,31 +187,23 @@ pub fn less(a: RankedPod<'_>, b: RankedPod<'_>, now: Option<Timestamp>) -> bool 
 /// as `rs` — for a Deployment, the pods of all its ReplicaSets — each once. A
 /// ReplicaSet without a controller has no related pods (every rank is then 0),
 /// as upstream.
-pub fn related_pods<'a>(
-    rs: &ReplicaSet,
-    replica_sets: &[ReplicaSet],
+pub fn related_pods<'a, R: ReplicaSetLike>(
+    rs: &R,
+    replica_sets: &[R],
     pods: &[&'a Pod],
 ) -> Vec<&'a Pod> {
-    let controller = |r: &ReplicaSet| {
-        r.metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .find(|o| o.controller == Some(true))
-            .map(|o| o.uid.clone())
-    };
+    let controller = |r: &R| controller_of(r).map(|o| o.uid.clone());
     let Some(owner) = controller(rs) else {
         return Vec::new();
     };
-    let ns = rs.metadata.namespace.as_deref();
+    let ns = rs.meta().namespace.as_deref();
     let mut seen = std::collections::HashSet::new();
     let mut related = Vec::new();
     for sibling in replica_sets
         .iter()
-        .filter(|r| r.metadata.namespace.as_deref() == ns && controller(r).as_ref() == Some(&owner))
+        .filter(|r| r.meta().namespace.as_deref() == ns && controller(r).as_ref() == Some(&owner))
     {
-        let Ok(matcher) = Selector::from_label_selector(sibling.spec.as_ref().map(|s| &s.selector))
-        else {
+        let Ok(matcher) = Selector::from_label_selector(sibling.pod_selector().as_deref()) else {
             continue;
         };
         for p in pods {
@@ -447,6 +439,7 @@ mod tests {
     #[test]
     fn related_pods_are_those_of_replica_sets_with_the_same_controller() {
         use crate::util::testing::{labels, rs};
+        use k8s_openapi::api::apps::v1::ReplicaSet;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
         let owned = |mut r: ReplicaSet, owner: &str, app: &str| {
             r.metadata.owner_references = Some(vec![OwnerReference {

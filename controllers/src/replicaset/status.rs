@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use capstan_labels::set_matches;
-use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
+use k8s_openapi::api::apps::v1::{ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
+use super::owner::ReplicaSetLike;
 use crate::util::pod;
-use crate::util::replicasets::spec_replicas;
 use crate::util::time::k8s;
 
 /// The `ReplicaFailure` condition type.
@@ -41,17 +41,16 @@ pub struct StatusPlan {
 /// - on an error, a `ReplicaFailure=True` condition with reason `FailedCreate`
 ///   (too few pods) or `FailedDelete` (too many) and the error as message, added
 ///   only if none exists; without an error, any `ReplicaFailure` is removed.
-pub fn calculate_status(
-    rs: &ReplicaSet,
+pub fn calculate_status<R: ReplicaSetLike>(
+    rs: &R,
     pods: &[&Pod],
     manage_error: Option<&str>,
     now: Timestamp,
 ) -> ReplicaSetStatus {
-    let mut status = rs.status.clone().unwrap_or_default();
-    let spec = rs.spec.as_ref();
-    let min_ready = spec.and_then(|s| s.min_ready_seconds).unwrap_or(0);
-    let template_labels = spec
-        .and_then(|s| s.template.as_ref())
+    let mut status = rs.replica_set_status();
+    let min_ready = rs.min_ready_seconds();
+    let template_labels = rs
+        .pod_template()
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.as_ref());
     let mut fully_labeled = 0;
@@ -76,7 +75,7 @@ pub fn calculate_status(
         .any(|c| c.type_ == REPLICA_FAILURE);
     match manage_error {
         Some(msg) if !has_failure => {
-            let diff = pods.len() as i64 - i64::from(spec_replicas(rs));
+            let diff = pods.len() as i64 - i64::from(rs.replicas());
             let reason = match diff.cmp(&0) {
                 std::cmp::Ordering::Less => FAILED_CREATE,
                 std::cmp::Ordering::Greater => FAILED_DELETE,
@@ -112,15 +111,15 @@ pub fn calculate_status(
 
 /// True when writing `new` would change nothing upstream looks at: the counts,
 /// the conditions, and an `observedGeneration` already equal to the generation.
-pub fn status_unchanged(rs: &ReplicaSet, new: &ReplicaSetStatus) -> bool {
-    let old = rs.status.clone().unwrap_or_default();
+pub fn status_unchanged<R: ReplicaSetLike>(rs: &R, new: &ReplicaSetStatus) -> bool {
+    let old = rs.replica_set_status();
     let n = |v: Option<i32>| v.unwrap_or(0);
     let conds = |c: &Option<Vec<ReplicaSetCondition>>| c.clone().unwrap_or_default();
     old.replicas == new.replicas
         && n(old.fully_labeled_replicas) == n(new.fully_labeled_replicas)
         && n(old.ready_replicas) == n(new.ready_replicas)
         && n(old.available_replicas) == n(new.available_replicas)
-        && rs.metadata.generation.unwrap_or(0) == old.observed_generation.unwrap_or(0)
+        && rs.meta().generation.unwrap_or(0) == old.observed_generation.unwrap_or(0)
         && conds(&old.conditions) == conds(&new.conditions)
 }
 
@@ -129,21 +128,17 @@ pub fn status_unchanged(rs: &ReplicaSet, new: &ReplicaSetStatus) -> bool {
 /// after `minReadySeconds` when the sync succeeded and every desired replica is
 /// ready but not all are available; this requeues at the moment the next ready
 /// pod becomes available, which is never later.
-pub fn plan_status(
-    rs: &ReplicaSet,
+pub fn plan_status<R: ReplicaSetLike>(
+    rs: &R,
     pods: &[&Pod],
     manage_error: Option<&str>,
     now: Timestamp,
 ) -> StatusPlan {
     let mut status = calculate_status(rs, pods, manage_error, now);
     let write = !status_unchanged(rs, &status);
-    status.observed_generation = rs.metadata.generation.or(status.observed_generation);
-    let desired = spec_replicas(rs);
-    let min_ready = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.min_ready_seconds)
-        .unwrap_or(0);
+    status.observed_generation = rs.meta().generation.or(status.observed_generation);
+    let desired = rs.replicas();
+    let min_ready = rs.min_ready_seconds();
     let requeue_after = if manage_error.is_none()
         && min_ready > 0
         && status.ready_replicas.unwrap_or(0) == desired
@@ -169,6 +164,7 @@ pub fn plan_status(
 mod tests {
     use super::*;
     use crate::util::testing::{at, labels, pod, ready_pod, rs};
+    use k8s_openapi::api::apps::v1::ReplicaSet;
 
     fn rs_min_ready(replicas: i32, min_ready: i32) -> ReplicaSet {
         let mut r = rs("web", replicas, at(0));

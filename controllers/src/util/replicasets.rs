@@ -7,7 +7,7 @@ use k8s_openapi::jiff::Timestamp;
 
 /// `spec.replicas`, defaulted to 1 as the API server defaults it.
 pub fn spec_replicas(rs: &ReplicaSet) -> i32 {
-    rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+    crate::replicaset::ReplicaSetLike::replicas(rs)
 }
 
 /// `status.replicas` (0 without a status).

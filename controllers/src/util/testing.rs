@@ -8,6 +8,7 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerStatus, Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec,
+    ReplicationController, ReplicationControllerSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -118,6 +119,23 @@ pub fn rs(name: &str, replicas: i32, created: Timestamp) -> ReplicaSet {
     }
 }
 
+/// A ReplicationController `name` with `replicas` desired, selector and template
+/// labels `app=web`, created at `created`, and no status.
+pub fn rc(name: &str, replicas: i32, created: Timestamp) -> ReplicationController {
+    let r = rs(name, replicas, created);
+    let spec = r.spec.unwrap_or_default();
+    ReplicationController {
+        metadata: r.metadata,
+        spec: Some(ReplicationControllerSpec {
+            replicas: spec.replicas,
+            selector: spec.selector.match_labels,
+            template: spec.template,
+            min_ready_seconds: spec.min_ready_seconds,
+        }),
+        status: None,
+    }
+}
+
 /// Sets an RS's status counts (`replicas`, `available`; ready = available).
 pub fn with_status(mut r: ReplicaSet, replicas: i32, available: i32) -> ReplicaSet {
     let st = r.status.get_or_insert_default();
@@ -168,6 +186,36 @@ pub fn deployment(replicas: i32, surge: IntOrString, unavailable: IntOrString) -
         }),
         status: None,
     }
+}
+
+/// A fake API answering deletions: pods named `gone` are not found (404),
+/// `stuck` fails (500, `etcd is sad`), every other deletion succeeds.
+pub fn deletions_api() -> (kube::Client, capstan_runtime::fake_api::Log) {
+    use capstan_runtime::fake_api;
+    fake_api::client(|rec| {
+        if rec.path.ends_with("/gone") {
+            fake_api::status(404, "NotFound", "pods \"gone\" not found")
+        } else if rec.path.ends_with("/stuck") {
+            fake_api::status(500, "InternalError", "etcd is sad")
+        } else {
+            (
+                http::StatusCode::OK,
+                serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+            )
+        }
+    })
+}
+
+/// The pod creations (POSTs to a `pods` collection) recorded by a fake API.
+pub fn pod_creations(
+    log: &capstan_runtime::fake_api::Log,
+) -> Vec<capstan_runtime::fake_api::Recorded> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/pods"))
+        .cloned()
+        .collect()
 }
 
 /// Polls `done` every 5 ms until it holds, panicking after 30 seconds.

@@ -666,6 +666,24 @@ pub fn condition(
         .cloned()
 }
 
+/// Live (not terminating) pods labelled `app=<app>`.
+pub async fn live_pods(cluster: &Cluster, app: &str) -> Vec<Pod> {
+    cluster
+        .api::<Pod>()
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .expect("list pods")
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// The uid of the object controlling `obj` (its controller reference), if any.
+pub fn controller_uid<K: kube::Resource>(obj: &K) -> Option<String> {
+    capstan_runtime::ownership::controller_of(obj).map(|r| r.uid.clone())
+}
+
 /// Writes `manifest` (YAML or JSON) under the server's directory and runs
 /// `kubectl create -f` on it.
 pub async fn kubectl_create(cluster: &Cluster, file: &str, manifest: &serde_json::Value) {

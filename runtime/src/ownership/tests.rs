@@ -412,3 +412,38 @@ async fn filters_narrow_matching_and_json_merge_is_used_when_asked() {
     assert_eq!(log[0].3["metadata"]["ownerReferences"], json!([]));
     assert_eq!(log[0].3["metadata"]["resourceVersion"], "42");
 }
+
+#[test]
+fn controller_refs_resolve_to_the_same_kind_name_namespace_and_uid_only() {
+    use k8s_openapi::api::core::v1::ReplicationController;
+    let web = rs(false);
+    let mut other_ns = rs(false);
+    other_ns.metadata.namespace = Some("other".into());
+    let candidates = [&other_ns, &web];
+    let r = owner(false).controller_ref();
+    assert!(std::ptr::eq(
+        resolve_controller_ref(Some("default"), &r, &candidates).unwrap(),
+        &web
+    ));
+    // Replaced (another UID), another name, or another namespace: nothing.
+    let mut replaced = r.clone();
+    replaced.uid = "new-uid".into();
+    assert!(resolve_controller_ref(Some("default"), &replaced, &candidates).is_none());
+    let mut renamed = r.clone();
+    renamed.name = "db".into();
+    assert!(resolve_controller_ref(Some("default"), &renamed, &candidates).is_none());
+    assert!(resolve_controller_ref(Some("third"), &r, &candidates).is_none());
+    // A ReplicaSet's reference never names a ReplicationController of that name.
+    let rc = ReplicationController {
+        metadata: web.metadata.clone(),
+        ..Default::default()
+    };
+    assert!(resolve_controller_ref(Some("default"), &r, &[&rc]).is_none());
+    // The controller reference is the one with controller: true.
+    let p = pod(
+        "p",
+        "web",
+        vec![other_ref("a", false), other_ref("b", true)],
+    );
+    assert_eq!(controller_of(&p).map(|o| o.uid.as_str()), Some("b"));
+}

@@ -5,22 +5,16 @@ use serde_json::json;
 
 use super::*;
 use crate::replicaset::status::plan_status;
-use crate::util::fake_api::{self, Recorded};
+use crate::util::pod_control::PodRef;
 use crate::util::testing::{at, pod, rs};
+use capstan_runtime::fake_api::{self, Recorded};
 
 fn performer(client: Client) -> (ReplicaSetActions, Arc<UidTrackingExpectations<ObjectKey>>) {
     let exp = Arc::new(UidTrackingExpectations::new());
     (ReplicaSetActions::new(client, exp.clone(), None), exp)
 }
 
-fn creates(log: &fake_api::Log) -> Vec<Recorded> {
-    log.lock()
-        .unwrap()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/pods"))
-        .cloned()
-        .collect()
-}
+use crate::util::testing::pod_creations as creates;
 
 #[tokio::test]
 async fn creations_post_template_pods_and_expect_them() {
@@ -109,18 +103,7 @@ async fn a_terminating_namespace_is_not_an_error() {
 
 #[tokio::test]
 async fn deletions_use_uid_preconditions_and_forgive_not_found() {
-    let (client, log) = fake_api::client(|rec| {
-        if rec.path.ends_with("/gone") {
-            fake_api::status(404, "NotFound", "pods \"gone\" not found")
-        } else if rec.path.ends_with("/stuck") {
-            fake_api::status(500, "InternalError", "etcd is sad")
-        } else {
-            (
-                StatusCode::OK,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-            )
-        }
-    });
+    let (client, log) = crate::util::testing::deletions_api();
     let (actions, exp) = performer(client);
     let r = rs("web", 0, at(0));
     let key = ObjectKey::of(&r);
@@ -156,7 +139,7 @@ async fn deletions_use_uid_preconditions_and_forgive_not_found() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ManageError::Delete(_)));
+    assert!(matches!(err, PodControlError::Delete(_)));
     assert!(exp.satisfied_expectations(&key));
 }
 
@@ -264,7 +247,7 @@ async fn a_failed_sync_still_records_replica_failure() {
     let mut r = rs("web", 2, at(0));
     r.status = None;
     let err = actions.sync(&r, &[], &[], true, at(1)).await.unwrap_err();
-    assert!(matches!(err, SyncError::Manage(ManageError::Create(_))));
+    assert!(matches!(err, SyncError::Manage(PodControlError::Create(_))));
     let put = log
         .lock()
         .unwrap()

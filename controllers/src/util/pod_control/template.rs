@@ -1,19 +1,20 @@
-//! The pod a ReplicaSet creates from its template (upstream `GetPodFromTemplate`,
+//! The pod an owner creates from its template (upstream `GetPodFromTemplate`,
 //! `pkg/controller/controller_utils.go`).
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-/// Why a pod cannot be built from a ReplicaSet's template.
+use super::PodOwner;
+
+/// Why a pod cannot be built from an owner's template.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PodTemplateError {
     /// The template has no labels: the pod could never be matched back.
     #[error("unable to create pods, no labels")]
     NoLabels,
-    /// The ReplicaSet has no template.
-    #[error("replica set has no pod template")]
-    NoTemplate,
+    /// The owner has no template.
+    #[error("{0} has no pod template")]
+    NoTemplate(String),
 }
 
 /// Maximum length of a DNS subdomain name (a `generateName` prefix must leave it valid).
@@ -29,27 +30,26 @@ pub fn pods_prefix(name: &str) -> String {
     }
 }
 
-/// The pod to create for `rs`: the template's labels, annotations, finalizers and
-/// spec, `generateName: <rs>-`, the RS's namespace, and `controller_ref` (the
-/// RS's controller reference, `controller: true, blockOwnerDeletion: true`).
-pub fn pod_from_template(
-    rs: &ReplicaSet,
+/// The pod to create for `owner`: the template's labels, annotations, finalizers
+/// and spec, `generateName: <owner>-`, the owner's namespace, and `controller_ref`
+/// (normally [`PodOwner::controller_ref`]). A template without labels is refused,
+/// as upstream's `CreatePods` refuses the pod.
+pub fn pod_from_template<O: PodOwner>(
+    owner: &O,
     controller_ref: OwnerReference,
 ) -> Result<Pod, PodTemplateError> {
-    let template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.as_ref())
-        .ok_or(PodTemplateError::NoTemplate)?;
+    let name = owner.meta().name.as_deref().unwrap_or_default();
+    let template = owner
+        .pod_template()
+        .ok_or_else(|| PodTemplateError::NoTemplate(format!("{} {name}", O::kind(&()))))?;
     let meta = template.metadata.clone().unwrap_or_default();
     if meta.labels.as_ref().is_none_or(|l| l.is_empty()) {
         return Err(PodTemplateError::NoLabels);
     }
-    let name = rs.metadata.name.as_deref().unwrap_or_default();
     Ok(Pod {
         metadata: ObjectMeta {
             generate_name: Some(pods_prefix(name)),
-            namespace: rs.metadata.namespace.clone(),
+            namespace: owner.meta().namespace.clone(),
             labels: meta.labels,
             annotations: meta.annotations,
             finalizers: meta.finalizers,
@@ -64,7 +64,7 @@ pub fn pod_from_template(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::util::testing::{at, labels, rs};
+    use crate::util::testing::{at, labels, rc, rs};
 
     fn owner() -> OwnerReference {
         OwnerReference {
@@ -106,6 +106,53 @@ mod tests {
         assert_eq!(
             pod_from_template(&r, owner()),
             Err(PodTemplateError::NoLabels)
+        );
+    }
+
+    #[test]
+    fn replication_controllers_make_pods_with_their_own_controller_ref() {
+        let mut c = rc("frontend", 2, at(0));
+        c.spec.as_mut().unwrap().template.as_mut().unwrap().metadata = Some(ObjectMeta {
+            labels: Some(labels(&[("app", "web"), ("tier", "fe")])),
+            annotations: Some(labels(&[("note", "x")])),
+            ..Default::default()
+        });
+        let p = pod_from_template(&c, c.controller_ref().unwrap()).unwrap();
+        assert_eq!(p.metadata.generate_name.as_deref(), Some("frontend-"));
+        assert_eq!(p.metadata.namespace.as_deref(), Some("default"));
+        assert_eq!(
+            p.metadata.labels,
+            Some(labels(&[("app", "web"), ("tier", "fe")]))
+        );
+        assert_eq!(p.metadata.annotations, Some(labels(&[("note", "x")])));
+        let r = &p.metadata.owner_references.unwrap()[0];
+        assert_eq!(
+            (r.api_version.as_str(), r.kind.as_str(), r.name.as_str()),
+            ("v1", "ReplicationController", "frontend")
+        );
+        assert_eq!(r.uid, "uid-frontend");
+        assert_eq!(
+            (r.controller, r.block_owner_deletion),
+            (Some(true), Some(true))
+        );
+        assert_eq!(p.spec, c.spec.unwrap().template.unwrap().spec);
+    }
+
+    #[test]
+    fn a_replica_set_and_its_controller_ref() {
+        let r = rs("web", 1, at(0));
+        assert_eq!(r.controller_ref().unwrap(), owner());
+        let p = pod_from_template(&r, r.controller_ref().unwrap()).unwrap();
+        assert_eq!(p.metadata.owner_references, Some(vec![owner()]));
+    }
+
+    #[test]
+    fn owners_without_a_template_are_refused_by_name() {
+        let mut c = rc("frontend", 1, at(0));
+        c.spec.as_mut().unwrap().template = None;
+        assert_eq!(
+            pod_from_template(&c, owner()).unwrap_err().to_string(),
+            "ReplicationController frontend has no pod template"
         );
     }
 
