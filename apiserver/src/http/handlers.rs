@@ -481,6 +481,20 @@ fn list(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     }
 }
 
+/// The 422 upstream answers a watch whose `ListOptions` combine `field` forbiddenly.
+fn forbidden_list_option(field: &str, detail: &str) -> ApiError {
+    ApiError::invalid(
+        "ListOptions",
+        "",
+        "meta.k8s.io",
+        vec![(
+            "FieldValueForbidden".into(),
+            field.into(),
+            format!("Forbidden: {detail}"),
+        )],
+    )
+}
+
 fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let filter = filter_of(ctx)?;
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
@@ -493,40 +507,22 @@ fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     match send_initial {
         Some(_) => {
             if rv_match != "NotOlderThan" {
-                return Err(ApiError::invalid(
-                    "ListOptions",
-                    "",
-                    "meta.k8s.io",
-                    vec![(
-                        "FieldValueForbidden".into(),
-                        "sendInitialEvents".into(),
-                        "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan".into(),
-                    )],
+                return Err(forbidden_list_option(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
                 ));
             }
             if send_initial == Some(true) && !bookmarks {
-                return Err(ApiError::invalid(
-                    "ListOptions",
-                    "",
-                    "meta.k8s.io",
-                    vec![(
-                        "FieldValueForbidden".into(),
-                        "allowWatchBookmarks".into(),
-                        "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true".into(),
-                    )],
+                return Err(forbidden_list_option(
+                    "allowWatchBookmarks",
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is true",
                 ));
             }
         }
         None if !rv_match.is_empty() => {
-            return Err(ApiError::invalid(
-                "ListOptions",
-                "",
-                "meta.k8s.io",
-                vec![(
-                    "FieldValueForbidden".into(),
-                    "resourceVersionMatch".into(),
-                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".into(),
-                )],
+            return Err(forbidden_list_option(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             ));
         }
         None => {}

@@ -8,6 +8,8 @@
 
 pub mod builtin;
 pub mod descriptor;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -24,7 +24,7 @@ pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;
-use crate::storage::{Mutation, ResourceKey, Store, StoredObject};
+use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject};
 use alloc::Allocators;
 use meta::{generated_name, meta_mut, meta_str};
 
@@ -253,16 +253,7 @@ impl Cluster {
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
             prepare::prepare_update(self, kind, &old, body, sub, opts)
         })?;
-        let obj = out
-            .object
-            .ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
-        if !opts.dry_run {
-            if out.deleted {
-                self.after_delete(kind, &obj)?;
-            } else {
-                self.after_write(kind, &obj)?;
-            }
-        }
+        let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
     }
 
@@ -298,6 +289,19 @@ impl Cluster {
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
             prepare::prepare_update(self, kind, &old, body, sub, opts)
         })?;
+        self.updated(kind, name, out, opts)
+    }
+
+    /// The object an update left, after the side effects of its commit (none on dry
+    /// runs): a write's, or a removal's when the update dropped the last finalizer of a
+    /// deleted object.
+    fn updated(
+        &self,
+        kind: &KindInfo,
+        name: &str,
+        out: Outcome,
+        opts: &WriteOptions,
+    ) -> Result<StoredObject, ApiError> {
         let obj = out
             .object
             .ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;

@@ -31,21 +31,26 @@ pub(super) fn deployment_columns() -> Vec<PrinterColumn> {
     columns
 }
 
+/// The `READY` cell of Deployments and StatefulSets: ready replicas of the desired.
+fn ready_of_desired(o: &Value) -> Value {
+    json!(format!(
+        "{}/{}",
+        int_at(o, &["status", "readyReplicas"]),
+        int_at(o, &["spec", "replicas"])
+    ))
+}
+
 pub(super) fn deployment_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let mut cells = vec![
         name(o),
-        json!(format!(
-            "{}/{}",
-            int_at(o, &["status", "readyReplicas"]),
-            int_at(o, &["spec", "replicas"])
-        )),
+        ready_of_desired(o),
         json!(int_at(o, &["status", "updatedReplicas"])),
         json!(int_at(o, &["status", "availableReplicas"])),
     ];
     cells.extend(workload_cells(
         o,
-        at(o, &["spec", "template", "spec"]),
-        Some(format_label_selector(at(o, &["spec", "selector"]))),
+        at(o, &["spec"]),
+        Some(format_label_selector),
         now,
     ));
     cells
@@ -79,25 +84,23 @@ pub(super) fn replicated_columns(
 }
 
 pub(super) fn replicaset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let selector = format_label_selector(at(o, &["spec", "selector"]));
-    replicated_cells(o, selector, now)
+    replicated_cells(o, format_label_selector, now)
 }
 
 /// The cells of a ReplicaSet's or ReplicationController's row: desired, current and
-/// ready replicas, then the workload cells with `selector` as printed.
-pub(super) fn replicated_cells(o: &Value, selector: String, now: DateTime<Utc>) -> Vec<Value> {
+/// ready replicas, then the workload cells with `spec.selector` printed by `selector`.
+pub(super) fn replicated_cells(
+    o: &Value,
+    selector: fn(&Value) -> String,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
     let mut cells = vec![
         name(o),
         json!(int_at(o, &["spec", "replicas"])),
         json!(int_at(o, &["status", "replicas"])),
         json!(int_at(o, &["status", "readyReplicas"])),
     ];
-    cells.extend(workload_cells(
-        o,
-        at(o, &["spec", "template", "spec"]),
-        Some(selector),
-        now,
-    ));
+    cells.extend(workload_cells(o, at(o, &["spec"]), Some(selector), now));
     cells
 }
 
@@ -111,20 +114,8 @@ pub(super) fn statefulset_columns() -> Vec<PrinterColumn> {
 }
 
 pub(super) fn statefulset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let mut cells = vec![
-        name(o),
-        json!(format!(
-            "{}/{}",
-            int_at(o, &["status", "readyReplicas"]),
-            int_at(o, &["spec", "replicas"])
-        )),
-    ];
-    cells.extend(workload_cells(
-        o,
-        at(o, &["spec", "template", "spec"]),
-        None,
-        now,
-    ));
+    let mut cells = vec![name(o), ready_of_desired(o)];
+    cells.extend(workload_cells(o, at(o, &["spec"]), None, now));
     cells
 }
 
@@ -183,8 +174,8 @@ pub(super) fn daemonset_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ];
     cells.extend(workload_cells(
         o,
-        at(o, &["spec", "template", "spec"]),
-        Some(format_label_selector(at(o, &["spec", "selector"]))),
+        at(o, &["spec"]),
+        Some(format_label_selector),
         now,
     ));
     cells

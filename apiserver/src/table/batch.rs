@@ -71,8 +71,8 @@ pub(super) fn job_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     let mut cells = vec![name(o), json!(status), json!(completions), json!(duration)];
     cells.extend(workload_cells(
         o,
-        at(o, &["spec", "template", "spec"]),
-        Some(format_label_selector(at(o, &["spec", "selector"]))),
+        at(o, &["spec"]),
+        Some(format_label_selector),
         now,
     ));
     cells
@@ -134,8 +134,8 @@ pub(super) fn cronjob_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
     ];
     cells.extend(workload_cells(
         o,
-        at(job_spec, &["template", "spec"]),
-        Some(format_label_selector(at(job_spec, &["selector"]))),
+        job_spec,
+        Some(format_label_selector),
         now,
     ));
     cells

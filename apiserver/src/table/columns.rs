@@ -103,17 +103,18 @@ pub(super) fn workload_columns(selector: Option<&str>) -> Vec<PrinterColumn> {
 }
 
 /// The cells of [`workload_columns`]: the object's age, the containers and images of the
-/// pod template `template_spec`, and the selector as printed.
+/// pod template in `spec` (the object's spec, or a CronJob's job template's), and its
+/// `selector` as `selector` prints it.
 pub(super) fn workload_cells(
     o: &Value,
-    template_spec: &Value,
-    selector: Option<String>,
+    spec: &Value,
+    selector: Option<fn(&Value) -> String>,
     now: DateTime<Utc>,
 ) -> Vec<Value> {
-    let (names, images) = container_cells(template_spec);
+    let (names, images) = container_cells(at(spec, &["template", "spec"]));
     let mut cells = vec![obj_age(o, now), names, images];
-    if let Some(selector) = selector {
-        cells.push(json!(selector));
+    if let Some(print) = selector {
+        cells.push(json!(print(at(spec, &["selector"]))));
     }
     cells
 }

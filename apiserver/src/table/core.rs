@@ -535,8 +535,7 @@ pub(super) fn replication_controller_columns() -> Vec<PrinterColumn> {
 }
 
 pub(super) fn replication_controller_cells(o: &Value, now: DateTime<Utc>) -> Vec<Value> {
-    let selector = format_labels(at(o, &["spec", "selector"]));
-    replicated_cells(o, selector, now)
+    replicated_cells(o, format_labels, now)
 }
 
 /// `kubectl get namespaces`.

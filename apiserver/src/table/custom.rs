@@ -50,37 +50,20 @@ pub(super) fn cell_for_json_value(type_: &str, value: &Value, now: DateTime<Utc>
 mod tests {
     use super::*;
     use crate::table::testing::{ago, cells, headers, now};
-    use std::sync::Arc;
 
-    use crate::kinds::{CustomKind, KindInfo, KindSource, Subresource};
+    use crate::kinds::testing::{widget, widget_custom};
+    use crate::kinds::{CustomKind, KindInfo, Subresource};
     use crate::table::columns::col_full;
     use crate::table::{TableOptions, to_table};
 
     fn widget_kind(cols: Vec<PrinterColumn>) -> KindInfo {
+        let custom = CustomKind {
+            printer_columns: cols,
+            ..widget_custom()
+        };
         KindInfo {
-            group: "example.com".into(),
-            version: "v1".into(),
-            kind: "Widget".into(),
-            plural: "widgets".into(),
-            singular: "widget".into(),
-            namespaced: true,
-            short_names: vec![],
-            categories: vec![],
             subresources: vec![Subresource::Status],
-            source: KindSource::Custom {
-                crd_name: "widgets.example.com".into(),
-            },
-            custom: Some(Arc::new(CustomKind {
-                schema: None,
-                printer_columns: cols,
-                storage_version: "v1".into(),
-                scale: None,
-                list_kind: "WidgetList".into(),
-                deprecated: false,
-                deprecation_warning: None,
-                selectable_fields: Vec::new(),
-            })),
-            descriptor: None,
+            ..widget("v1", custom)
         }
     }
 
