@@ -220,7 +220,7 @@ impl Cluster {
     }
 
     /// Server-side apply of a `Scale` configuration by its manager: managed fields are
-    /// tracked on the `Scale` view of the object (see [`super::scale_fields`]), so
+    /// tracked on the `Scale` view of the object (see the `scale_fields` module), so
     /// conflicts name the managers of the parent's replicas, and the outcome is folded
     /// back into the parent's entries (`subresource: scale`). Answers the new `Scale`.
     pub fn apply_scale(

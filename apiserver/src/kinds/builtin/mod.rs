@@ -61,3 +61,43 @@ pub fn by_resource(group: &str, resource: &str) -> Option<&'static KindDescripto
     let index: &HashMap<(&str, &str), &'static KindDescriptor> = &INDEX;
     index.get(&(group, resource)).copied()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::Registry;
+    use crate::kinds::descriptor::{Admission, Scope};
+
+    #[test]
+    fn every_kind_is_found_by_its_own_group_and_resource() {
+        for d in ALL {
+            let found = by_resource(d.group, d.plural).unwrap_or_else(|| panic!("{d:?}"));
+            assert!(std::ptr::eq(found, *d), "{d:?} found {found:?}");
+        }
+        assert!(by_resource("apps", "pods").is_none());
+        assert!(by_resource("", "deployments").is_none());
+        // Events are served in two groups, each its own kind.
+        assert_eq!(by_resource("", "events").unwrap().group, "");
+        assert_eq!(
+            by_resource("events.k8s.io", "events").unwrap().group,
+            "events.k8s.io"
+        );
+    }
+
+    #[test]
+    fn routing_finds_a_kinds_descriptor_with_its_names() {
+        let r = Registry::with_builtins();
+        let pods = r.lookup("", "v1", "pods").unwrap();
+        let d = pods.descriptor.unwrap();
+        assert_eq!((d.kind, d.scope), ("Pod", Scope::Namespaced));
+        assert_eq!(d.admission, [Admission::Priority]);
+        assert_eq!(pods.short_names, ["po"]);
+        assert_eq!(pods.singular, "pod");
+        let crds = r
+            .lookup("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+            .unwrap();
+        assert!(!crds.namespaced);
+        assert_eq!(crds.short_names, ["crd", "crds"]);
+        assert_eq!(r.all().len(), ALL.len(), "one served kind per descriptor");
+    }
+}
