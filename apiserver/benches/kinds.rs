@@ -79,7 +79,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("crd/validate_and_prune_20_items", |b| {
         b.iter(|| {
             let mut obj = cr.clone();
-            black_box(crd::validate_and_prune(&schema, &mut obj))
+            black_box(crd::schema::validate_and_prune(&schema, &mut obj))
         })
     });
 
@@ -100,7 +100,7 @@ fn benches(c: &mut Criterion) {
     });
     let p = pod(1);
     c.bench_function("openapi/unknown_fields_pod", |b| {
-        b.iter(|| black_box(openapi::unknown_fields(&registry, &pods_kind, &p)))
+        b.iter(|| black_box(openapi::fields::unknown_fields(&registry, &pods_kind, &p)))
     });
 }
 

@@ -392,8 +392,8 @@ fn aggregated_resource(kind: &std::sync::Arc<KindInfo>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::{CustomKind, KindSource};
-    use std::sync::Arc;
+    use crate::kinds::CustomKind;
+    use crate::kinds::testing::{widget, widget_custom};
 
     fn find<'a>(list: &'a Value, name: &str) -> &'a Value {
         list["resources"]
@@ -405,29 +405,14 @@ mod tests {
     }
 
     fn crd_kind(version: &str, storage: &str) -> KindInfo {
+        let custom = CustomKind {
+            storage_version: storage.into(),
+            ..widget_custom()
+        };
         KindInfo {
-            group: "example.com".into(),
-            version: version.into(),
-            kind: "Widget".into(),
-            plural: "widgets".into(),
-            singular: "widget".into(),
-            namespaced: true,
             short_names: vec!["wd".into()],
             categories: vec!["all".into()],
-            subresources: vec![Subresource::Status, Subresource::Scale],
-            source: KindSource::Custom {
-                crd_name: "widgets.example.com".into(),
-            },
-            custom: Some(Arc::new(CustomKind {
-                schema: None,
-                printer_columns: vec![],
-                storage_version: storage.into(),
-                scale: None,
-                list_kind: "WidgetList".into(),
-                deprecated: false,
-                deprecation_warning: None,
-                selectable_fields: Vec::new(),
-            })),
+            ..widget(version, custom)
         }
     }
 

@@ -157,41 +157,9 @@ pub fn custom_field_values(paths: &[String], obj: &Value) -> Vec<(String, String
 }
 
 /// The fields besides `metadata.name`/`metadata.namespace` upstream lets clients select
-/// on, per (group, resource).
+/// on, per (group, resource): the built-in kind's descriptor's.
 pub fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str] {
-    match (group, resource) {
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        ("", "events") | ("events.k8s.io", "events") => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        ("", "nodes") => &["spec.unschedulable"],
-        ("", "secrets") => &["type"],
-        ("", "namespaces") => &["status.phase"],
-        ("", "persistentvolumeclaims") => &[],
-        ("", "replicationcontrollers") => &["status.replicas"],
-        ("apps", "replicasets") => &["status.replicas"],
-        ("batch", "jobs") => &["status.successful"],
-        _ => &[],
-    }
+    crate::kinds::builtin::by_resource(group, resource).map_or(&[], |d| d.selectable_fields)
 }
 
 fn scalar(v: Option<&Value>) -> String {

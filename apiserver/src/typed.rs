@@ -9,63 +9,16 @@
 //! 422 naming the field, or accepts them), so when the typed decode fails the object's
 //! OpenAPI schema decides: only a JSON type that Go's decoder would refuse is an error.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::kinds::{KindInfo, Registry};
-use crate::openapi::{TypeMismatch, type_mismatch};
+use crate::openapi::decode::{TypeMismatch, type_mismatch};
 use crate::status::ApiError;
 
 /// Decodes `obj` as the k8s-openapi type of `kind`; `None` for kinds without one
 /// (custom resources). The error is serde's message.
 fn typed_decode(kind: &KindInfo, obj: &Value) -> Option<Result<(), String>> {
-    use k8s_openapi::api::{
-        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-        discovery::v1 as discovery, events::v1 as events, policy::v1 as policy, rbac::v1 as rbac,
-        scheduling::v1 as scheduling, storage::v1 as storage,
-    };
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
-    fn de<'a, T: Deserialize<'a>>(obj: &'a Value) -> Option<Result<(), String>> {
-        Some(T::deserialize(obj).map(|_| ()).map_err(|e| e.to_string()))
-    }
-    if kind.is_custom() {
-        return None;
-    }
-    match (kind.group.as_str(), kind.kind.as_str()) {
-        ("", "Namespace") => de::<core::Namespace>(obj),
-        ("", "Pod") => de::<core::Pod>(obj),
-        ("", "Node") => de::<core::Node>(obj),
-        ("", "Service") => de::<core::Service>(obj),
-        ("", "Endpoints") => de::<core::Endpoints>(obj),
-        ("", "ConfigMap") => de::<core::ConfigMap>(obj),
-        ("", "Secret") => de::<core::Secret>(obj),
-        ("", "ServiceAccount") => de::<core::ServiceAccount>(obj),
-        ("", "Event") => de::<core::Event>(obj),
-        ("", "PersistentVolumeClaim") => de::<core::PersistentVolumeClaim>(obj),
-        ("", "PersistentVolume") => de::<core::PersistentVolume>(obj),
-        ("", "ReplicationController") => de::<core::ReplicationController>(obj),
-        ("apps", "Deployment") => de::<apps::Deployment>(obj),
-        ("apps", "ReplicaSet") => de::<apps::ReplicaSet>(obj),
-        ("apps", "StatefulSet") => de::<apps::StatefulSet>(obj),
-        ("apps", "DaemonSet") => de::<apps::DaemonSet>(obj),
-        ("apps", "ControllerRevision") => de::<apps::ControllerRevision>(obj),
-        ("batch", "Job") => de::<batch::Job>(obj),
-        ("batch", "CronJob") => de::<batch::CronJob>(obj),
-        ("discovery.k8s.io", "EndpointSlice") => de::<discovery::EndpointSlice>(obj),
-        ("coordination.k8s.io", "Lease") => de::<coordination::Lease>(obj),
-        ("events.k8s.io", "Event") => de::<events::Event>(obj),
-        ("policy", "PodDisruptionBudget") => de::<policy::PodDisruptionBudget>(obj),
-        ("scheduling.k8s.io", "PriorityClass") => de::<scheduling::PriorityClass>(obj),
-        ("storage.k8s.io", "StorageClass") => de::<storage::StorageClass>(obj),
-        ("rbac.authorization.k8s.io", "Role") => de::<rbac::Role>(obj),
-        ("rbac.authorization.k8s.io", "RoleBinding") => de::<rbac::RoleBinding>(obj),
-        ("rbac.authorization.k8s.io", "ClusterRole") => de::<rbac::ClusterRole>(obj),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => de::<rbac::ClusterRoleBinding>(obj),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            de::<apiextensions::CustomResourceDefinition>(obj)
-        }
-        _ => None,
-    }
+    kind.descriptor.map(|d| (d.rust_type.decode)(obj))
 }
 
 /// Upstream's decode error: `Deployment in version "v1" cannot be handled as a

@@ -515,3 +515,36 @@ async fn bad_requests_get_status_objects_and_the_server_keeps_serving() {
     assert_eq!(p["spec"]["containers"][0]["image"], "nginx");
     assert!(p["metadata"]["deletionTimestamp"].is_null());
 }
+
+/// A Namespace whose `spec` is not an object is refused by the typed decode like any
+/// other wrongly typed field (it once reached the write path's namespace-finalizer step,
+/// which indexed into it and dropped the connection).
+#[tokio::test]
+async fn a_namespace_spec_of_the_wrong_type_is_a_400() {
+    let s = TestServer::start().await.unwrap();
+    let client = s.client().await;
+    let (code, status) = send(
+        &client,
+        "POST",
+        "/api/v1/namespaces",
+        "application/json",
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"odd"},"spec":"x"}"#
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (code, &status["reason"]),
+        (400, &json!("BadRequest")),
+        "{status}"
+    );
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot unmarshal string into Go struct field Namespace.spec"),
+        "{status}"
+    );
+    let (code, _) = send(&client, "GET", "/api/v1/namespaces/odd", "", Vec::new()).await;
+    assert_eq!(code, 404);
+}

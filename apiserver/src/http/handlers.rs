@@ -11,16 +11,19 @@ use hyper::{Method, Request, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::patch::KindSchema;
 use super::present;
 use super::request::{self, BodyFormat, Output, Query};
 use super::response::{self, Body};
 use super::route::{self, ResourcePath, Route};
 use crate::discovery;
+use crate::kinds::descriptor::Deletion;
 use crate::kinds::{KindInfo, Subresource};
+use crate::ops::kind_schema::KindSchema;
 use crate::ops::meta::manager_from_user_agent;
-use crate::ops::{DeleteOptions, DeleteOutcome, Propagation, WriteOptions, key_of};
-use crate::selector::{FieldSelector, parse_label_selector, selectable_fields};
+use crate::ops::{
+    Applied, ApplyRequest, DeleteOptions, DeleteOutcome, Propagation, WriteOptions, key_of,
+};
+use crate::selector::{FieldSelector, parse_label_selector};
 use crate::status::{self, ApiError};
 use crate::storage::{Stored, StoredObject, WatchStart};
 use crate::watch::{self, WatchFilter, WatchOptions};
@@ -342,7 +345,7 @@ fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
     } else {
         FieldSelector::parse(
             ctx.query.get("fieldSelector").unwrap_or(""),
-            selectable_fields(&ctx.kind.group, &ctx.kind.plural),
+            ctx.kind.descriptor.map_or(&[], |d| d.selectable_fields),
         )?
     };
     Ok(WatchFilter {
@@ -478,6 +481,20 @@ fn list(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     }
 }
 
+/// The 422 upstream answers a watch whose `ListOptions` combine `field` forbiddenly.
+fn forbidden_list_option(field: &str, detail: &str) -> ApiError {
+    ApiError::invalid(
+        "ListOptions",
+        "",
+        "meta.k8s.io",
+        vec![(
+            "FieldValueForbidden".into(),
+            field.into(),
+            format!("Forbidden: {detail}"),
+        )],
+    )
+}
+
 fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let filter = filter_of(ctx)?;
     let rv = ctx.query.get("resourceVersion").unwrap_or("");
@@ -490,40 +507,22 @@ fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     match send_initial {
         Some(_) => {
             if rv_match != "NotOlderThan" {
-                return Err(ApiError::invalid(
-                    "ListOptions",
-                    "",
-                    "meta.k8s.io",
-                    vec![(
-                        "FieldValueForbidden".into(),
-                        "sendInitialEvents".into(),
-                        "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan".into(),
-                    )],
+                return Err(forbidden_list_option(
+                    "sendInitialEvents",
+                    "sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan",
                 ));
             }
             if send_initial == Some(true) && !bookmarks {
-                return Err(ApiError::invalid(
-                    "ListOptions",
-                    "",
-                    "meta.k8s.io",
-                    vec![(
-                        "FieldValueForbidden".into(),
-                        "allowWatchBookmarks".into(),
-                        "Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is true".into(),
-                    )],
+                return Err(forbidden_list_option(
+                    "allowWatchBookmarks",
+                    "allowWatchBookmarks must be set to true when sendInitialEvents is true",
                 ));
             }
         }
         None if !rv_match.is_empty() => {
-            return Err(ApiError::invalid(
-                "ListOptions",
-                "",
-                "meta.k8s.io",
-                vec![(
-                    "FieldValueForbidden".into(),
-                    "resourceVersionMatch".into(),
-                    "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided".into(),
-                )],
+            return Err(forbidden_list_option(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
             ));
         }
         None => {}
@@ -679,10 +678,7 @@ fn put(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Body>,
     let raw = req.json_bytes().to_vec();
     let body = req.value;
     let opts = write_opts(ctx)?;
-    if ctx.kind.group.is_empty()
-        && ctx.kind.plural == "namespaces"
-        && ctx.path.sub.as_deref() == Some("finalize")
-    {
+    if ctx.kind.deletion() == Deletion::Namespace && ctx.path.sub.as_deref() == Some("finalize") {
         let obj = state
             .cluster
             .finalize_namespace(name, &body, opts.dry_run)?;
@@ -770,78 +766,20 @@ fn server_side_apply(
             ));
         }
     };
-    let force = ctx.query.flag("force");
-    let now = crate::ops::meta::now_rfc3339();
-    let sub_name = match sub {
-        None => None,
-        Some(Subresource::Status) => Some("status"),
-        Some(Subresource::Scale) => {
-            let mgr = capstan_patch::apply::Manager {
-                name: &manager,
-                subresource: Some("scale"),
-                now: &now,
-                ignored: &[],
-            };
-            let apply = crate::ops::ScaleApply {
-                config: &applied,
-                manager: mgr,
-                force,
-            };
-            let scale =
-                state
-                    .cluster
-                    .apply_scale(&ctx.kind, &ctx.ns, name, &apply, &write_opts(ctx)?)?;
-            return Ok(response::json(200, &scale));
-        }
-        Some(_) => {
-            return Err(ApiError::unsupported_media("application/apply-patch+yaml"));
-        }
+    let req = ApplyRequest {
+        config: &applied,
+        manager: &manager,
+        force: ctx.query.flag("force"),
     };
-    let opts = WriteOptions {
-        applied: true,
-        ..write_opts(ctx)?
-    };
-    let schema = KindSchema::of(&ctx.kind);
-    let mgr = capstan_patch::apply::Manager {
-        name: &manager,
-        subresource: sub_name,
-        now: &now,
-        ignored: crate::ops::meta::reset_fields(&ctx.kind, sub_name),
-    };
-    let run = |live: &Value| {
-        capstan_patch::apply::apply(live, &applied, schema.meta(), &mgr, force)
-            .map_err(|e| super::patch::apply_error(e, &ctx.kind, name))
-    };
-    let exists = state
+    match state
         .cluster
-        .store
-        .get(&key_of(&ctx.kind), &ctx.ns, name)
-        .is_some();
-    if !exists && sub.is_none() {
-        let mut outcome = run(&Value::Null)?;
-        if let Some(m) = outcome
-            .object
-            .get_mut("metadata")
-            .and_then(Value::as_object_mut)
-        {
-            m.insert("name".into(), json!(name));
+        .apply(&ctx.kind, &ctx.ns, name, sub, &req, &write_opts(ctx)?)?
+    {
+        Applied::Object { object, created } => {
+            present_object(ctx, &object, if created { 201 } else { 200 })
         }
-        let obj = state
-            .cluster
-            .create(&ctx.kind, &ctx.ns, outcome.object, &opts)?;
-        return present_object(ctx, &obj, 201);
+        Applied::Scale(scale) => Ok(response::json(200, &scale)),
     }
-    let obj = state
-        .cluster
-        .update_with(&ctx.kind, &ctx.ns, name, sub, &opts, |cur| {
-            let mut live = cur.clone();
-            if let Some(m) = live.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("resourceVersion");
-            }
-            let outcome = run(&live)?;
-            Ok(outcome.object)
-        })?;
-    present_object(ctx, &obj, 200)
 }
 
 fn delete_options(ctx: &Ctx, body: Option<&Value>) -> Result<DeleteOptions, ApiError> {
@@ -866,7 +804,7 @@ fn delete_options(ctx: &Ctx, body: Option<&Value>) -> Result<DeleteOptions, ApiE
 }
 
 fn returns_deleted_object(kind: &KindInfo) -> bool {
-    kind.group.is_empty() && matches!(kind.plural.as_str(), "pods" | "services" | "namespaces")
+    kind.descriptor.is_some_and(|d| d.delete.returns_object)
 }
 
 fn delete(

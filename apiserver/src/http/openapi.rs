@@ -16,8 +16,8 @@ pub fn serve(state: &AppState, route: &Route) -> Result<hyper::Response<Body>, A
     match route {
         Route::OpenApiV2 => Ok(response::bytes(
             200,
-            crate::openapi::OPENAPI_V2_CONTENT_TYPE,
-            Bytes::from(crate::openapi::openapi_v2_protobuf()),
+            crate::openapi::v2::OPENAPI_V2_CONTENT_TYPE,
+            Bytes::from(crate::openapi::v2::openapi_v2_protobuf()),
         )),
         Route::OpenApiV3Index => Ok(response::json(
             200,
@@ -42,5 +42,5 @@ pub fn serve(state: &AppState, route: &Route) -> Result<hyper::Response<Body>, A
 
 /// Paths of fields in `body` that `kind`'s schema does not know.
 pub fn unknown_fields(state: &AppState, kind: &KindInfo, body: &Value) -> Vec<String> {
-    crate::openapi::unknown_fields(&state.cluster.registry, kind, body)
+    crate::openapi::fields::unknown_fields(&state.cluster.registry, kind, body)
 }

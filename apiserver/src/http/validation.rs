@@ -181,4 +181,19 @@ mod tests {
         assert_eq!(d, ["spec.r", "spec.l[0].x", "a"]);
         assert!(duplicate_fields(br#"{"a":{"a":1}}"#).is_empty());
     }
+
+    #[test]
+    fn duplicate_fields_are_found_with_paths() {
+        let raw = br#"{"spec": {"replicas": 1, "replicas": 2, "template": {"spec": {"containers": [{"name": "a", "name": "b"}]}}}, "kind": "x", "kind": "y"}"#;
+        assert_eq!(
+            duplicate_fields(raw),
+            [
+                "spec.replicas",
+                "spec.template.spec.containers[0].name",
+                "kind"
+            ]
+        );
+        assert!(duplicate_fields(br#"{"a": 1, "b": {"a": 2}}"#).is_empty());
+        assert!(duplicate_fields(b"{not json").is_empty());
+    }
 }

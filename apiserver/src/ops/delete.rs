@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use super::meta::{finalizers, meta_mut, rfc3339, set_finalizers};
 use super::{Cluster, key_of};
 use crate::kinds::KindInfo;
+use crate::kinds::descriptor::Deletion;
 use crate::status::ApiError;
 use crate::storage::{Mutation, StoredObject};
 
@@ -94,9 +95,10 @@ pub enum DeleteOutcome {
     Pending(StoredObject),
 }
 
-/// Kinds whose default propagation is Orphan (batch/v1 Jobs, for compatibility).
+/// The propagation of a delete that names none: Orphan for kinds whose descriptor says
+/// so (batch/v1 Jobs, for compatibility), Background otherwise.
 fn default_propagation(kind: &KindInfo) -> Propagation {
-    if kind.group == "batch" && kind.plural == "jobs" {
+    if kind.descriptor.is_some_and(|d| d.delete.orphans_dependents) {
         Propagation::Orphan
     } else {
         Propagation::Background
@@ -113,8 +115,8 @@ impl Cluster {
         opts: &DeleteOptions,
     ) -> Result<DeleteOutcome, ApiError> {
         let key = key_of(kind);
-        let is_pod = kind.group.is_empty() && kind.plural == "pods";
-        let is_ns = kind.group.is_empty() && kind.plural == "namespaces";
+        let is_pod = kind.deletion() == Deletion::Graceful;
+        let is_ns = kind.deletion() == Deletion::Namespace;
         let ns_empty = is_ns && !self.store.namespace_has_objects(name);
         let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;

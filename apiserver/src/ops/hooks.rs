@@ -6,10 +6,10 @@ use serde_json::Value;
 
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, key_of};
+use crate::field_error::FieldError;
 use crate::kinds::KindInfo;
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey, StoredObject};
-use crate::validation::FieldError;
 
 /// Upstream defaulting for built-in kinds, schema defaults for custom resources.
 pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
@@ -41,7 +41,7 @@ pub fn validate(
     let name = meta_str(obj, "name").unwrap_or("").to_string();
     let mut errs = Vec::new();
     if let Some(schema) = kind.custom.as_ref().and_then(|c| c.schema.as_ref()) {
-        errs.extend(crate::crd::validate_and_prune(schema, obj));
+        errs.extend(crate::crd::schema::validate_and_prune(schema, obj));
     }
     errs.extend(crate::validation::validate(kind, obj, old));
     if errs.is_empty() {
@@ -59,7 +59,7 @@ pub fn crd_written(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError
         return Ok(());
     }
     let kinds = crate::crd::kinds_from_crd(&v).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let status = crate::crd::crd_status(&v, &cluster.registry, &now_rfc3339());
+    let status = crate::crd::status::crd_status(&v, &cluster.registry, &now_rfc3339());
     cluster.registry.remove_custom(&crd.name);
     for k in kinds {
         cluster.registry.insert(k);

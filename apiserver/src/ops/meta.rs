@@ -5,6 +5,7 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use crate::kinds::KindInfo;
+use crate::kinds::descriptor::Generation;
 
 /// A random RFC 4122 version-4 UID.
 pub fn new_uid() -> String {
@@ -49,19 +50,10 @@ pub fn generated_name(prefix: &str) -> String {
 
 /// Whether upstream maintains `metadata.generation` for this kind.
 pub fn tracks_generation(kind: &KindInfo) -> bool {
-    if kind.is_custom() {
-        return true;
+    match kind.descriptor {
+        Some(d) => d.generation != Generation::Untracked,
+        None => kind.is_custom(),
     }
-    matches!(
-        (kind.group.as_str(), kind.plural.as_str()),
-        (
-            "apps",
-            "deployments" | "replicasets" | "statefulsets" | "daemonsets"
-        ) | ("", "replicationcontrollers")
-            | ("batch", "jobs" | "cronjobs")
-            | ("policy", "poddisruptionbudgets")
-            | ("apiextensions.k8s.io", "customresourcedefinitions")
-    )
 }
 
 /// Whether `new` differs from `old` in what bumps the generation: the spec (every
@@ -87,7 +79,10 @@ pub fn generation_changed(kind: &KindInfo, old: &Value, new: &Value) -> bool {
     if strip(old) != strip(new) {
         return true;
     }
-    if kind.group == "apps" && kind.plural == "deployments" {
+    if kind
+        .descriptor
+        .is_some_and(|d| d.generation == Generation::SpecAndAnnotations)
+    {
         return old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations");
     }
     false
@@ -115,7 +110,7 @@ pub fn track_update(
     manager: &str,
     subresource: Option<&str>,
 ) -> Value {
-    let schema = crate::http::patch::KindSchema::of(kind);
+    let schema = super::kind_schema::KindSchema::of(kind);
     let now = now_rfc3339();
     let m = capstan_patch::apply::Manager {
         name: manager,

@@ -1,11 +1,14 @@
 //! The write and read semantics of the API on top of [`Store`]: create, update (main
 //! resource and `status`), delete with finalizers, graceful pod deletion and propagation
-//! policies, and the subresources (`binding`, `eviction`, `scale`, namespace `finalize`).
+//! policies, server-side apply, and the subresources (`binding`, `eviction`, `scale`,
+//! namespace `finalize`).
 //! Handlers in [`crate::http`] parse requests and call these.
 
 pub mod alloc;
+mod apply;
 mod delete;
 pub mod hooks;
+pub mod kind_schema;
 pub mod meta;
 mod prepare;
 mod scale_fields;
@@ -15,12 +18,13 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
-pub use subresources::ScaleApply;
 
+use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;
-use crate::storage::{Mutation, ResourceKey, Store, StoredObject};
+use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject};
 use alloc::Allocators;
 use meta::{generated_name, meta_mut, meta_str};
 
@@ -151,7 +155,7 @@ impl Cluster {
         prepare::fill_system_fields(kind, &mut body);
         prepare::reset_status_on_create(kind, &mut body);
         hooks::apply_defaults(kind, &mut body);
-        prepare::prepare_create_by_kind(self, kind, &mut body)?;
+        prepare::admit_create(self, kind, &mut body)?;
         let allocated = prepare::allocate_service(self, kind, &mut body, None)?;
         if let Some(m) = meta_mut(&mut body) {
             m.insert("name".into(), json!(shown_name));
@@ -249,16 +253,7 @@ impl Cluster {
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
             prepare::prepare_update(self, kind, &old, body, sub, opts)
         })?;
-        let obj = out
-            .object
-            .ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
-        if !opts.dry_run {
-            if out.deleted {
-                self.after_delete(kind, &obj)?;
-            } else {
-                self.after_write(kind, &obj)?;
-            }
-        }
+        let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
     }
 
@@ -294,6 +289,19 @@ impl Cluster {
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
             prepare::prepare_update(self, kind, &old, body, sub, opts)
         })?;
+        self.updated(kind, name, out, opts)
+    }
+
+    /// The object an update left, after the side effects of its commit (none on dry
+    /// runs): a write's, or a removal's when the update dropped the last finalizer of a
+    /// deleted object.
+    fn updated(
+        &self,
+        kind: &KindInfo,
+        name: &str,
+        out: Outcome,
+        opts: &WriteOptions,
+    ) -> Result<StoredObject, ApiError> {
         let obj = out
             .object
             .ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
@@ -309,7 +317,7 @@ impl Cluster {
 
     /// Side effects of a committed create or update: CRDs (re)register their kinds.
     fn after_write(&self, kind: &KindInfo, obj: &StoredObject) -> Result<(), ApiError> {
-        if kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions" {
+        if kind.lifecycle() == Some(Lifecycle::CustomResourceDefinition) {
             hooks::crd_written(self, obj)?;
         }
         Ok(())
@@ -317,12 +325,13 @@ impl Cluster {
 
     /// Side effects of a removal: released addresses, CRDs' kinds unregistered.
     fn after_delete(&self, kind: &KindInfo, obj: &StoredObject) -> Result<(), ApiError> {
-        if kind.group.is_empty() && kind.plural == "services" {
-            let v = obj.value()?;
-            prepare::release_service(self, &prepare::service_allocations(&v));
-        }
-        if kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions" {
-            hooks::crd_removed(self, obj)?;
+        match kind.lifecycle() {
+            Some(Lifecycle::ServiceAddresses) => {
+                let v = obj.value()?;
+                prepare::release_service(self, &prepare::service_allocations(&v));
+            }
+            Some(Lifecycle::CustomResourceDefinition) => hooks::crd_removed(self, obj)?,
+            None => {}
         }
         Ok(())
     }

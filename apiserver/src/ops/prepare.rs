@@ -11,6 +11,7 @@ use super::meta::{
     finalizers, generation_changed, meta_mut, meta_str, new_uid, now_rfc3339, tracks_generation,
 };
 use super::{Cluster, WriteOptions, hooks};
+use crate::kinds::descriptor::{Admission, CreateStatus, Deletion, Lifecycle};
 use crate::kinds::{KindInfo, Subresource};
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey};
@@ -100,55 +101,32 @@ pub fn fill_system_fields(kind: &KindInfo, body: &mut Value) {
 /// status (Pods `Pending` with a QoS class, Namespaces `Active`, `{}` …), custom
 /// resources with a status subresource and CRDs drop the client's status.
 pub fn reset_status_on_create(kind: &KindInfo, body: &mut Value) {
-    let initial = if kind.is_custom() {
-        None
-    } else {
-        crate::defaults::initial_status(kind, body)
+    let initial = crate::defaults::initial_status(kind, body);
+    let dropped = match kind.descriptor {
+        Some(d) => matches!(d.create_status, CreateStatus::Dropped),
+        None => kind.has_subresource(Subresource::Status),
     };
     let Some(o) = body.as_object_mut() else {
         return;
     };
-    let is_crd = kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions";
-    if is_crd || (kind.is_custom() && kind.has_subresource(Subresource::Status)) {
+    if dropped {
         o.remove("status");
-        return;
-    }
-    if let Some(mut st) = initial {
-        if kind.group.is_empty()
-            && kind.plural == "services"
-            && st.as_object().is_some_and(|m| m.is_empty())
-        {
-            st = json!({"loadBalancer": {}});
-        }
+    } else if let Some(st) = initial {
         o.insert("status".into(), st);
     }
 }
 
 /// Kinds upstream lets a PUT create when missing.
 pub fn allow_create_on_update(kind: &KindInfo) -> bool {
-    matches!(
-        (kind.group.as_str(), kind.plural.as_str()),
-        ("", "endpoints") | ("", "events") | ("events.k8s.io", "events")
-    )
+    kind.descriptor.is_some_and(|d| d.create_on_update)
 }
 
-/// Stateful create-time preparation: namespace finalizers, pod priority.
-pub fn prepare_create_by_kind(
-    cluster: &Cluster,
-    kind: &KindInfo,
-    body: &mut Value,
-) -> Result<(), ApiError> {
-    match (kind.group.as_str(), kind.plural.as_str()) {
-        ("", "namespaces") => {
-            if let Some(o) = body.as_object_mut() {
-                let spec = o.entry("spec").or_insert_with(|| json!({}));
-                if spec.get("finalizers").is_none() {
-                    spec["finalizers"] = json!(["kubernetes"]);
-                }
-            }
+/// The admission steps of the kind's descriptor, in order, on a create.
+pub fn admit_create(cluster: &Cluster, kind: &KindInfo, body: &mut Value) -> Result<(), ApiError> {
+    for step in kind.descriptor.map_or(&[][..], |d| d.admission) {
+        match step {
+            Admission::Priority => resolve_priority(cluster, body)?,
         }
-        ("", "pods") => resolve_priority(cluster, body)?,
-        _ => {}
     }
     Ok(())
 }
@@ -269,7 +247,7 @@ pub fn allocate_service(
     old: Option<&Value>,
 ) -> Result<ServiceAllocations, ApiError> {
     let mut got = ServiceAllocations::default();
-    if !(kind.group.is_empty() && kind.plural == "services") {
+    if kind.lifecycle() != Some(Lifecycle::ServiceAddresses) {
         return Ok(got);
     }
     let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) else {
@@ -460,7 +438,7 @@ pub fn prepare_update(
             // Upstream's deploymentStatusStrategy keeps only spec and labels: the
             // deployment controller writes the revision annotations through
             // deployments/status.
-            if kind.group == "apps" && kind.plural == "deployments" {
+            if kind.descriptor.is_some_and(|d| d.status_writes_annotations) {
                 let annotations = body.pointer("/metadata/annotations").cloned();
                 if let Some(m) = meta_mut(&mut n) {
                     match annotations {
@@ -536,9 +514,7 @@ pub fn prepare_update(
     }
     if matches!(sub, None | Some(Subresource::Scale)) {
         hooks::apply_defaults(kind, &mut new);
-        if kind.group.is_empty() && kind.plural == "services" {
-            allocate_service(cluster, kind, &mut new, Some(old))?;
-        }
+        allocate_service(cluster, kind, &mut new, Some(old))?;
     }
     hooks::validate(cluster, kind, &mut new, Some(old))?;
     if sub != Some(Subresource::Status)
@@ -568,8 +544,7 @@ pub fn prepare_update(
             .and_then(Value::as_i64)
             .unwrap_or(0)
             == 0
-        && !(kind.group.is_empty()
-            && kind.plural == "namespaces"
+        && !(kind.deletion() == Deletion::Namespace
             && new
                 .pointer("/spec/finalizers")
                 .and_then(Value::as_array)

@@ -17,6 +17,8 @@ use std::collections::HashSet;
 use capstan_patch::fieldpath::{FieldSet, Path};
 use serde_json::{Map, Value, json};
 
+use crate::json::str_at;
+
 /// The `apiVersion` of `Scale` entries.
 pub const SCALE_API_VERSION: &str = "autoscaling/v1";
 
@@ -36,16 +38,12 @@ fn set_of(entry: &Value) -> Option<FieldSet> {
         .and_then(|v| FieldSet::from_fields_v1(v).ok())
 }
 
-fn text<'a>(entry: &'a Value, key: &str) -> &'a str {
-    entry.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
 /// Manager, operation and subresource.
 fn identity(entry: &Value) -> (String, String, String) {
     (
-        text(entry, "manager").to_string(),
-        text(entry, "operation").to_string(),
-        text(entry, "subresource").to_string(),
+        str_at(entry, &["manager"]).to_string(),
+        str_at(entry, &["operation"]).to_string(),
+        str_at(entry, &["subresource"]).to_string(),
     )
 }
 
@@ -66,7 +64,7 @@ fn with_fields(entry: &Value, api_version: &str, set: &FieldSet) -> Value {
 pub fn to_subresource(parent: &[Value], group: &str, replicas: &Path) -> Vec<Value> {
     parent
         .iter()
-        .filter(|e| group_of(text(e, "apiVersion")) == group)
+        .filter(|e| group_of(str_at(e, &["apiVersion"])) == group)
         .filter(|e| set_of(e).is_some_and(|s| s.has(&replicas.0)))
         .map(|e| with_fields(e, SCALE_API_VERSION, &only(&scale_replicas())))
         .collect()
@@ -101,7 +99,7 @@ pub fn to_parent(
         // The manager lost replicas on the Scale: take the path from its entry.
         let rest = set.difference(&only(replicas));
         if !rest.is_empty() {
-            out.push(with_fields(e, text(e, "apiVersion"), &rest));
+            out.push(with_fields(e, str_at(e, &["apiVersion"]), &rest));
         }
     }
     for s in owners {
@@ -113,11 +111,11 @@ pub fn to_parent(
     out.sort_by(|a, b| {
         let key = |e: &Value| {
             (
-                text(e, "operation").to_string(),
-                text(e, "time").to_string(),
-                text(e, "manager").to_string(),
-                text(e, "apiVersion").to_string(),
-                text(e, "subresource").to_string(),
+                str_at(e, &["operation"]).to_string(),
+                str_at(e, &["time"]).to_string(),
+                str_at(e, &["manager"]).to_string(),
+                str_at(e, &["apiVersion"]).to_string(),
+                str_at(e, &["subresource"]).to_string(),
             )
         };
         key(a).cmp(&key(b))
@@ -253,8 +251,8 @@ mod tests {
             json!({"f:spec": {"f:replicas": {}}}),
         ));
         let out = to_parent(&parent, &scale, &replicas(), "apps/v1");
-        let managers: Vec<&str> = out.iter().map(|e| text(e, "manager")).collect();
+        let managers: Vec<&str> = out.iter().map(|e| str_at(e, &["manager"])).collect();
         assert_eq!(managers, ["co-owner", "replace"]);
-        assert!(out.iter().all(|e| text(e, "apiVersion") == "apps/v1"));
+        assert!(out.iter().all(|e| str_at(e, &["apiVersion"]) == "apps/v1"));
     }
 }

@@ -3,9 +3,13 @@
 use capstan_labels::Selector;
 use serde_json::{Value, json};
 
+use super::apply::{ApplyRequest, apply_error};
 use super::delete::{DeleteOptions, DeleteOutcome};
+use super::kind_schema::KindSchema;
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, WriteOptions};
+use crate::json::{int_at, json_path_steps, set_at, str_at};
+use crate::kinds::descriptor::SelectorForm;
 use crate::kinds::{KindInfo, Subresource};
 use crate::selector::label_selector_of;
 use crate::status::ApiError;
@@ -29,13 +33,6 @@ fn set_condition(pod: &mut Value, cond: Value) {
         list.retain(|c| c.get("type") != cond.get("type"));
         list.push(cond);
     }
-}
-
-/// A JSONPath like `.spec.replicas` as a JSON pointer.
-fn path_pointer(path: &str) -> String {
-    path.trim_start_matches('.')
-        .split('.')
-        .fold(String::new(), |acc, seg| format!("{acc}/{seg}"))
 }
 
 impl Cluster {
@@ -209,41 +206,41 @@ impl Cluster {
     ) -> Result<Value, ApiError> {
         let replicas = scale_replicas(scale, name)?;
         let rv = meta_str(scale, "resourceVersion").unwrap_or("").to_string();
-        let spec_ptr = spec_replicas_pointer(kind);
+        let spec_path = spec_replicas_path(kind);
         // Recorded in managedFields with `subresource: scale`, as upstream.
         let obj = self.update_with(kind, ns, name, Some(Subresource::Scale), opts, |cur| {
             let mut v = cur.clone();
             if !rv.is_empty() {
                 v["metadata"]["resourceVersion"] = json!(rv);
             }
-            set_pointer(&mut v, &spec_ptr, json!(replicas));
+            set_at(&mut v, &spec_path, json!(replicas));
             Ok(v)
         })?;
         scale_of(kind, &obj.value()?)
     }
 
-    /// Server-side apply of a `Scale` configuration (`applied`) by `manager`: managed
-    /// fields are tracked on the `Scale` view of the object (see
-    /// [`super::scale_fields`]), so conflicts name the managers of the parent's
-    /// replicas, and the outcome is folded back into the parent's entries. Answers the
-    /// new `Scale`.
+    /// Server-side apply of a `Scale` configuration by its manager: managed fields are
+    /// tracked on the `Scale` view of the object (see the `scale_fields` module), so
+    /// conflicts name the managers of the parent's replicas, and the outcome is folded
+    /// back into the parent's entries (`subresource: scale`). Answers the new `Scale`.
     pub fn apply_scale(
         &self,
         kind: &KindInfo,
         ns: &str,
         name: &str,
-        apply: &ScaleApply<'_>,
+        req: &ApplyRequest<'_>,
         opts: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let ScaleApply {
-            config: applied,
-            manager,
-            force,
-        } = *apply;
-        let schema = crate::http::patch::KindSchema::scale();
-        let spec_ptr = spec_replicas_pointer(kind);
-        let segments: Vec<&str> = spec_ptr.trim_start_matches('/').split('/').collect();
-        let replicas_path = capstan_patch::fieldpath::Path::fields(&segments);
+        let schema = KindSchema::scale();
+        let now = now_rfc3339();
+        let manager = capstan_patch::apply::Manager {
+            name: req.manager,
+            subresource: Some("scale"),
+            now: &now,
+            ignored: &[],
+        };
+        let spec_path = spec_replicas_path(kind);
+        let replicas_path = capstan_patch::fieldpath::Path::fields(&spec_path);
         let opts = WriteOptions {
             applied: true,
             ..opts.clone()
@@ -267,8 +264,8 @@ impl Cluster {
                 }
             }
             let outcome =
-                capstan_patch::apply::apply(&view, applied, schema.meta(), &manager, force)
-                    .map_err(|e| crate::http::patch::apply_error(e, kind, name))?;
+                capstan_patch::apply::apply(&view, req.config, schema.meta(), &manager, req.force)
+                    .map_err(|e| apply_error(e, kind, name))?;
             let replicas = scale_replicas(&outcome.object, name)?;
             let scale_entries = outcome
                 .object
@@ -277,30 +274,22 @@ impl Cluster {
                 .cloned()
                 .unwrap_or_default();
             let mut next = cur.clone();
-            set_pointer(&mut next, &spec_ptr, json!(replicas));
+            set_at(&mut next, &spec_path, json!(replicas));
             let merged = super::scale_fields::to_parent(
                 &parent_entries,
                 &scale_entries,
                 &replicas_path,
                 &kind.api_version(),
             );
-            set_pointer(&mut next, "/metadata/managedFields", Value::Array(merged));
+            set_at(
+                &mut next,
+                &["metadata", "managedFields"],
+                Value::Array(merged),
+            );
             Ok(next)
         })?;
         scale_of(kind, &obj.value()?)
     }
-}
-
-/// A server-side apply of a `Scale`: the configuration, who applies it, and whether
-/// it takes fields from other managers.
-#[derive(Debug, Clone, Copy)]
-pub struct ScaleApply<'a> {
-    /// The applied `autoscaling/v1` `Scale` configuration.
-    pub config: &'a Value,
-    /// The applying manager (`subresource: scale`).
-    pub manager: capstan_patch::apply::Manager<'a>,
-    /// `force=true`.
-    pub force: bool,
 }
 
 /// A `Scale`'s `spec.replicas` (0 when unset); 422 when negative.
@@ -324,28 +313,11 @@ fn scale_replicas(scale: &Value, name: &str) -> Result<i64, ApiError> {
     Ok(replicas)
 }
 
-fn spec_replicas_pointer(kind: &KindInfo) -> String {
+/// Where `kind` keeps its desired replicas (`spec.replicas`, or a CRD's scale path).
+fn spec_replicas_path(kind: &KindInfo) -> Vec<&str> {
     match kind.custom.as_ref().and_then(|c| c.scale.as_ref()) {
-        Some(s) => path_pointer(&s.spec_replicas_path),
-        None => "/spec/replicas".into(),
-    }
-}
-
-fn set_pointer(v: &mut Value, ptr: &str, value: Value) {
-    let mut cur = v;
-    let segs: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
-    for (i, seg) in segs.iter().enumerate() {
-        if !cur.is_object() {
-            *cur = json!({});
-        }
-        let Some(obj) = cur.as_object_mut() else {
-            return;
-        };
-        if i + 1 == segs.len() {
-            obj.insert((*seg).to_string(), value);
-            return;
-        }
-        cur = obj.entry((*seg).to_string()).or_insert_with(|| json!({}));
+        Some(s) => json_path_steps(&s.spec_replicas_path),
+        None => vec!["spec", "replicas"],
     }
 }
 
@@ -355,18 +327,17 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
     if !kind.has_subresource(Subresource::Scale) && custom_scale.is_none() {
         return Err(ApiError::not_found_path());
     }
-    let (spec_ptr, status_ptr, sel) = match custom_scale {
+    let (spec_path, status_path, sel) = match custom_scale {
         Some(s) => {
             let sel = s
                 .label_selector_path
                 .as_ref()
-                .and_then(|p| v.pointer(&path_pointer(p)))
-                .and_then(Value::as_str)
+                .map(|p| str_at(v, &json_path_steps(p)))
                 .unwrap_or("")
                 .to_string();
             (
-                path_pointer(&s.spec_replicas_path),
-                path_pointer(&s.status_replicas_path),
+                json_path_steps(&s.spec_replicas_path),
+                json_path_steps(&s.status_replicas_path),
                 sel,
             )
         }
@@ -374,7 +345,10 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             // A ReplicationController's selector is a plain label map (upstream's
             // `scaleFromRC` uses `labels.SelectorFromSet`), the others' a LabelSelector.
             let selector = v.pointer("/spec/selector");
-            let sel = if kind.group.is_empty() && kind.kind == "ReplicationController" {
+            let label_map = kind
+                .descriptor
+                .is_some_and(|d| d.selector_form == SelectorForm::LabelMap);
+            let sel = if label_map {
                 let set = selector.and_then(Value::as_object).into_iter().flatten();
                 Selector::from_set(set.map(|(k, v)| (k.as_str(), v.as_str().unwrap_or(""))))
             } else {
@@ -382,7 +356,7 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
                     .map_err(|e| ApiError::bad_request(format!("invalid label selector: {e}")))?
             };
             let sel = sel.to_string();
-            ("/spec/replicas".into(), "/status/replicas".into(), sel)
+            (vec!["spec", "replicas"], vec!["status", "replicas"], sel)
         }
     };
     let m = v.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -398,8 +372,7 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
             meta[f] = x.clone();
         }
     }
-    let mut status =
-        json!({"replicas": v.pointer(&status_ptr).and_then(Value::as_i64).unwrap_or(0)});
+    let mut status = json!({"replicas": int_at(v, &status_path)});
     if !sel.is_empty() {
         status["selector"] = json!(sel);
     }
@@ -407,7 +380,7 @@ fn scale_of(kind: &KindInfo, v: &Value) -> Result<Value, ApiError> {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": meta,
-        "spec": {"replicas": v.pointer(&spec_ptr).and_then(Value::as_i64).unwrap_or(0)},
+        "spec": {"replicas": int_at(v, &spec_path)},
         "status": status,
     }))
 }

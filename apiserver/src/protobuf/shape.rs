@@ -40,7 +40,7 @@ static SHAPES: LazyLock<HashMap<String, Shape>> = LazyLock::new(|| {
             _ => HashSet::new(),
         }
     };
-    crate::openapi::builtin_definitions()
+    crate::openapi::schemas::builtin_definitions()
         .iter()
         .filter(|(_, schema)| schema.get("properties").is_some())
         .filter_map(|(name, schema)| {

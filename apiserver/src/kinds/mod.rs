@@ -1,11 +1,23 @@
 //! The registry of served kinds: what each resource is called (plural, singular, short
 //! names, categories), whether it is namespaced, which subresources it has. Routing,
 //! discovery, OpenAPI and tables all read it; CustomResourceDefinitions add to it at run time.
+//!
+//! Built-in kinds are registered here from their [`KindDescriptor`]s ([`builtin`]): the
+//! [`KindInfo`] routing finds for a request carries its kind's descriptor, so every layer
+//! reads what it needs about the kind from there.
+
+pub mod builtin;
+pub mod descriptor;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
+pub use descriptor::KindDescriptor;
+use descriptor::{Deletion, Lifecycle};
 
 /// A subresource the server serves beneath an object (`/pods/x/status`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +93,9 @@ pub struct KindInfo {
     /// What a CustomResourceDefinition says about this version of a custom resource
     /// (schema, printer columns, scale paths); `None` for built-in kinds.
     pub custom: Option<Arc<CustomKind>>,
+    /// Everything else the server knows about a built-in kind (defaulting, validation,
+    /// table, type); `None` for custom resources.
+    pub descriptor: Option<&'static KindDescriptor>,
 }
 
 /// One `additionalPrinterColumns` entry of a CRD version: a column of `kubectl get`.
@@ -180,290 +195,44 @@ impl KindInfo {
     pub fn is_custom(&self) -> bool {
         matches!(self.source, KindSource::Custom { .. })
     }
-}
 
-/// Builds a built-in kind from its names, scope, short names, categories and subresources.
-#[allow(clippy::too_many_arguments)]
-fn builtin(
-    group: &str,
-    version: &str,
-    kind: &str,
-    plural: &str,
-    namespaced: bool,
-    short_names: &[&str],
-    categories: &[&str],
-    subresources: &[Subresource],
-) -> KindInfo {
-    KindInfo {
-        group: group.to_string(),
-        version: version.to_string(),
-        kind: kind.to_string(),
-        plural: plural.to_string(),
-        singular: kind.to_ascii_lowercase(),
-        namespaced,
-        short_names: short_names.iter().map(|s| s.to_string()).collect(),
-        categories: categories.iter().map(|s| s.to_string()).collect(),
-        subresources: subresources.to_vec(),
-        source: KindSource::BuiltIn,
-        custom: None,
+    /// How deletes of this kind proceed (immediately for custom resources).
+    pub fn deletion(&self) -> Deletion {
+        self.descriptor
+            .map_or(Deletion::Immediate, |d| d.delete.deletion)
+    }
+
+    /// The work beyond storage this kind's writes and deletes carry (none for custom
+    /// resources).
+    pub fn lifecycle(&self) -> Option<Lifecycle> {
+        self.descriptor.and_then(|d| d.lifecycle)
+    }
+
+    /// The served kind a built-in descriptor describes.
+    pub fn from_descriptor(d: &'static KindDescriptor) -> KindInfo {
+        KindInfo {
+            group: d.group.to_string(),
+            version: d.version.to_string(),
+            kind: d.kind.to_string(),
+            plural: d.plural.to_string(),
+            singular: d.kind.to_ascii_lowercase(),
+            namespaced: d.namespaced(),
+            short_names: d.short_names.iter().map(|s| s.to_string()).collect(),
+            categories: d.categories.iter().map(|s| s.to_string()).collect(),
+            subresources: d.subresources.to_vec(),
+            source: KindSource::BuiltIn,
+            custom: None,
+            descriptor: Some(d),
+        }
     }
 }
 
-/// Every kind compiled into the server, with the names, scopes, short names, categories
-/// and subresources a real v1.33 cluster reports for them.
+/// Every kind compiled into the server, from the descriptors in [`builtin`].
 pub fn builtin_kinds() -> Vec<KindInfo> {
-    use Subresource::*;
-    const NS: bool = true;
-    const CLUSTER: bool = false;
-    let all = &["all"][..];
-    vec![
-        builtin(
-            "",
-            "v1",
-            "Namespace",
-            "namespaces",
-            CLUSTER,
-            &["ns"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "",
-            "v1",
-            "Pod",
-            "pods",
-            NS,
-            &["po"],
-            all,
-            &[Status, Binding, Eviction],
-        ),
-        builtin("", "v1", "Node", "nodes", CLUSTER, &["no"], &[], &[Status]),
-        builtin(
-            "",
-            "v1",
-            "Service",
-            "services",
-            NS,
-            &["svc"],
-            all,
-            &[Status],
-        ),
-        builtin("", "v1", "Endpoints", "endpoints", NS, &["ep"], &[], &[]),
-        builtin("", "v1", "ConfigMap", "configmaps", NS, &["cm"], &[], &[]),
-        builtin("", "v1", "Secret", "secrets", NS, &[], &[], &[]),
-        builtin(
-            "",
-            "v1",
-            "ServiceAccount",
-            "serviceaccounts",
-            NS,
-            &["sa"],
-            &[],
-            &[],
-        ),
-        builtin("", "v1", "Event", "events", NS, &["ev"], &[], &[]),
-        builtin(
-            "",
-            "v1",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaims",
-            NS,
-            &["pvc"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "",
-            "v1",
-            "PersistentVolume",
-            "persistentvolumes",
-            CLUSTER,
-            &["pv"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "",
-            "v1",
-            "ReplicationController",
-            "replicationcontrollers",
-            NS,
-            &["rc"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "Deployment",
-            "deployments",
-            NS,
-            &["deploy"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "ReplicaSet",
-            "replicasets",
-            NS,
-            &["rs"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "StatefulSet",
-            "statefulsets",
-            NS,
-            &["sts"],
-            all,
-            &[Status, Scale],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "DaemonSet",
-            "daemonsets",
-            NS,
-            &["ds"],
-            all,
-            &[Status],
-        ),
-        builtin(
-            "apps",
-            "v1",
-            "ControllerRevision",
-            "controllerrevisions",
-            NS,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin("batch", "v1", "Job", "jobs", NS, &[], all, &[Status]),
-        builtin(
-            "batch",
-            "v1",
-            "CronJob",
-            "cronjobs",
-            NS,
-            &["cj"],
-            all,
-            &[Status],
-        ),
-        builtin(
-            "discovery.k8s.io",
-            "v1",
-            "EndpointSlice",
-            "endpointslices",
-            NS,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin(
-            "coordination.k8s.io",
-            "v1",
-            "Lease",
-            "leases",
-            NS,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin(
-            "events.k8s.io",
-            "v1",
-            "Event",
-            "events",
-            NS,
-            &["ev"],
-            &[],
-            &[],
-        ),
-        builtin(
-            "policy",
-            "v1",
-            "PodDisruptionBudget",
-            "poddisruptionbudgets",
-            NS,
-            &["pdb"],
-            &[],
-            &[Status],
-        ),
-        builtin(
-            "scheduling.k8s.io",
-            "v1",
-            "PriorityClass",
-            "priorityclasses",
-            CLUSTER,
-            &["pc"],
-            &[],
-            &[],
-        ),
-        builtin(
-            "storage.k8s.io",
-            "v1",
-            "StorageClass",
-            "storageclasses",
-            CLUSTER,
-            &["sc"],
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "Role",
-            "roles",
-            NS,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "RoleBinding",
-            "rolebindings",
-            NS,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRole",
-            "clusterroles",
-            CLUSTER,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "ClusterRoleBinding",
-            "clusterrolebindings",
-            CLUSTER,
-            &[],
-            &[],
-            &[],
-        ),
-        builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            CLUSTER,
-            &["crd", "crds"],
-            &["api-extensions"],
-            &[Status],
-        ),
-    ]
+    builtin::ALL
+        .iter()
+        .map(|d| KindInfo::from_descriptor(d))
+        .collect()
 }
 
 /// The set of kinds currently served, shared by every request handler. Lookups take a
