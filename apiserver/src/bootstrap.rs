@@ -1,16 +1,26 @@
 //! Objects a real API server keeps in existence: the system namespaces, the built-in
 //! PriorityClasses, and the `kubernetes` Service in `default` with its Endpoints and
 //! EndpointSlice pointing at the server itself (re-created if deleted, as upstream's
-//! reconciler does every 10 seconds).
+//! reconciler does every 10 seconds), and upstream's bootstrap RBAC roles and bindings
+//! ([`crate::rbac_policy`]) with the aggregated roles' rules kept filled in.
 
 use serde_json::{Value, json};
 
-use crate::ops::{Cluster, WriteOptions};
+use crate::ops::{Cluster, WriteOptions, key_of};
+use crate::rbac_policy;
 use crate::status::ApiError;
 
 /// The system namespaces every cluster has.
 pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+fn server_write() -> WriteOptions {
+    WriteOptions {
+        dry_run: false,
+        field_manager: "kube-apiserver".into(),
+        applied: false,
+    }
+}
 
 fn ensure(
     cluster: &Cluster,
@@ -28,12 +38,7 @@ fn ensure(
     if cluster.get(&kind, ns, &name).is_ok() {
         return Ok(());
     }
-    let opts = WriteOptions {
-        dry_run: false,
-        field_manager: "kube-apiserver".into(),
-        applied: false,
-    };
-    match cluster.create(&kind, ns, obj, &opts) {
+    match cluster.create(&kind, ns, obj, &server_write()) {
         Ok(_) => Ok(()),
         Err(e) if e.reason == "AlreadyExists" => Ok(()),
         Err(e) => Err(e),
@@ -114,5 +119,52 @@ pub fn ensure_all(cluster: &Cluster, port: u16) -> Result<(), ApiError> {
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
         }),
     )?;
+    for role in rbac_policy::cluster_roles() {
+        ensure(cluster, RBAC, "v1", "clusterroles", "", role)?;
+    }
+    for binding in rbac_policy::cluster_role_bindings() {
+        ensure(cluster, RBAC, "v1", "clusterrolebindings", "", binding)?;
+    }
+    aggregate_cluster_roles(cluster)
+}
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// Fills in the rules of every ClusterRole carrying an `aggregationRule` (upstream's
+/// clusterrole-aggregation controller), repeating while a pass changes something so
+/// chains (`view` into `edit` into `admin`) settle.
+pub fn aggregate_cluster_roles(cluster: &Cluster) -> Result<(), ApiError> {
+    let kind = cluster
+        .registry
+        .lookup(RBAC, "v1", "clusterroles")
+        .ok_or_else(|| ApiError::internal("clusterroles are not served".to_string()))?;
+    for _ in 0..4 {
+        let all = cluster
+            .store
+            .list(&key_of(&kind), None, None, None, &|_| true)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .collect::<Result<Vec<Value>, ApiError>>()?;
+        let mut changed = false;
+        for role in &all {
+            let Some(rules) = rbac_policy::aggregate(role, &all) else {
+                continue;
+            };
+            if role.get("rules") == Some(&Value::Array(rules.clone())) {
+                continue;
+            }
+            let name = role["metadata"]["name"].as_str().unwrap_or_default();
+            cluster.update_with(&kind, "", name, None, &server_write(), |cur| {
+                let mut next = cur.clone();
+                next["rules"] = Value::Array(rules.clone());
+                Ok(next)
+            })?;
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
     Ok(())
 }

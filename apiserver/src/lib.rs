@@ -18,6 +18,7 @@ pub mod names;
 pub mod openapi;
 pub mod ops;
 pub mod protobuf;
+pub mod rbac_policy;
 pub mod selector;
 pub mod server;
 pub mod status;
