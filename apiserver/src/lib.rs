@@ -27,5 +27,6 @@ pub mod table;
 pub mod typed;
 pub mod validation;
 pub mod watch;
+pub mod wire;
 
 pub use server::{ApiServer, ServerConfig, ServerError, TestServer};

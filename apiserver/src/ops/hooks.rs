@@ -16,6 +16,12 @@ pub fn apply_defaults(kind: &KindInfo, obj: &mut Value) {
     crate::defaults::apply_defaults(kind, obj);
 }
 
+/// Brings a valid object about to be stored into the form upstream's Go types write it
+/// in (zeros of non-`omitempty` fields written, empty `omitempty` fields left out).
+pub fn to_wire_form(kind: &KindInfo, obj: &mut Value) {
+    crate::wire::normalise(kind, obj);
+}
+
 /// The 422 for field errors.
 fn invalid(kind: &KindInfo, name: &str, errs: &[FieldError]) -> ApiError {
     let st = crate::validation::invalid_status(kind, name, errs);

@@ -164,6 +164,7 @@ impl Cluster {
             prepare::release_service(self, &allocated);
             return Err(e);
         }
+        hooks::to_wire_form(kind, &mut body);
         if !opts.applied {
             body = meta::track_update(kind, &Value::Null, body, &opts.field_manager, None);
         }

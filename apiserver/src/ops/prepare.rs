@@ -517,6 +517,7 @@ pub fn prepare_update(
         allocate_service(cluster, kind, &mut new, Some(old))?;
     }
     hooks::validate(cluster, kind, &mut new, Some(old))?;
+    hooks::to_wire_form(kind, &mut new);
     if sub != Some(Subresource::Status)
         && tracks_generation(kind)
         && generation_changed(kind, old, &new)

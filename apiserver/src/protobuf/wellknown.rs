@@ -26,6 +26,15 @@ const RAW_EXTENSION: &str = "k8s.io.apimachinery.pkg.runtime.RawExtension";
 const INT_OR_STRING: &str = "k8s.io.apimachinery.pkg.util.intstr.IntOrString";
 const QUANTITY: &str = "k8s.io.apimachinery.pkg.api.resource.Quantity";
 
+/// Whether the message of this full name has its own JSON form (not an object of its
+/// fields).
+pub fn has_own_form(full_name: &str) -> bool {
+    matches!(
+        full_name,
+        TIME | MICRO_TIME | DURATION | FIELDS_V1 | RAW_EXTENSION | INT_OR_STRING | QUANTITY
+    )
+}
+
 /// The JSON of `msg` when its type has its own JSON form; `None` for ordinary
 /// messages. `at` names the field in errors.
 pub fn convert(msg: &DynamicMessage, at: &Trail<'_>) -> Option<Result<Value, ProtobufError>> {
