@@ -68,26 +68,6 @@ impl DeploymentActions {
         }
     }
 
-    /// One Deployment sync after claiming: [`super::plan_deployment`], then
-    /// [`perform`](Self::perform). Returns the progress-deadline requeue to
-    /// schedule once every write succeeded.
-    pub async fn sync(
-        &self,
-        d: &Deployment,
-        replica_sets: &[ReplicaSet],
-        pods: &[&k8s_openapi::api::core::v1::Pod],
-        now: Timestamp,
-    ) -> Result<Option<super::plan::Requeue>, DeploymentSyncError> {
-        let plan = super::plan_deployment(super::DeploymentInput {
-            deployment: d,
-            replica_sets,
-            pods,
-            now,
-        });
-        self.perform(d, &plan, now).await?;
-        Ok(plan.requeue)
-    }
-
     /// Performs `plan` for `d` (the cached Deployment the plan was made from).
     /// Status writes carry the latest `resourceVersion` seen, so several in one
     /// sync do not conflict with each other. Returns the Deployment as last
@@ -313,10 +293,14 @@ mod tests {
         assert!(writes_before > 0);
         let mut cached = d.clone();
         cached.status = written.status.clone();
-        let requeue = actions
-            .sync(&cached, std::slice::from_ref(&current), &[], at(130))
-            .await
-            .unwrap();
+        let plan = plan_deployment(DeploymentInput {
+            deployment: &cached,
+            replica_sets: std::slice::from_ref(&current),
+            pods: &[],
+            now: at(130),
+        });
+        actions.perform(&cached, &plan, at(130)).await.unwrap();
+        let requeue = plan.requeue;
         // Progressing last updated at 100, deadline 600 s: 570 s left, plus 1.
         assert_eq!(
             requeue,

@@ -4,7 +4,8 @@
 //! reconcile that does what upstream's `syncDeployment` does — read the
 //! Deployment from the cache, claim the ReplicaSets in its namespace (adopt
 //! orphans that match, release strays), gather the pods those ReplicaSets
-//! control, then [`DeploymentActions::sync`].
+//! control, then [`plan_deployment`](super::plan_deployment) and
+//! [`DeploymentActions::perform`].
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use kube::Client;
 use super::actions::{DeploymentActions, DeploymentSyncError};
 use super::events;
 use super::plan::Requeue;
+use super::sync::{DeploymentInput, plan_deployment};
 use crate::replicaset::controller::{SetupError, add_pod_indexes};
 
 /// The controller's name: its work queue, metrics and logs (upstream's queue name).
@@ -56,9 +58,14 @@ pub struct DeploymentReconciler {
     clock: SharedClock,
 }
 
-impl DeploymentReconciler {
-    /// One sync of the Deployment named by `key` (upstream `syncDeployment`).
-    pub async fn sync(&self, key: &ObjectKey) -> Result<Action, ReconcileError> {
+impl Reconciler for DeploymentReconciler {
+    type Error = ReconcileError;
+
+    /// One sync of the Deployment named by `key` (upstream `syncDeployment`):
+    /// read the cache, claim, [`plan_deployment`](super::plan_deployment), then
+    /// [`DeploymentActions::perform`].
+    async fn reconcile(&self, key: ObjectKey) -> Result<Action, ReconcileError> {
+        let key = &key;
         let Some(d) = self.deployments.get_key(key) else {
             tracing::debug!(deployment = %key, "deployment has been deleted");
             return Ok(Action::Done);
@@ -103,23 +110,19 @@ impl DeploymentReconciler {
             })
             .collect();
         let pod_refs: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
-        match self
-            .actions
-            .sync(&d, &replica_sets, &pod_refs, self.clock.now())
-            .await?
-        {
+        let now = self.clock.now();
+        let plan = plan_deployment(DeploymentInput {
+            deployment: &d,
+            replica_sets: &replica_sets,
+            pods: &pod_refs,
+            now,
+        });
+        self.actions.perform(&d, &plan, now).await?;
+        match plan.requeue {
             Some(Requeue::After(after)) => Ok(Action::RequeueAfter(after)),
             Some(Requeue::RateLimited) => Ok(Action::RequeueRateLimited),
             None => Ok(Action::Done),
         }
-    }
-}
-
-impl Reconciler for DeploymentReconciler {
-    type Error = ReconcileError;
-
-    async fn reconcile(&self, key: ObjectKey) -> Result<Action, ReconcileError> {
-        self.sync(&key).await
     }
 }
 

@@ -1,5 +1,5 @@
-//! One Deployment sync (upstream `syncDeployment` and the helpers of `sync.go`),
-//! planned over a working copy of the Deployment and its ReplicaSets: each write
+//! The decisions of one Deployment sync (those of upstream `syncDeployment` and
+//! the helpers of `sync.go`), planned over a working copy of the Deployment and its ReplicaSets: each write
 //! is recorded as a [`Step`] and applied to the copy, so later decisions see it,
 //! as upstream's in-place updates of the objects it just wrote.
 
@@ -51,7 +51,8 @@ pub(crate) struct Sync<'a> {
     pub(crate) plan: DeploymentPlan,
 }
 
-/// Plans one sync of a Deployment (upstream `syncDeployment`):
+/// Plans one sync of a Deployment: the decisions of upstream `syncDeployment`
+/// once the shell's `reconcile` has read the cache and claimed the ReplicaSets:
 ///
 /// - an empty selector: a `SelectingAll` warning and only `observedGeneration`;
 /// - being deleted: status only;
@@ -133,7 +134,8 @@ impl Sync<'_> {
             .collect()
     }
 
-    /// Sorts indices oldest first (upstream `ReplicaSetsByCreationTimestamp`).
+    /// Sorts indices of the working ReplicaSets oldest first: an index wrapper
+    /// around [`rsu::by_creation`], which mirrors upstream's ordering.
     pub(crate) fn sort_by_creation(&self, idx: &mut [usize]) {
         idx.sort_by(|a, b| rsu::by_creation(&self.rss[*a], &self.rss[*b]));
     }

@@ -57,6 +57,10 @@ pub struct NamespaceReconciler {
 impl Reconciler for NamespaceReconciler {
     type Error = DeleteError;
 
+    /// One deletion pass for the namespace named by `key` (upstream
+    /// `syncNamespaceFromKey`): nothing once it is gone from the cache, else
+    /// [`NamespacedResourcesDeleter::delete`], looking again later while content
+    /// remains.
     async fn reconcile(&self, key: ObjectKey) -> Result<Action, DeleteError> {
         if self.namespaces.get_key(&key).is_none() {
             return Ok(Action::Done);

@@ -94,23 +94,21 @@ impl<R: ReplicaSetLike> ReplicaSetActions<R> {
         self.pods.satisfied(key)
     }
 
-    /// One ReplicaSet sync after claiming (upstream `syncReplicaSet`): manage pods
-    /// when `needs_sync` ([`Self::needs_sync`], asked before `pods` was read from
-    /// the cache) and the RS is not being deleted, then write the status (with
-    /// `ReplicaFailure` from the manage error), and return the requeue that
-    /// observes `minReadySeconds`. A status error wins over a manage error, as
-    /// upstream. `pods` are the RS's claimed active pods, `related` those of its
-    /// siblings ([`super::ranking::related_pods`]).
-    pub async fn sync(
+    /// Performs the pod-management `plan` of one ReplicaSet sync
+    /// ([`super::plan_sync`]), then writes the status (with `ReplicaFailure`
+    /// from the manage error; [`super::plan_status`] decides it after the
+    /// writes, as upstream's `calculateStatus` takes `manageReplicas`' error),
+    /// and returns the requeue that observes `minReadySeconds`. A status error
+    /// wins over a manage error, as upstream. `pods` are the RS's claimed active
+    /// pods.
+    pub async fn perform(
         &self,
         rs: &R,
+        plan: &ManageReplicas,
         pods: &[&Pod],
-        related: &[&Pod],
-        needs_sync: bool,
         now: k8s_openapi::jiff::Timestamp,
     ) -> Result<Option<std::time::Duration>, SyncError> {
-        let plan = super::plan_sync(rs, pods, related, needs_sync, now);
-        let manage = self.manage(rs, &plan).await.err();
+        let manage = self.manage(rs, plan).await.err();
         let status = super::status::plan_status(
             rs,
             pods,

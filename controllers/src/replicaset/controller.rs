@@ -4,7 +4,7 @@
 //! what upstream's `syncReplicaSet` does — read the RS from the cache (gone →
 //! forget its expectations), gather its pods, claim them (adopt orphans that
 //! match, release owned pods that stopped matching), then
-//! [`ReplicaSetActions::sync`].
+//! [`plan_sync`](super::plan_sync) and [`ReplicaSetActions::perform`].
 
 use std::sync::Arc;
 
@@ -28,6 +28,7 @@ use kube::Client;
 use super::actions::{ReplicaSetActions, SyncError};
 use super::events::{self, Reaction};
 use super::owner::ReplicaSetLike;
+use super::plan_sync;
 use super::ranking::related_pods;
 use crate::util::pod::is_active;
 
@@ -119,9 +120,16 @@ impl<R: ReplicaSetLike> ReplicaSetReconciler<R> {
         pods.retain(|p| is_active(p));
         pods
     }
+}
 
-    /// One sync of the owner named by `key` (upstream `syncReplicaSet`).
-    pub async fn sync(&self, key: &ObjectKey) -> Result<Action, ReconcileError> {
+impl<R: ReplicaSetLike> Reconciler for ReplicaSetReconciler<R> {
+    type Error = ReconcileError;
+
+    /// One sync of the owner named by `key` (upstream `syncReplicaSet`): read
+    /// the cache, claim the pods, [`plan_sync`](super::plan_sync), then
+    /// [`ReplicaSetActions::perform`].
+    async fn reconcile(&self, key: ObjectKey) -> Result<Action, ReconcileError> {
+        let key = &key;
         let Some(rs) = self.owners.get_key(key) else {
             tracing::debug!(kind = %R::kind(&()), owner = %key, "owner has been deleted");
             self.expectations.delete_expectations(key);
@@ -167,22 +175,12 @@ impl<R: ReplicaSetLike> ReplicaSetReconciler<R> {
         let ns_pod_refs: Vec<&Pod> = ns_pods.iter().map(|p| &**p).collect();
         let related = related_pods(&*rs, &siblings, &ns_pod_refs);
 
-        match self
-            .actions
-            .sync(&rs, &pods, &related, needs_sync, self.clock.now())
-            .await?
-        {
+        let now = self.clock.now();
+        let plan = plan_sync(&*rs, &pods, &related, needs_sync, now);
+        match self.actions.perform(&rs, &plan, &pods, now).await? {
             Some(after) => Ok(Action::RequeueAfter(after)),
             None => Ok(Action::Done),
         }
-    }
-}
-
-impl<R: ReplicaSetLike> Reconciler for ReplicaSetReconciler<R> {
-    type Error = ReconcileError;
-
-    async fn reconcile(&self, key: ObjectKey) -> Result<Action, ReconcileError> {
-        self.sync(&key).await
     }
 }
 

@@ -1,11 +1,13 @@
 //! The ReplicaSet controller's planning core (upstream
 //! `pkg/controller/replicaset`).
 //!
-//! A sync (upstream `syncReplicaSet`) is, for the shell:
+//! A sync is, for the shell's `reconcile` (upstream `syncReplicaSet`, see
+//! [`controller`]):
 //!
 //! 1. claim the active pods matching the RS's selector (capstan-runtime's
 //!    `ControllerRefManager`), giving `pods`;
-//! 2. [`plan_sync`] → [`ManageReplicas`]: create N pods or delete the listed
+//! 2. [`plan_sync`] → [`ManageReplicas`], performed by
+//!    [`ReplicaSetActions::perform`](actions::ReplicaSetActions::perform): create N pods or delete the listed
 //!    pods through the shared [`PodControl`](crate::util::pod_control::PodControl)
 //!    (pods from the template with the owner's controller reference, slow-start
 //!    batches, expectations raised and lowered as upstream), or nothing;
@@ -31,7 +33,7 @@ pub use owner::ReplicaSetLike;
 pub use plan::{BURST_REPLICAS, ManageReplicas, manage_replicas};
 pub use status::{StatusPlan, calculate_status, plan_status};
 
-/// The pods-management step of a sync: nothing while creation/deletion
+/// The pod-management decision of upstream `syncReplicaSet`: nothing while creation/deletion
 /// expectations are unsatisfied (the cache may not show this controller's own
 /// recent writes yet) or while the RS is being deleted; otherwise
 /// [`manage_replicas`].

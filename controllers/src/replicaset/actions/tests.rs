@@ -196,8 +196,7 @@ async fn a_sync_creates_missing_pods_then_waits_for_expectations() {
     let mut r = rs("web", 3, at(0));
     r.status = None;
     let key = ObjectKey::of(&r);
-    let requeue = actions
-        .sync(&r, &[], &[], actions.needs_sync(&key), at(1))
+    let requeue = one_sync(&actions, &r, actions.needs_sync(&key), at(1))
         .await
         .unwrap();
     assert_eq!(requeue, None);
@@ -213,8 +212,7 @@ async fn a_sync_creates_missing_pods_then_waits_for_expectations() {
     assert!(status_put.path.ends_with("/replicasets/web/status"));
     assert_eq!(status_put.body["status"]["replicas"], json!(0));
     // The cache has not shown the pods yet: a second sync creates nothing.
-    actions
-        .sync(&r, &[], &[], actions.needs_sync(&key), at(2))
+    one_sync(&actions, &r, actions.needs_sync(&key), at(2))
         .await
         .unwrap();
     assert_eq!(creates(&log).len(), 3);
@@ -225,10 +223,9 @@ async fn a_sync_creates_missing_pods_then_waits_for_expectations() {
     for _ in 0..3 {
         exp.creation_observed(&key);
     }
-    actions.sync(&r, &[], &[], needs_sync, at(3)).await.unwrap();
+    one_sync(&actions, &r, needs_sync, at(3)).await.unwrap();
     assert_eq!(creates(&log).len(), 3);
-    actions
-        .sync(&r, &[], &[], actions.needs_sync(&key), at(4))
+    one_sync(&actions, &r, actions.needs_sync(&key), at(4))
         .await
         .unwrap();
     assert_eq!(creates(&log).len(), 6);
@@ -246,7 +243,7 @@ async fn a_failed_sync_still_records_replica_failure() {
     let (actions, _) = performer(client);
     let mut r = rs("web", 2, at(0));
     r.status = None;
-    let err = actions.sync(&r, &[], &[], true, at(1)).await.unwrap_err();
+    let err = one_sync(&actions, &r, true, at(1)).await.unwrap_err();
     assert!(matches!(err, SyncError::Manage(PodControlError::Create(_))));
     let put = log
         .lock()
@@ -259,4 +256,16 @@ async fn a_failed_sync_still_records_replica_failure() {
     assert_eq!(cond["type"], json!("ReplicaFailure"));
     assert_eq!(cond["reason"], json!("FailedCreate"));
     assert_eq!(cond["message"], json!("exceeded quota"));
+}
+
+/// One sync of `r` without pods: [`super::super::plan_sync`], then
+/// [`ReplicaSetActions::perform`], as the controller's `reconcile` runs them.
+async fn one_sync(
+    actions: &ReplicaSetActions,
+    r: &ReplicaSet,
+    needs_sync: bool,
+    now: k8s_openapi::jiff::Timestamp,
+) -> Result<Option<std::time::Duration>, SyncError> {
+    let plan = super::super::plan_sync(r, &[], &[], needs_sync, now);
+    actions.perform(r, &plan, &[], now).await
 }
