@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod bootstrap;
 pub mod crd;
 pub mod defaults;

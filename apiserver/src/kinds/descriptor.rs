@@ -123,13 +123,18 @@ impl DeleteRules {
     };
 }
 
-/// A step of upstream's admission chain that a kind's creates go through; the write path
-/// runs a kind's steps in upstream's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A step of upstream's admission chain ([`crate::admission`]) that a kind's writes go
+/// through; declared in upstream's plugin order, which descriptors list them in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Admission {
     /// `Priority`: `spec.priorityClassName` (or the global default class) resolved into
     /// `spec.priority` and `spec.preemptionPolicy`.
     Priority,
+    /// `DefaultTolerationSeconds`: pods tolerate the not-ready and unreachable
+    /// `NoExecute` taints for 300 seconds unless they say otherwise.
+    DefaultTolerationSeconds,
+    /// `DefaultStorageClass`: claims naming no class get the default StorageClass.
+    DefaultStorageClass,
 }
 
 /// Work beyond storing the object that a kind's writes and deletes carry.
@@ -203,7 +208,8 @@ pub struct KindDescriptor {
     pub create_on_update: bool,
     /// What deletes do and answer.
     pub delete: DeleteRules,
-    /// The admission steps creates go through (the hook point of the admission chain).
+    /// The admission steps the kind's creates and updates go through, in upstream's
+    /// order.
     pub admission: &'static [Admission],
     /// Work writes and deletes carry beyond storage.
     pub lifecycle: Option<Lifecycle>,

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 
+use crate::admission::{self, Operation};
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;
@@ -155,7 +156,7 @@ impl Cluster {
         prepare::fill_system_fields(kind, &mut body);
         prepare::reset_status_on_create(kind, &mut body);
         hooks::apply_defaults(kind, &mut body);
-        prepare::admit_create(self, kind, &mut body)?;
+        admission::admit(self, kind, Operation::Create, &mut body)?;
         let allocated = prepare::allocate_service(self, kind, &mut body, None)?;
         if let Some(m) = meta_mut(&mut body) {
             m.insert("name".into(), json!(shown_name));

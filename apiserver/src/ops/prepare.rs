@@ -1,6 +1,6 @@
 //! The per-write preparation upstream's registry strategies do: system metadata,
 //! status reset on create, status/main separation on update, generation, Service
-//! address allocation, PriorityClass resolution, namespace finalizers.
+//! address allocation, namespace finalizers.
 
 use std::net::Ipv4Addr;
 
@@ -11,10 +11,11 @@ use super::meta::{
     finalizers, generation_changed, meta_mut, meta_str, new_uid, now_rfc3339, tracks_generation,
 };
 use super::{Cluster, WriteOptions, hooks};
-use crate::kinds::descriptor::{Admission, CreateStatus, Deletion, Lifecycle};
+use crate::admission::{self, Operation};
+use crate::kinds::descriptor::{CreateStatus, Deletion, Lifecycle};
 use crate::kinds::{KindInfo, Subresource};
 use crate::status::ApiError;
-use crate::storage::{Mutation, ResourceKey};
+use crate::storage::Mutation;
 
 /// Checks (and fills in) `apiVersion` and `kind` against the URL's kind.
 pub fn check_type(kind: &KindInfo, body: &mut Value) -> Result<(), ApiError> {
@@ -119,72 +120,6 @@ pub fn reset_status_on_create(kind: &KindInfo, body: &mut Value) {
 /// Kinds upstream lets a PUT create when missing.
 pub fn allow_create_on_update(kind: &KindInfo) -> bool {
     kind.descriptor.is_some_and(|d| d.create_on_update)
-}
-
-/// The admission steps of the kind's descriptor, in order, on a create.
-pub fn admit_create(cluster: &Cluster, kind: &KindInfo, body: &mut Value) -> Result<(), ApiError> {
-    for step in kind.descriptor.map_or(&[][..], |d| d.admission) {
-        match step {
-            Admission::Priority => resolve_priority(cluster, body)?,
-        }
-    }
-    Ok(())
-}
-
-/// The Priority admission plugin: `spec.priorityClassName` → `spec.priority` and
-/// `spec.preemptionPolicy`; the global default class (or 0) when none is named.
-fn resolve_priority(cluster: &Cluster, body: &mut Value) -> Result<(), ApiError> {
-    let key = ResourceKey::new("scheduling.k8s.io", "priorityclasses");
-    let name = body
-        .pointer("/spec/priorityClassName")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let pc = if name.is_empty() {
-        let page = cluster.store.list(&key, None, None, None, &|_| true);
-        page.items.into_iter().find_map(|o| {
-            let v = o.value().ok()?;
-            (v.get("globalDefault").and_then(Value::as_bool) == Some(true)).then_some(v)
-        })
-    } else {
-        let pod_name = meta_str(body, "name")
-            .or_else(|| meta_str(body, "generateName"))
-            .unwrap_or("")
-            .to_string();
-        Some(
-            cluster
-                .store
-                .get(&key, "", &name)
-                .ok_or_else(|| {
-                    ApiError::forbidden(
-                        "",
-                        "pods",
-                        &pod_name,
-                        &format!("no PriorityClass with name {name} was found"),
-                    )
-                })?
-                .value()?,
-        )
-    };
-    let (value, policy, class) = match &pc {
-        Some(pc) => (
-            pc.get("value").and_then(Value::as_i64).unwrap_or(0),
-            pc.get("preemptionPolicy")
-                .and_then(Value::as_str)
-                .unwrap_or("PreemptLowerPriority")
-                .to_string(),
-            meta_str(pc, "name").unwrap_or("").to_string(),
-        ),
-        None => (0, "PreemptLowerPriority".to_string(), String::new()),
-    };
-    if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("priority".into(), json!(value));
-        spec.insert("preemptionPolicy".into(), json!(policy));
-        if !class.is_empty() {
-            spec.insert("priorityClassName".into(), json!(class));
-        }
-    }
-    Ok(())
 }
 
 /// Addresses a Service holds.
@@ -514,6 +449,9 @@ pub fn prepare_update(
     }
     if matches!(sub, None | Some(Subresource::Scale)) {
         hooks::apply_defaults(kind, &mut new);
+        if sub.is_none() {
+            admission::admit(cluster, kind, Operation::Update, &mut new)?;
+        }
         allocate_service(cluster, kind, &mut new, Some(old))?;
     }
     hooks::validate(cluster, kind, &mut new, Some(old))?;

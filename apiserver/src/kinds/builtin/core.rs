@@ -58,7 +58,7 @@ pub static POD: KindDescriptor = KindDescriptor {
         returns_object: true,
         ..DeleteRules::DEFAULT
     },
-    admission: &[Admission::Priority],
+    admission: &[Admission::Priority, Admission::DefaultTolerationSeconds],
     selectable_fields: &[
         "spec.nodeName",
         "spec.restartPolicy",
@@ -214,6 +214,7 @@ pub static PERSISTENT_VOLUME_CLAIM: KindDescriptor = KindDescriptor {
     validate: Some(validate_pvc),
     table: Some(table::core::PVC),
     create_status: CreateStatus::Initial(pending_status),
+    admission: &[Admission::DefaultStorageClass],
     ..KindDescriptor::new(
         "",
         "PersistentVolumeClaim",

@@ -90,7 +90,10 @@ mod tests {
         let pods = r.lookup("", "v1", "pods").unwrap();
         let d = pods.descriptor.unwrap();
         assert_eq!((d.kind, d.scope), ("Pod", Scope::Namespaced));
-        assert_eq!(d.admission, [Admission::Priority]);
+        assert_eq!(
+            d.admission,
+            [Admission::Priority, Admission::DefaultTolerationSeconds]
+        );
         assert_eq!(pods.short_names, ["po"]);
         assert_eq!(pods.singular, "pod");
         let crds = r
