@@ -117,7 +117,6 @@ impl ApiServer {
         let store = Store::new(config.watch_history, config.watch_buffer);
         let cluster = Arc::new(Cluster::new(store, registry));
         bootstrap::ensure_all(&cluster, addr.port())?;
-        rbac_policy::controller::aggregate_cluster_roles(&cluster)?;
         let token = config.token.clone().unwrap_or_else(random_token);
         let (tls, ca_pem) = if config.insecure_http {
             (None, None)

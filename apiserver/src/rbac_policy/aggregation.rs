@@ -13,13 +13,15 @@ fn name_of(role: &Value) -> &str {
         .unwrap_or_default()
 }
 
-/// Whether `selector` (a `metav1.LabelSelector`) selects `role`, as
-/// `metav1.LabelSelectorAsSelector` reads it (`{}` selects every role). A selector that
-/// does not convert selects nothing (upstream's controller fails that role's sync).
-fn selects(selector: &Value, role: &Value) -> bool {
-    let Ok(selector) = Selector::from_label_selector(label_selector_of(selector).as_ref()) else {
-        return false;
-    };
+/// A `metav1.LabelSelector` as `metav1.LabelSelectorAsSelector` reads it (`{}` selects
+/// every role). One that does not convert selects nothing (upstream's controller fails
+/// that role's sync).
+fn selector_of(selector: &Value) -> Selector {
+    Selector::from_label_selector(label_selector_of(selector).as_ref())
+        .unwrap_or_else(|_| Selector::nothing())
+}
+
+fn selects(selector: &Selector, role: &Value) -> bool {
     let labels = role.pointer("/metadata/labels").unwrap_or(&Value::Null);
     selector.matches(&JsonLabels(labels))
 }
@@ -29,9 +31,12 @@ fn selects(selector: &Value, role: &Value) -> bool {
 /// of its `aggregationRule.clusterRoleSelectors` selects. `None` when `role` aggregates
 /// nothing (it has no `aggregationRule`).
 pub fn aggregate(role: &Value, all: &[Value]) -> Option<Vec<Value>> {
-    let selectors = role
+    let selectors: Vec<Selector> = role
         .pointer("/aggregationRule/clusterRoleSelectors")?
-        .as_array()?;
+        .as_array()?
+        .iter()
+        .map(selector_of)
+        .collect();
     let own_name = name_of(role);
     let mut sources: Vec<&Value> = all
         .iter()
@@ -71,6 +76,43 @@ pub fn stale_aggregates(all: &[Value]) -> Vec<(String, Vec<Value>)> {
         .collect()
 }
 
+/// The rules each aggregated role in `all` ends with once chains of aggregated roles
+/// (`view` into `edit` into `admin`) settle, for the roles whose rules change: passes
+/// of [`stale_aggregates`] applied in memory, at most `max_passes`, so the store sees
+/// one write per role.
+pub fn settled_aggregates(all: &[Value], max_passes: usize) -> Vec<(String, Vec<Value>)> {
+    if stale_aggregates(all).is_empty() {
+        return Vec::new();
+    }
+    let mut roles = all.to_vec();
+    let mut changed: Vec<String> = Vec::new();
+    for _ in 0..max_passes {
+        let stale = stale_aggregates(&roles);
+        if stale.is_empty() {
+            break;
+        }
+        for (name, rules) in stale {
+            if let Some(role) = roles.iter_mut().find(|r| name_of(r) == name) {
+                role["rules"] = Value::Array(rules);
+            }
+            if !changed.contains(&name) {
+                changed.push(name);
+            }
+        }
+    }
+    changed
+        .into_iter()
+        .filter_map(|name| {
+            let role = roles.iter().find(|r| name_of(r) == name)?;
+            let original = all.iter().find(|r| name_of(r) == name)?;
+            (role.get("rules") != original.get("rules")).then(|| {
+                let rules = role["rules"].as_array().cloned().unwrap_or_default();
+                (name, rules)
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -97,6 +139,17 @@ mod tests {
             .expect("policy parses")
             .cluster_roles
             .clone()
+    }
+
+    /// The policy's roles as a fresh server would create them without aggregation.
+    fn unaggregated_roles() -> Vec<Value> {
+        let mut roles = policy_roles();
+        for r in roles.iter_mut() {
+            if r.get("aggregationRule").is_some() {
+                r["rules"] = json!([]);
+            }
+        }
+        roles
     }
 
     fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
@@ -165,12 +218,12 @@ mod tests {
 
     #[test]
     fn stale_aggregates_lists_only_roles_whose_rules_differ() {
-        let roles = policy_roles();
+        let roles = unaggregated_roles();
         let stale: Vec<String> = stale_aggregates(&roles)
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        // Freshly created, all three aggregated roles are empty.
+        // Unaggregated, all three aggregated roles are stale.
         assert_eq!(stale, ["admin", "edit", "view"]);
         let mut filled = roles.clone();
         for (name, rules) in stale_aggregates(&roles) {

@@ -10,14 +10,15 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::RBAC_GROUP;
-use super::aggregation::stale_aggregates;
+use super::aggregation::settled_aggregates;
 use crate::kinds::KindInfo;
 use crate::ops::{Cluster, WriteOptions, key_of};
 use crate::status::ApiError;
 use crate::storage::WatchStart;
 
-/// Passes [`aggregate_cluster_roles`] makes at most: enough for chains of aggregated
-/// roles (`view` into `edit` into `admin`) several levels deeper than upstream's.
+/// Passes over the roles [`aggregate_cluster_roles`] makes at most: enough for chains
+/// of aggregated roles (`view` into `edit` into `admin`) several levels deeper than
+/// upstream's.
 const MAX_PASSES: usize = 8;
 
 fn cluster_roles(cluster: &Cluster) -> Result<Arc<KindInfo>, ApiError> {
@@ -35,35 +36,30 @@ fn writer() -> WriteOptions {
     }
 }
 
-/// Fills in the rules of every ClusterRole carrying an `aggregationRule`, repeating
-/// while a pass changes something so chains settle. Answers how many roles it rewrote.
+/// Fills in the rules of every ClusterRole carrying an `aggregationRule`, chains of
+/// aggregated roles settled in memory first so each role is written once. Answers how
+/// many roles it rewrote.
 pub fn aggregate_cluster_roles(cluster: &Cluster) -> Result<usize, ApiError> {
     let kind = cluster_roles(cluster)?;
+    let all = cluster
+        .store
+        .list(&key_of(&kind), None, None, None, &|_| true)
+        .items
+        .iter()
+        .map(|o| o.value())
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     let mut written = 0;
-    for _ in 0..MAX_PASSES {
-        let all = cluster
-            .store
-            .list(&key_of(&kind), None, None, None, &|_| true)
-            .items
-            .iter()
-            .map(|o| o.value())
-            .collect::<Result<Vec<Value>, ApiError>>()?;
-        let stale = stale_aggregates(&all);
-        if stale.is_empty() {
-            break;
-        }
-        for (name, rules) in stale {
-            let result = cluster.update_with(&kind, "", &name, None, &writer(), |cur| {
-                let mut next = cur.clone();
-                next["rules"] = Value::Array(rules.clone());
-                Ok(next)
-            });
-            match result {
-                Ok(_) => written += 1,
-                // Deleted since the list: nothing to fill.
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
+    for (name, rules) in settled_aggregates(&all, MAX_PASSES) {
+        let result = cluster.update_with(&kind, "", &name, None, &writer(), |cur| {
+            let mut next = cur.clone();
+            next["rules"] = Value::Array(rules.clone());
+            Ok(next)
+        });
+        match result {
+            Ok(_) => written += 1,
+            // Deleted since the list: nothing to fill.
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(written)

@@ -9,12 +9,16 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::aggregation::settled_aggregates;
 use super::{AUTOUPDATE_ANNOTATION, BOOTSTRAPPING_LABEL, RBAC_GROUP};
 
 /// The policy file, as checked in.
 const POLICY_YAML: &str = include_str!("policy-v1.33.yaml");
 /// What `addControllerRole` puts before a controller's name.
 const CONTROLLER_ROLE_PREFIX: &str = "system:controller:";
+/// How deep the policy's own chains of aggregated roles go (`view` → `edit` →
+/// `admin`), with room to spare.
+const AGGREGATION_DEPTH: usize = 8;
 /// The namespace of the controllers' service accounts.
 const CONTROLLER_NAMESPACE: &str = "kube-system";
 
@@ -33,7 +37,9 @@ pub enum PolicyError {
 /// controller roles; the same for bindings).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BootstrapPolicy {
-    /// ClusterRoles (aggregated ones with empty rules: aggregation fills them).
+    /// ClusterRoles; the aggregated ones (`admin`, `edit`, `view`) already hold the
+    /// rules aggregation gives them from the policy's roles, so a fresh server has
+    /// them filled at once.
     pub cluster_roles: Vec<Value>,
     /// ClusterRoleBindings.
     pub cluster_role_bindings: Vec<Value>,
@@ -120,6 +126,14 @@ fn parse(yaml: &str) -> Result<BootstrapPolicy, PolicyError> {
             "ClusterRole",
             &name,
         )?);
+    }
+    for (name, rules) in settled_aggregates(&cluster_roles, AGGREGATION_DEPTH) {
+        if let Some(r) = cluster_roles
+            .iter_mut()
+            .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str()))
+        {
+            r["rules"] = Value::Array(rules);
+        }
     }
     let roles = file.roles.iter().map(role).collect();
     let role_bindings = file
@@ -270,6 +284,23 @@ mod tests {
                 {"apiGroup": RBAC_GROUP, "kind": "Group", "name": "system:unauthenticated"},
             ])
         );
+    }
+
+    #[test]
+    fn the_aggregated_roles_start_with_their_aggregated_rules() {
+        let p = bootstrap_policy().expect("policy parses");
+        let rules = |name: &str| named(&p.cluster_roles, name)["rules"].clone();
+        assert_eq!(rules("view"), rules("system:aggregate-to-view"));
+        let admin = rules("admin");
+        for from in [
+            "system:aggregate-to-admin",
+            "system:aggregate-to-edit",
+            "system:aggregate-to-view",
+        ] {
+            for r in rules(from).as_array().unwrap() {
+                assert!(admin.as_array().unwrap().contains(r), "admin lacks {r}");
+            }
+        }
     }
 
     #[test]

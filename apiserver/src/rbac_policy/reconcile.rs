@@ -8,7 +8,7 @@
 //! - a role gains the expected rules its rules do not cover (each added as upstream's
 //!   `BreakdownRule` splits it: one group, resource, verb and name at a time), and the
 //!   expected aggregation selectors it lacks; an aggregation rule the policy does not
-//!   expect is dropped;
+//!   expect is dropped; an expected aggregated role's rules are left to aggregation;
 //! - a binding gains the expected subjects it lacks; a binding whose `roleRef` differs
 //!   is recreated from the policy (`roleRef` is immutable).
 //!
@@ -147,6 +147,10 @@ fn rule_covers(owner: &Value, sub: &Value) -> bool {
 /// The parts of `expected` rules that `owner` rules do not cover (upstream's
 /// `validation.Covers`), broken down.
 pub fn uncovered(owner: &[Value], expected: &[Value]) -> Vec<Value> {
+    // The usual case, an untouched object, without breaking every rule down.
+    if expected.iter().all(|r| owner.contains(r)) {
+        return Vec::new();
+    }
     expected
         .iter()
         .flat_map(breakdown)
@@ -168,7 +172,14 @@ pub fn reconcile_role(existing: &Value, expected: &Value) -> Reconciliation {
     }
     let mut result = existing.clone();
     merge_metadata(&mut result, expected);
-    let missing = uncovered(array(existing, "rules"), array(expected, "rules"));
+    // An aggregated role's rules are the aggregation controller's, not the policy's
+    // (upstream's expected aggregated roles carry none).
+    let expected_rules = if expected.get("aggregationRule").is_some() {
+        &[]
+    } else {
+        array(expected, "rules")
+    };
+    let missing = uncovered(array(existing, "rules"), expected_rules);
     if !missing.is_empty() {
         let mut rules = array(existing, "rules").to_vec();
         rules.extend(missing);
