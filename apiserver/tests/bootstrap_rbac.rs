@@ -9,21 +9,40 @@ use capstan_apiserver::TestServer;
 use common::{Kubectl, eventually};
 use serde_json::Value;
 
-const WIDGET_VIEWER: &str = r#"
+/// A ClusterRole `<resource>-viewer` labelled to aggregate into `view`, granting read
+/// access to `example.com`'s `<resource>s`, as a manifest for `kubectl apply`.
+fn labelled_viewer(resource: &str) -> String {
+    format!(
+        r#"
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
-  name: widget-viewer
-  labels: {rbac.authorization.k8s.io/aggregate-to-view: "true"}
+  name: {resource}-viewer
+  labels: {{rbac.authorization.k8s.io/aggregate-to-view: "true"}}
 rules:
 - apiGroups: [example.com]
-  resources: [widgets]
+  resources: [{resource}s]
   verbs: [get, list, watch]
-"#;
+"#
+    )
+}
 
 async fn role(k: &Kubectl, name: &str) -> Value {
     let out = k.ok(&["get", "clusterrole", name, "-o", "json"]).await;
     serde_json::from_str(&out).expect("kubectl prints JSON")
+}
+
+/// Asserts `obj` carries the bootstrap label and the autoupdate annotation.
+fn assert_bootstrap_metadata(obj: &Value) {
+    let meta = &obj["metadata"];
+    assert_eq!(
+        meta["labels"]["kubernetes.io/bootstrapping"], "rbac-defaults",
+        "{meta}"
+    );
+    assert_eq!(
+        meta["annotations"]["rbac.authorization.kubernetes.io/autoupdate"], "true",
+        "{meta}"
+    );
 }
 
 fn rules(role: &Value) -> Vec<Value> {
@@ -35,15 +54,7 @@ async fn kubectl_sees_upstreams_bootstrap_roles_and_aggregation_follows_labelled
     let s = TestServer::start().await.unwrap();
     let k = Kubectl::new(&s, "kubectl");
 
-    let admin = role(&k, "cluster-admin").await;
-    assert_eq!(
-        admin["metadata"]["labels"]["kubernetes.io/bootstrapping"],
-        "rbac-defaults"
-    );
-    assert_eq!(
-        admin["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"],
-        "true"
-    );
+    assert_bootstrap_metadata(&role(&k, "cluster-admin").await);
     let binding = k
         .ok(&["get", "clusterrolebinding", "cluster-admin", "-o", "json"])
         .await;
@@ -67,7 +78,7 @@ async fn kubectl_sees_upstreams_bootstrap_roles_and_aggregation_follows_labelled
     }
 
     let file = s.dir().join("widget-viewer.yaml");
-    std::fs::write(&file, WIDGET_VIEWER).unwrap();
+    std::fs::write(&file, labelled_viewer("widget")).unwrap();
     k.ok(&["apply", "-f", file.to_str().unwrap()]).await;
     let wanted: Value = serde_json::json!({
         "apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["get", "list", "watch"]
@@ -226,6 +237,16 @@ fn subjects(binding: &Value) -> Vec<String> {
 async fn every_upstream_bootstrap_object_exists_after_boot() {
     let s = TestServer::start().await.unwrap();
     let k = Kubectl::new(&s, "kubectl");
+    // The policy is the release the server reports being.
+    let version = common::get_json(&s.client().await, "/version").await;
+    let git_version = version["gitVersion"].as_str().unwrap_or_default();
+    assert!(
+        git_version.starts_with(&format!(
+            "{}.",
+            capstan_apiserver::rbac_policy::POLICY_VERSION
+        )),
+        "server reports {git_version}"
+    );
 
     let roles = names(&k, &["clusterroles"]).await;
     let controller_roles = CONTROLLERS.iter().map(|c| format!("system:controller:{c}"));
@@ -305,14 +326,7 @@ async fn every_upstream_bootstrap_object_exists_after_boot() {
         role(&k, "system:controller:job-controller").await,
         role(&k, "system:node").await,
     ] {
-        assert_eq!(
-            obj["metadata"]["labels"]["kubernetes.io/bootstrapping"],
-            "rbac-defaults"
-        );
-        assert_eq!(
-            obj["metadata"]["annotations"]["rbac.authorization.kubernetes.io/autoupdate"],
-            "true"
-        );
+        assert_bootstrap_metadata(&obj);
     }
 }
 
@@ -364,18 +378,6 @@ async fn kubectl_shows_the_replicaset_controllers_upstream_rules_and_the_binding
     }
 }
 
-const GADGET_VIEWER: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: gadget-viewer
-  labels: {rbac.authorization.k8s.io/aggregate-to-view: "true"}
-rules:
-- apiGroups: [example.com]
-  resources: [gadgets]
-  verbs: [get, list, watch]
-"#;
-
 /// The server's bootstrap pass runs every 10 s; aggregation must not wait for it.
 const PROMPTLY: Duration = Duration::from_secs(4);
 
@@ -384,7 +386,7 @@ async fn aggregation_follows_a_labelled_role_promptly_through_the_chain_and_its_
     let s = TestServer::start().await.unwrap();
     let k = Kubectl::new(&s, "kubectl");
     let file = s.dir().join("gadget-viewer.yaml");
-    std::fs::write(&file, GADGET_VIEWER).unwrap();
+    std::fs::write(&file, labelled_viewer("gadget")).unwrap();
     k.ok(&["apply", "-f", file.to_str().unwrap()]).await;
 
     // Right after the create, `kubectl describe` shows the aggregated rule.
@@ -460,6 +462,19 @@ async fn aggregation_follows_a_labelled_role_promptly_through_the_chain_and_its_
     );
 }
 
+/// Empties a ClusterRole's rules with `kubectl patch`.
+async fn strip_rules(k: &Kubectl, name: &str) {
+    k.ok(&[
+        "patch",
+        "clusterrole",
+        name,
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/rules","value":[]}]"#,
+    ])
+    .await;
+}
+
 #[tokio::test]
 async fn the_bootstrap_pass_restores_removed_rules_and_bindings_unless_autoupdate_is_false() {
     let s = TestServer::start().await.unwrap();
@@ -475,15 +490,7 @@ async fn the_bootstrap_pass_restores_removed_rules_and_bindings_unless_autoupdat
     );
     let full = rules(&role(&k, "system:node-bootstrapper").await);
     // A user strips the role's rules and deletes a binding.
-    k.ok(&[
-        "patch",
-        "clusterrole",
-        "system:node-bootstrapper",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/rules","value":[]}]"#,
-    ])
-    .await;
+    strip_rules(&k, "system:node-bootstrapper").await;
     k.ok(&["delete", "clusterrolebinding", "system:kube-dns"])
         .await;
     assert!(rules(&role(&k, "system:node-bootstrapper").await).is_empty());
@@ -517,15 +524,7 @@ async fn the_bootstrap_pass_restores_removed_rules_and_bindings_unless_autoupdat
         "rbac.authorization.kubernetes.io/autoupdate=false",
     ])
     .await;
-    k.ok(&[
-        "patch",
-        "clusterrole",
-        "system:node-bootstrapper",
-        "--type=json",
-        "-p",
-        r#"[{"op":"replace","path":"/rules","value":[]}]"#,
-    ])
-    .await;
+    strip_rules(&k, "system:node-bootstrapper").await;
     capstan_apiserver::bootstrap::ensure_rbac_policy(cluster).unwrap();
     assert!(rules(&role(&k, "system:node-bootstrapper").await).is_empty());
 }
