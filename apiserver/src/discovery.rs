@@ -287,7 +287,7 @@ fn subresource_shape(
 ) -> ((String, String, String), Vec<&'static str>) {
     let update_verbs = vec!["get", "patch", "update"];
     match sub {
-        Subresource::Status => (
+        Subresource::Status | Subresource::EphemeralContainers => (
             (kind.group.clone(), kind.version.clone(), kind.kind.clone()),
             update_verbs,
         ),
@@ -298,6 +298,14 @@ fn subresource_shape(
         Subresource::Binding => (("".into(), "v1".into(), "Binding".into()), vec!["create"]),
         Subresource::Eviction => (
             ("policy".into(), "v1".into(), "Eviction".into()),
+            vec!["create"],
+        ),
+        Subresource::Token => (
+            (
+                "authentication.k8s.io".into(),
+                "v1".into(),
+                "TokenRequest".into(),
+            ),
             vec!["create"],
         ),
     }
@@ -622,12 +630,20 @@ mod tests {
             .iter()
             .map(|s| s["subresource"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["binding", "eviction", "status"]);
         assert_eq!(
-            subs[1]["responseKind"],
+            names,
+            ["binding", "ephemeralcontainers", "eviction", "status"]
+        );
+        assert_eq!(
+            subs[2]["responseKind"],
             json!({"group": "policy", "version": "v1", "kind": "Eviction"})
         );
-        assert_eq!(subs[1]["verbs"], json!(["create"]));
+        assert_eq!(subs[2]["verbs"], json!(["create"]));
+        assert_eq!(
+            subs[1]["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        assert_eq!(subs[1]["verbs"], json!(["get", "patch", "update"]));
         let nodes = v1["resources"]
             .as_array()
             .unwrap()

@@ -1,7 +1,7 @@
 //! The write and read semantics of the API on top of [`Store`]: create, update (main
 //! resource and `status`), delete with finalizers, graceful pod deletion and propagation
 //! policies, server-side apply, and the subresources (`binding`, `eviction`, `scale`,
-//! namespace `finalize`).
+//! `ephemeralcontainers`, namespace `finalize`, `serviceaccounts/token`).
 //! Handlers in [`crate::http`] parse requests and call these.
 
 pub mod alloc;
@@ -13,6 +13,7 @@ pub mod meta;
 mod prepare;
 mod scale_fields;
 mod subresources;
+mod token_request;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 use crate::admission::{self, Operation};
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
+use crate::serviceaccount::ServiceAccountSettings;
 use crate::status::ApiError;
 use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject};
 use alloc::Allocators;
@@ -51,6 +53,9 @@ pub struct Cluster {
     pub registry: Arc<Registry>,
     /// Cluster IPs and node ports.
     pub alloc: Allocators,
+    /// The key service-account tokens are signed with, and whether a controller keeps
+    /// the accounts.
+    pub service_accounts: ServiceAccountSettings,
 }
 
 /// The storage key of a kind.
@@ -63,12 +68,17 @@ fn namespace_key() -> ResourceKey {
 }
 
 impl Cluster {
-    /// A cluster with the given store and registry.
-    pub fn new(store: Store, registry: Arc<Registry>) -> Self {
+    /// A cluster with the given store, registry and service-account settings.
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        service_accounts: ServiceAccountSettings,
+    ) -> Self {
         Cluster {
             store,
             registry,
             alloc: Allocators::new(),
+            service_accounts,
         }
     }
 
