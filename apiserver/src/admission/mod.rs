@@ -61,19 +61,41 @@ pub fn admit(
     Ok(())
 }
 
-/// Runs the kind's admission steps that check writes through `pods/ephemeralcontainers`
-/// (upstream's `ServiceAccount` validates the new containers' secrets there).
-pub fn admit_ephemeral_containers(
-    cluster: &Cluster,
-    kind: &KindInfo,
-    obj: &Value,
-) -> Result<(), ApiError> {
-    for &step in kind.descriptor.map_or(&[][..], |d| d.admission) {
-        if step == Admission::ServiceAccount {
-            service_account::admit_ephemeral_containers(cluster, obj)?;
+/// The admission of a write through `pods/ephemeralcontainers` (upstream's
+/// `ServiceAccount` validates the new containers' secrets there). What the steps need
+/// from the store is read by [`EphemeralContainersAdmission::load`] before the write
+/// takes the store's lock; [`EphemeralContainersAdmission::admit`] runs under it.
+#[derive(Debug, Default)]
+pub struct EphemeralContainersAdmission {
+    service_account: Option<service_account::EphemeralContainersCheck>,
+}
+
+impl EphemeralContainersAdmission {
+    /// Reads what the kind's steps need to admit a change to the pod `ns/name`.
+    pub fn load(
+        cluster: &Cluster,
+        kind: &KindInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<Self, ApiError> {
+        let mut admission = EphemeralContainersAdmission::default();
+        for &step in kind.descriptor.map_or(&[][..], |d| d.admission) {
+            if step == Admission::ServiceAccount {
+                admission.service_account = Some(service_account::EphemeralContainersCheck::load(
+                    cluster, ns, name,
+                )?);
+            }
         }
+        Ok(admission)
     }
-    Ok(())
+
+    /// Admits the pod the write leaves.
+    pub fn admit(&self, pod: &Value) -> Result<(), ApiError> {
+        if let Some(check) = &self.service_account {
+            check.admit(pod)?;
+        }
+        Ok(())
+    }
 }
 
 /// Upstream's `admission.NewForbidden`: 403 on the object, named by its name, else its

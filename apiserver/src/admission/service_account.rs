@@ -59,47 +59,83 @@ pub(super) fn admit(cluster: &Cluster, pod: &mut Value) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Checks a write through `pods/ephemeralcontainers`: the pod's account must exist, and
-/// when it enforces mountable secrets, the ephemeral containers may use only those.
-pub(super) fn admit_ephemeral_containers(cluster: &Cluster, pod: &Value) -> Result<(), ApiError> {
-    let name = str_at(pod, &["spec", "serviceAccountName"]);
-    if name.is_empty() {
-        let why = format!(
-            "no service account specified for pod {}/{}",
-            meta_str(pod, "namespace").unwrap_or(""),
-            meta_str(pod, "name").unwrap_or("")
-        );
-        return Err(forbidden("", "pods", pod, &why));
-    }
-    let Some(sa) = account(cluster, pod, name)? else {
-        return Ok(());
-    };
-    if enforces_mountable_secrets(&sa) {
-        let allowed = secret_names(&sa, "secrets");
-        for c in array_at(pod, &["spec", "ephemeralContainers"]) {
-            if let Some(why) = container_secret_refusal(c, "ephemeral container", &allowed, &sa) {
-                return Err(forbidden("", "pods", pod, &why));
-            }
-        }
-    }
-    Ok(())
+/// The account of a pod whose ephemeral containers are being changed, read from the
+/// store before the write takes the store's lock (the check runs under it).
+#[derive(Debug)]
+pub struct EphemeralContainersCheck {
+    /// The account, `None` when it is missing and that is allowed, or why a missing
+    /// account refuses the write.
+    account: Result<Option<Value>, String>,
 }
 
-/// The pod's account from the store; a missing one is refused as upstream refuses it
-/// when accounts are managed or the pod named it (other than `default`).
+impl EphemeralContainersCheck {
+    /// Reads the account of the stored pod `ns/name` (none for a pod naming none).
+    pub(super) fn load(cluster: &Cluster, ns: &str, name: &str) -> Result<Self, ApiError> {
+        let pod = cluster
+            .store
+            .get(&ResourceKey::new("", "pods"), ns, name)
+            .ok_or_else(|| ApiError::not_found("", "pods", name))?
+            .value()?;
+        let account = match str_at(&pod, &["spec", "serviceAccountName"]) {
+            "" => Ok(None),
+            sa => lookup(cluster, ns, sa)?,
+        };
+        Ok(EphemeralContainersCheck { account })
+    }
+
+    /// Upstream's check of a write through `pods/ephemeralcontainers`: the pod names an
+    /// account that exists, and when the account enforces mountable secrets, the
+    /// ephemeral containers use only those.
+    pub(super) fn admit(&self, pod: &Value) -> Result<(), ApiError> {
+        if str_at(pod, &["spec", "serviceAccountName"]).is_empty() {
+            let why = format!(
+                "no service account specified for pod {}/{}",
+                meta_str(pod, "namespace").unwrap_or(""),
+                meta_str(pod, "name").unwrap_or("")
+            );
+            return Err(forbidden("", "pods", pod, &why));
+        }
+        let sa = match &self.account {
+            Err(why) => return Err(forbidden("", "pods", pod, why)),
+            Ok(None) => return Ok(()),
+            Ok(Some(sa)) => sa,
+        };
+        if enforces_mountable_secrets(sa) {
+            let allowed = secret_names(sa, "secrets");
+            for c in array_at(pod, &["spec", "ephemeralContainers"]) {
+                if let Some(why) = container_secret_refusal(c, "ephemeral container", &allowed, sa)
+                {
+                    return Err(forbidden("", "pods", pod, &why));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The pod's account from the store; a missing one refuses the pod.
 fn account(cluster: &Cluster, pod: &Value, name: &str) -> Result<Option<Value>, ApiError> {
     let ns = meta_str(pod, "namespace").unwrap_or("");
+    lookup(cluster, ns, name)?.map_err(|why| forbidden("", "pods", pod, &why))
+}
+
+/// The account `ns/name`: `Ok(None)` when it is missing and that is allowed (accounts
+/// not managed, and it is `default`), the refusal upstream gives otherwise.
+fn lookup(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+) -> Result<Result<Option<Value>, String>, ApiError> {
     let key = ResourceKey::new("", "serviceaccounts");
-    match cluster.store.get(&key, ns, name) {
+    Ok(match cluster.store.get(&key, ns, name) {
         Some(sa) => Ok(Some(sa.value()?)),
         None if cluster.service_accounts.managed || name != DEFAULT_SERVICE_ACCOUNT => {
-            let why = format!(
+            Err(format!(
                 "error looking up service account {ns}/{name}: serviceaccount \"{name}\" not found"
-            );
-            Err(forbidden("", "pods", pod, &why))
+            ))
         }
         None => Ok(None),
-    }
+    })
 }
 
 /// `spec.serviceAccountName` and the deprecated `spec.serviceAccount` (which v1's

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 
-use crate::admission::{self, Operation};
+use crate::admission::{self, EphemeralContainersAdmission, Operation};
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::serviceaccount::ServiceAccountSettings;
@@ -259,11 +259,12 @@ impl Cluster {
             }
             return self.create(kind, ns, body, opts).map(|o| (o, true));
         }
+        let pre = self.subresource_admission(kind, ns, name, sub)?;
         let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
             let old = cur.value()?;
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            prepare::prepare_update(self, kind, &old, body, sub, opts)
+            self.prepare_admitted(kind, &old, body, sub, opts, pre.as_ref())
         })?;
         let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
@@ -282,6 +283,7 @@ impl Cluster {
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<StoredObject, ApiError> {
         let key = key_of(kind);
+        let pre = self.subresource_admission(kind, ns, name, sub)?;
         let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
             let old = cur.value()?;
@@ -299,9 +301,44 @@ impl Cluster {
                 ));
             }
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            prepare::prepare_update(self, kind, &old, body, sub, opts)
+            self.prepare_admitted(kind, &old, body, sub, opts, pre.as_ref())
         })?;
         self.updated(kind, name, out, opts)
+    }
+
+    /// What the admission of a write through `sub` needs from the store, read before
+    /// the write takes the store's lock (only `pods/ephemeralcontainers` needs any).
+    fn subresource_admission(
+        &self,
+        kind: &KindInfo,
+        ns: &str,
+        name: &str,
+        sub: Option<Subresource>,
+    ) -> Result<Option<EphemeralContainersAdmission>, ApiError> {
+        match sub {
+            Some(Subresource::EphemeralContainers) => {
+                EphemeralContainersAdmission::load(self, kind, ns, name).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The update's new state ([`prepare::prepare_update`]), admitted by what `pre`
+    /// read before the lock.
+    fn prepare_admitted(
+        &self,
+        kind: &KindInfo,
+        old: &Value,
+        body: Value,
+        sub: Option<Subresource>,
+        opts: &WriteOptions,
+        pre: Option<&EphemeralContainersAdmission>,
+    ) -> Result<Mutation, ApiError> {
+        let mutation = prepare::prepare_update(self, kind, old, body, sub, opts)?;
+        if let (Some(pre), Mutation::Put(new)) = (pre, &mutation) {
+            pre.admit(new)?;
+        }
+        Ok(mutation)
     }
 
     /// The object an update left, after the side effects of its commit (none on dry

@@ -484,7 +484,6 @@ pub fn prepare_update(
     if sub == Some(Subresource::EphemeralContainers) {
         hooks::apply_defaults(kind, &mut new);
         hooks::validate_ephemeral_containers(cluster, kind, &mut new, old)?;
-        admission::admit_ephemeral_containers(cluster, kind, &new)?;
     } else {
         hooks::validate(cluster, kind, &mut new, Some(old))?;
     }
