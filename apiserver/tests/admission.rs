@@ -216,18 +216,24 @@ async fn pods_run_as_their_account_with_its_token_mounted() {
         json!({"serviceAccountName": sa, "serviceAccount": sa, "imagePullSecrets": pull,
             "volumes": volumes, "initMounts": init, "mounts": mounts})
     };
+    // One container, the token mounted into it.
+    let mounted = |sa: &str, pull: Value| {
+        view(
+            sa,
+            pull,
+            json!([token_volume()]),
+            Value::Null,
+            json!([[token_mount()]]),
+        )
+    };
+    // One container, no token.
+    let unmounted = |sa: &str| view(sa, Value::Null, Value::Null, Value::Null, json!([null]));
     let table: Vec<(&str, Value, Value, Result<Value, &str>)> = vec![
         (
             "no account named: `default`, missing but not required yet, its token mounted",
             json!({}),
             json!({}),
-            Ok(view(
-                "default",
-                Value::Null,
-                json!([token_volume()]),
-                Value::Null,
-                json!([[token_mount()]]),
-            )),
+            Ok(mounted("default", Value::Null)),
         ),
         (
             "init containers mount it too; a container mounting the path itself keeps its own",
@@ -248,61 +254,31 @@ async fn pods_run_as_their_account_with_its_token_mounted() {
             "the pod opts out",
             json!({}),
             json!({"automountServiceAccountToken": false}),
-            Ok(view(
-                "default",
-                Value::Null,
-                Value::Null,
-                Value::Null,
-                json!([null]),
-            )),
+            Ok(unmounted("default")),
         ),
         (
             "a named account: its pull secrets too",
             json!({}),
             json!({"serviceAccountName": "robot"}),
-            Ok(view(
-                "robot",
-                json!([{"name": "registry"}]),
-                json!([token_volume()]),
-                Value::Null,
-                json!([[token_mount()]]),
-            )),
+            Ok(mounted("robot", json!([{"name": "registry"}]))),
         ),
         (
             "the deprecated serviceAccount field names it as well",
             json!({}),
             json!({"serviceAccount": "robot", "imagePullSecrets": [{"name": "mine"}]}),
-            Ok(view(
-                "robot",
-                json!([{"name": "mine"}]),
-                json!([token_volume()]),
-                Value::Null,
-                json!([[token_mount()]]),
-            )),
+            Ok(mounted("robot", json!([{"name": "mine"}]))),
         ),
         (
             "the account opts out",
             json!({}),
             json!({"serviceAccountName": "quiet"}),
-            Ok(view(
-                "quiet",
-                Value::Null,
-                Value::Null,
-                Value::Null,
-                json!([null]),
-            )),
+            Ok(unmounted("quiet")),
         ),
         (
             "the pod's preference wins over its account's",
             json!({}),
             json!({"serviceAccountName": "quiet", "automountServiceAccountToken": true}),
-            Ok(view(
-                "quiet",
-                Value::Null,
-                json!([token_volume()]),
-                Value::Null,
-                json!([[token_mount()]]),
-            )),
+            Ok(mounted("quiet", Value::Null)),
         ),
         (
             "an account that enforces mountable secrets allows those it lists",

@@ -89,25 +89,17 @@ pub fn check_names(body: &Value, name: &str, namespace: &str) -> Result<(), ApiE
         body.pointer(&format!("/metadata/{f}"))
             .and_then(Value::as_str)
     };
-    if let Some(n) = meta("name").filter(|n| !n.is_empty() && *n != name) {
-        return Err(invalid(
-            name,
-            &[FieldError::invalid(
-                "metadata.name",
-                json!(n),
-                "must match the service account name if specified",
-            )],
-        ));
-    }
-    if let Some(ns) = meta("namespace").filter(|ns| !ns.is_empty() && *ns != namespace) {
-        return Err(invalid(
-            name,
-            &[FieldError::invalid(
-                "metadata.namespace",
-                json!(ns),
-                "must match the service account namespace if specified",
-            )],
-        ));
+    for (field, want) in [("name", name), ("namespace", namespace)] {
+        if let Some(given) = meta(field).filter(|v| !v.is_empty() && *v != want) {
+            return Err(invalid(
+                name,
+                &[FieldError::invalid(
+                    &format!("metadata.{field}"),
+                    json!(given),
+                    &format!("must match the service account {field} if specified"),
+                )],
+            ));
+        }
     }
     Ok(())
 }
