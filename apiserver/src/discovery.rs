@@ -558,6 +558,19 @@ mod tests {
         assert_eq!(eviction["group"], "policy");
         assert_eq!(eviction["version"], "v1");
         assert_eq!(eviction["kind"], "Eviction");
+        let ephemeral = find(&list, "pods/ephemeralcontainers");
+        assert_eq!(ephemeral["kind"], "Pod");
+        assert_eq!(ephemeral["verbs"], json!(["get", "patch", "update"]));
+        let token = find(&list, "serviceaccounts/token");
+        assert_eq!(
+            (&token["group"], &token["version"], &token["kind"]),
+            (
+                &json!("authentication.k8s.io"),
+                &json!("v1"),
+                &json!("TokenRequest")
+            )
+        );
+        assert_eq!(token["verbs"], json!(["create"]));
         let ns = find(&list, "namespaces");
         assert_eq!(ns["namespaced"], false);
         assert!(ns.get("categories").is_none());
