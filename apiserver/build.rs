@@ -8,6 +8,7 @@ use std::path::PathBuf;
 const FILES: &[&str] = &[
     "k8s.io/api/core/v1/generated.proto",
     "k8s.io/api/apps/v1/generated.proto",
+    "k8s.io/api/authentication/v1/generated.proto",
     "k8s.io/api/autoscaling/v1/generated.proto",
     "k8s.io/api/batch/v1/generated.proto",
     "k8s.io/api/coordination/v1/generated.proto",

@@ -15,10 +15,12 @@ import re
 import sys
 import zlib
 
-# Group-versions whose kinds the server serves (plus autoscaling/v1 for Scale).
+# Group-versions whose kinds the server serves (plus autoscaling/v1 for Scale and
+# authentication/v1 for TokenRequest).
 WANTED = [
     "k8s.io/api/core/v1/generated.proto",
     "k8s.io/api/apps/v1/generated.proto",
+    "k8s.io/api/authentication/v1/generated.proto",
     "k8s.io/api/autoscaling/v1/generated.proto",
     "k8s.io/api/batch/v1/generated.proto",
     "k8s.io/api/coordination/v1/generated.proto",

@@ -287,7 +287,7 @@ fn subresource_shape(
 ) -> ((String, String, String), Vec<&'static str>) {
     let update_verbs = vec!["get", "patch", "update"];
     match sub {
-        Subresource::Status => (
+        Subresource::Status | Subresource::EphemeralContainers => (
             (kind.group.clone(), kind.version.clone(), kind.kind.clone()),
             update_verbs,
         ),
@@ -298,6 +298,14 @@ fn subresource_shape(
         Subresource::Binding => (("".into(), "v1".into(), "Binding".into()), vec!["create"]),
         Subresource::Eviction => (
             ("policy".into(), "v1".into(), "Eviction".into()),
+            vec!["create"],
+        ),
+        Subresource::Token => (
+            (
+                "authentication.k8s.io".into(),
+                "v1".into(),
+                "TokenRequest".into(),
+            ),
             vec!["create"],
         ),
     }
@@ -550,6 +558,19 @@ mod tests {
         assert_eq!(eviction["group"], "policy");
         assert_eq!(eviction["version"], "v1");
         assert_eq!(eviction["kind"], "Eviction");
+        let ephemeral = find(&list, "pods/ephemeralcontainers");
+        assert_eq!(ephemeral["kind"], "Pod");
+        assert_eq!(ephemeral["verbs"], json!(["get", "patch", "update"]));
+        let token = find(&list, "serviceaccounts/token");
+        assert_eq!(
+            (&token["group"], &token["version"], &token["kind"]),
+            (
+                &json!("authentication.k8s.io"),
+                &json!("v1"),
+                &json!("TokenRequest")
+            )
+        );
+        assert_eq!(token["verbs"], json!(["create"]));
         let ns = find(&list, "namespaces");
         assert_eq!(ns["namespaced"], false);
         assert!(ns.get("categories").is_none());
@@ -622,12 +643,20 @@ mod tests {
             .iter()
             .map(|s| s["subresource"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["binding", "eviction", "status"]);
         assert_eq!(
-            subs[1]["responseKind"],
+            names,
+            ["binding", "ephemeralcontainers", "eviction", "status"]
+        );
+        assert_eq!(
+            subs[2]["responseKind"],
             json!({"group": "policy", "version": "v1", "kind": "Eviction"})
         );
-        assert_eq!(subs[1]["verbs"], json!(["create"]));
+        assert_eq!(subs[2]["verbs"], json!(["create"]));
+        assert_eq!(
+            subs[1]["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        assert_eq!(subs[1]["verbs"], json!(["get", "patch", "update"]));
         let nodes = v1["resources"]
             .as_array()
             .unwrap()

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod authn;
 pub mod bootstrap;
 pub mod crd;
 pub mod defaults;
@@ -22,6 +23,7 @@ pub mod protobuf;
 pub mod rbac_policy;
 pub mod selector;
 pub mod server;
+pub mod serviceaccount;
 pub mod status;
 pub mod storage;
 pub mod table;

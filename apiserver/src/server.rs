@@ -17,6 +17,8 @@ use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;
 use crate::ops::Cluster;
 use crate::rbac_policy;
+use crate::serviceaccount::signing::SigningKey;
+use crate::serviceaccount::{self, ServiceAccountSettings, TokenIssuer};
 use crate::storage::Store;
 
 /// Why the server could not start.
@@ -47,6 +49,9 @@ pub enum ServerError {
     /// Building a client failed.
     #[error("building a client: {0}")]
     Client(String),
+    /// The service-account signing key could not be generated or read.
+    #[error(transparent)]
+    ServiceAccountKey(#[from] crate::serviceaccount::signing::KeyError),
 }
 
 /// How to run the server.
@@ -64,6 +69,18 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Interval of progress bookmarks on watches that allow them.
     pub bookmark_interval: Duration,
+    /// The issuer written into service-account tokens, which is also the audience the
+    /// server accepts them for (kube-apiserver's `--service-account-issuer`).
+    pub service_account_issuer: String,
+    /// A PEM private key (P-256 ECDSA in PKCS#8, or RSA) to sign service-account tokens
+    /// with (`--service-account-signing-key-file`); a fresh P-256 key per start when
+    /// `None`, so tokens do not outlive the server.
+    pub service_account_key_file: Option<PathBuf>,
+    /// A controller keeps every namespace's `default` ServiceAccount, so the
+    /// `ServiceAccount` admission step refuses pods whose account is missing, as
+    /// upstream. Off by default: until then only a missing account a pod names
+    /// explicitly (other than `default`) is refused.
+    pub service_accounts_managed: bool,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +92,9 @@ impl Default for ServerConfig {
             watch_buffer: 10_000,
             token: None,
             bookmark_interval: Duration::from_secs(60),
+            service_account_issuer: serviceaccount::DEFAULT_ISSUER.to_string(),
+            service_account_key_file: None,
+            service_accounts_managed: false,
         }
     }
 }
@@ -115,7 +135,15 @@ impl ApiServer {
         })?;
         let registry = Arc::new(Registry::with_builtins());
         let store = Store::new(config.watch_history, config.watch_buffer);
-        let cluster = Arc::new(Cluster::new(store, registry));
+        let key = match &config.service_account_key_file {
+            Some(path) => SigningKey::from_pem_file(path)?,
+            None => SigningKey::generate()?,
+        };
+        let service_accounts = ServiceAccountSettings {
+            tokens: TokenIssuer::new(key, &config.service_account_issuer),
+            managed: config.service_accounts_managed,
+        };
+        let cluster = Arc::new(Cluster::new(store, registry, service_accounts));
         bootstrap::ensure_all(&cluster, addr.port())?;
         let token = config.token.clone().unwrap_or_else(random_token);
         let (tls, ca_pem) = if config.insecure_http {

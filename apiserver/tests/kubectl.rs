@@ -331,3 +331,137 @@ async fn kubectl_apply_and_diff_keep_unnamed_fields() {
     assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 80);
     assert_eq!(d.metadata.generation, Some(2));
 }
+
+/// The kubectl binaries the token and debug tests run: the dispatcher (1.33 against this
+/// server) and the oldest and a middle versioned binary, which must be installed.
+fn kubectl_binaries() -> Vec<String> {
+    let mut bins = vec!["/usr/bin/kubectl".to_string()];
+    for v in ["1.27", "1.30"] {
+        let bin = format!("/usr/lib/google-cloud-sdk/bin/kubectl.{v}");
+        assert!(Path::new(&bin).exists(), "{bin} is not installed");
+        bins.push(bin);
+    }
+    bins
+}
+
+/// The claims of a JWT, decoded.
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let part = token.trim().split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+#[tokio::test]
+async fn kubectl_create_token_gives_a_bearer_token_the_server_takes() {
+    let s = TestServer::start().await.unwrap();
+    // capstan has no serviceaccount controller yet (issue 14): create the account a
+    // real cluster's controller would.
+    let admin = Kubectl::new(&s, "/usr/bin/kubectl");
+    admin.ok(&["create", "serviceaccount", "default"]).await;
+    for (i, bin) in kubectl_binaries().iter().enumerate() {
+        let k = Kubectl::new(&s, bin);
+        let token = k.ok(&["create", "token", "default"]).await;
+        let token = token.trim();
+        assert_eq!(token.split('.').count(), 3, "{bin}: {token}");
+        let claims = jwt_claims(token);
+        assert_eq!(
+            claims["sub"], "system:serviceaccount:default:default",
+            "{bin}"
+        );
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            3600
+        );
+        let as_sa = format!("--token={token}");
+        k.ok(&[&as_sa, "get", "pods"]).await;
+        let bad = {
+            let (head, sig) = token.rsplit_once('.').unwrap();
+            let flipped = if sig.starts_with('A') { "B" } else { "A" };
+            format!("--token={head}.{flipped}{}", &sig[1..])
+        };
+        let (ok, _, err) = k.run(&[&bad, "get", "pods"]).await;
+        assert!(!ok, "{bin}: a tampered token was taken");
+        assert!(err.contains("Unauthorized"), "{bin}: {err}");
+
+        // Bound to a pod for ten minutes: it works until the pod is deleted.
+        let pod = format!("p{i}");
+        k.ok(&["run", &pod, "--image=nginx", "--restart=Never"])
+            .await;
+        let bound = k
+            .ok(&[
+                "create",
+                "token",
+                "default",
+                "--duration=10m",
+                "--bound-object-kind",
+                "Pod",
+                "--bound-object-name",
+                &pod,
+            ])
+            .await;
+        let claims = jwt_claims(&bound);
+        assert_eq!(
+            claims["kubernetes.io"]["pod"]["name"],
+            pod.as_str(),
+            "{bin}"
+        );
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            600
+        );
+        let as_pod = format!("--token={}", bound.trim());
+        let out = k.ok(&[&as_pod, "get", "pods", "-o", "name"]).await;
+        assert!(out.contains(&format!("pod/{pod}")), "{bin}: {out}");
+        k.ok(&["delete", "pod", &pod]).await;
+        let (ok, _, err) = k.run(&[&as_pod, "get", "pods"]).await;
+        assert!(!ok && err.contains("Unauthorized"), "{bin}: {err}");
+        // The account's unbound token is unaffected.
+        k.ok(&[&as_sa, "get", "pods"]).await;
+    }
+}
+
+#[tokio::test]
+async fn kubectl_debug_adds_an_ephemeral_container() {
+    let s = TestServer::start().await.unwrap();
+    for (i, bin) in kubectl_binaries().iter().enumerate() {
+        let k = Kubectl::new(&s, bin);
+        let pod = format!("mypod{i}");
+        let file = write(
+            s.dir(),
+            &format!("{pod}.yaml"),
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}}}\nspec:\n  containers:\n  - {{name: c, image: nginx}}\n"
+            ),
+        );
+        k.ok(&["create", "-f", &file]).await;
+        let (ok, out, err) = k
+            .run(&["debug", &pod, "--image=busybox", "--target=c"])
+            .await;
+        assert!(ok, "{bin}: {err}");
+        let jsonpath = |field: &str| format!("jsonpath={{.spec.ephemeralContainers[*].{field}}}");
+        let names = k.ok(&["get", "pod", &pod, "-o", &jsonpath("name")]).await;
+        assert!(
+            names.starts_with("debugger-") && names.split_whitespace().count() == 1,
+            "{bin}: {names:?}"
+        );
+        assert!(
+            out.contains(&format!("Defaulting debug container name to {names}.")),
+            "{bin}: kubectl said {out:?}"
+        );
+        let target = k
+            .ok(&["get", "pod", &pod, "-o", &jsonpath("targetContainerName")])
+            .await;
+        assert_eq!(target, "c", "{bin}");
+        let image = k.ok(&["get", "pod", &pod, "-o", &jsonpath("image")]).await;
+        assert_eq!(image, "busybox", "{bin}");
+        // A second debug container joins the first.
+        k.ok(&["debug", &pod, "--image=busybox", "--container=second"])
+            .await;
+        let names = k.ok(&["get", "pod", &pod, "-o", &jsonpath("name")]).await;
+        assert_eq!(names.split_whitespace().count(), 2, "{bin}: {names}");
+        assert!(names.ends_with(" second"), "{bin}: {names}");
+    }
+}

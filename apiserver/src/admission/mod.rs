@@ -7,12 +7,14 @@
 mod default_storage_class;
 mod default_toleration_seconds;
 mod priority;
+mod service_account;
 
 use serde_json::Value;
 
 use crate::kinds::KindInfo;
 use crate::kinds::descriptor::Admission;
 use crate::ops::Cluster;
+use crate::ops::meta::meta_str;
 use crate::status::ApiError;
 
 /// The write a step is asked to admit.
@@ -30,7 +32,9 @@ impl Admission {
     /// upstream, only to keep the priority the create set, which the update path keeps.
     pub fn handles(self, op: Operation) -> bool {
         match self {
-            Admission::Priority | Admission::DefaultStorageClass => op == Operation::Create,
+            Admission::ServiceAccount | Admission::Priority | Admission::DefaultStorageClass => {
+                op == Operation::Create
+            }
             Admission::DefaultTolerationSeconds => true,
         }
     }
@@ -48,12 +52,60 @@ pub fn admit(
             continue;
         }
         match step {
+            Admission::ServiceAccount => service_account::admit(cluster, obj)?,
             Admission::Priority => priority::admit(&cluster.store, obj)?,
             Admission::DefaultTolerationSeconds => default_toleration_seconds::admit(obj),
             Admission::DefaultStorageClass => default_storage_class::admit(&cluster.store, obj),
         }
     }
     Ok(())
+}
+
+/// The admission of a write through `pods/ephemeralcontainers` (upstream's
+/// `ServiceAccount` validates the new containers' secrets there). What the steps need
+/// from the store is read by [`EphemeralContainersAdmission::load`] before the write
+/// takes the store's lock; [`EphemeralContainersAdmission::admit`] runs under it.
+#[derive(Debug, Default)]
+pub struct EphemeralContainersAdmission {
+    service_account: Option<service_account::EphemeralContainersCheck>,
+}
+
+impl EphemeralContainersAdmission {
+    /// Reads what the kind's steps need to admit a change to the pod `ns/name`.
+    pub fn load(
+        cluster: &Cluster,
+        kind: &KindInfo,
+        ns: &str,
+        name: &str,
+    ) -> Result<Self, ApiError> {
+        let mut admission = EphemeralContainersAdmission::default();
+        for &step in kind.descriptor.map_or(&[][..], |d| d.admission) {
+            if step == Admission::ServiceAccount {
+                admission.service_account = Some(service_account::EphemeralContainersCheck::load(
+                    cluster, ns, name,
+                )?);
+            }
+        }
+        Ok(admission)
+    }
+
+    /// Admits the pod the write leaves.
+    pub fn admit(&self, pod: &Value) -> Result<(), ApiError> {
+        if let Some(check) = &self.service_account {
+            check.admit(pod)?;
+        }
+        Ok(())
+    }
+}
+
+/// Upstream's `admission.NewForbidden`: 403 on the object, named by its name, else its
+/// `generateName` (names are generated after admission), else `Unknown`.
+fn forbidden(group: &str, plural: &str, obj: &Value, why: &str) -> ApiError {
+    let name = meta_str(obj, "name")
+        .filter(|n| !n.is_empty())
+        .or_else(|| meta_str(obj, "generateName").filter(|n| !n.is_empty()))
+        .unwrap_or("Unknown");
+    ApiError::forbidden(group, plural, name, why)
 }
 
 #[cfg(test)]
@@ -78,7 +130,13 @@ mod tests {
         let steps = |resource| by_resource("", resource).map(|d| d.admission);
         assert_eq!(
             steps("pods"),
-            Some(&[Admission::Priority, Admission::DefaultTolerationSeconds][..])
+            Some(
+                &[
+                    Admission::ServiceAccount,
+                    Admission::Priority,
+                    Admission::DefaultTolerationSeconds
+                ][..]
+            )
         );
         assert_eq!(
             steps("persistentvolumeclaims"),

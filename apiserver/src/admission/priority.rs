@@ -40,13 +40,10 @@ pub(super) fn admit(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
 
 /// Upstream's answer to a pod naming a class that does not exist.
 fn missing_class(pod: &Value, class: &str) -> ApiError {
-    let pod_name = meta_str(pod, "name")
-        .or_else(|| meta_str(pod, "generateName"))
-        .unwrap_or("");
-    ApiError::forbidden(
+    super::forbidden(
         "",
         "pods",
-        pod_name,
+        pod,
         &format!("no PriorityClass with name {class} was found"),
     )
 }

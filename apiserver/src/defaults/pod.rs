@@ -108,6 +108,7 @@ pub(super) fn default_pod_spec(spec: &mut Value) {
     set_default(spec, &["securityContext"], json!({}));
     set_default(spec, &["terminationGracePeriodSeconds"], json!(30));
     set_default(spec, &["schedulerName"], json!("default-scheduler"));
+    mirror_service_account(spec);
     let host_network = spec
         .get("hostNetwork")
         .and_then(|h| h.as_bool())
@@ -119,6 +120,20 @@ pub(super) fn default_pod_spec(spec: &mut Value) {
     }
     for v in array_mut(spec, &["volumes"]) {
         default_volume(v);
+    }
+}
+
+/// v1's conversion of a pod spec's account: `serviceAccountName`, else the deprecated
+/// `serviceAccount` it replaced, written back into both.
+fn mirror_service_account(spec: &mut Value) {
+    let name = ["serviceAccountName", "serviceAccount"]
+        .iter()
+        .filter_map(|f| spec.get(*f).and_then(Value::as_str))
+        .find(|n| !n.is_empty())
+        .map(str::to_string);
+    if let (Some(name), Some(spec)) = (name, spec.as_object_mut()) {
+        spec.insert("serviceAccountName".into(), json!(name));
+        spec.insert("serviceAccount".into(), json!(name));
     }
 }
 
@@ -326,6 +341,30 @@ mod tests {
         assert_eq!(spec["volumes"][0]["emptyDir"], json!({}));
         assert_eq!(spec["volumes"][1]["secret"]["defaultMode"], 420);
         assert!(spec["volumes"][1].get("emptyDir").is_none());
+    }
+
+    #[test]
+    fn the_deprecated_service_account_field_mirrors_the_name() {
+        for (given, want) in [
+            (json!({}), None),
+            (json!({"serviceAccountName": "a"}), Some("a")),
+            (json!({"serviceAccount": "old"}), Some("old")),
+            (
+                json!({"serviceAccountName": "a", "serviceAccount": "old"}),
+                Some("a"),
+            ),
+            (
+                json!({"serviceAccountName": "", "serviceAccount": "old"}),
+                Some("old"),
+            ),
+        ] {
+            let mut spec = given.clone();
+            spec["containers"] = json!([{"name": "c", "image": "i"}]);
+            let pod = defaulted("", "pods", json!({"metadata": {"name": "p"}, "spec": spec}));
+            let got = |f: &str| pod["spec"].get(f).and_then(Value::as_str);
+            assert_eq!(got("serviceAccountName"), want, "{given}");
+            assert_eq!(got("serviceAccount"), want, "{given}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::present;
 use super::request::{self, BodyFormat, Output, Query};
 use super::response::{self, Body};
 use super::route::{self, ResourcePath, Route};
+use crate::authn::UserInfo;
 use crate::discovery;
 use crate::kinds::descriptor::Deletion;
 use crate::kinds::{KindInfo, Subresource};
@@ -47,10 +48,15 @@ pub fn version_info() -> Value {
 pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
     let route = route::parse(req.uri().path());
     let public = matches!(route, Route::Health | Route::Version);
-    if !public && !state.authorized(req.headers()) {
-        return response::error(&ApiError::unauthorized());
-    }
-    match dispatch(&state, route, req).await {
+    let user = if public {
+        None
+    } else {
+        match state.authenticate(req.headers()) {
+            Ok(user) => Some(user),
+            Err(e) => return response::error(&e),
+        }
+    };
+    match dispatch(&state, route, req, user).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(code = e.code, message = %e.message, "request failed");
@@ -67,6 +73,7 @@ async fn dispatch(
     state: &Arc<AppState>,
     route: Route,
     req: Request<Incoming>,
+    user: Option<UserInfo>,
 ) -> Result<Response<Body>, ApiError> {
     let registry = &state.cluster.registry;
     let get_only = |req: &Request<Incoming>| {
@@ -133,7 +140,7 @@ async fn dispatch(
             get_only(&req)?;
             super::openapi::serve(state, &route)
         }
-        Route::Resource(path) => resource(state, path, req).await,
+        Route::Resource(path) => resource(state, path, req, user.unwrap_or_default()).await,
         Route::NotFound => Err(ApiError::not_found_path()),
     }
 }
@@ -146,12 +153,16 @@ struct Ctx {
     ns: String,
     output: Output,
     manager: String,
+    /// Who is asking (for authorization; until RBAC is enforced, every authenticated
+    /// user may do everything).
+    user: UserInfo,
 }
 
 async fn resource(
     state: &Arc<AppState>,
     path: ResourcePath,
     req: Request<Incoming>,
+    user: UserInfo,
 ) -> Result<Response<Body>, ApiError> {
     let cluster = &state.cluster;
     let kind = cluster
@@ -175,8 +186,16 @@ async fn resource(
         output,
         manager,
         path,
+        user,
     };
     let method = req.method().clone();
+    tracing::trace!(
+        user = %ctx.user.name,
+        verb = %method,
+        resource = %ctx.kind.plural,
+        namespace = %ctx.ns,
+        "resource request"
+    );
     let content_type = header(&req, hyper::header::CONTENT_TYPE).map(str::to_string);
     // Custom resources are served in JSON and YAML only, as upstream's CR handler.
     if ctx.kind.is_custom()
@@ -323,7 +342,7 @@ fn get(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             let scale = state.cluster.get_scale(&ctx.kind, &ctx.ns, name)?;
             Ok(response::json(200, &scale))
         }
-        Some(Subresource::Status) | None => {
+        Some(Subresource::Status | Subresource::EphemeralContainers) | None => {
             let obj = state.cluster.get(&ctx.kind, &ctx.ns, name)?;
             present_object(ctx, &obj, 200)
         }
@@ -669,6 +688,12 @@ fn post_subresource(
                 &status::success("", "pods", name, None, 201),
             ))
         }
+        Some(Subresource::Token) => {
+            let answer = state
+                .cluster
+                .create_token(&ctx.ns, name, &body, chrono::Utc::now())?;
+            Ok(response::json(201, &answer))
+        }
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -691,7 +716,7 @@ fn put(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Body>,
                 .update_scale(&ctx.kind, &ctx.ns, name, &body, &opts)?;
             Ok(response::json(200, &scale))
         }
-        sub @ (None | Some(Subresource::Status)) => {
+        sub @ (None | Some(Subresource::Status | Subresource::EphemeralContainers)) => {
             let checked =
                 super::validation::check_fields(state, ctx.kind.as_ref(), &ctx.query, &raw, body)?;
             let (obj, created) =
@@ -728,7 +753,7 @@ fn patch(
                 .update_scale(&ctx.kind, &ctx.ns, name, &patched, &opts)?;
             Ok(response::json(200, &scale))
         }
-        None | Some(Subresource::Status) => {
+        None | Some(Subresource::Status | Subresource::EphemeralContainers) => {
             let schema = KindSchema::of(&ctx.kind);
             let obj = state
                 .cluster

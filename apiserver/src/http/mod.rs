@@ -1,5 +1,5 @@
 //! The HTTP(S) front: TLS (rustls), HTTP/1.1 and HTTP/2 (hyper-util's auto builder),
-//! bearer-token authentication, and the request handlers.
+//! bearer-token authentication ([`crate::authn`]), and the request handlers.
 
 pub mod handlers;
 pub mod openapi;
@@ -20,14 +20,16 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::authn::{self, UserInfo};
 use crate::ops::Cluster;
+use crate::status::ApiError;
 
 /// What every request handler shares.
 #[derive(Debug)]
 pub struct AppState {
     /// Storage and semantics.
     pub cluster: Arc<Cluster>,
-    /// The bearer token clients must present; `None` disables authentication.
+    /// The admin bearer token; `None` disables authentication.
     pub token: Option<String>,
     /// `host:port` clients reach the server at (for discovery).
     pub server_addr: String,
@@ -36,16 +38,18 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Whether the request carries the bearer token (or none is required).
-    pub fn authorized(&self, headers: &hyper::HeaderMap) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        headers
+    /// Who the request is (see [`crate::authn`]): the admin for the admin token, a
+    /// service account for a valid token the server issued, 401 otherwise.
+    pub fn authenticate(&self, headers: &hyper::HeaderMap) -> Result<UserInfo, ApiError> {
+        let authorization = headers
             .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| t.trim() == token)
+            .and_then(|v| v.to_str().ok());
+        authn::authenticate_request(
+            &self.cluster,
+            self.token.as_deref(),
+            authorization,
+            chrono::Utc::now(),
+        )
     }
 }
 

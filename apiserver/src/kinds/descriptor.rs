@@ -127,6 +127,9 @@ impl DeleteRules {
 /// through; declared in upstream's plugin order, which descriptors list them in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Admission {
+    /// `ServiceAccount`: pods run as `default` unless they name an account, which must
+    /// exist; its token, the CA and the namespace are mounted into their containers.
+    ServiceAccount,
     /// `Priority`: `spec.priorityClassName` (or the global default class) resolved into
     /// `spec.priority` and `spec.preemptionPolicy`.
     Priority,

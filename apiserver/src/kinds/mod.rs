@@ -30,6 +30,10 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: a PodDisruptionBudget-checked delete.
     Eviction,
+    /// `pods/ephemeralcontainers`: writes change only `spec.ephemeralContainers`.
+    EphemeralContainers,
+    /// `serviceaccounts/token`: a TokenRequest answered with a signed token.
+    Token,
 }
 
 impl Subresource {
@@ -40,6 +44,8 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
+            Subresource::EphemeralContainers => "ephemeralcontainers",
+            Subresource::Token => "token",
         }
     }
 
@@ -50,6 +56,8 @@ impl Subresource {
             "scale" => Subresource::Scale,
             "binding" => Subresource::Binding,
             "eviction" => Subresource::Eviction,
+            "ephemeralcontainers" => Subresource::EphemeralContainers,
+            "token" => Subresource::Token,
             _ => return None,
         })
     }

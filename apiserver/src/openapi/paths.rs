@@ -381,7 +381,7 @@ pub(super) fn add_kind_paths(
         let mut m = Map::new();
         let suffix = camel(sub.as_str());
         match sub {
-            Subresource::Status | Subresource::Scale => {
+            Subresource::Status | Subresource::Scale | Subresource::EphemeralContainers => {
                 let (sub_ref, sub_gvk) = if *sub == Subresource::Scale {
                     (
                         "io.k8s.api.autoscaling.v1.Scale".to_string(),
@@ -435,14 +435,19 @@ pub(super) fn add_kind_paths(
                     );
                 }
             }
-            Subresource::Binding | Subresource::Eviction => {
-                let (sub_ref, sub_gvk) = if *sub == Subresource::Binding {
-                    ("io.k8s.api.core.v1.Binding", gvk_ext("", "v1", "Binding"))
-                } else {
-                    (
+            Subresource::Binding | Subresource::Eviction | Subresource::Token => {
+                let (sub_ref, sub_gvk) = match sub {
+                    Subresource::Binding => {
+                        ("io.k8s.api.core.v1.Binding", gvk_ext("", "v1", "Binding"))
+                    }
+                    Subresource::Eviction => (
                         "io.k8s.api.policy.v1.Eviction",
                         gvk_ext("policy", "v1", "Eviction"),
-                    )
+                    ),
+                    _ => (
+                        "io.k8s.api.authentication.v1.TokenRequest",
+                        gvk_ext("authentication.k8s.io", "v1", "TokenRequest"),
+                    ),
                 };
                 m.insert(
                     "post".into(),
@@ -478,6 +483,7 @@ pub(super) fn sub_gvk_name(sub: Subresource, kind: &str) -> String {
         Subresource::Scale => "Scale".into(),
         Subresource::Binding => "Binding".into(),
         Subresource::Eviction => "Eviction".into(),
-        Subresource::Status => kind.to_string(),
+        Subresource::Token => "TokenRequest".into(),
+        Subresource::Status | Subresource::EphemeralContainers => kind.to_string(),
     }
 }

@@ -24,7 +24,8 @@ pub(super) const PATCH: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.Patch";
 
 /// The body a subresource takes and answers with when it is not the kind itself: the
 /// `autoscaling/v1` `Scale` of `scale`, the `v1` `Binding` of `binding`, the
-/// `policy/v1` `Eviction` of `eviction`.
+/// `policy/v1` `Eviction` of `eviction`, the `authentication.k8s.io/v1` `TokenRequest`
+/// of `token`.
 pub(super) struct SubresourceBody {
     /// Group, version and kind of the body.
     pub gvk: (&'static str, &'static str, &'static str),
@@ -32,11 +33,12 @@ pub(super) struct SubresourceBody {
     pub rust_type: RustType,
 }
 
-/// The body of `sub` (`None` for `status`, whose body is the kind).
+/// The body of `sub` (`None` for `status` and `ephemeralcontainers`, whose body is the
+/// kind).
 pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
     use k8s_openapi::api;
     let (gvk, rust_type) = match sub {
-        Subresource::Status => return None,
+        Subresource::Status | Subresource::EphemeralContainers => return None,
         Subresource::Scale => (
             ("autoscaling", "v1", "Scale"),
             RustType::of::<api::autoscaling::v1::Scale>(),
@@ -49,12 +51,17 @@ pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
             ("policy", "v1", "Eviction"),
             RustType::of::<api::policy::v1::Eviction>(),
         ),
+        Subresource::Token => (
+            ("authentication.k8s.io", "v1", "TokenRequest"),
+            RustType::of::<api::authentication::v1::TokenRequest>(),
+        ),
     };
     Some(SubresourceBody { gvk, rust_type })
 }
 
 /// The k8s-openapi schemas of every built-in kind and of the bodies of their
-/// subresources and deletes (`Binding`, `Eviction`, `Scale`, `DeleteOptions`), with
+/// subresources and deletes (`Binding`, `Eviction`, `Scale`, `TokenRequest`,
+/// `DeleteOptions`), with
 /// everything they reference, by component name (`io.k8s.api.core.v1.PodSpec`). Built
 /// once.
 pub fn builtin_definitions() -> &'static Map<String, Value> {
@@ -69,6 +76,7 @@ pub fn builtin_definitions() -> &'static Map<String, Value> {
             Subresource::Binding,
             Subresource::Eviction,
             Subresource::Scale,
+            Subresource::Token,
         ] {
             if let Some(body) = subresource_body(sub) {
                 (body.rust_type.schema)(&mut generator);

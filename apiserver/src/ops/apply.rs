@@ -40,7 +40,8 @@ pub enum Applied {
 }
 
 impl Cluster {
-    /// Server-side apply of `req` to the object `name` (or its `status` or `scale`),
+    /// Server-side apply of `req` to the object `name` (or its `status`, `scale` or
+    /// `ephemeralcontainers`),
     /// creating the object when it does not exist and the main resource is applied to.
     /// Other subresources do not take apply patches (415).
     pub fn apply(
@@ -55,6 +56,7 @@ impl Cluster {
         let sub_name = match sub {
             None => None,
             Some(Subresource::Status) => Some("status"),
+            Some(Subresource::EphemeralContainers) => Some("ephemeralcontainers"),
             Some(Subresource::Scale) => {
                 let scale = self.apply_scale(kind, ns, name, req, opts)?;
                 return Ok(Applied::Scale(scale));

@@ -24,13 +24,7 @@ pub fn to_wire_form(kind: &KindInfo, obj: &mut Value) {
 
 /// The 422 for field errors.
 fn invalid(kind: &KindInfo, name: &str, errs: &[FieldError]) -> ApiError {
-    let st = crate::validation::invalid_status(kind, name, errs);
-    ApiError {
-        code: 422,
-        reason: "Invalid",
-        message: st["message"].as_str().unwrap_or("invalid").to_string(),
-        details: st.get("details").cloned(),
-    }
+    crate::validation::invalid_error(&kind.kind, &kind.group, name, errs)
 }
 
 /// Validates an object about to be written (`old` for updates); custom resources are
@@ -54,6 +48,27 @@ pub fn validate(
         Ok(())
     } else {
         Err(invalid(kind, &name, &errs))
+    }
+}
+
+/// Validates a write through `pods/ephemeralcontainers` (`obj` is the stored pod `old`
+/// with the request's ephemeral containers), comparing both in their wire form so a
+/// client leaving out zero-valued fields does not change a container: 422 naming each
+/// bad field.
+pub fn validate_ephemeral_containers(
+    cluster: &Cluster,
+    kind: &KindInfo,
+    obj: &mut Value,
+    old: &Value,
+) -> Result<(), ApiError> {
+    crate::typed::check(&cluster.registry, kind, obj)?;
+    let mut wire = obj.clone();
+    to_wire_form(kind, &mut wire);
+    let errs = crate::validation::validate_ephemeral_containers(kind, &wire, old);
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(kind, meta_str(obj, "name").unwrap_or(""), &errs))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The write and read semantics of the API on top of [`Store`]: create, update (main
 //! resource and `status`), delete with finalizers, graceful pod deletion and propagation
 //! policies, server-side apply, and the subresources (`binding`, `eviction`, `scale`,
-//! namespace `finalize`).
+//! `ephemeralcontainers`, namespace `finalize`, `serviceaccounts/token`).
 //! Handlers in [`crate::http`] parse requests and call these.
 
 pub mod alloc;
@@ -13,6 +13,7 @@ pub mod meta;
 mod prepare;
 mod scale_fields;
 mod subresources;
+mod token_request;
 
 use std::sync::Arc;
 
@@ -21,9 +22,10 @@ use serde_json::{Value, json};
 pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 
-use crate::admission::{self, Operation};
+use crate::admission::{self, EphemeralContainersAdmission, Operation};
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
+use crate::serviceaccount::ServiceAccountSettings;
 use crate::status::ApiError;
 use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject};
 use alloc::Allocators;
@@ -51,6 +53,9 @@ pub struct Cluster {
     pub registry: Arc<Registry>,
     /// Cluster IPs and node ports.
     pub alloc: Allocators,
+    /// The key service-account tokens are signed with, and whether a controller keeps
+    /// the accounts.
+    pub service_accounts: ServiceAccountSettings,
 }
 
 /// The storage key of a kind.
@@ -63,12 +68,17 @@ fn namespace_key() -> ResourceKey {
 }
 
 impl Cluster {
-    /// A cluster with the given store and registry.
-    pub fn new(store: Store, registry: Arc<Registry>) -> Self {
+    /// A cluster with the given store, registry and service-account settings.
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        service_accounts: ServiceAccountSettings,
+    ) -> Self {
         Cluster {
             store,
             registry,
             alloc: Allocators::new(),
+            service_accounts,
         }
     }
 
@@ -249,11 +259,12 @@ impl Cluster {
             }
             return self.create(kind, ns, body, opts).map(|o| (o, true));
         }
+        let pre = self.subresource_admission(kind, ns, name, sub)?;
         let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
             let old = cur.value()?;
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            prepare::prepare_update(self, kind, &old, body, sub, opts)
+            self.prepare_admitted(kind, &old, body, sub, opts, pre.as_ref())
         })?;
         let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
@@ -272,6 +283,7 @@ impl Cluster {
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<StoredObject, ApiError> {
         let key = key_of(kind);
+        let pre = self.subresource_admission(kind, ns, name, sub)?;
         let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
             let old = cur.value()?;
@@ -289,9 +301,44 @@ impl Cluster {
                 ));
             }
             prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            prepare::prepare_update(self, kind, &old, body, sub, opts)
+            self.prepare_admitted(kind, &old, body, sub, opts, pre.as_ref())
         })?;
         self.updated(kind, name, out, opts)
+    }
+
+    /// What the admission of a write through `sub` needs from the store, read before
+    /// the write takes the store's lock (only `pods/ephemeralcontainers` needs any).
+    fn subresource_admission(
+        &self,
+        kind: &KindInfo,
+        ns: &str,
+        name: &str,
+        sub: Option<Subresource>,
+    ) -> Result<Option<EphemeralContainersAdmission>, ApiError> {
+        match sub {
+            Some(Subresource::EphemeralContainers) => {
+                EphemeralContainersAdmission::load(self, kind, ns, name).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The update's new state ([`prepare::prepare_update`]), admitted by what `pre`
+    /// read before the lock.
+    fn prepare_admitted(
+        &self,
+        kind: &KindInfo,
+        old: &Value,
+        body: Value,
+        sub: Option<Subresource>,
+        opts: &WriteOptions,
+        pre: Option<&EphemeralContainersAdmission>,
+    ) -> Result<Mutation, ApiError> {
+        let mutation = prepare::prepare_update(self, kind, old, body, sub, opts)?;
+        if let (Some(pre), Mutation::Put(new)) = (pre, &mutation) {
+            pre.admit(new)?;
+        }
+        Ok(mutation)
     }
 
     /// The object an update left, after the side effects of its commit (none on dry

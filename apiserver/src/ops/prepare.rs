@@ -333,6 +333,36 @@ pub fn check_resource_version(
     }
 }
 
+/// What a write through `pods/ephemeralcontainers` leaves (upstream's
+/// `dropNonEphemeralContainerUpdates`): the stored pod with the body's ephemeral
+/// containers and the managed fields the write carries; every other change the body
+/// makes is ignored.
+fn ephemeral_containers_update(old: &Value, body: &Value) -> Value {
+    let mut n = old.clone();
+    take_managed_fields(body, &mut n);
+    let containers = body.pointer("/spec/ephemeralContainers").cloned();
+    if let Some(spec) = n.get_mut("spec").and_then(Value::as_object_mut) {
+        match containers {
+            Some(c) => {
+                spec.insert("ephemeralContainers".into(), c);
+            }
+            None => {
+                spec.remove("ephemeralContainers");
+            }
+        }
+    }
+    n
+}
+
+/// A subresource write keeps the managed fields its body carries.
+fn take_managed_fields(body: &Value, into: &mut Value) {
+    if let Some(mf) = body.pointer("/metadata/managedFields")
+        && let Some(m) = meta_mut(into)
+    {
+        m.insert("managedFields".into(), mf.clone());
+    }
+}
+
 fn strip_volatile(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -357,11 +387,7 @@ pub fn prepare_update(
         Some(Subresource::Status) => {
             // Status writes change only status (and the managed fields a client sends).
             let mut n = old.clone();
-            if let Some(mf) = body.pointer("/metadata/managedFields")
-                && let Some(m) = meta_mut(&mut n)
-            {
-                m.insert("managedFields".into(), mf.clone());
-            }
+            take_managed_fields(&body, &mut n);
             match body.get("status") {
                 Some(s) => n["status"] = s.clone(),
                 None => {
@@ -388,6 +414,7 @@ pub fn prepare_update(
             }
             n
         }
+        Some(Subresource::EphemeralContainers) => ephemeral_containers_update(old, &body),
         _ => {
             let mut n = body;
             if kind.has_subresource(Subresource::Status) {
@@ -454,7 +481,12 @@ pub fn prepare_update(
         }
         allocate_service(cluster, kind, &mut new, Some(old))?;
     }
-    hooks::validate(cluster, kind, &mut new, Some(old))?;
+    if sub == Some(Subresource::EphemeralContainers) {
+        hooks::apply_defaults(kind, &mut new);
+        hooks::validate_ephemeral_containers(cluster, kind, &mut new, old)?;
+    } else {
+        hooks::validate(cluster, kind, &mut new, Some(old))?;
+    }
     hooks::to_wire_form(kind, &mut new);
     if sub != Some(Subresource::Status)
         && tracks_generation(kind)

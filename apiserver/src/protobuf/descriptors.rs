@@ -19,6 +19,7 @@ pub const META_V1: &str = "k8s.io.apimachinery.pkg.apis.meta.v1";
 const GROUPS: &[(&str, &str)] = &[
     ("", "core"),
     ("apps", "apps"),
+    ("authentication.k8s.io", "authentication"),
     ("autoscaling", "autoscaling"),
     ("batch", "batch"),
     ("coordination.k8s.io", "coordination"),
@@ -128,6 +129,10 @@ mod tests {
         assert_eq!(
             name("policy/v1", "Eviction").as_deref(),
             Some("k8s.io.api.policy.v1.Eviction")
+        );
+        assert_eq!(
+            name("authentication.k8s.io/v1", "TokenRequest").as_deref(),
+            Some("k8s.io.api.authentication.v1.TokenRequest")
         );
         assert_eq!(
             name("v1", "DeleteOptions").as_deref(),

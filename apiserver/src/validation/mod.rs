@@ -28,6 +28,7 @@ use serde_json::{Map, Value, json};
 use crate::field_error::{FieldError, go_quote};
 use crate::kinds::KindInfo;
 use crate::names::NameRule;
+use crate::status::ApiError;
 
 use meta::validate_object_meta;
 
@@ -35,10 +36,27 @@ use meta::validate_object_meta;
 /// (`Deployment.apps "x" is invalid: spec.replicas: Invalid value: -1: …`), with one
 /// `details.causes` entry per error.
 pub fn invalid_status(kind: &KindInfo, name: &str, errors: &[FieldError]) -> Value {
-    let qualified = if kind.group.is_empty() {
-        kind.kind.clone()
+    invalid_status_of(&kind.kind, &kind.group, name, errors)
+}
+
+/// The 422 error for `errors` on the object `name` of `kind` in `group`, for objects
+/// that are not a served kind (a subresource's body, such as a `TokenRequest`).
+pub fn invalid_error(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> ApiError {
+    let st = invalid_status_of(kind, group, name, errors);
+    ApiError {
+        code: 422,
+        reason: "Invalid",
+        message: st["message"].as_str().unwrap_or("invalid").to_string(),
+        details: st.get("details").cloned(),
+    }
+}
+
+/// [`invalid_status`] of a kind given by name and group.
+fn invalid_status_of(kind: &str, group: &str, name: &str, errors: &[FieldError]) -> Value {
+    let qualified = if group.is_empty() {
+        kind.to_string()
     } else {
-        format!("{}.{}", kind.kind, kind.group)
+        format!("{kind}.{group}")
     };
     let mut seen = HashSet::new();
     let messages: Vec<String> = errors
@@ -61,10 +79,10 @@ pub fn invalid_status(kind: &KindInfo, name: &str, errors: &[FieldError]) -> Val
         .collect();
     let mut details = Map::new();
     details.insert("name".into(), json!(name));
-    if !kind.group.is_empty() {
-        details.insert("group".into(), json!(kind.group));
+    if !group.is_empty() {
+        details.insert("group".into(), json!(group));
     }
-    details.insert("kind".into(), json!(kind.kind));
+    details.insert("kind".into(), json!(kind));
     details.insert("causes".into(), Value::Array(causes));
     json!({
         "kind": "Status",
@@ -92,6 +110,15 @@ pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldE
     if let Some(validate) = kind.descriptor.and_then(|d| d.validate) {
         validate(new, old, &mut errs);
     }
+    errs
+}
+
+/// Validates a write through `pods/ephemeralcontainers`: `new` is `old` with other
+/// ephemeral containers (`ValidatePodEphemeralContainersUpdate`).
+pub fn validate_ephemeral_containers(kind: &KindInfo, new: &Value, old: &Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    validate_object_meta(kind, new, Some(old), &mut errs);
+    pod::validate_ephemeral_containers_update(new, old, &mut errs);
     errs
 }
 

@@ -52,10 +52,119 @@ pub(super) fn validate_port_number(
 /// `ValidatePodCreate`/`ValidatePodUpdate` beyond metadata.
 pub(crate) fn validate_pod(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
     validate_pod_spec(at(new, &["spec"]), "spec", errs);
-    if let Some(old) = old {
-        validate_pod_update(new, old, errs);
+    match old {
+        Some(old) => validate_pod_update(new, old, errs),
+        // `ValidatePodCreate`: ephemeral containers come through their subresource.
+        None if !array_at(new, &["spec", "ephemeralContainers"]).is_empty() => errs.push(
+            FieldError::forbidden("spec.ephemeralContainers", "cannot be set on create"),
+        ),
+        None => {}
     }
 }
+
+/// Container fields an ephemeral container may not set (`allowedEphemeralContainerFields`
+/// lists them `false`): they would make it part of the workload.
+const EPHEMERAL_FORBIDDEN_FIELDS: &[&str] = &[
+    "ports",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+];
+
+/// Whether a JSON value is what Go decodes to its zero value (null, false, 0, "", and
+/// arrays and objects holding nothing else).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_zero),
+    }
+}
+
+/// `validateEphemeralContainers`: each is a valid container whose name is unique among
+/// all the pod's containers, that targets an existing (non-ephemeral) container if it
+/// names one, and sets none of the fields ephemeral containers may not have.
+fn validate_ephemeral_containers(
+    spec: &Value,
+    path: &str,
+    volumes: &HashSet<String>,
+    names: &mut HashSet<String>,
+    errs: &mut Vec<FieldError>,
+) {
+    let others = names.clone();
+    for (i, c) in array_at(spec, &["ephemeralContainers"]).iter().enumerate() {
+        let cpath = format!("{path}.ephemeralContainers[{i}]");
+        validate_container(c, &cpath, volumes, names, errs);
+        let target = str_at(c, &["targetContainerName"]);
+        if !target.is_empty() && !others.contains(target) {
+            errs.push(FieldError::not_found(
+                &format!("{cpath}.targetContainerName"),
+                json!(target),
+            ));
+        }
+        for field in EPHEMERAL_FORBIDDEN_FIELDS {
+            if !is_zero(at(c, &[field])) {
+                errs.push(FieldError::forbidden(
+                    &format!("{cpath}.{field}"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+        for (j, m) in array_at(c, &["volumeMounts"]).iter().enumerate() {
+            for field in ["subPath", "subPathExpr"] {
+                if !str_at(m, &[field]).is_empty() {
+                    errs.push(FieldError::forbidden(
+                        &format!("{cpath}.volumeMounts[{j}].{field}"),
+                        "cannot be set for an Ephemeral Container",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// `ValidatePodEphemeralContainersUpdate`: the pod's spec is valid, it is not a static
+/// (mirror) pod, and the ephemeral containers it had are all still there unchanged.
+pub(crate) fn validate_ephemeral_containers_update(
+    new: &Value,
+    old: &Value,
+    errs: &mut Vec<FieldError>,
+) {
+    if at(old, &["metadata", "annotations", MIRROR_POD_ANNOTATION]).is_string() {
+        errs.clear();
+        errs.push(FieldError::forbidden(
+            "",
+            "static pods do not support ephemeral containers",
+        ));
+        return;
+    }
+    validate_pod_spec(at(new, &["spec"]), "spec", errs);
+    let new_containers = array_at(new, &["spec", "ephemeralContainers"]);
+    for o in array_at(old, &["spec", "ephemeralContainers"]) {
+        let name = str_at(o, &["name"]);
+        match new_containers.iter().find(|n| str_at(n, &["name"]) == name) {
+            None => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                &format!("existing ephemeral containers {name:?} may not be removed\n"),
+            )),
+            Some(n) if n != o => errs.push(FieldError::forbidden(
+                &format!("spec.ephemeralContainers[{name}]"),
+                &format!("existing ephemeral containers {name:?} may not be changed\n"),
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The annotation that marks a mirror pod (the API copy of a node's static pod).
+pub const MIRROR_POD_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 pub(super) fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
     let mut volume_names = HashSet::new();
@@ -89,6 +198,7 @@ pub(super) fn validate_pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldEr
             );
         }
     }
+    validate_ephemeral_containers(spec, path, &volume_names, &mut names, errs);
     let restart = str_at(spec, &["restartPolicy"]);
     if !RESTART_POLICIES.contains(&restart) {
         if restart.is_empty() {
@@ -442,6 +552,76 @@ mod tests {
         assert_eq!(
             check("", "pods", empty),
             ["spec.containers: Required value"]
+        );
+    }
+
+    #[test]
+    fn ephemeral_containers_come_only_through_their_subresource_and_stay() {
+        use crate::validation::testing::kind;
+        let old = json!({"metadata": {"name": "p", "namespace": "d", "uid": "1"},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}], "initContainers": [{"name": "i", "image": "x"}],
+                "restartPolicy": "Always"}});
+        let mut created = old.clone();
+        created["spec"]["ephemeralContainers"] = json!([{"name": "e", "image": "busybox"}]);
+        assert_eq!(
+            check("", "pods", created),
+            ["spec.ephemeralContainers: Forbidden: cannot be set on create"]
+        );
+        let pods = kind("", "pods");
+        let update = |old: &Value, ephemeral: Value| {
+            let mut new = old.clone();
+            new["spec"]["ephemeralContainers"] = ephemeral;
+            crate::validation::validate_ephemeral_containers(&pods, &new, old)
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        };
+        let debugger = json!({"name": "debugger", "image": "busybox", "targetContainerName": "c",
+            "resources": {}, "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}}});
+        assert_eq!(update(&old, json!([debugger])), Vec::<String>::new());
+        assert_eq!(
+            update(
+                &old,
+                json!([
+                    {"name": "c", "image": "busybox", "targetContainerName": "nope",
+                     "ports": [{"containerPort": 80, "protocol": "TCP"}], "readinessProbe": {"exec": {"command": ["true"]}},
+                     "resources": {"limits": {"cpu": "1"}},
+                     "volumeMounts": [{"name": "v", "mountPath": "/v", "subPath": "x"}]},
+                    {"name": "i", "image": "busybox"},
+                ])
+            ),
+            [
+                "spec.ephemeralContainers[0].name: Duplicate value: \"c\"",
+                "spec.ephemeralContainers[0].volumeMounts[0].name: Not found: \"v\"",
+                "spec.ephemeralContainers[0].targetContainerName: Not found: \"nope\"",
+                "spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container",
+                "spec.ephemeralContainers[0].resources: Forbidden: cannot be set for an Ephemeral Container",
+                "spec.ephemeralContainers[0].readinessProbe: Forbidden: cannot be set for an Ephemeral Container",
+                "spec.ephemeralContainers[0].volumeMounts[0].subPath: Forbidden: cannot be set for an Ephemeral Container",
+                "spec.ephemeralContainers[1].name: Duplicate value: \"i\"",
+            ]
+        );
+        let mut with_one = old.clone();
+        with_one["spec"]["ephemeralContainers"] = json!([debugger]);
+        let mut changed = debugger.clone();
+        changed["image"] = json!("alpine");
+        assert_eq!(
+            update(&with_one, json!([changed])),
+            [
+                "spec.ephemeralContainers[debugger]: Forbidden: existing ephemeral containers \"debugger\" may not be changed\n"
+            ]
+        );
+        assert_eq!(
+            update(&with_one, json!([])),
+            [
+                "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"debugger\" may not be removed\n"
+            ]
+        );
+        let mut mirror = old.clone();
+        mirror["metadata"]["annotations"] = json!({MIRROR_POD_ANNOTATION: "hash"});
+        assert_eq!(
+            update(&mirror, json!([debugger])),
+            [": Forbidden: static pods do not support ephemeral containers"]
         );
     }
 

@@ -128,3 +128,49 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// POSTs a JSON body; returns (status, body as JSON or `Null`).
+pub async fn post_json(client: &kube::Client, path: &str, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let (code, _, v) = send(
+        client,
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        bytes,
+    )
+    .await;
+    (code, v)
+}
+
+/// A client of `s` that presents `token` instead of the admin token.
+pub async fn client_with_token(s: &TestServer, token: &str) -> kube::Client {
+    let yaml = s.server().kubeconfig_yaml().replace(
+        &format!("token: {}", s.server().token()),
+        &format!("token: {token}"),
+    );
+    let kc = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
+/// Part `index` of a JWT (0: header, 1: claims), decoded.
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.trim().split('.').nth(index).expect("a JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON")
+}
+
+/// `token` with its signature altered (one character of it changed).
+pub fn tampered(token: &str) -> String {
+    let token = token.trim();
+    let (head, sig) = token.rsplit_once('.').expect("a JWT");
+    let mut sig: Vec<char> = sig.chars().collect();
+    sig[3] = if sig[3] == 'A' { 'B' } else { 'A' };
+    format!("{head}.{}", sig.into_iter().collect::<String>())
+}

@@ -8,7 +8,7 @@ use crate::defaults::core::{
     pending_status, service_status,
 };
 use crate::defaults::pod::{default_pod, pod_initial_status};
-use crate::kinds::Subresource::{Binding, Eviction, Scale, Status};
+use crate::kinds::Subresource::{Binding, EphemeralContainers, Eviction, Scale, Status, Token};
 use crate::kinds::descriptor::{
     Admission, CreateStatus, DeleteRules, Deletion, Generation, KindDescriptor, Lifecycle,
     RustType, Scope, SelectorForm, empty_status,
@@ -48,7 +48,7 @@ pub static NAMESPACE: KindDescriptor = KindDescriptor {
 pub static POD: KindDescriptor = KindDescriptor {
     short_names: &["po"],
     categories: &["all"],
-    subresources: &[Status, Binding, Eviction],
+    subresources: &[Status, Binding, Eviction, EphemeralContainers],
     defaults: Some(default_pod),
     validate: Some(validate_pod),
     table: Some(table::pod::POD),
@@ -58,7 +58,11 @@ pub static POD: KindDescriptor = KindDescriptor {
         returns_object: true,
         ..DeleteRules::DEFAULT
     },
-    admission: &[Admission::Priority, Admission::DefaultTolerationSeconds],
+    admission: &[
+        Admission::ServiceAccount,
+        Admission::Priority,
+        Admission::DefaultTolerationSeconds,
+    ],
     selectable_fields: &[
         "spec.nodeName",
         "spec.restartPolicy",
@@ -165,6 +169,7 @@ pub static SECRET: KindDescriptor = KindDescriptor {
 /// `v1` ServiceAccounts.
 pub static SERVICE_ACCOUNT: KindDescriptor = KindDescriptor {
     short_names: &["sa"],
+    subresources: &[Token],
     table: Some(table::core::SERVICE_ACCOUNT),
     ..KindDescriptor::new(
         "",

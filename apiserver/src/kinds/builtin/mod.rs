@@ -92,7 +92,11 @@ mod tests {
         assert_eq!((d.kind, d.scope), ("Pod", Scope::Namespaced));
         assert_eq!(
             d.admission,
-            [Admission::Priority, Admission::DefaultTolerationSeconds]
+            [
+                Admission::ServiceAccount,
+                Admission::Priority,
+                Admission::DefaultTolerationSeconds
+            ]
         );
         assert_eq!(pods.short_names, ["po"]);
         assert_eq!(pods.singular, "pod");
