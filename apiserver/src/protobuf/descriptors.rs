@@ -21,6 +21,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("apps", "apps"),
     ("autoscaling", "autoscaling"),
     ("batch", "batch"),
+    ("certificates.k8s.io", "certificates"),
     ("coordination.k8s.io", "coordination"),
     ("discovery.k8s.io", "discovery"),
     ("events.k8s.io", "events"),
