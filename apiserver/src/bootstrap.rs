@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::ops::{Cluster, WriteOptions, key_of};
+use crate::ops::{Cluster, WriteOptions};
 use crate::rbac_policy;
 use crate::status::ApiError;
 
@@ -15,11 +15,7 @@ pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn server_write() -> WriteOptions {
-    WriteOptions {
-        dry_run: false,
-        field_manager: "kube-apiserver".into(),
-        applied: false,
-    }
+    WriteOptions::server("kube-apiserver")
 }
 
 fn ensure(
@@ -30,10 +26,7 @@ fn ensure(
     ns: &str,
     obj: Value,
 ) -> Result<(), ApiError> {
-    let kind = cluster
-        .registry
-        .lookup(group, version, plural)
-        .ok_or_else(|| ApiError::internal(format!("{plural} are not served")))?;
+    let kind = cluster.served_kind(group, version, plural)?;
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     if cluster.get(&kind, ns, &name).is_ok() {
         return Ok(());
@@ -134,18 +127,9 @@ const RBAC: &str = "rbac.authorization.k8s.io";
 /// clusterrole-aggregation controller), repeating while a pass changes something so
 /// chains (`view` into `edit` into `admin`) settle.
 pub fn aggregate_cluster_roles(cluster: &Cluster) -> Result<(), ApiError> {
-    let kind = cluster
-        .registry
-        .lookup(RBAC, "v1", "clusterroles")
-        .ok_or_else(|| ApiError::internal("clusterroles are not served".to_string()))?;
+    let kind = cluster.served_kind(RBAC, "v1", "clusterroles")?;
     for _ in 0..4 {
-        let all = cluster
-            .store
-            .list(&key_of(&kind), None, None, None, &|_| true)
-            .items
-            .iter()
-            .map(|o| o.value())
-            .collect::<Result<Vec<Value>, ApiError>>()?;
+        let all = cluster.list_values(&kind, None)?;
         let mut changed = false;
         for role in &all {
             let Some(rules) = rbac_policy::aggregate(role, &all) else {

@@ -7,7 +7,9 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod aggregator;
 pub mod bootstrap;
+pub mod component_status;
 pub mod crd;
 pub mod defaults;
 pub mod discovery;
@@ -26,6 +28,7 @@ pub mod status;
 pub mod storage;
 pub mod table;
 pub mod typed;
+pub mod user;
 pub mod validation;
 pub mod watch;
 pub mod wire;

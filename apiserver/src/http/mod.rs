@@ -1,6 +1,7 @@
 //! The HTTP(S) front: TLS (rustls), HTTP/1.1 and HTTP/2 (hyper-util's auto builder),
 //! bearer-token authentication, and the request handlers.
 
+pub mod computed;
 pub mod handlers;
 pub mod openapi;
 pub mod patch;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::ops::Cluster;
+use crate::user::UserInfo;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -36,16 +38,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Whether the request carries the bearer token (or none is required).
-    pub fn authorized(&self, headers: &hyper::HeaderMap) -> bool {
+    /// Who the request comes from: the admin ([`UserInfo::admin`]) when it carries the
+    /// bearer token, [`UserInfo::unsecured`] when none is required, `None` (401)
+    /// otherwise.
+    pub fn authenticate(&self, headers: &hyper::HeaderMap) -> Option<UserInfo> {
         let Some(token) = &self.token else {
-            return true;
+            return Some(UserInfo::unsecured());
         };
         headers
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| t.trim() == token)
+            .then(UserInfo::admin)
+    }
+
+    /// Whether the request carries the bearer token (or none is required).
+    pub fn authorized(&self, headers: &hyper::HeaderMap) -> bool {
+        self.authenticate(headers).is_some()
     }
 }
 

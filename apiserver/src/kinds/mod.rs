@@ -30,6 +30,9 @@ pub enum Subresource {
     Binding,
     /// `pods/eviction`: a PodDisruptionBudget-checked delete.
     Eviction,
+    /// `certificatesigningrequests/approval`: writes change only the `Approved` and
+    /// `Denied` conditions.
+    Approval,
 }
 
 impl Subresource {
@@ -40,7 +43,14 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
+            Subresource::Approval => "approval",
         }
+    }
+
+    /// Whether writes through this subresource change the object's status only, as
+    /// `status` does (`approval` writes the conditions in it).
+    pub fn writes_status(self) -> bool {
+        matches!(self, Subresource::Status | Subresource::Approval)
     }
 
     /// Parses a URL path segment.
@@ -50,6 +60,7 @@ impl Subresource {
             "scale" => Subresource::Scale,
             "binding" => Subresource::Binding,
             "eviction" => Subresource::Eviction,
+            "approval" => Subresource::Approval,
             _ => return None,
         })
     }
@@ -159,6 +170,9 @@ pub const STANDARD_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// The verbs of kinds computed on read (ComponentStatuses).
+pub const READ_VERBS: &[&str] = &["get", "list"];
+
 impl KindInfo {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
@@ -183,6 +197,21 @@ impl KindInfo {
         match &self.custom {
             Some(c) if !c.storage_version.is_empty() => &c.storage_version,
             _ => &self.version,
+        }
+    }
+
+    /// Whether clients may only read this kind (`get`, `list`): its objects are computed
+    /// on every read.
+    pub fn read_only(&self) -> bool {
+        self.descriptor.is_some_and(|d| d.read_only())
+    }
+
+    /// The verbs discovery lists for this kind.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.read_only() {
+            READ_VERBS
+        } else {
+            STANDARD_VERBS
         }
     }
 

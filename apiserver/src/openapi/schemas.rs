@@ -32,11 +32,11 @@ pub(super) struct SubresourceBody {
     pub rust_type: RustType,
 }
 
-/// The body of `sub` (`None` for `status`, whose body is the kind).
+/// The body of `sub` (`None` for `status` and `approval`, whose body is the kind).
 pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
     use k8s_openapi::api;
     let (gvk, rust_type) = match sub {
-        Subresource::Status => return None,
+        Subresource::Status | Subresource::Approval => return None,
         Subresource::Scale => (
             ("autoscaling", "v1", "Scale"),
             RustType::of::<api::autoscaling::v1::Scale>(),

@@ -40,9 +40,9 @@ pub enum Applied {
 }
 
 impl Cluster {
-    /// Server-side apply of `req` to the object `name` (or its `status` or `scale`),
-    /// creating the object when it does not exist and the main resource is applied to.
-    /// Other subresources do not take apply patches (415).
+    /// Server-side apply of `req` to the object `name` (or its `status`, `approval` or
+    /// `scale`), creating the object when it does not exist and the main resource is
+    /// applied to. Other subresources do not take apply patches (415).
     pub fn apply(
         &self,
         kind: &KindInfo,
@@ -54,7 +54,7 @@ impl Cluster {
     ) -> Result<Applied, ApiError> {
         let sub_name = match sub {
             None => None,
-            Some(Subresource::Status) => Some("status"),
+            Some(s @ (Subresource::Status | Subresource::Approval)) => Some(s.as_str()),
             Some(Subresource::Scale) => {
                 let scale = self.apply_scale(kind, ns, name, req, opts)?;
                 return Ok(Applied::Scale(scale));

@@ -16,6 +16,7 @@ use crate::kinds::descriptor::{CreateStatus, Deletion, Lifecycle};
 use crate::kinds::{KindInfo, Subresource};
 use crate::status::ApiError;
 use crate::storage::Mutation;
+use crate::user::UserInfo;
 
 /// Checks (and fills in) `apiVersion` and `kind` against the URL's kind.
 pub fn check_type(kind: &KindInfo, body: &mut Value) -> Result<(), ApiError> {
@@ -114,6 +115,14 @@ pub fn reset_status_on_create(kind: &KindInfo, body: &mut Value) {
         o.remove("status");
     } else if let Some(st) = initial {
         o.insert("status".into(), st);
+    }
+}
+
+/// Records who creates the object, for kinds that keep their requester (the
+/// strategy's `PrepareForCreate` taking `user.Info` from the request).
+pub fn record_requester(kind: &KindInfo, body: &mut Value, requester: Option<&UserInfo>) {
+    if let Some(record) = kind.descriptor.and_then(|d| d.records_requester) {
+        record(body, requester);
     }
 }
 
@@ -354,7 +363,7 @@ pub fn prepare_update(
 ) -> Result<Mutation, ApiError> {
     let name = meta_str(old, "name").unwrap_or("").to_string();
     let mut new = match sub {
-        Some(Subresource::Status) => {
+        Some(s) if s.writes_status() => {
             // Status writes change only status (and the managed fields a client sends).
             let mut n = old.clone();
             if let Some(mf) = body.pointer("/metadata/managedFields")
@@ -404,6 +413,9 @@ pub fn prepare_update(
             n
         }
     };
+    if let Some(rules) = kind.descriptor.and_then(|d| d.update_rules) {
+        (rules.prepare)(sub, &mut new, old, &now_rfc3339());
+    }
     // System metadata is the server's.
     if let (Some(om), Some(nm)) = (
         old.get("metadata").and_then(Value::as_object),
@@ -454,9 +466,9 @@ pub fn prepare_update(
         }
         allocate_service(cluster, kind, &mut new, Some(old))?;
     }
-    hooks::validate(cluster, kind, &mut new, Some(old))?;
+    hooks::validate(cluster, kind, &mut new, Some(old), sub)?;
     hooks::to_wire_form(kind, &mut new);
-    if sub != Some(Subresource::Status)
+    if !sub.is_some_and(Subresource::writes_status)
         && tracks_generation(kind)
         && generation_changed(kind, old, &new)
     {
