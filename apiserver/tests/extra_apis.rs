@@ -296,6 +296,20 @@ spec:
     )
 }
 
+/// PUTs `body` to `path`, which must answer 422; the Status.
+async fn refused(client: &kube::Client, path: &str, body: &Value) -> Value {
+    let (code, _, status) = send(
+        client,
+        "PUT",
+        path,
+        &[("content-type", "application/json")],
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await;
+    assert_eq!(code, 422, "{status}");
+    status
+}
+
 #[tokio::test]
 async fn kubectl_certificate_approve_and_deny() {
     let s = TestServer::start().await.unwrap();
@@ -385,30 +399,14 @@ async fn kubectl_certificate_approve_and_deny() {
             .as_array_mut()
             .unwrap()
             .push(json!({"type": "Denied", "status": "True", "reason": "Nope"}));
-        let (code, _, status) = send(
-            &client,
-            "PUT",
-            &approval,
-            &[("content-type", "application/json")],
-            serde_json::to_vec(&denied).unwrap(),
-        )
-        .await;
-        assert_eq!(code, 422, "{status}");
+        let status = refused(&client, &approval, &denied).await;
         assert_eq!(
             status["details"]["causes"][0]["message"],
             "Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive"
         );
         let mut withdrawn = csr.clone();
         withdrawn["status"]["conditions"] = json!([]);
-        let (code, _, status) = send(
-            &client,
-            "PUT",
-            &approval,
-            &[("content-type", "application/json")],
-            serde_json::to_vec(&withdrawn).unwrap(),
-        )
-        .await;
-        assert_eq!(code, 422, "{status}");
+        let status = refused(&client, &approval, &withdrawn).await;
         assert_eq!(
             status["details"]["causes"][0]["message"],
             "Forbidden: updates may not remove a condition of type \"Approved\""

@@ -318,7 +318,7 @@ mod tests {
         assert!(plan(&desired, &existing, Pass::Running).is_empty());
         let existing = [stored("v1.example.com", Some("true"), drifted)];
         assert_eq!(
-            plan(&[widgets.clone()], &existing, Pass::Running),
+            plan(std::slice::from_ref(&widgets), &existing, Pass::Running),
             [Action::SetSpec {
                 name: "v1.example.com".into(),
                 spec: widgets.spec()

@@ -116,7 +116,7 @@ pub(crate) fn request_problem(request: &[u8]) -> Option<String> {
         _ => return Some("PEM block type must be CERTIFICATE REQUEST".into()),
     };
     let csr = match X509CertificationRequest::from_der(block.contents()) {
-        Ok((rest, csr)) if rest.is_empty() => csr,
+        Ok(([], csr)) => csr,
         Ok(_) => return Some("x509: trailing data after X.509 certificate request".into()),
         Err(_) => return Some("x509: malformed certificate request".into()),
     };
@@ -181,43 +181,36 @@ fn validate_signer_name(name: &str, errs: &mut Vec<FieldError>) {
     if domain.len() > 253 {
         errs.push(FieldError::too_long(FIELD, 253));
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    if let Some((label, problems)) = labels
-        .iter()
-        .map(|l| (l, is_dns1123_label(l)))
-        .find(|(_, p)| !p.is_empty())
-    {
-        for p in problems {
-            errs.push(FieldError::invalid(
-                FIELD,
-                json!(domain),
-                &format!("validating label {label:?}: {p}"),
-            ));
-        }
-    }
-    if labels.len() < 2 {
+    check_labels(domain, is_dns1123_label, errs);
+    if domain.split('.').count() < 2 {
         errs.push(FieldError::invalid(
             FIELD,
             json!(domain),
             "should be a domain with at least two segments separated by dots",
         ));
     }
-    if let Some((label, problems)) = path
-        .split('.')
-        .map(|l| (l, is_dns1123_subdomain(l)))
-        .find(|(_, p)| !p.is_empty())
-    {
-        for p in problems {
-            errs.push(FieldError::invalid(
-                FIELD,
-                json!(path),
-                &format!("validating label {label:?}: {p}"),
-            ));
-        }
-    }
+    check_labels(path, is_dns1123_subdomain, errs);
     let max = 253 + (253 + 63 + 1) + 1;
     if name.len() > max {
         errs.push(FieldError::too_long(FIELD, max));
+    }
+}
+
+/// The problems of the first dot-separated label of `segment` (of a signer name) that
+/// `rule` refuses: upstream stops there, as later ones would repeat the message.
+fn check_labels(segment: &str, rule: fn(&str) -> Vec<String>, errs: &mut Vec<FieldError>) {
+    let first_bad = segment
+        .split('.')
+        .map(|l| (l, rule(l)))
+        .find(|(_, p)| !p.is_empty());
+    if let Some((label, problems)) = first_bad {
+        for p in problems {
+            errs.push(FieldError::invalid(
+                "spec.signerName",
+                json!(segment),
+                &format!("validating label {label:?}: {p}"),
+            ));
+        }
     }
 }
 
