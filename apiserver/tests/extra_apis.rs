@@ -468,6 +468,35 @@ async fn bad_certificate_signing_requests_get_a_422_naming_the_field() {
 }
 
 #[tokio::test]
+async fn kube_rs_patches_and_reads_a_csrs_approval() {
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    let s = TestServer::start().await.unwrap();
+    let csrs: Api<CertificateSigningRequest> = Api::all(s.client().await);
+    let csr: CertificateSigningRequest =
+        serde_yaml::from_str(&csr_yaml("fake", &pem_request("fake"))).unwrap();
+    csrs.create(&PostParams::default(), &csr).await.unwrap();
+    // kube-rs's own client test: a condition of any type merged in through `approval`.
+    let patch = kube::api::Patch::Merge(json!({"status": {"conditions": [
+        {"type": "ApprovedFake", "status": "True", "reason": "Test", "message": "fake"}
+    ]}}));
+    csrs.patch_approval("fake", &Default::default(), &patch)
+        .await
+        .unwrap();
+    let approved = csrs.get_approval("fake").await.unwrap();
+    let conditions = approved.status.unwrap().conditions.unwrap();
+    assert_eq!(conditions[0].type_, "ApprovedFake");
+    assert!(conditions[0].last_update_time.is_some());
+    // The main resource cannot change the request.
+    let mut changed = csrs.get("fake").await.unwrap();
+    changed.spec.signer_name = "example.com/other".into();
+    let kept = csrs
+        .replace("fake", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    assert_eq!(kept.spec.signer_name, "kubernetes.io/kube-apiserver-client");
+}
+
+#[tokio::test]
 async fn kube_rs_group_discovery_finds_apiregistration_and_certificates() {
     let s = TestServer::start().await.unwrap();
     let discovery = kube::discovery::Discovery::new(s.client().await)
