@@ -57,7 +57,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let mut d = deployment();
             defaults::apply_defaults(&deploy_kind, &mut d);
-            black_box(validation::validate(&deploy_kind, &d, None))
+            black_box(validation::validate(&deploy_kind, &d, None, None))
         })
     });
     let mut old = deployment();
@@ -67,7 +67,7 @@ fn benches(c: &mut Criterion) {
             let mut d = deployment();
             d["spec"]["replicas"] = json!(3);
             defaults::apply_defaults(&deploy_kind, &mut d);
-            black_box(validation::validate(&deploy_kind, &d, Some(&old)))
+            black_box(validation::validate(&deploy_kind, &d, Some(&old), None))
         })
     });
 

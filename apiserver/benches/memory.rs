@@ -24,7 +24,7 @@ fn main() {
         let (base, _) = common::rss();
         let cluster = s.server().cluster().clone();
         let pods = cluster.registry.lookup("", "v1", "pods").expect("pods served");
-        let opts = WriteOptions { dry_run: false, field_manager: "bench".into(), applied: false };
+        let opts = WriteOptions::server("bench");
         let start = Instant::now();
         for i in 0..PODS {
             cluster

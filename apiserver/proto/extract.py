@@ -23,6 +23,7 @@ WANTED = [
     "k8s.io/api/authentication/v1/generated.proto",
     "k8s.io/api/autoscaling/v1/generated.proto",
     "k8s.io/api/batch/v1/generated.proto",
+    "k8s.io/api/certificates/v1/generated.proto",
     "k8s.io/api/coordination/v1/generated.proto",
     "k8s.io/api/discovery/v1/generated.proto",
     "k8s.io/api/events/v1/generated.proto",

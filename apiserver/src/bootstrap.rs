@@ -22,11 +22,7 @@ pub const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 fn server_write() -> WriteOptions {
-    WriteOptions {
-        dry_run: false,
-        field_manager: "kube-apiserver".into(),
-        applied: false,
-    }
+    WriteOptions::server("kube-apiserver")
 }
 
 fn ensure(
@@ -37,10 +33,7 @@ fn ensure(
     ns: &str,
     obj: Value,
 ) -> Result<(), ApiError> {
-    let kind = cluster
-        .registry
-        .lookup(group, version, plural)
-        .ok_or_else(|| ApiError::internal(format!("{plural} are not served")))?;
+    let kind = cluster.served_kind(group, version, plural)?;
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
     if cluster.get(&kind, ns, &name).is_ok() {
         return Ok(());
@@ -158,10 +151,7 @@ fn reconcile_rbac(
     expected: &Value,
     decide: fn(&Value, &Value) -> Reconciliation,
 ) -> Result<(), ApiError> {
-    let kind = cluster
-        .registry
-        .lookup(RBAC_GROUP, "v1", plural)
-        .ok_or_else(|| ApiError::internal(format!("{plural} are not served")))?;
+    let kind = cluster.served_kind(RBAC_GROUP, "v1", plural)?;
     let ns = expected
         .pointer("/metadata/namespace")
         .and_then(Value::as_str)

@@ -11,7 +11,8 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::kinds::{KindInfo, Registry, STANDARD_VERBS, Subresource};
+use crate::aggregator::priorities::group_priority;
+use crate::kinds::{KindInfo, Registry, Subresource};
 
 /// The content type the server should answer aggregated discovery with, for the
 /// `apidiscovery.k8s.io` version the client asked for (`v2` or `v2beta1`).
@@ -205,36 +206,6 @@ fn parse_kube_version(v: &str) -> Option<(u8, u64, u64)> {
     Some((stability, major, num.parse().ok()?))
 }
 
-/// kube-apiserver's group priorities (`apiVersionPriorities`), highest first; the core
-/// group has none since it is served at `/api`. Other (custom) groups come after these,
-/// alphabetically, as CRD-backed APIServices share the minimum priority.
-fn group_priority(group: &str) -> i64 {
-    match group {
-        "" => 20_000,
-        "apiregistration.k8s.io" => 18_000,
-        "apps" => 17_800,
-        "events.k8s.io" => 17_750,
-        "authentication.k8s.io" => 17_700,
-        "authorization.k8s.io" => 17_600,
-        "autoscaling" => 17_500,
-        "batch" => 17_400,
-        "certificates.k8s.io" => 17_300,
-        "networking.k8s.io" => 17_200,
-        "policy" => 17_100,
-        "rbac.authorization.k8s.io" => 17_000,
-        "storage.k8s.io" => 16_800,
-        "admissionregistration.k8s.io" => 16_700,
-        "apiextensions.k8s.io" => 16_400,
-        "scheduling.k8s.io" => 16_600,
-        "coordination.k8s.io" => 16_500,
-        "node.k8s.io" => 16_300,
-        "discovery.k8s.io" => 16_200,
-        "flowcontrol.apiserver.k8s.io" => 16_100,
-        "resource.k8s.io" => 15_900,
-        _ => 1_000,
-    }
-}
-
 type VersionKinds = Vec<(String, Vec<std::sync::Arc<KindInfo>>)>;
 
 /// The registry's kinds as groups (priority order) → versions (preferred first) →
@@ -287,7 +258,7 @@ fn subresource_shape(
 ) -> ((String, String, String), Vec<&'static str>) {
     let update_verbs = vec!["get", "patch", "update"];
     match sub {
-        Subresource::Status | Subresource::EphemeralContainers => (
+        Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval => (
             (kind.group.clone(), kind.version.clone(), kind.kind.clone()),
             update_verbs,
         ),
@@ -318,21 +289,24 @@ fn legacy_resource(kind: &KindInfo) -> Value {
     m.insert("singularName".into(), json!(kind.singular));
     m.insert("namespaced".into(), json!(kind.namespaced));
     m.insert("kind".into(), json!(kind.kind));
-    m.insert("verbs".into(), json!(STANDARD_VERBS));
+    m.insert("verbs".into(), json!(kind.verbs()));
     if !kind.short_names.is_empty() {
         m.insert("shortNames".into(), json!(kind.short_names));
     }
     if !kind.categories.is_empty() {
         m.insert("categories".into(), json!(kind.categories));
     }
-    m.insert(
-        "storageVersionHash".into(),
-        json!(storage_version_hash(
-            &kind.group,
-            kind.storage_version(),
-            &kind.kind
-        )),
-    );
+    // Only stored kinds have a storage version.
+    if !kind.read_only() {
+        m.insert(
+            "storageVersionHash".into(),
+            json!(storage_version_hash(
+                &kind.group,
+                kind.storage_version(),
+                &kind.kind
+            )),
+        );
+    }
     Value::Object(m)
 }
 
@@ -373,7 +347,7 @@ fn aggregated_resource(kind: &std::sync::Arc<KindInfo>) -> Value {
         }),
     );
     m.insert("singularResource".into(), json!(kind.singular));
-    m.insert("verbs".into(), json!(STANDARD_VERBS));
+    m.insert("verbs".into(), json!(kind.verbs()));
     if !kind.short_names.is_empty() {
         m.insert("shortNames".into(), json!(kind.short_names));
     }
@@ -461,8 +435,10 @@ mod tests {
             .map(|g| g["name"].as_str().unwrap())
             .collect();
         assert!(!names.contains(&""));
-        assert_eq!(names[0], "apps");
-        assert_eq!(names[1], "events.k8s.io");
+        // kube-aggregator lists its own group first, then apiVersionPriorities' order.
+        assert_eq!(names[0], "apiregistration.k8s.io");
+        assert_eq!(names[1], "apps");
+        assert_eq!(names[2], "events.k8s.io");
         assert_eq!(*names.last().unwrap(), "example.com");
         let batch = &list["groups"][names.iter().position(|n| *n == "batch").unwrap()];
         assert_eq!(
@@ -678,10 +654,11 @@ mod tests {
             .iter()
             .map(|i| i["metadata"]["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names[0], "apps");
+        // kube-aggregator lists its own group first, then apiVersionPriorities' order.
+        assert_eq!(names[..2], ["apiregistration.k8s.io", "apps"]);
         assert!(!names.contains(&""));
         assert_eq!(*names.last().unwrap(), "example.com");
-        let apps = &doc["items"][0]["versions"][0];
+        let apps = &doc["items"][1]["versions"][0];
         let deploy = apps["resources"]
             .as_array()
             .unwrap()

@@ -79,6 +79,9 @@ pub struct FieldError {
     pub value: Option<Value>,
     /// Extra explanation (`must be greater than or equal to 0`).
     pub detail: String,
+    /// `value` is a string already written as Go prints the value (a `[]byte` as
+    /// `[]byte{0x2d, …}`), to be shown as it is.
+    pub value_is_go: bool,
 }
 
 impl FieldError {
@@ -88,6 +91,7 @@ impl FieldError {
             field: field.to_string(),
             value,
             detail: detail.to_string(),
+            value_is_go: false,
         }
     }
 
@@ -99,6 +103,20 @@ impl FieldError {
     /// `field.Invalid`.
     pub fn invalid(field: &str, value: Value, detail: &str) -> Self {
         Self::new(FieldErrorType::Invalid, field, Some(value), detail)
+    }
+
+    /// `field.Invalid` of a value upstream prints with Go's `%#v` (a `[]byte`), given as
+    /// that text.
+    pub fn invalid_go(field: &str, go_value: String, detail: &str) -> Self {
+        FieldError {
+            value_is_go: true,
+            ..Self::new(
+                FieldErrorType::Invalid,
+                field,
+                Some(Value::String(go_value)),
+                detail,
+            )
+        }
     }
 
     /// `field.NotSupported`: `detail` lists the supported values, quoted.
@@ -175,6 +193,9 @@ impl FieldError {
                 _,
             )
             | (_, None) => self.kind.as_str().to_string(),
+            (_, Some(Value::String(go))) if self.value_is_go => {
+                format!("{}: {go}", self.kind.as_str())
+            }
             (_, Some(v)) => format!("{}: {}", self.kind.as_str(), format_value(v)),
         };
         if !self.detail.is_empty() {

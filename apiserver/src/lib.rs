@@ -7,8 +7,10 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod aggregator;
 pub mod authn;
 pub mod bootstrap;
+pub mod component_status;
 pub mod crd;
 pub mod defaults;
 pub mod discovery;
@@ -28,6 +30,7 @@ pub mod status;
 pub mod storage;
 pub mod table;
 pub mod typed;
+
 pub mod validation;
 pub mod watch;
 pub mod wire;

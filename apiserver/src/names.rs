@@ -82,8 +82,11 @@ pub enum NameRule {
     Label,
     /// DNS-1035 label (Services).
     Dns1035,
-    /// Path segment (RBAC kinds).
+    /// Path segment (RBAC kinds, APIServices).
     PathSegment,
+    /// Anything (CertificateSigningRequests: "we don't care what you call your
+    /// certificate requests").
+    Any,
 }
 
 /// Problems with `name` as an object name under `rule`; `prefix` for a `generateName`.
@@ -103,6 +106,7 @@ pub fn name_errors(rule: NameRule, name: &str, prefix: bool) -> Vec<String> {
         NameRule::Label => is_dns1123_label(&checked),
         NameRule::Dns1035 => is_dns1035_label(&checked),
         NameRule::PathSegment => path_segment_name(name, prefix),
+        NameRule::Any => Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::aggregator::registration::Pass;
 use crate::bootstrap;
 use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;
@@ -145,6 +146,7 @@ impl ApiServer {
         };
         let cluster = Arc::new(Cluster::new(store, registry, service_accounts));
         bootstrap::ensure_all(&cluster, addr.port())?;
+        cluster.sync_apiservices(Pass::Start)?;
         let token = config.token.clone().unwrap_or_else(random_token);
         let (tls, ca_pem) = if config.insecure_http {
             (None, None)
@@ -175,6 +177,12 @@ impl ApiServer {
                 tick.tick().await;
                 if let Err(e) = bootstrap::ensure_all(&rc, port) {
                     tracing::warn!(error = %e, "re-creating bootstrap objects failed");
+                }
+                let apiservices = rc
+                    .sync_apiservices(Pass::Running)
+                    .and_then(|()| rc.refresh_apiservice_availability(None));
+                if let Err(e) = apiservices {
+                    tracing::warn!(error = %e, "keeping APIServices in line failed");
                 }
             }
         });

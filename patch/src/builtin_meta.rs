@@ -615,6 +615,26 @@ ty!(
     [("metadata", s(&OBJECT_META)), ("status", s(&CRD_STATUS))]
 );
 
+// ---- apiregistration, certificates ----
+ty!(
+    API_SERVICE,
+    "APIService",
+    [
+        ("metadata", s(&OBJECT_META)),
+        ("status", s(&STATUS_WITH_CONDITIONS))
+    ]
+);
+ty!(
+    CSR_STATUS,
+    "CertificateSigningRequestStatus",
+    [("conditions", map_list(TYPE, None))]
+);
+ty!(
+    CSR,
+    "CertificateSigningRequest",
+    [("metadata", s(&OBJECT_META)), ("status", s(&CSR_STATUS))]
+);
+
 /// The patch metadata of a built-in kind by API group (`""` for core) and kind, or
 /// `None` for kinds that are not built in (custom resources: strategic merge patch
 /// is rejected for them, and server-side apply takes list types from the CRD schema
@@ -650,6 +670,8 @@ pub fn builtin_patch_meta(group: &str, kind: &str) -> Option<&'static dyn PatchM
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => &ROLE_BINDING,
         ("apiextensions.k8s.io", "CustomResourceDefinition") => &CRD,
         ("autoscaling", "Scale") => &PLAIN_OBJECT,
+        ("apiregistration.k8s.io", "APIService") => &API_SERVICE,
+        ("certificates.k8s.io", "CertificateSigningRequest") => &CSR,
         _ => return None,
     };
     Some(t)

@@ -7,8 +7,10 @@
 //! the server's, since they need storage. Custom resources get their schema's `default`
 //! values through [`crate::crd::defaults::apply_schema_defaults`].
 
+pub(crate) mod apiregistration;
 pub(crate) mod apps;
 pub(crate) mod batch;
+pub(crate) mod certificates;
 pub(crate) mod core;
 pub(crate) mod discovery;
 pub(crate) mod pod;

@@ -146,29 +146,52 @@ async fn dispatch(
 }
 
 /// The request's common context for resource verbs.
-struct Ctx {
-    kind: Arc<KindInfo>,
-    path: ResourcePath,
-    query: Query,
-    ns: String,
-    output: Output,
+pub(super) struct Ctx {
+    pub(super) kind: Arc<KindInfo>,
+    pub(super) path: ResourcePath,
+    pub(super) query: Query,
+    pub(super) ns: String,
+    pub(super) output: Output,
     manager: String,
     /// Who is asking (for authorization; until RBAC is enforced, every authenticated
     /// user may do everything).
     user: UserInfo,
 }
 
+/// A resource request, answered with the `Warning` of a deprecated kind whatever its
+/// outcome, as upstream's deprecation filter does.
 async fn resource(
     state: &Arc<AppState>,
     path: ResourcePath,
     req: Request<Incoming>,
     user: UserInfo,
 ) -> Result<Response<Body>, ApiError> {
-    let cluster = &state.cluster;
-    let kind = cluster
+    let kind = state
+        .cluster
         .registry
         .lookup(&path.group, &path.version, &path.plural)
         .ok_or_else(ApiError::not_found_path)?;
+    let deprecation = kind.descriptor.and_then(|d| d.deprecation);
+    let answer = resource_verbs(state, kind, path, req, user).await;
+    match deprecation {
+        None => answer,
+        Some(warning) => {
+            let warning = [warning.to_string()];
+            match answer {
+                Ok(r) => with_warnings(r, &warning),
+                Err(e) => with_warnings(response::error(&e), &warning),
+            }
+        }
+    }
+}
+
+async fn resource_verbs(
+    state: &Arc<AppState>,
+    kind: Arc<KindInfo>,
+    path: ResourcePath,
+    req: Request<Incoming>,
+    user: UserInfo,
+) -> Result<Response<Body>, ApiError> {
     if !kind.namespaced && path.namespace.is_some() {
         return Err(ApiError::not_found_path());
     }
@@ -196,6 +219,9 @@ async fn resource(
         namespace = %ctx.ns,
         "resource request"
     );
+    if ctx.kind.read_only() {
+        return super::computed::serve(state, &ctx, &method);
+    }
     let content_type = header(&req, hyper::header::CONTENT_TYPE).map(str::to_string);
     // Custom resources are served in JSON and YAML only, as upstream's CR handler.
     if ctx.kind.is_custom()
@@ -293,6 +319,7 @@ fn write_opts(ctx: &Ctx) -> Result<WriteOptions, ApiError> {
         dry_run: ctx.query.dry_run()?,
         field_manager: ctx.manager.clone(),
         applied: false,
+        requester: Some(ctx.user.clone()),
     })
 }
 
@@ -312,7 +339,11 @@ fn subresource(ctx: &Ctx) -> Result<Option<Subresource>, ApiError> {
 }
 
 /// One object as the client asked for it.
-fn present_object(ctx: &Ctx, obj: &StoredObject, code: u16) -> Result<Response<Body>, ApiError> {
+pub(super) fn present_object(
+    ctx: &Ctx,
+    obj: &StoredObject,
+    code: u16,
+) -> Result<Response<Body>, ApiError> {
     match ctx.output {
         Output::Json | Output::AggregatedDiscovery { .. } => Ok(response::bytes(
             code,
@@ -342,7 +373,8 @@ fn get(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             let scale = state.cluster.get_scale(&ctx.kind, &ctx.ns, name)?;
             Ok(response::json(200, &scale))
         }
-        Some(Subresource::Status | Subresource::EphemeralContainers) | None => {
+        Some(Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval)
+        | None => {
             let obj = state.cluster.get(&ctx.kind, &ctx.ns, name)?;
             present_object(ctx, &obj, 200)
         }
@@ -350,7 +382,7 @@ fn get(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     }
 }
 
-fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
+pub(super) fn filter_of(ctx: &Ctx) -> Result<WatchFilter, ApiError> {
     let labels = parse_label_selector(ctx.query.get("labelSelector").unwrap_or(""))?;
     let custom_fields = ctx
         .kind
@@ -656,7 +688,10 @@ fn create(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Bod
 /// Adds `Warning: 299 - "<text>"` headers, the text quoted as upstream's
 /// `NewWarningHeader` does (`"` and `\` escaped with a backslash), so clients print
 /// `unknown field "spec.foo"` as on a real cluster.
-fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Result<Response<Body>, ApiError> {
+pub(super) fn with_warnings(
+    mut r: Response<Body>,
+    warnings: &[String],
+) -> Result<Response<Body>, ApiError> {
     for w in warnings {
         let v = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(h) = v.parse() {
@@ -716,7 +751,10 @@ fn put(state: &Arc<AppState>, ctx: &Ctx, req: ReqBody) -> Result<Response<Body>,
                 .update_scale(&ctx.kind, &ctx.ns, name, &body, &opts)?;
             Ok(response::json(200, &scale))
         }
-        sub @ (None | Some(Subresource::Status | Subresource::EphemeralContainers)) => {
+        sub @ (None
+        | Some(
+            Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval,
+        )) => {
             let checked =
                 super::validation::check_fields(state, ctx.kind.as_ref(), &ctx.query, &raw, body)?;
             let (obj, created) =
@@ -753,7 +791,8 @@ fn patch(
                 .update_scale(&ctx.kind, &ctx.ns, name, &patched, &opts)?;
             Ok(response::json(200, &scale))
         }
-        None | Some(Subresource::Status | Subresource::EphemeralContainers) => {
+        None
+        | Some(Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval) => {
             let schema = KindSchema::of(&ctx.kind);
             let obj = state
                 .cluster

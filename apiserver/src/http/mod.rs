@@ -1,6 +1,7 @@
 //! The HTTP(S) front: TLS (rustls), HTTP/1.1 and HTTP/2 (hyper-util's auto builder),
 //! bearer-token authentication ([`crate::authn`]), and the request handlers.
 
+pub mod computed;
 pub mod handlers;
 pub mod openapi;
 pub mod patch;

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{PrinterColumn, Subresource};
+use crate::authn::UserInfo;
 use crate::field_error::FieldError;
 use crate::names::NameRule;
 
@@ -148,6 +149,8 @@ pub enum Lifecycle {
     /// CRDs: the kinds they define served (and their status written) on writes,
     /// withdrawn with their objects on delete.
     CustomResourceDefinition,
+    /// APIServices: the availability of one backed by a Service judged on writes.
+    ApiService,
 }
 
 /// How a kind writes `spec.selector`.
@@ -157,6 +160,32 @@ pub enum SelectorForm {
     LabelSelector,
     /// A plain label map (ReplicationControllers).
     LabelMap,
+}
+
+/// Where a kind's objects come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// Stored: written by clients, read back from storage, watched.
+    Stored,
+    /// ComponentStatuses: the health of the control plane's components, probed on every
+    /// read (as upstream's `componentstatus` REST storage does); read-only, `get` and
+    /// `list` only.
+    ComponentHealth,
+}
+
+/// A kind's own rules for updates, beyond the generic ones (status separation, system
+/// metadata): upstream's per-subresource `PrepareForUpdate` and the validation each
+/// subresource's strategy selects.
+#[derive(Clone, Copy)]
+pub struct UpdateRules {
+    /// Restores what a write through `sub` (`None`: the main resource) may not change,
+    /// given the stored object and the time (`metav1.Time` text) for condition
+    /// timestamps.
+    pub prepare: fn(sub: Option<Subresource>, new: &mut Value, old: &Value, now: &str),
+    /// Validates an update through a subresource; updates of the main resource use the
+    /// kind's [`Validate`].
+    pub validate_subresource:
+        fn(sub: Subresource, new: &Value, old: &Value, errs: &mut Vec<FieldError>),
 }
 
 /// Scope of a kind's objects.
@@ -221,13 +250,25 @@ pub struct KindDescriptor {
     /// The fields besides `metadata.name` and `metadata.namespace` field selectors may
     /// name.
     pub selectable_fields: &'static [&'static str],
+    /// Stored, or computed on every read.
+    pub backing: Backing,
+    /// The `Warning` every request for the kind answers with, for kinds upstream
+    /// deprecates (`v1 ComponentStatus is deprecated in v1.19+`).
+    pub deprecation: Option<&'static str>,
+    /// The kind's own update rules, if any.
+    pub update_rules: Option<UpdateRules>,
+    /// Records the requesting user in a new object (CertificateSigningRequests'
+    /// `spec.username`, `uid`, `groups`, `extra`), clearing what the client sent;
+    /// called with `None` for requests made by the server itself.
+    pub records_requester: Option<fn(obj: &mut Value, user: Option<&UserInfo>)>,
 }
 
 impl KindDescriptor {
     /// A descriptor with the names, scope and type given and everything else as most
     /// kinds have it: no short names, categories, subresources, defaulting or validation
     /// beyond metadata, subdomain names, the default table, the client's status kept, no
-    /// generation, immediate deletes, no admission steps, no selectable fields.
+    /// generation, immediate deletes, no admission steps, no selectable fields, stored,
+    /// not deprecated, no update rules of its own, no requester recorded.
     pub const fn new(
         group: &'static str,
         kind: &'static str,
@@ -259,12 +300,21 @@ impl KindDescriptor {
             lifecycle: None,
             selector_form: SelectorForm::LabelSelector,
             selectable_fields: &[],
+            backing: Backing::Stored,
+            deprecation: None,
+            update_rules: None,
+            records_requester: None,
         }
     }
 
     /// Whether objects live in namespaces.
     pub fn namespaced(&self) -> bool {
         self.scope == Scope::Namespaced
+    }
+
+    /// Whether clients may only read the kind (`get`, `list`).
+    pub fn read_only(&self) -> bool {
+        self.backing != Backing::Stored
     }
 }
 

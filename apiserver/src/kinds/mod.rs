@@ -34,6 +34,9 @@ pub enum Subresource {
     EphemeralContainers,
     /// `serviceaccounts/token`: a TokenRequest answered with a signed token.
     Token,
+    /// `certificatesigningrequests/approval`: writes change only the `Approved` and
+    /// `Denied` conditions.
+    Approval,
 }
 
 impl Subresource {
@@ -46,7 +49,14 @@ impl Subresource {
             Subresource::Eviction => "eviction",
             Subresource::EphemeralContainers => "ephemeralcontainers",
             Subresource::Token => "token",
+            Subresource::Approval => "approval",
         }
+    }
+
+    /// Whether writes through this subresource change the object's status only, as
+    /// `status` does (`approval` writes the conditions in it).
+    pub fn writes_status(self) -> bool {
+        matches!(self, Subresource::Status | Subresource::Approval)
     }
 
     /// Parses a URL path segment.
@@ -58,6 +68,7 @@ impl Subresource {
             "eviction" => Subresource::Eviction,
             "ephemeralcontainers" => Subresource::EphemeralContainers,
             "token" => Subresource::Token,
+            "approval" => Subresource::Approval,
             _ => return None,
         })
     }
@@ -167,6 +178,9 @@ pub const STANDARD_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// The verbs of kinds computed on read (ComponentStatuses).
+pub const READ_VERBS: &[&str] = &["get", "list"];
+
 impl KindInfo {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
@@ -191,6 +205,21 @@ impl KindInfo {
         match &self.custom {
             Some(c) if !c.storage_version.is_empty() => &c.storage_version,
             _ => &self.version,
+        }
+    }
+
+    /// Whether clients may only read this kind (`get`, `list`): its objects are computed
+    /// on every read.
+    pub fn read_only(&self) -> bool {
+        self.descriptor.is_some_and(|d| d.read_only())
+    }
+
+    /// The verbs discovery lists for this kind.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.read_only() {
+            READ_VERBS
+        } else {
+            STANDARD_VERBS
         }
     }
 

@@ -293,6 +293,9 @@ pub(super) fn add_kind_paths(
         }),
     );
     coll.insert("parameters".into(), Value::Array(scope_params.clone()));
+    if kind.read_only() {
+        coll.retain(|verb, _| matches!(verb.as_str(), "get" | "parameters"));
+    }
     paths.insert(collection, Value::Object(coll));
 
     let mut item_params = vec![path_param("name", &format!("name of the {k}"))];
@@ -355,6 +358,9 @@ pub(super) fn add_kind_paths(
         }),
     );
     it.insert("parameters".into(), Value::Array(item_params.clone()));
+    if kind.read_only() {
+        it.retain(|verb, _| matches!(verb.as_str(), "get" | "parameters"));
+    }
     paths.insert(item.clone(), Value::Object(it));
 
     if kind.namespaced {
@@ -381,7 +387,10 @@ pub(super) fn add_kind_paths(
         let mut m = Map::new();
         let suffix = camel(sub.as_str());
         match sub {
-            Subresource::Status | Subresource::Scale | Subresource::EphemeralContainers => {
+            Subresource::Status
+            | Subresource::Scale
+            | Subresource::EphemeralContainers
+            | Subresource::Approval => {
                 let (sub_ref, sub_gvk) = if *sub == Subresource::Scale {
                     (
                         "io.k8s.api.autoscaling.v1.Scale".to_string(),
@@ -484,6 +493,8 @@ pub(super) fn sub_gvk_name(sub: Subresource, kind: &str) -> String {
         Subresource::Binding => "Binding".into(),
         Subresource::Eviction => "Eviction".into(),
         Subresource::Token => "TokenRequest".into(),
-        Subresource::Status | Subresource::EphemeralContainers => kind.to_string(),
+        Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval => {
+            kind.to_string()
+        }
     }
 }

@@ -33,12 +33,14 @@ pub(super) struct SubresourceBody {
     pub rust_type: RustType,
 }
 
-/// The body of `sub` (`None` for `status` and `ephemeralcontainers`, whose body is the
-/// kind).
+/// The body of `sub` (`None` for `status`, `approval` and `ephemeralcontainers`, whose
+/// body is the kind).
 pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
     use k8s_openapi::api;
     let (gvk, rust_type) = match sub {
-        Subresource::Status | Subresource::EphemeralContainers => return None,
+        Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval => {
+            return None;
+        }
         Subresource::Scale => (
             ("autoscaling", "v1", "Scale"),
             RustType::of::<api::autoscaling::v1::Scale>(),

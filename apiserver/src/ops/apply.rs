@@ -40,10 +40,9 @@ pub enum Applied {
 }
 
 impl Cluster {
-    /// Server-side apply of `req` to the object `name` (or its `status`, `scale` or
-    /// `ephemeralcontainers`),
-    /// creating the object when it does not exist and the main resource is applied to.
-    /// Other subresources do not take apply patches (415).
+    /// Server-side apply of `req` to the object `name` (or its `status`, `approval`,
+    /// `scale` or `ephemeralcontainers`), creating the object when it does not exist and
+    /// the main resource is applied to. Other subresources do not take apply patches (415).
     pub fn apply(
         &self,
         kind: &KindInfo,
@@ -55,8 +54,10 @@ impl Cluster {
     ) -> Result<Applied, ApiError> {
         let sub_name = match sub {
             None => None,
-            Some(Subresource::Status) => Some("status"),
-            Some(Subresource::EphemeralContainers) => Some("ephemeralcontainers"),
+            Some(
+                s
+                @ (Subresource::Status | Subresource::Approval | Subresource::EphemeralContainers),
+            ) => Some(s.as_str()),
             Some(Subresource::Scale) => {
                 let scale = self.apply_scale(kind, ns, name, req, opts)?;
                 return Ok(Applied::Scale(scale));

@@ -6,8 +6,9 @@ use serde_json::Value;
 
 use super::meta::{meta_str, now_rfc3339};
 use super::{Cluster, key_of};
+use crate::aggregator::registration::Pass;
 use crate::field_error::FieldError;
-use crate::kinds::KindInfo;
+use crate::kinds::{KindInfo, Subresource};
 use crate::status::ApiError;
 use crate::storage::{Mutation, ResourceKey, StoredObject};
 
@@ -27,7 +28,8 @@ fn invalid(kind: &KindInfo, name: &str, errs: &[FieldError]) -> ApiError {
     crate::validation::invalid_error(&kind.kind, &kind.group, name, errs)
 }
 
-/// Validates an object about to be written (`old` for updates); custom resources are
+/// Validates an object about to be written (`old` for updates, through `sub`); custom
+/// resources are
 /// also pruned of fields their schema does not declare and checked against it. Answers
 /// 400 for a built-in kind's field of the wrong JSON type (as upstream's decoder), then
 /// 422 naming each bad field.
@@ -36,6 +38,7 @@ pub fn validate(
     kind: &KindInfo,
     obj: &mut Value,
     old: Option<&Value>,
+    sub: Option<Subresource>,
 ) -> Result<(), ApiError> {
     crate::typed::check(&cluster.registry, kind, obj)?;
     let name = meta_str(obj, "name").unwrap_or("").to_string();
@@ -43,7 +46,7 @@ pub fn validate(
     if let Some(schema) = kind.custom.as_ref().and_then(|c| c.schema.as_ref()) {
         errs.extend(crate::crd::schema::validate_and_prune(schema, obj));
     }
-    errs.extend(crate::validation::validate(kind, obj, old));
+    errs.extend(crate::validation::validate(kind, obj, old, sub));
     if errs.is_empty() {
         Ok(())
     } else {
@@ -72,8 +75,9 @@ pub fn validate_ephemeral_containers(
     }
 }
 
-/// A CRD was created or updated: serve its kinds at once and write its status
-/// (`acceptedNames`, `storedVersions`, `NamesAccepted`, `Established`).
+/// A CRD was created or updated: serve its kinds at once, write its status
+/// (`acceptedNames`, `storedVersions`, `NamesAccepted`, `Established`) and register the
+/// APIServices of its served versions.
 pub fn crd_written(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError> {
     let v = crd.value()?;
     if v.pointer("/metadata/deletionTimestamp").is_some() {
@@ -97,10 +101,11 @@ pub fn crd_written(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError
         now["status"] = status.clone();
         Ok(Mutation::Put(now))
     })?;
-    Ok(())
+    cluster.sync_apiservices(Pass::Running)
 }
 
-/// A CRD was removed: its custom resources go with it and its kinds stop being served.
+/// A CRD was removed: its custom resources go with it, its kinds stop being served and
+/// the APIServices only it needed are deleted.
 pub fn crd_removed(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError> {
     let kinds: Vec<_> = cluster
         .registry
@@ -124,5 +129,5 @@ pub fn crd_removed(cluster: &Cluster, crd: &StoredObject) -> Result<(), ApiError
         }
     }
     cluster.registry.remove_custom(&crd.name);
-    Ok(())
+    cluster.sync_apiservices(Pass::Running)
 }

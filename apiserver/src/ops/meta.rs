@@ -89,10 +89,11 @@ pub fn generation_changed(kind: &KindInfo, old: &Value, new: &Value) -> bool {
 }
 
 /// The fields an endpoint of `kind` resets and managed fields do not track: `status`
-/// on the main resource of kinds with a `status` subresource, `spec` on `status`.
+/// on the main resource of kinds with a `status` subresource, `spec` on `status` and
+/// `approval`.
 pub fn reset_fields(kind: &KindInfo, subresource: Option<&str>) -> &'static [&'static str] {
     match subresource {
-        Some("status") => &["spec"],
+        Some("status" | "approval") => &["spec"],
         Some(_) => &[],
         None if kind.has_subresource(crate::kinds::Subresource::Status) => &["status"],
         None => &[],

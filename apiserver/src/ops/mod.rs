@@ -5,7 +5,9 @@
 //! Handlers in [`crate::http`] parse requests and call these.
 
 pub mod alloc;
+mod apiservices;
 mod apply;
+mod computed;
 mod delete;
 pub mod hooks;
 pub mod kind_schema;
@@ -23,6 +25,7 @@ pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 
 use crate::admission::{self, EphemeralContainersAdmission, Operation};
+use crate::authn::UserInfo;
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::serviceaccount::ServiceAccountSettings;
@@ -41,6 +44,18 @@ pub struct WriteOptions {
     /// The body is the result of server-side apply and already carries its
     /// `managedFields`: no `Update` entry is recorded.
     pub applied: bool,
+    /// Who asks (`None`: the server itself), for kinds that record their requester.
+    pub requester: Option<UserInfo>,
+}
+
+impl WriteOptions {
+    /// The options of a write the server makes itself, as `manager`.
+    pub fn server(manager: &str) -> WriteOptions {
+        WriteOptions {
+            field_manager: manager.into(),
+            ..WriteOptions::default()
+        }
+    }
 }
 
 /// The cluster state behind the HTTP API: storage, the registry of served kinds, and
@@ -80,6 +95,29 @@ impl Cluster {
             alloc: Allocators::new(),
             service_accounts,
         }
+    }
+
+    /// The kind served at `group/version/plural`; a 500 when it is not served (for the
+    /// server's own writes, which only name built-in kinds).
+    pub fn served_kind(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Result<Arc<KindInfo>, ApiError> {
+        self.registry
+            .lookup(group, version, plural)
+            .ok_or_else(|| ApiError::internal(format!("{plural} are not served")))
+    }
+
+    /// Every stored object of `kind` (in `ns` when given), decoded.
+    pub fn list_values(&self, kind: &KindInfo, ns: Option<&str>) -> Result<Vec<Value>, ApiError> {
+        self.store
+            .list(&key_of(kind), ns, None, None, &|_| true)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .collect()
     }
 
     /// One object, or 404.
@@ -165,13 +203,14 @@ impl Cluster {
         self.check_namespace_for_create(kind, ns, &shown_name)?;
         prepare::fill_system_fields(kind, &mut body);
         prepare::reset_status_on_create(kind, &mut body);
+        prepare::record_requester(kind, &mut body, opts.requester.as_ref());
         hooks::apply_defaults(kind, &mut body);
         admission::admit(self, kind, Operation::Create, &mut body)?;
         let allocated = prepare::allocate_service(self, kind, &mut body, None)?;
         if let Some(m) = meta_mut(&mut body) {
             m.insert("name".into(), json!(shown_name));
         }
-        if let Err(e) = hooks::validate(self, kind, &mut body, None) {
+        if let Err(e) = hooks::validate(self, kind, &mut body, None, None) {
             prepare::release_service(self, &allocated);
             return Err(e);
         }
@@ -364,12 +403,14 @@ impl Cluster {
         Ok(obj)
     }
 
-    /// Side effects of a committed create or update: CRDs (re)register their kinds.
+    /// Side effects of a committed create or update: CRDs (re)register their kinds and
+    /// APIServices; an APIService's availability is judged.
     fn after_write(&self, kind: &KindInfo, obj: &StoredObject) -> Result<(), ApiError> {
-        if kind.lifecycle() == Some(Lifecycle::CustomResourceDefinition) {
-            hooks::crd_written(self, obj)?;
+        match kind.lifecycle() {
+            Some(Lifecycle::CustomResourceDefinition) => hooks::crd_written(self, obj),
+            Some(Lifecycle::ApiService) => self.refresh_apiservice_availability(Some(&obj.name)),
+            Some(Lifecycle::ServiceAddresses) | None => Ok(()),
         }
-        Ok(())
     }
 
     /// Side effects of a removal: released addresses, CRDs' kinds unregistered.
@@ -380,7 +421,7 @@ impl Cluster {
                 prepare::release_service(self, &prepare::service_allocations(&v));
             }
             Some(Lifecycle::CustomResourceDefinition) => hooks::crd_removed(self, obj)?,
-            None => {}
+            Some(Lifecycle::ApiService) | None => {}
         }
         Ok(())
     }

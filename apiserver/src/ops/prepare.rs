@@ -12,6 +12,7 @@ use super::meta::{
 };
 use super::{Cluster, WriteOptions, hooks};
 use crate::admission::{self, Operation};
+use crate::authn::UserInfo;
 use crate::kinds::descriptor::{CreateStatus, Deletion, Lifecycle};
 use crate::kinds::{KindInfo, Subresource};
 use crate::status::ApiError;
@@ -114,6 +115,14 @@ pub fn reset_status_on_create(kind: &KindInfo, body: &mut Value) {
         o.remove("status");
     } else if let Some(st) = initial {
         o.insert("status".into(), st);
+    }
+}
+
+/// Records who creates the object, for kinds that keep their requester (the
+/// strategy's `PrepareForCreate` taking `user.Info` from the request).
+pub fn record_requester(kind: &KindInfo, body: &mut Value, requester: Option<&UserInfo>) {
+    if let Some(record) = kind.descriptor.and_then(|d| d.records_requester) {
+        record(body, requester);
     }
 }
 
@@ -384,7 +393,7 @@ pub fn prepare_update(
 ) -> Result<Mutation, ApiError> {
     let name = meta_str(old, "name").unwrap_or("").to_string();
     let mut new = match sub {
-        Some(Subresource::Status) => {
+        Some(s) if s.writes_status() => {
             // Status writes change only status (and the managed fields a client sends).
             let mut n = old.clone();
             take_managed_fields(&body, &mut n);
@@ -431,6 +440,9 @@ pub fn prepare_update(
             n
         }
     };
+    if let Some(rules) = kind.descriptor.and_then(|d| d.update_rules) {
+        (rules.prepare)(sub, &mut new, old, &now_rfc3339());
+    }
     // System metadata is the server's.
     if let (Some(om), Some(nm)) = (
         old.get("metadata").and_then(Value::as_object),
@@ -485,10 +497,10 @@ pub fn prepare_update(
         hooks::apply_defaults(kind, &mut new);
         hooks::validate_ephemeral_containers(cluster, kind, &mut new, old)?;
     } else {
-        hooks::validate(cluster, kind, &mut new, Some(old))?;
+        hooks::validate(cluster, kind, &mut new, Some(old), sub)?;
     }
     hooks::to_wire_form(kind, &mut new);
-    if sub != Some(Subresource::Status)
+    if !sub.is_some_and(Subresource::writes_status)
         && tracks_generation(kind)
         && generation_changed(kind, old, &new)
     {

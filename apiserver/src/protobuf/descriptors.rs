@@ -22,6 +22,7 @@ const GROUPS: &[(&str, &str)] = &[
     ("authentication.k8s.io", "authentication"),
     ("autoscaling", "autoscaling"),
     ("batch", "batch"),
+    ("certificates.k8s.io", "certificates"),
     ("coordination.k8s.io", "coordination"),
     ("discovery.k8s.io", "discovery"),
     ("events.k8s.io", "events"),

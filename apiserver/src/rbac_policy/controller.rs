@@ -22,18 +22,11 @@ use crate::storage::WatchStart;
 const MAX_PASSES: usize = 8;
 
 fn cluster_roles(cluster: &Cluster) -> Result<Arc<KindInfo>, ApiError> {
-    cluster
-        .registry
-        .lookup(RBAC_GROUP, "v1", "clusterroles")
-        .ok_or_else(|| ApiError::internal("clusterroles are not served".to_string()))
+    cluster.served_kind(RBAC_GROUP, "v1", "clusterroles")
 }
 
 fn writer() -> WriteOptions {
-    WriteOptions {
-        dry_run: false,
-        field_manager: "clusterrole-aggregation-controller".into(),
-        applied: false,
-    }
+    WriteOptions::server("clusterrole-aggregation-controller")
 }
 
 /// Fills in the rules of every ClusterRole carrying an `aggregationRule`, chains of
@@ -41,13 +34,7 @@ fn writer() -> WriteOptions {
 /// many roles it rewrote.
 pub fn aggregate_cluster_roles(cluster: &Cluster) -> Result<usize, ApiError> {
     let kind = cluster_roles(cluster)?;
-    let all = cluster
-        .store
-        .list(&key_of(&kind), None, None, None, &|_| true)
-        .items
-        .iter()
-        .map(|o| o.value())
-        .collect::<Result<Vec<Value>, ApiError>>()?;
+    let all = cluster.list_values(&kind, None)?;
     let mut written = 0;
     for (name, rules) in settled_aggregates(&all, MAX_PASSES) {
         let result = cluster.update_with(&kind, "", &name, None, &writer(), |cur| {

@@ -6,9 +6,12 @@
 //! Like kube-apiserver, the server renders the wide (`priority: 1`) columns too and the
 //! client hides them unless `-o wide`; [`TableOptions::default`] does so.
 
+pub(crate) mod apiregistration;
 pub(crate) mod apps;
 pub(crate) mod batch;
+pub(crate) mod certificates;
 mod columns;
+pub(crate) mod component_status;
 pub(crate) mod core;
 mod custom;
 pub(crate) mod discovery;

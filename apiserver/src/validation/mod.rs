@@ -5,8 +5,10 @@
 //! Custom resources get metadata validation here; their schema validation and pruning is
 //! [`crate::crd::schema::validate_and_prune`].
 
+pub(crate) mod apiregistration;
 pub(crate) mod apps;
 pub(crate) mod batch;
+pub(crate) mod certificates;
 pub(crate) mod core;
 pub(crate) mod discovery;
 mod meta;
@@ -26,7 +28,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value, json};
 
 use crate::field_error::{FieldError, go_quote};
-use crate::kinds::KindInfo;
+use crate::kinds::{KindInfo, Subresource};
 use crate::names::NameRule;
 use crate::status::ApiError;
 
@@ -102,13 +104,27 @@ pub fn name_rule(kind: &KindInfo) -> NameRule {
 }
 
 /// Validates `new` as an object of `kind`: a create when `old` is `None`, an update of
-/// `old` otherwise (adding immutability rules). Returns every problem found; empty means
-/// valid. Expects defaults to have been applied.
-pub fn validate(kind: &KindInfo, new: &Value, old: Option<&Value>) -> Vec<FieldError> {
+/// `old` otherwise (adding immutability rules), through the subresource `sub` (for kinds
+/// whose subresources validate by their own rules). Returns every problem found; empty
+/// means valid. Expects defaults to have been applied.
+pub fn validate(
+    kind: &KindInfo,
+    new: &Value,
+    old: Option<&Value>,
+    sub: Option<Subresource>,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     validate_object_meta(kind, new, old, &mut errs);
-    if let Some(validate) = kind.descriptor.and_then(|d| d.validate) {
-        validate(new, old, &mut errs);
+    let descriptor = kind.descriptor;
+    match (descriptor.and_then(|d| d.update_rules), sub, old) {
+        (Some(rules), Some(sub), Some(old)) => {
+            (rules.validate_subresource)(sub, new, old, &mut errs)
+        }
+        _ => {
+            if let Some(validate) = descriptor.and_then(|d| d.validate) {
+                validate(new, old, &mut errs);
+            }
+        }
     }
     errs
 }

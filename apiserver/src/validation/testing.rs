@@ -16,7 +16,7 @@ pub(super) fn kind(group: &str, plural: &str) -> std::sync::Arc<KindInfo> {
 pub(super) fn check(group: &str, plural: &str, mut obj: Value) -> Vec<String> {
     let k = kind(group, plural);
     apply_defaults(&k, &mut obj);
-    validate(&k, &obj, None)
+    validate(&k, &obj, None, None)
         .iter()
         .map(|e| e.to_string())
         .collect()
@@ -27,7 +27,7 @@ pub(super) fn check_update(group: &str, plural: &str, old: Value, new: Value) ->
     let (mut old, mut new) = (old, new);
     apply_defaults(&k, &mut old);
     apply_defaults(&k, &mut new);
-    validate(&k, &new, Some(&old))
+    validate(&k, &new, Some(&old), None)
         .iter()
         .map(|e| e.to_string())
         .collect()

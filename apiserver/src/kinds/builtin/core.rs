@@ -10,7 +10,7 @@ use crate::defaults::core::{
 use crate::defaults::pod::{default_pod, pod_initial_status};
 use crate::kinds::Subresource::{Binding, EphemeralContainers, Eviction, Scale, Status, Token};
 use crate::kinds::descriptor::{
-    Admission, CreateStatus, DeleteRules, Deletion, Generation, KindDescriptor, Lifecycle,
+    Admission, Backing, CreateStatus, DeleteRules, Deletion, Generation, KindDescriptor, Lifecycle,
     RustType, Scope, SelectorForm, empty_status,
 };
 use crate::names::NameRule;
@@ -264,5 +264,21 @@ pub static REPLICATION_CONTROLLER: KindDescriptor = KindDescriptor {
         "replicationcontrollers",
         Scope::Namespaced,
         RustType::of::<api::ReplicationController>(),
+    )
+};
+
+/// `v1` ComponentStatuses: computed on every read from the components' health
+/// ([`crate::component_status`]); read-only, deprecated upstream since 1.19.
+pub static COMPONENT_STATUS: KindDescriptor = KindDescriptor {
+    short_names: &["cs"],
+    table: Some(table::component_status::COMPONENT_STATUS),
+    backing: Backing::ComponentHealth,
+    deprecation: Some("v1 ComponentStatus is deprecated in v1.19+"),
+    ..KindDescriptor::new(
+        "",
+        "ComponentStatus",
+        "componentstatuses",
+        Scope::Cluster,
+        RustType::of::<api::ComponentStatus>(),
     )
 };

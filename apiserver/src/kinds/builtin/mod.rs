@@ -2,8 +2,10 @@
 //! short names, categories and subresources a real v1.33 cluster reports for them.
 
 mod apiextensions;
+mod apiregistration;
 mod apps;
 mod batch;
+mod certificates;
 mod coordination;
 mod core;
 mod discovery;
@@ -50,6 +52,9 @@ pub static ALL: &[&KindDescriptor] = &[
     &rbac::CLUSTER_ROLE,
     &rbac::CLUSTER_ROLE_BINDING,
     &apiextensions::CUSTOM_RESOURCE_DEFINITION,
+    &core::COMPONENT_STATUS,
+    &apiregistration::API_SERVICE,
+    &certificates::CERTIFICATE_SIGNING_REQUEST,
 ];
 
 /// The built-in kind served as `resource` in `group`, from an index built on first use
