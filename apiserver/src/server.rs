@@ -12,6 +12,7 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::admission::AdmissionConfig;
 use crate::bootstrap;
 use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;
@@ -63,6 +64,8 @@ pub struct ServerConfig {
     pub token: Option<String>,
     /// Interval of progress bookmarks on watches that allow them.
     pub bookmark_interval: Duration,
+    /// Which admission steps run (`--disable-admission-plugins`).
+    pub admission: AdmissionConfig,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +77,7 @@ impl Default for ServerConfig {
             watch_buffer: 10_000,
             token: None,
             bookmark_interval: Duration::from_secs(60),
+            admission: AdmissionConfig::all(),
         }
     }
 }
@@ -113,7 +117,9 @@ impl ApiServer {
         })?;
         let registry = Arc::new(Registry::with_builtins());
         let store = Store::new(config.watch_history, config.watch_buffer);
-        let cluster = Arc::new(Cluster::new(store, registry));
+        let mut cluster = Cluster::new(store, registry);
+        cluster.admission = config.admission.clone();
+        let cluster = Arc::new(cluster);
         bootstrap::ensure_all(&cluster, addr.port())?;
         let token = config.token.clone().unwrap_or_else(random_token);
         let (tls, ca_pem) = if config.insecure_http {
@@ -293,6 +299,20 @@ impl TestServer {
     pub async fn start() -> Result<TestServer, ServerError> {
         Self::start_with(ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    /// Starts a server on `127.0.0.1:0` whose admission chain is `admission` (tests of
+    /// one component alone turn off the steps that wait for a controller, as upstream's
+    /// integration test servers turn off `TaintNodesByCondition`).
+    pub async fn start_with_admission(
+        admission: AdmissionConfig,
+    ) -> Result<TestServer, ServerError> {
+        Self::start_with(ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admission,
             ..ServerConfig::default()
         })
         .await
