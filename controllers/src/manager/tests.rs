@@ -174,7 +174,9 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             REPLICASET_CONTROLLER,
             REPLICATIONCONTROLLER_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
-            NAMESPACE_CONTROLLER
+            NAMESPACE_CONTROLLER,
+            PVC_PROTECTION_CONTROLLER,
+            PV_PROTECTION_CONTROLLER
         ]
     );
     assert!(!manager.synced_check()(), "nothing synced before it runs");
