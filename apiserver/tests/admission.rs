@@ -4,7 +4,7 @@
 mod common;
 
 use capstan_apiserver::{Admission, AdmissionConfig, TestServer};
-use common::send;
+use common::{disruption_target, send};
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Toleration};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -424,7 +424,9 @@ async fn a_clients_own_priority_must_be_its_classes() {
     }))
     .unwrap();
     classes.create(&PostParams::default(), &high).await.unwrap();
-    let table: Vec<(&str, Value, Result<(i64, &str), &str>)> = vec![
+    // (case, pod spec, the priority and policy stored or the refusal's message)
+    type Outcome = Result<(i64, &'static str), &'static str>;
+    let table: Vec<(&str, Value, Outcome)> = vec![
         (
             "the class's own values",
             json!({"priorityClassName": "high", "priority": 1000, "preemptionPolicy": "Never"}),
@@ -479,6 +481,14 @@ async fn a_clients_own_priority_must_be_its_classes() {
     }
 }
 
+/// POSTs an Eviction of pod `name` in `default` (`query` appended to the path).
+async fn evict(client: &kube::Client, name: &str, query: &str) -> (u16, Value) {
+    let eviction =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name}});
+    let path = format!("/api/v1/namespaces/default/pods/{name}/eviction{query}");
+    request(client, "POST", &path, eviction).await
+}
+
 #[tokio::test]
 async fn an_evicted_pod_is_marked_as_a_disruption_target() {
     let s = TestServer::start().await.unwrap();
@@ -487,59 +497,19 @@ async fn an_evicted_pod_is_marked_as_a_disruption_target() {
     let mut held = pod("held", json!({"nodeName": "n1"}));
     held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
     pods.create(&PostParams::default(), &held).await.unwrap();
-    let eviction =
-        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "held"}});
-    let (code, v) = request(
-        &client,
-        "POST",
-        "/api/v1/namespaces/default/pods/held/eviction",
-        eviction,
-    )
-    .await;
+    let (code, v) = evict(&client, "held", "").await;
     assert_eq!(code, 201, "{v}");
     let after = pods.get("held").await.unwrap();
     assert!(after.metadata.deletion_timestamp.is_some());
-    let conditions = after.status.and_then(|s| s.conditions).unwrap_or_default();
-    let target = conditions
-        .iter()
-        .find(|c| c.type_ == "DisruptionTarget")
-        .expect("a DisruptionTarget condition");
-    assert_eq!(
-        (
-            target.status.as_str(),
-            target.reason.as_deref(),
-            target.message.as_deref()
-        ),
-        (
-            "True",
-            Some("EvictionByEvictionAPI"),
-            Some("Eviction API: evicting")
-        )
-    );
+    let target = disruption_target(&after).expect("a DisruptionTarget condition");
     assert!(target.last_transition_time.is_some());
 
     // A dry run evicts nothing and marks nothing.
-    pods.create(
-        &PostParams::default(),
-        &pod("dry", json!({"nodeName": "n1"})),
-    )
-    .await
-    .unwrap();
-    let eviction =
-        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "dry"}});
-    let (code, v) = request(
-        &client,
-        "POST",
-        "/api/v1/namespaces/default/pods/dry/eviction?dryRun=All",
-        eviction,
-    )
-    .await;
+    let dry = pod("dry", json!({"nodeName": "n1"}));
+    pods.create(&PostParams::default(), &dry).await.unwrap();
+    let (code, v) = evict(&client, "dry", "?dryRun=All").await;
     assert_eq!(code, 201, "{v}");
     let dry = pods.get("dry").await.unwrap();
     assert!(dry.metadata.deletion_timestamp.is_none());
-    let conditions = dry.status.and_then(|s| s.conditions).unwrap_or_default();
-    assert!(
-        conditions.iter().all(|c| c.type_ != "DisruptionTarget"),
-        "{conditions:?}"
-    );
+    assert!(disruption_target(&dry).is_none(), "{:?}", dry.status);
 }

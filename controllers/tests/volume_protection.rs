@@ -66,7 +66,8 @@ async fn a_claim_in_use_is_kept_until_its_pod_is_gone() {
     let dp = DeleteParams::default();
     pvcs.delete("data", &dp).await.unwrap();
     pvcs.delete("spare", &dp).await.unwrap();
-    // The unused claim goes: the controller has looked at both.
+    // The unused claim goes: the controller (one worker, its queue first in first out)
+    // has looked at the used one, deleted first, before it.
     eventually("the unused claim removed", || gone(&pvcs, "spare")).await;
     let held = pvcs.get("data").await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());

@@ -6,16 +6,15 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::{Api, Client};
 
 use super::protection::{
-    FinalizerPlan, is_deletion_candidate, needs_finalizer, plan_protection, write_finalizers,
+    FinalizerPlan, ProtectionController, is_deletion_candidate, needs_finalizer, plan_protection,
+    write_finalizers,
 };
 
 /// The controller's upstream name (`--controllers`).
@@ -83,10 +82,7 @@ impl Reconciler for PvProtectionReconciler {
 }
 
 /// kube-controller-manager's `persistentvolume-protection-controller`.
-pub struct PvProtectionController {
-    controller: Controller<PvProtectionReconciler>,
-    synced: SyncCheck,
-}
+pub type PvProtectionController = ProtectionController<PvProtectionReconciler>;
 
 impl PvProtectionController {
     /// Builds it on `factory`'s PersistentVolume informer, writing through `client`.
@@ -114,19 +110,6 @@ impl PvProtectionController {
                 .on_update(move |_, pv: Arc<PersistentVolume>| enqueue(&q2, &pv)),
         )?;
         Ok(Self { controller, synced })
-    }
-
-    /// True once the PersistentVolume informer has synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// Runs the workers until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
     }
 }
 

@@ -12,16 +12,16 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::informer::{EventHandlerFns, Lister, SharedInformer, SharedInformerFactory};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::core::v1::{ContainerStatus, PersistentVolumeClaim, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client, ResourceExt};
 
-use super::protection::{FinalizerPlan, is_deletion_candidate, needs_finalizer};
+use super::protection::{
+    FinalizerPlan, ProtectionController, is_deletion_candidate, needs_finalizer,
+};
 use super::protection::{plan_protection, write_finalizers};
 use crate::replicaset::controller::{SetupError, ensure_index};
 
@@ -231,10 +231,7 @@ impl Reconciler for PvcProtectionReconciler {
 }
 
 /// kube-controller-manager's `persistentvolumeclaim-protection-controller`.
-pub struct PvcProtectionController {
-    controller: Controller<PvcProtectionReconciler>,
-    synced: SyncCheck,
-}
+pub type PvcProtectionController = ProtectionController<PvcProtectionReconciler>;
 
 impl PvcProtectionController {
     /// Builds it on `factory`'s claim and pod informers (the pods indexed by claim),
@@ -281,19 +278,6 @@ impl PvcProtectionController {
                 .on_delete(move |gone| add_all(&q3, claims_of_pod_event(gone.last_state(), true))),
         )?;
         Ok(Self { controller, synced })
-    }
-
-    /// True once the claim and pod informers have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// Runs the workers until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
     }
 }
 
