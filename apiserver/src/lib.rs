@@ -35,4 +35,6 @@ pub mod validation;
 pub mod watch;
 pub mod wire;
 
+pub use admission::AdmissionConfig;
+pub use kinds::descriptor::Admission;
 pub use server::{ApiServer, ServerConfig, ServerError, TestServer};

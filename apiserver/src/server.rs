@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::aggregator::registration::Pass;
+use crate::admission::AdmissionConfig;
 use crate::bootstrap;
 use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;
@@ -82,6 +83,8 @@ pub struct ServerConfig {
     /// upstream. Off by default: until then only a missing account a pod names
     /// explicitly (other than `default`) is refused.
     pub service_accounts_managed: bool,
+    /// Which admission steps run (`--disable-admission-plugins`).
+    pub admission: AdmissionConfig,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             service_account_issuer: serviceaccount::DEFAULT_ISSUER.to_string(),
             service_account_key_file: None,
             service_accounts_managed: false,
+            admission: AdmissionConfig::all(),
         }
     }
 }
@@ -144,7 +148,9 @@ impl ApiServer {
             tokens: TokenIssuer::new(key, &config.service_account_issuer),
             managed: config.service_accounts_managed,
         };
-        let cluster = Arc::new(Cluster::new(store, registry, service_accounts));
+        let mut cluster = Cluster::new(store, registry, service_accounts);
+        cluster.admission = config.admission.clone();
+        let cluster = Arc::new(cluster);
         bootstrap::ensure_all(&cluster, addr.port())?;
         cluster.sync_apiservices(Pass::Start)?;
         let token = config.token.clone().unwrap_or_else(random_token);
@@ -332,6 +338,20 @@ impl TestServer {
     pub async fn start() -> Result<TestServer, ServerError> {
         Self::start_with(ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    /// Starts a server on `127.0.0.1:0` whose admission chain is `admission` (tests of
+    /// one component alone turn off the steps that wait for a controller, as upstream's
+    /// integration test servers turn off `TaintNodesByCondition`).
+    pub async fn start_with_admission(
+        admission: AdmissionConfig,
+    ) -> Result<TestServer, ServerError> {
+        Self::start_with(ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admission,
             ..ServerConfig::default()
         })
         .await

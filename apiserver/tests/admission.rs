@@ -3,12 +3,12 @@
 
 mod common;
 
-use capstan_apiserver::{ServerConfig, TestServer};
-use common::post_json;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Toleration};
+use capstan_apiserver::{Admission, AdmissionConfig, ServerConfig, TestServer};
+use common::{disruption_target, post_json, send};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Toleration};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
 async fn client(s: &TestServer) -> kube::Client {
@@ -375,4 +375,379 @@ async fn a_server_told_accounts_are_managed_refuses_pods_until_their_account_exi
     let (code, v) = create_pod(&client, "late", json!({}), json!({})).await;
     assert_eq!(code, 201, "{v}");
     assert_eq!(v["spec"]["serviceAccountName"], "default");
+}
+
+/// One raw JSON request; (status code, body).
+async fn request(client: &kube::Client, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
+    let ct = if method == "PATCH" {
+        "application/merge-patch+json"
+    } else {
+        "application/json"
+    };
+    let (code, _, v) = send(client, method, path, &[("Content-Type", ct)], bytes).await;
+    (code, v)
+}
+
+/// A namespace left `Terminating`: deleted while a ConfigMap is still in it (no
+/// namespace controller runs here to empty it).
+async fn terminating_namespace(client: &kube::Client, name: &str) {
+    let (code, v) = request(
+        client,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": name}}),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    let cm = json!({"metadata": {"name": "content"}});
+    let (code, v) = request(
+        client,
+        "POST",
+        &format!("/api/v1/namespaces/{name}/configmaps"),
+        cm,
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    let (code, v) = request(
+        client,
+        "DELETE",
+        &format!("/api/v1/namespaces/{name}"),
+        Value::Null,
+    )
+    .await;
+    assert!(code == 200 || code == 202, "{code} {v}");
+    assert_eq!(v["status"]["phase"], "Terminating", "{v}");
+}
+
+#[tokio::test]
+async fn namespace_lifecycle_refuses_as_upstream_refuses() {
+    let s = TestServer::start().await.unwrap();
+    let client = client(&s).await;
+    terminating_namespace(&client, "closing").await;
+    let (code, v) = request(
+        &client,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "team"}}),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+    // A namespace whose content outlived it: finalized while a ConfigMap remained.
+    terminating_namespace(&client, "gone").await;
+    let (code, v) = request(
+        &client,
+        "PUT",
+        "/api/v1/namespaces/gone/finalize",
+        json!({"metadata": {"name": "gone"}, "spec": {"finalizers": []}}),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    let (code, _) = request(&client, "GET", "/api/v1/namespaces/gone", Value::Null).await;
+    assert_eq!(code, 404);
+    let pod =
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    let (code, v) = request(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        pod.clone(),
+    )
+    .await;
+    assert_eq!(code, 201, "{v}");
+
+    let forbidden_delete = |ns: &str| {
+        (
+            format!("deleting {ns}"),
+            "DELETE",
+            format!("/api/v1/namespaces/{ns}"),
+            Value::Null,
+            403,
+            format!("namespaces \"{ns}\" is forbidden: this namespace may not be deleted"),
+        )
+    };
+    let table: Vec<(String, &str, String, Value, u16, String)> = vec![
+        (
+            "a create in a missing namespace".into(),
+            "POST",
+            "/api/v1/namespaces/nope/configmaps".into(),
+            json!({"metadata": {"name": "x"}}),
+            404,
+            "namespaces \"nope\" not found".into(),
+        ),
+        (
+            "a create in a terminating namespace".into(),
+            "POST",
+            "/api/v1/namespaces/closing/configmaps".into(),
+            json!({"metadata": {"name": "late"}}),
+            403,
+            "configmaps \"late\" is forbidden: unable to create new content in namespace closing because it is being terminated".into(),
+        ),
+        (
+            "a generated name is refused by its prefix".into(),
+            "POST",
+            "/api/v1/namespaces/closing/configmaps".into(),
+            json!({"metadata": {"generateName": "late-"}}),
+            403,
+            "configmaps \"late-\" is forbidden: unable to create new content in namespace closing because it is being terminated".into(),
+        ),
+        (
+            "a change in a namespace that is gone".into(),
+            "PATCH",
+            "/api/v1/namespaces/gone/configmaps/content".into(),
+            json!({"data": {"k": "v"}}),
+            404,
+            "namespaces \"gone\" not found".into(),
+        ),
+        forbidden_delete("default"),
+        forbidden_delete("kube-system"),
+        forbidden_delete("kube-public"),
+        (
+            "a binding in a terminating namespace".into(),
+            "POST",
+            "/api/v1/namespaces/closing/pods/p/binding".into(),
+            json!({"metadata": {"name": "p"}, "target": {"kind": "Node", "name": "n1"}}),
+            403,
+            "pods \"p\" is forbidden: unable to create new content in namespace closing because it is being terminated".into(),
+        ),
+        (
+            "a change in a terminating namespace is allowed".into(),
+            "PATCH",
+            "/api/v1/namespaces/closing/configmaps/content".into(),
+            json!({"data": {"k": "v"}}),
+            200,
+            String::new(),
+        ),
+        (
+            "a delete in a terminating namespace is allowed".into(),
+            "DELETE",
+            "/api/v1/namespaces/closing/configmaps/content".into(),
+            Value::Null,
+            200,
+            String::new(),
+        ),
+        (
+            "another namespace may be deleted".into(),
+            "DELETE",
+            "/api/v1/namespaces/team".into(),
+            Value::Null,
+            200,
+            String::new(),
+        ),
+    ];
+    for (case, method, path, body, want_code, want_message) in table {
+        let (code, v) = request(&client, method, &path, body).await;
+        assert_eq!(code, want_code, "{case}: {v}");
+        if !want_message.is_empty() {
+            assert_eq!(v["message"], want_message.as_str(), "{case}");
+        }
+        if want_message.contains("being terminated") {
+            assert_eq!(
+                v["details"]["causes"][0]["reason"], "NamespaceTerminating",
+                "{case}"
+            );
+        }
+    }
+    for ns in ["default", "kube-system", "kube-public"] {
+        let (code, v) = request(
+            &client,
+            "GET",
+            &format!("/api/v1/namespaces/{ns}"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(
+            (code, v.pointer("/metadata/deletionTimestamp")),
+            (200, None),
+            "{ns}"
+        );
+    }
+}
+
+fn node(name: &str, taints: Value) -> Node {
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"taints": taints}})).unwrap()
+}
+
+fn taints(n: &Node) -> Value {
+    serde_json::to_value(n.spec.as_ref().and_then(|s| s.taints.clone())).unwrap()
+}
+
+#[tokio::test]
+async fn new_nodes_are_not_ready_until_the_lifecycle_controller_says_otherwise() {
+    let s = TestServer::start().await.unwrap();
+    let nodes: Api<Node> = Api::all(client(&s).await);
+    let pp = PostParams::default();
+    let not_ready = json!({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"});
+    let gpu = json!({"key": "example.com/gpu", "value": "a100", "effect": "NoSchedule"});
+    let table = [
+        ("bare", json!([]), json!([not_ready])),
+        ("own-taint", json!([gpu]), json!([gpu, not_ready])),
+        ("already-not-ready", json!([not_ready]), json!([not_ready])),
+    ];
+    for (name, given, want) in table {
+        let created = nodes.create(&pp, &node(name, given)).await.unwrap();
+        assert_eq!(taints(&created), want, "{name}");
+        assert_eq!(taints(&nodes.get(name).await.unwrap()), want, "{name}");
+    }
+    // Updates are not admitted by the step: a taint removed stays removed.
+    let patched = nodes
+        .patch(
+            "bare",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"taints": null}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(taints(&patched), Value::Null);
+
+    // Turned off, as upstream's integration test servers turn it off.
+    let off = TestServer::start_with_admission(
+        AdmissionConfig::all().without(Admission::TaintNodesByCondition),
+    )
+    .await
+    .unwrap();
+    let nodes: Api<Node> = Api::all(client(&off).await);
+    let created = nodes.create(&pp, &node("n", json!([]))).await.unwrap();
+    assert_eq!(taints(&created), Value::Null, "no taint added");
+}
+
+#[tokio::test]
+async fn claims_and_volumes_are_protected_while_in_use() {
+    let s = TestServer::start().await.unwrap();
+    let client = client(&s).await;
+    let pvc = json!({"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}});
+    let pv = json!({"metadata": {"name": "disk", "finalizers": ["example.com/keep"]}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"},
+        "hostPath": {"path": "/tmp/disk"}}});
+    let table = [
+        (
+            "/api/v1/namespaces/default/persistentvolumeclaims",
+            pvc,
+            json!(["kubernetes.io/pvc-protection"]),
+        ),
+        (
+            "/api/v1/persistentvolumes",
+            pv,
+            json!(["example.com/keep", "kubernetes.io/pv-protection"]),
+        ),
+    ];
+    for (path, body, want) in table {
+        let (code, v) = request(&client, "POST", path, body).await;
+        assert_eq!(code, 201, "{path}: {v}");
+        assert_eq!(v["metadata"]["finalizers"], want, "{path}");
+    }
+    // Deleted, a claim stays Terminating until its protection controller lets it go.
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    pvcs.delete("data", &DeleteParams::default()).await.unwrap();
+    let held = pvcs.get("data").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        held.metadata.finalizers,
+        Some(vec!["kubernetes.io/pvc-protection".to_string()])
+    );
+}
+
+#[tokio::test]
+async fn a_clients_own_priority_must_be_its_classes() {
+    let s = TestServer::start().await.unwrap();
+    let client = client(&s).await;
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    let high: PriorityClass = serde_json::from_value(json!({
+        "metadata": {"name": "high"}, "value": 1000, "preemptionPolicy": "Never",
+    }))
+    .unwrap();
+    classes.create(&PostParams::default(), &high).await.unwrap();
+    // (case, pod spec, the priority and policy stored or the refusal's message)
+    type Outcome = Result<(i64, &'static str), &'static str>;
+    let table: Vec<(&str, Value, Outcome)> = vec![
+        (
+            "the class's own values",
+            json!({"priorityClassName": "high", "priority": 1000, "preemptionPolicy": "Never"}),
+            Ok((1000, "Never")),
+        ),
+        (
+            "another priority",
+            json!({"priorityClassName": "high", "priority": 1}),
+            Err(
+                "pods \"another-priority\" is forbidden: the integer value of priority (1) must not be provided in pod spec; priority admission controller computed 1000 from the given PriorityClass name",
+            ),
+        ),
+        (
+            "another policy",
+            json!({"priorityClassName": "high", "preemptionPolicy": "PreemptLowerPriority"}),
+            Err(
+                "pods \"another-policy\" is forbidden: the string value of PreemptionPolicy (PreemptLowerPriority) must not be provided in pod spec; priority admission controller computed Never from the given PriorityClass name",
+            ),
+        ),
+        (
+            "no class, priority 0",
+            json!({"priority": 0}),
+            Ok((0, "PreemptLowerPriority")),
+        ),
+        (
+            "no class, a priority",
+            json!({"priority": 5}),
+            Err(
+                "pods \"no-class-a-priority\" is forbidden: the integer value of priority (5) must not be provided in pod spec; priority admission controller computed 0 from the given PriorityClass name",
+            ),
+        ),
+    ];
+    for (case, spec, want) in table {
+        let name = case
+            .replace([' ', ','], "-")
+            .replace("--", "-")
+            .replace("'", "");
+        let mut body = serde_json::to_value(pod(&name, spec)).unwrap();
+        body["metadata"]["name"] = json!(name);
+        let (code, v) = request(&client, "POST", "/api/v1/namespaces/default/pods", body).await;
+        match want {
+            Ok((priority, policy)) => {
+                assert_eq!(code, 201, "{case}: {v}");
+                assert_eq!(v["spec"]["priority"], priority, "{case}");
+                assert_eq!(v["spec"]["preemptionPolicy"], policy, "{case}");
+            }
+            Err(message) => {
+                assert_eq!(code, 403, "{case}: {v}");
+                assert_eq!(v["message"], message, "{case}");
+            }
+        }
+    }
+}
+
+/// POSTs an Eviction of pod `name` in `default` (`query` appended to the path).
+async fn evict(client: &kube::Client, name: &str, query: &str) -> (u16, Value) {
+    let eviction =
+        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name}});
+    let path = format!("/api/v1/namespaces/default/pods/{name}/eviction{query}");
+    request(client, "POST", &path, eviction).await
+}
+
+#[tokio::test]
+async fn an_evicted_pod_is_marked_as_a_disruption_target() {
+    let s = TestServer::start().await.unwrap();
+    let client = client(&s).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut held = pod("held", json!({"nodeName": "n1"}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    pods.create(&PostParams::default(), &held).await.unwrap();
+    let (code, v) = evict(&client, "held", "").await;
+    assert_eq!(code, 201, "{v}");
+    let after = pods.get("held").await.unwrap();
+    assert!(after.metadata.deletion_timestamp.is_some());
+    let target = disruption_target(&after).expect("a DisruptionTarget condition");
+    assert!(target.last_transition_time.is_some());
+
+    // A dry run evicts nothing and marks nothing.
+    let dry = pod("dry", json!({"nodeName": "n1"}));
+    pods.create(&PostParams::default(), &dry).await.unwrap();
+    let (code, v) = evict(&client, "dry", "?dryRun=All").await;
+    assert_eq!(code, 201, "{v}");
+    let dry = pods.get("dry").await.unwrap();
+    assert!(dry.metadata.deletion_timestamp.is_none());
+    assert!(disruption_target(&dry).is_none(), "{:?}", dry.status);
 }

@@ -1,13 +1,15 @@
 //! Real kubectl (`/usr/bin/kubectl`, which dispatches on the server's minor version to
 //! kubectl 1.33; older binaries directly) against the server.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use capstan_apiserver::TestServer;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -464,4 +466,59 @@ async fn kubectl_debug_adds_an_ephemeral_container() {
         assert_eq!(names.split_whitespace().count(), 2, "{bin}: {names}");
         assert!(names.ends_with(" second"), "{bin}: {names}");
     }
+}
+
+/// Upstream's admission as kubectl shows it: the namespaces a cluster needs cannot be
+/// deleted, and `kubectl drain` evicts through `pods/eviction`, which marks the pod
+/// (held here by a finalizer, as no kubelet runs) with the `DisruptionTarget` condition.
+#[tokio::test]
+async fn kubectl_meets_namespace_lifecycle_and_the_disruption_condition() {
+    let s = TestServer::start().await.unwrap();
+    let k = Kubectl::new(&s, "/usr/bin/kubectl");
+    for ns in ["kube-system", "default"] {
+        let (ok, _, err) = k.run(&["delete", "namespace", ns]).await;
+        assert!(!ok, "deleting {ns} succeeded");
+        assert_eq!(
+            err.trim(),
+            format!(
+                "Error from server (Forbidden): namespaces \"{ns}\" is forbidden: this namespace may not be deleted"
+            )
+        );
+    }
+
+    let client = s.client().await;
+    let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1"}})).unwrap();
+    Api::<Node>::all(client.clone())
+        .create(&PostParams::default(), &node)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    // The pod never goes (its finalizer stays): drain evicts it, then gives up waiting.
+    let (_, out, err) = k.run(&["drain", "n1", "--force", "--timeout=3s"]).await;
+    let said = format!("{out}{err}");
+    assert!(said.contains("node/n1 cordoned"), "{said}");
+    assert!(said.contains("evicting pod default/held"), "{said}");
+    let held = pods.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    assert!(
+        common::disruption_target(&held).is_some(),
+        "{:?}",
+        held.status
+    );
+    let shown = k
+        .ok(&[
+            "get",
+            "pod",
+            "held",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"DisruptionTarget\")].reason}",
+        ])
+        .await;
+    assert_eq!(shown, "EvictionByEvictionAPI");
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use capstan::up::{ControlPlane, ControlPlaneConfig};
-use capstan_apiserver::{ApiServer, ServerConfig};
+use capstan_apiserver::{AdmissionConfig, ApiServer, ServerConfig};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -74,6 +74,10 @@ struct ApiserverArgs {
     /// Watch events kept per resource, for resuming watches without a relist.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
+    /// Admission plugins to turn off, by upstream's names (kube-apiserver's
+    /// `--disable-admission-plugins`), e.g. `TaintNodesByCondition`.
+    #[arg(long, value_delimiter = ',')]
+    disable_admission_plugins: Vec<String>,
 }
 
 /// Flags of `capstan up`: the API server's and the controllers'
@@ -89,10 +93,13 @@ struct UpArgs {
 /// Runs the API server alone, or with the control plane of `plane` around it
 /// (`capstan up`), until Ctrl-C.
 async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -> Result<()> {
+    let admission =
+        AdmissionConfig::disabling(args.disable_admission_plugins.iter().map(String::as_str))?;
     let config = ServerConfig {
         bind: args.bind,
         insecure_http: args.insecure_http,
         watch_history: args.watch_history,
+        admission,
         ..ServerConfig::default()
     };
     let server = ApiServer::start(config)

@@ -435,7 +435,13 @@ mod tests {
         use kube::api::{Patch, PatchParams};
         use serde_json::json;
 
-        let server = capstan_apiserver::TestServer::start().await.unwrap();
+        use capstan_apiserver::{Admission, AdmissionConfig, TestServer};
+        // No node lifecycle controller runs here to take the not-ready taint off n1.
+        let server = TestServer::start_with_admission(
+            AdmissionConfig::all().without(Admission::TaintNodesByCondition),
+        )
+        .await
+        .unwrap();
         let client = server.client().await;
         let nodes: Api<Node> = Api::all(client.clone());
         let node: Node = serde_json::from_value(

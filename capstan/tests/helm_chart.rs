@@ -708,7 +708,9 @@ fn custom_values_reach_every_object() {
         [
             "replicaset-controller",
             "replicationcontroller-controller",
-            "deployment-controller"
+            "deployment-controller",
+            "persistentvolumeclaim-protection-controller",
+            "persistentvolume-protection-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);

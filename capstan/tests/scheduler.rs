@@ -5,7 +5,7 @@
 
 mod support;
 
-use capstan_apiserver::TestServer;
+use capstan_apiserver::{Admission, AdmissionConfig, TestServer};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::Api;
@@ -25,7 +25,13 @@ fn pod(name: &str, scheduler: &str) -> Pod {
 
 #[tokio::test]
 async fn scheduler_leads_serves_metrics_binds_its_pods_and_stops_on_sigterm() {
-    let server = TestServer::start().await.expect("server");
+    // As upstream's scheduler integration tests: no node lifecycle controller runs here
+    // to take the not-ready taint off the node this test registers.
+    let server = TestServer::start_with_admission(
+        AdmissionConfig::all().without(Admission::TaintNodesByCondition),
+    )
+    .await
+    .expect("server");
     let client = server.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({

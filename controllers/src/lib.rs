@@ -21,6 +21,9 @@
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
+//! - [`volume`]: the PersistentVolumeClaim and PersistentVolume protection
+//!   controllers (the `kubernetes.io/pvc-protection` and `pv-protection` finalizers
+//!   removed once nothing uses the object).
 //! - [`manager`]: the table of controllers ([`manager::CONTROLLERS`]: names,
 //!   flags, informers, RBAC permissions, constructors) and the manager that runs the
 //!   enabled ones over one informer factory (`--controllers` selection,
@@ -37,6 +40,7 @@ pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod util;
+pub mod volume;
 
 pub use manager::{ControllersConfig, run_controllers};
 

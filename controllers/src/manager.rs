@@ -16,7 +16,9 @@ use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{
+    Event, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController,
+};
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
@@ -24,6 +26,8 @@ use crate::gc::shell::{GcConfig, run_garbage_collector_on};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
+use crate::volume::pv_protection::{self, PvProtectionController};
+use crate::volume::pvc_protection::{self, PvcProtectionController};
 
 mod descriptor;
 mod selection;
@@ -48,6 +52,12 @@ pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
 
 /// Upstream name of the namespace controller (`--controllers`).
 pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
+
+/// Upstream name of the PersistentVolumeClaim protection controller (`--controllers`).
+pub const PVC_PROTECTION_CONTROLLER: &str = pvc_protection::CONTROLLER_NAME;
+
+/// Upstream name of the PersistentVolume protection controller (`--controllers`).
+pub const PV_PROTECTION_CONTROLLER: &str = pv_protection::CONTROLLER_NAME;
 
 /// Events, created and then patched when they repeat (the runtime's recorder).
 const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
@@ -216,6 +226,46 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                 },
             )
             .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: PVC_PROTECTION_CONTROLLER,
+        alias: "pvc-protection",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<PersistentVolumeClaim>(),
+            Informed::of::<Pod>(),
+        ],
+        // Upstream's system:controller:pvc-protection-controller.
+        permissions: &[
+            Permission::on::<PersistentVolumeClaim>(&["get", "list", "watch", "update"]),
+            Permission::on::<Pod>(&["get", "list", "watch"]),
+        ],
+        // Upstream runs one worker and has no flag for it.
+        concurrent_syncs: None,
+        build: |cx| {
+            let c = PvcProtectionController::new(cx.factory, cx.client.clone(), cx.workers)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: PV_PROTECTION_CONTROLLER,
+        alias: "pv-protection",
+        enabled_by_default: true,
+        informers: &[Informed::of::<PersistentVolume>()],
+        // Upstream's system:controller:pv-protection-controller.
+        permissions: &[Permission::on::<PersistentVolume>(&[
+            "get", "list", "watch", "update",
+        ])],
+        concurrent_syncs: None,
+        build: |cx| {
+            let c = PvProtectionController::new(cx.factory, cx.client.clone(), cx.workers)
+                .map_err(ManagerError::Handler)?;
             Ok(BuiltController::new(Some(c.synced_check()), |stop| {
                 c.run(stop)
             }))

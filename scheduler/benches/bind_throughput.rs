@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use capstan_apiserver::TestServer;
+use capstan_apiserver::{Admission, AdmissionConfig, TestServer};
 use capstan_runtime::informer::{EventHandlerFns, SharedInformerFactory};
 use capstan_scheduler::config::KubeSchedulerConfiguration;
 use capstan_scheduler::metrics::{SCHEDULED, SchedulerMetrics};
@@ -239,7 +239,12 @@ async fn any_unbound(api: &Api<Pod>, scheduler: &str) -> BenchResult<bool> {
 
 async fn run(w: Workload, nodes: usize, placed: usize, pending: usize) -> BenchResult<()> {
     println!("workload: {w:?}");
-    let server = TestServer::start().await?;
+    // As upstream's scheduler_perf: no node lifecycle controller runs to take the
+    // not-ready taint off the nodes created here.
+    let server = TestServer::start_with_admission(
+        AdmissionConfig::all().without(Admission::TaintNodesByCondition),
+    )
+    .await?;
     let client = server.client().await;
     Api::<Namespace>::all(client.clone())
         .create(

@@ -5,7 +5,6 @@
 
 mod support;
 
-use capstan_apiserver::TestServer;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -81,7 +80,7 @@ async fn events_for(client: &Client, pod: &str, reason: &str) -> Vec<Event> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_them() {
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     for i in 0..3 {
         create_node(&client, &format!("node-{i}"), "4", "8Gi").await;
@@ -235,7 +234,7 @@ async fn pods_are_bound_unschedulable_pods_are_reported_and_a_new_node_wakes_the
 /// that moves the parked pod back, and it lands in the freed slot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_bound_elsewhere_count_and_their_deletion_wakes_parked_pods() {
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     create_node(&client, "small", "8", "16Gi").await;
@@ -318,7 +317,7 @@ async fn pods_bound_elsewhere_count_and_their_deletion_wakes_parked_pods() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
     const NODES: usize = 200;
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     for i in 0..NODES {
         // Room for exactly two 500m pods each.
@@ -385,7 +384,7 @@ async fn a_burst_of_pods_fills_nodes_exactly_without_double_booking() {
 async fn a_claim_created_later_wakes_the_pod_and_its_volume_picks_the_node() {
     use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     create_node(&client, "n1", "4", "8Gi").await;
     create_node(&client, "n2", "4", "8Gi").await;

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 mod support;
 
-use capstan_apiserver::TestServer;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -136,7 +135,7 @@ fn index_of(node: &str) -> usize {
 /// nodes without tolerating them gets upstream's message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn taints_keep_pods_off_nodes_unless_tolerated() {
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     let tainted = |i: usize| i >= 5;
     create_nodes(&client, |i| {
@@ -201,7 +200,7 @@ async fn taints_keep_pods_off_nodes_unless_tolerated() {
 /// puts one pod per host, and one per zone until the zones run out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_affinity_and_anti_affinity_on_hundreds_of_nodes() {
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     create_nodes(&client, |_| (json!({}), json!([]))).await;
     let scheduler = Scheduler::start(&client);
@@ -288,7 +287,7 @@ async fn required_affinity_and_anti_affinity_on_hundreds_of_nodes() {
 /// `ScheduleAnyway` over hosts spreads them one per node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topology_spread_keeps_zones_even_on_hundreds_of_nodes() {
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     create_nodes(&client, |_| (json!({}), json!([]))).await;
     let scheduler = Scheduler::start(&client);
@@ -335,7 +334,7 @@ async fn topology_spread_keeps_zones_even_on_hundreds_of_nodes() {
 /// `DisruptionTarget` and a `Preempted` event, and once they are gone it is bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preemption_avoids_pdb_violations_and_nominates_the_node() {
-    let server = TestServer::start().await.expect("test server starts");
+    let server = support::test_server().await;
     let client = server.client().await;
     create_nodes(&client, |i| {
         if i < 2 {

@@ -1,13 +1,28 @@
 //! The admission chain: what kube-apiserver's default-on admission plugins do to a
-//! write after defaulting and before validation, each step its own module. A kind's
+//! request after defaulting and before validation, each step its own module. A kind's
 //! descriptor lists the steps its writes go through; [`Admission`] declares them in
 //! upstream's plugin order and descriptors list them in it, so the chain runs them in
-//! upstream's order. Plugins upstream leaves off by default have no step.
+//! upstream's order. Plugins upstream leaves off by default have no step; a step turned
+//! off (`--disable-admission-plugins`, [`AdmissionConfig`]) does not run.
+//!
+//! Two entry points, because one step needs no object:
+//! - [`admit_request`]: `NamespaceLifecycle`, which judges a request by its kind,
+//!   namespace, name and operation alone. It runs for every kind (custom resources too)
+//!   on creates, updates and subresource creates (`binding`, `eviction`) before the
+//!   object is touched, and on single deletes, outside the store's write lock (it reads
+//!   the namespace).
+//! - [`admit`]: the object steps the kind's descriptor lists, over a create or a
+//!   main-resource update about to be written.
 
 mod default_storage_class;
 mod default_toleration_seconds;
+mod namespace_lifecycle;
 mod priority;
 mod service_account;
+mod storage_object_in_use_protection;
+mod taint_nodes_by_condition;
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -20,24 +35,120 @@ use crate::status::ApiError;
 /// The write a step is asked to admit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
-    /// A new object.
+    /// A new object (or a subresource create: `binding`, `eviction`).
     Create,
-    /// A change to the main resource of an existing object (subresource writes are not
-    /// admitted by these steps).
+    /// A change to an existing object.
     Update,
+    /// The removal of one object (`DELETE` of a named object).
+    Delete,
 }
 
 impl Admission {
+    /// Every step, in upstream's plugin order.
+    pub const ALL: &'static [Admission] = &[
+        Admission::NamespaceLifecycle,
+        Admission::ServiceAccount,
+        Admission::TaintNodesByCondition,
+        Admission::Priority,
+        Admission::DefaultTolerationSeconds,
+        Admission::DefaultStorageClass,
+        Admission::StorageObjectInUseProtection,
+    ];
+
+    /// The plugin's upstream name, as `--disable-admission-plugins` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Admission::NamespaceLifecycle => "NamespaceLifecycle",
+            Admission::ServiceAccount => "ServiceAccount",
+            Admission::TaintNodesByCondition => "TaintNodesByCondition",
+            Admission::Priority => "Priority",
+            Admission::DefaultTolerationSeconds => "DefaultTolerationSeconds",
+            Admission::DefaultStorageClass => "DefaultStorageClass",
+            Admission::StorageObjectInUseProtection => "StorageObjectInUseProtection",
+        }
+    }
+
+    /// The step named `name` (upstream's plugin name).
+    pub fn parse(name: &str) -> Option<Admission> {
+        Admission::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
     /// Whether upstream's plugin acts on the operation. `Priority` also handles updates
     /// upstream, only to keep the priority the create set, which the update path keeps.
     pub fn handles(self, op: Operation) -> bool {
         match self {
-            Admission::ServiceAccount | Admission::Priority | Admission::DefaultStorageClass => {
-                op == Operation::Create
-            }
-            Admission::DefaultTolerationSeconds => true,
+            Admission::NamespaceLifecycle | Admission::DefaultTolerationSeconds => true,
+            Admission::ServiceAccount
+            | Admission::TaintNodesByCondition
+            | Admission::Priority
+            | Admission::DefaultStorageClass
+            | Admission::StorageObjectInUseProtection => op == Operation::Create,
         }
     }
+}
+
+/// Which steps run: upstream's default-on plugins, less those turned off (upstream's
+/// `--disable-admission-plugins`; its integration test servers turn off
+/// `TaintNodesByCondition` where no node lifecycle controller runs, as capstan's
+/// scheduler tests do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdmissionConfig {
+    disabled: BTreeSet<Admission>,
+}
+
+/// A plugin name `--disable-admission-plugins` does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("admission-control plugin {0:?} is unknown")]
+pub struct UnknownPlugin(pub String);
+
+impl AdmissionConfig {
+    /// Every step on.
+    pub fn all() -> AdmissionConfig {
+        AdmissionConfig::default()
+    }
+
+    /// The same with `step` turned off.
+    pub fn without(mut self, step: Admission) -> AdmissionConfig {
+        self.disabled.insert(step);
+        self
+    }
+
+    /// Every step on but those named (upstream's plugin names); [`UnknownPlugin`] for a
+    /// name that is none.
+    pub fn disabling<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<AdmissionConfig, UnknownPlugin> {
+        names
+            .into_iter()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .try_fold(AdmissionConfig::all(), |config, name| {
+                Admission::parse(name)
+                    .map(|step| config.without(step))
+                    .ok_or_else(|| UnknownPlugin(name.to_string()))
+            })
+    }
+
+    /// Whether `step` runs.
+    pub fn enabled(&self, step: Admission) -> bool {
+        !self.disabled.contains(&step)
+    }
+}
+
+/// Runs the steps that judge a request without its object (`NamespaceLifecycle`) on a
+/// request for `name` (a create's name, else its `generateName`) of `kind` in namespace
+/// `ns` ("" for cluster-scoped kinds). Call it outside the store's write lock.
+pub fn admit_request(
+    cluster: &Cluster,
+    kind: &KindInfo,
+    op: Operation,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if cluster.admission.enabled(Admission::NamespaceLifecycle) {
+        namespace_lifecycle::admit(&cluster.store, kind, op, ns, name)?;
+    }
+    Ok(())
 }
 
 /// Runs the kind's admission steps that act on `op` over the object about to be written.
@@ -48,14 +159,20 @@ pub fn admit(
     obj: &mut Value,
 ) -> Result<(), ApiError> {
     for &step in kind.descriptor.map_or(&[][..], |d| d.admission) {
-        if !step.handles(op) {
+        if !step.handles(op) || !cluster.admission.enabled(step) {
             continue;
         }
         match step {
+            // Judged by admit_request: descriptors do not list it.
+            Admission::NamespaceLifecycle => {}
+            Admission::TaintNodesByCondition => taint_nodes_by_condition::admit(obj),
             Admission::ServiceAccount => service_account::admit(cluster, obj)?,
             Admission::Priority => priority::admit(&cluster.store, obj)?,
             Admission::DefaultTolerationSeconds => default_toleration_seconds::admit(obj),
             Admission::DefaultStorageClass => default_storage_class::admit(&cluster.store, obj),
+            Admission::StorageObjectInUseProtection => {
+                storage_object_in_use_protection::admit(kind, obj)
+            }
         }
     }
     Ok(())
@@ -122,11 +239,17 @@ mod tests {
                 d.kind,
                 d.admission
             );
+            assert!(
+                !d.admission.contains(&Admission::NamespaceLifecycle),
+                "{}: NamespaceLifecycle runs for every kind",
+                d.kind
+            );
         }
+        assert!(Admission::ALL.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
-    fn pods_and_claims_go_through_upstreams_steps() {
+    fn kinds_go_through_upstreams_steps() {
         let steps = |resource| by_resource("", resource).map(|d| d.admission);
         assert_eq!(
             steps("pods"),
@@ -140,7 +263,40 @@ mod tests {
         );
         assert_eq!(
             steps("persistentvolumeclaims"),
-            Some(&[Admission::DefaultStorageClass][..])
+            Some(
+                &[
+                    Admission::DefaultStorageClass,
+                    Admission::StorageObjectInUseProtection
+                ][..]
+            )
+        );
+        assert_eq!(
+            steps("persistentvolumes"),
+            Some(&[Admission::StorageObjectInUseProtection][..])
+        );
+        assert_eq!(
+            steps("nodes"),
+            Some(&[Admission::TaintNodesByCondition][..])
+        );
+    }
+
+    #[test]
+    fn plugins_are_turned_off_by_their_upstream_names() {
+        for &step in Admission::ALL {
+            assert_eq!(Admission::parse(step.name()), Some(step));
+        }
+        let config = AdmissionConfig::disabling(["TaintNodesByCondition", " Priority", ""])
+            .expect("known plugins");
+        assert!(!config.enabled(Admission::TaintNodesByCondition));
+        assert!(!config.enabled(Admission::Priority));
+        assert!(config.enabled(Admission::NamespaceLifecycle));
+        assert_eq!(
+            AdmissionConfig::disabling(["AlwaysPullImages"]),
+            Err(UnknownPlugin("AlwaysPullImages".into()))
+        );
+        assert_eq!(
+            UnknownPlugin("X".into()).to_string(),
+            "admission-control plugin \"X\" is unknown"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! `Priority`: a pod's `spec.priorityClassName` (or, when it names none, the global
-//! default class) resolved into `spec.priority` and `spec.preemptionPolicy` (upstream's
+//! default class) resolved into `spec.priority` and `spec.preemptionPolicy`; a client
+//! that sends either with a value other than the class's is refused (upstream's
 //! `plugin/pkg/admission/priority`).
 
 use serde_json::{Value, json};
@@ -12,7 +13,8 @@ use crate::storage::{ResourceKey, Store};
 const PREEMPT_LOWER_PRIORITY: &str = "PreemptLowerPriority";
 
 /// Finds the pod's PriorityClass in the store and writes what it says into the pod; a
-/// named class that does not exist is a 403, as upstream answers.
+/// named class that does not exist, or a client's priority or policy that differs from
+/// the class's, is a 403, as upstream answers.
 pub(super) fn admit(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
     let key = ResourceKey::new("scheduling.k8s.io", "priorityclasses");
     let name = pod
@@ -29,23 +31,22 @@ pub(super) fn admit(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
             .collect();
         global_default(&classes).cloned()
     } else {
-        let found = store
-            .get(&key, "", &name)
-            .ok_or_else(|| missing_class(pod, &name))?;
+        let found = store.get(&key, "", &name).ok_or_else(|| {
+            forbidden(pod, &format!("no PriorityClass with name {name} was found"))
+        })?;
         Some(found.value()?)
     };
-    apply(pod, class.as_ref());
+    let resolved = Resolved::from(class.as_ref());
+    if let Some(why) = client_mismatch(pod, &resolved) {
+        return Err(forbidden(pod, &why));
+    }
+    apply(pod, &resolved);
     Ok(())
 }
 
-/// Upstream's answer to a pod naming a class that does not exist.
-fn missing_class(pod: &Value, class: &str) -> ApiError {
-    super::forbidden(
-        "",
-        "pods",
-        pod,
-        &format!("no PriorityClass with name {class} was found"),
-    )
+/// Upstream's refusal of a pod (named by its name, else its `generateName`).
+fn forbidden(pod: &Value, why: &str) -> ApiError {
+    super::forbidden("", "pods", pod, why)
 }
 
 /// A class's `value`.
@@ -62,24 +63,71 @@ fn global_default(classes: &[Value]) -> Option<&Value> {
         .min_by_key(|c| class_value(c))
 }
 
-/// Writes the class's value, policy and name into the pod's spec; without a class,
-/// priority 0 and `PreemptLowerPriority`.
-fn apply(pod: &mut Value, class: Option<&Value>) {
-    let (value, policy, name) = match class {
-        Some(c) => (
-            class_value(c),
-            c.get("preemptionPolicy")
-                .and_then(Value::as_str)
-                .unwrap_or(PREEMPT_LOWER_PRIORITY),
-            meta_str(c, "name").unwrap_or(""),
-        ),
-        None => (0, PREEMPT_LOWER_PRIORITY, ""),
-    };
+/// What the pod's class (or its absence) gives it.
+#[derive(Debug, PartialEq, Eq)]
+struct Resolved<'a> {
+    /// `spec.priority`.
+    value: i64,
+    /// `spec.preemptionPolicy`.
+    policy: &'a str,
+    /// `spec.priorityClassName` ("" when no class applies).
+    name: &'a str,
+}
+
+impl<'a> From<Option<&'a Value>> for Resolved<'a> {
+    /// A class's value, policy and name; without a class, priority 0 and
+    /// `PreemptLowerPriority`.
+    fn from(class: Option<&'a Value>) -> Self {
+        match class {
+            Some(c) => Resolved {
+                value: class_value(c),
+                policy: c
+                    .get("preemptionPolicy")
+                    .and_then(Value::as_str)
+                    .unwrap_or(PREEMPT_LOWER_PRIORITY),
+                name: meta_str(c, "name").unwrap_or(""),
+            },
+            None => Resolved {
+                value: 0,
+                policy: PREEMPT_LOWER_PRIORITY,
+                name: "",
+            },
+        }
+    }
+}
+
+/// Upstream's reason to refuse a pod whose client set `spec.priority` or
+/// `spec.preemptionPolicy` to something other than what its class resolves to.
+fn client_mismatch(pod: &Value, resolved: &Resolved<'_>) -> Option<String> {
+    let spec = pod.get("spec")?;
+    if let Some(given) = spec.get("priority").and_then(Value::as_i64)
+        && given != resolved.value
+    {
+        return Some(format!(
+            "the integer value of priority ({given}) must not be provided in pod spec; \
+             priority admission controller computed {} from the given PriorityClass name",
+            resolved.value
+        ));
+    }
+    if let Some(given) = spec.get("preemptionPolicy").and_then(Value::as_str)
+        && given != resolved.policy
+    {
+        return Some(format!(
+            "the string value of PreemptionPolicy ({given}) must not be provided in pod \
+             spec; priority admission controller computed {} from the given PriorityClass name",
+            resolved.policy
+        ));
+    }
+    None
+}
+
+/// Writes the resolved value, policy and class name into the pod's spec.
+fn apply(pod: &mut Value, resolved: &Resolved<'_>) {
     if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("priority".into(), json!(value));
-        spec.insert("preemptionPolicy".into(), json!(policy));
-        if !name.is_empty() {
-            spec.insert("priorityClassName".into(), json!(name));
+        spec.insert("priority".into(), json!(resolved.value));
+        spec.insert("preemptionPolicy".into(), json!(resolved.policy));
+        if !resolved.name.is_empty() {
+            spec.insert("priorityClassName".into(), json!(resolved.name));
         }
     }
 }
@@ -126,7 +174,7 @@ mod tests {
         ];
         for (case, spec, class, want) in table {
             let mut pod = json!({"spec": spec});
-            apply(&mut pod, class.as_ref());
+            apply(&mut pod, &Resolved::from(class.as_ref()));
             assert_eq!(pod["spec"], want, "{case}");
         }
     }
@@ -146,11 +194,80 @@ mod tests {
     #[test]
     fn a_missing_class_is_forbidden_with_upstreams_message() {
         let pod = json!({"metadata": {"name": "p"}, "spec": {"priorityClassName": "nope"}});
-        let e = missing_class(&pod, "nope");
+        let e = forbidden(&pod, "no PriorityClass with name nope was found");
         assert_eq!(e.code, 403);
         assert_eq!(
             e.message,
             "pods \"p\" is forbidden: no PriorityClass with name nope was found"
         );
+        let generated = json!({"metadata": {"generateName": "web-"}, "spec": {}});
+        assert!(
+            forbidden(&generated, "x")
+                .message
+                .starts_with("pods \"web-\" is forbidden")
+        );
+    }
+
+    #[test]
+    fn a_clients_own_priority_or_policy_must_match_the_class() {
+        let high = class("high", 1000, false, Some("Never"));
+        let table: Vec<(&str, Value, Option<&Value>, Option<&str>)> = vec![
+            ("nothing given", json!({}), Some(&high), None),
+            (
+                "the class's own values given",
+                json!({"priority": 1000, "preemptionPolicy": "Never"}),
+                Some(&high),
+                None,
+            ),
+            (
+                "another priority",
+                json!({"priority": 5}),
+                Some(&high),
+                Some(
+                    "the integer value of priority (5) must not be provided in pod spec; \
+                     priority admission controller computed 1000 from the given PriorityClass name",
+                ),
+            ),
+            (
+                "another policy",
+                json!({"preemptionPolicy": "PreemptLowerPriority"}),
+                Some(&high),
+                Some(
+                    "the string value of PreemptionPolicy (PreemptLowerPriority) must not be \
+                     provided in pod spec; priority admission controller computed Never from \
+                     the given PriorityClass name",
+                ),
+            ),
+            (
+                "no class, priority 0 given",
+                json!({"priority": 0}),
+                None,
+                None,
+            ),
+            (
+                "no class, another priority",
+                json!({"priority": 7}),
+                None,
+                Some(
+                    "the integer value of priority (7) must not be provided in pod spec; \
+                     priority admission controller computed 0 from the given PriorityClass name",
+                ),
+            ),
+            (
+                "no class, Never",
+                json!({"preemptionPolicy": "Never"}),
+                None,
+                Some(
+                    "the string value of PreemptionPolicy (Never) must not be provided in pod \
+                     spec; priority admission controller computed PreemptLowerPriority from the \
+                     given PriorityClass name",
+                ),
+            ),
+        ];
+        for (case, spec, class, want) in table {
+            let pod = json!({"spec": spec});
+            let got = client_mismatch(&pod, &Resolved::from(class));
+            assert_eq!(got.as_deref(), want, "{case}");
+        }
     }
 }

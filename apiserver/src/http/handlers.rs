@@ -16,6 +16,7 @@ use super::request::{self, BodyFormat, Output, Query};
 use super::response::{self, Body};
 use super::route::{self, ResourcePath, Route};
 use crate::authn::UserInfo;
+use crate::admission::{self, Operation};
 use crate::discovery;
 use crate::kinds::descriptor::Deletion;
 use crate::kinds::{KindInfo, Subresource};
@@ -710,7 +711,7 @@ fn post_subresource(
     let dry = ctx.query.dry_run()?;
     match subresource(ctx)? {
         Some(Subresource::Binding) => {
-            state.cluster.bind(&ctx.ns, name, &body, dry)?;
+            state.cluster.bind(&ctx.kind, &ctx.ns, name, &body, dry)?;
             Ok(response::json(
                 201,
                 &status::success("", "pods", name, None, 201),
@@ -881,6 +882,9 @@ fn delete(
     }
     let name = ctx.path.name.as_deref().unwrap_or("");
     let opts = delete_options(ctx, body)?;
+    // Admission judges single deletes; a collection's items are not (upstream runs
+    // only validating plugins on them, and NamespaceLifecycle is not one).
+    admission::admit_request(&state.cluster, &ctx.kind, Operation::Delete, &ctx.ns, name)?;
     match state.cluster.delete(&ctx.kind, &ctx.ns, name, &opts)? {
         DeleteOutcome::Pending(obj) => present_object(ctx, &obj, 202),
         DeleteOutcome::Removed(obj) => {

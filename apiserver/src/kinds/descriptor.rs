@@ -128,17 +128,30 @@ impl DeleteRules {
 /// through; declared in upstream's plugin order, which descriptors list them in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Admission {
+    /// `NamespaceLifecycle`: nothing is created in a missing or terminating namespace,
+    /// and `default`, `kube-system` and `kube-public` are never deleted. It acts on every
+    /// kind, custom resources too, so no descriptor lists it.
+    NamespaceLifecycle,
+    /// `TaintNodesByCondition`: new Nodes carry the `node.kubernetes.io/not-ready`
+    /// `NoSchedule` taint until the node lifecycle controller sees them Ready.
+    TaintNodesByCondition,
     /// `ServiceAccount`: pods run as `default` unless they name an account, which must
     /// exist; its token, the CA and the namespace are mounted into their containers.
     ServiceAccount,
     /// `Priority`: `spec.priorityClassName` (or the global default class) resolved into
-    /// `spec.priority` and `spec.preemptionPolicy`.
+    /// `spec.priority` and `spec.preemptionPolicy`; a client's own value that differs is
+    /// refused.
     Priority,
     /// `DefaultTolerationSeconds`: pods tolerate the not-ready and unreachable
     /// `NoExecute` taints for 300 seconds unless they say otherwise.
     DefaultTolerationSeconds,
     /// `DefaultStorageClass`: claims naming no class get the default StorageClass.
     DefaultStorageClass,
+    /// `StorageObjectInUseProtection`: new PersistentVolumeClaims carry the
+    /// `kubernetes.io/pvc-protection` finalizer and PersistentVolumes
+    /// `kubernetes.io/pv-protection`, which their protection controllers remove once
+    /// nothing uses them.
+    StorageObjectInUseProtection,
 }
 
 /// Work beyond storing the object that a kind's writes and deletes carry.

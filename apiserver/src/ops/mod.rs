@@ -9,6 +9,7 @@ mod apiservices;
 mod apply;
 mod computed;
 mod delete;
+mod eviction;
 pub mod hooks;
 pub mod kind_schema;
 pub mod meta;
@@ -24,7 +25,7 @@ use serde_json::{Value, json};
 pub use apply::{Applied, ApplyRequest};
 pub use delete::{DeleteOptions, DeleteOutcome, Propagation};
 
-use crate::admission::{self, EphemeralContainersAdmission, Operation};
+use crate::admission::{self, AdmissionConfig, EphemeralContainersAdmission, Operation};
 use crate::authn::UserInfo;
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
@@ -71,15 +72,13 @@ pub struct Cluster {
     /// The key service-account tokens are signed with, and whether a controller keeps
     /// the accounts.
     pub service_accounts: ServiceAccountSettings,
+    /// Which admission steps run.
+    pub admission: AdmissionConfig,
 }
 
 /// The storage key of a kind.
 pub fn key_of(kind: &KindInfo) -> ResourceKey {
     ResourceKey::new(&kind.group, &kind.plural)
-}
-
-fn namespace_key() -> ResourceKey {
-    ResourceKey::new("", "namespaces")
 }
 
 impl Cluster {
@@ -94,6 +93,7 @@ impl Cluster {
             registry,
             alloc: Allocators::new(),
             service_accounts,
+            admission: AdmissionConfig::all(),
         }
     }
 
@@ -125,44 +125,6 @@ impl Cluster {
         self.store
             .get(&key_of(kind), ns, name)
             .ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))
-    }
-
-    /// Checks the URL namespace exists and is not terminating, for creates.
-    fn check_namespace_for_create(
-        &self,
-        kind: &KindInfo,
-        ns: &str,
-        name: &str,
-    ) -> Result<(), ApiError> {
-        if !kind.namespaced {
-            return Ok(());
-        }
-        let nsobj = self
-            .store
-            .get(&namespace_key(), "", ns)
-            .ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
-        let v = nsobj.value()?;
-        if v.pointer("/metadata/deletionTimestamp").is_some()
-            || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
-        {
-            let mut e = ApiError::forbidden(
-                &kind.group,
-                &kind.plural,
-                name,
-                &format!(
-                    "unable to create new content in namespace {ns} because it is being terminated"
-                ),
-            );
-            if let Some(d) = e.details.as_mut() {
-                d["causes"] = json!([{
-                    "reason": "NamespaceTerminating",
-                    "message": format!("namespace {ns} is being terminated"),
-                    "field": "metadata.namespace"
-                }]);
-            }
-            return Err(e);
-        }
-        Ok(())
     }
 
     /// Creates an object from a request body in namespace `ns` ("" when cluster-scoped).
@@ -200,7 +162,13 @@ impl Cluster {
         } else {
             explicit_name.clone()
         };
-        self.check_namespace_for_create(kind, ns, &shown_name)?;
+        // Refusals name the object as upstream's do: by its name, else its generateName.
+        let requested = if explicit_name.is_empty() {
+            &generate
+        } else {
+            &explicit_name
+        };
+        admission::admit_request(self, kind, Operation::Create, ns, requested)?;
         prepare::fill_system_fields(kind, &mut body);
         prepare::reset_status_on_create(kind, &mut body);
         prepare::record_requester(kind, &mut body, opts.requester.as_ref());
@@ -290,6 +258,7 @@ impl Cluster {
                 }
             }
         }
+        admission::admit_request(self, kind, Operation::Update, ns, name)?;
         let key = key_of(kind);
         let exists = self.store.get(&key, ns, name).is_some();
         if !exists && sub.is_none() && prepare::allow_create_on_update(kind) {
@@ -321,6 +290,7 @@ impl Cluster {
         opts: &WriteOptions,
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<StoredObject, ApiError> {
+        admission::admit_request(self, kind, Operation::Update, ns, name)?;
         let key = key_of(kind);
         let pre = self.subresource_admission(kind, ns, name, sub)?;
         let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {

@@ -1,19 +1,19 @@
-//! `pods/binding`, `pods/eviction` and the `scale` subresource.
+//! `pods/binding` and the `scale` subresource (`pods/eviction` is [`super::eviction`]).
 
 use capstan_labels::Selector;
 use serde_json::{Value, json};
 
 use super::apply::{ApplyRequest, apply_error};
-use super::delete::{DeleteOptions, DeleteOutcome};
 use super::kind_schema::KindSchema;
 use super::meta::{meta_str, now_rfc3339};
-use super::{Cluster, WriteOptions};
+use super::{Cluster, WriteOptions, key_of};
+use crate::admission::{self, Operation};
 use crate::json::{int_at, json_path_steps, set_at, str_at};
 use crate::kinds::descriptor::SelectorForm;
 use crate::kinds::{KindInfo, Subresource};
 use crate::selector::label_selector_of;
 use crate::status::ApiError;
-use crate::storage::{Mutation, ResourceKey, StoredObject};
+use crate::storage::{Mutation, StoredObject};
 
 /// Sets a pod condition (replacing one of the same type).
 fn set_condition(pod: &mut Value, cond: Value) {
@@ -40,11 +40,13 @@ impl Cluster {
     /// otherwise) and sets `PodScheduled=True`.
     pub fn bind(
         &self,
+        pods: &KindInfo,
         ns: &str,
         name: &str,
         binding: &Value,
         dry_run: bool,
     ) -> Result<StoredObject, ApiError> {
+        admission::admit_request(self, pods, Operation::Create, ns, name)?;
         let node = binding
             .pointer("/target/name")
             .and_then(Value::as_str)
@@ -62,8 +64,7 @@ impl Cluster {
                 )
             })?
             .to_string();
-        let key = ResourceKey::new("", "pods");
-        let out = self.store.mutate(&key, ns, name, dry_run, |cur| {
+        let out = self.store.mutate(&key_of(pods), ns, name, dry_run, |cur| {
             let cur = cur.ok_or_else(|| ApiError::not_found("", "pods", name))?;
             let mut pod = cur.value()?;
             if let Some(uid) = binding.pointer("/metadata/uid").and_then(Value::as_str)
@@ -106,86 +107,6 @@ impl Cluster {
         })?;
         out.object
             .ok_or_else(|| ApiError::not_found("", "pods", name))
-    }
-
-    /// `POST pods/{name}/eviction`: refuses with 429 when a PodDisruptionBudget
-    /// selecting the pod allows no disruption, else records the disruption and deletes
-    /// the pod gracefully.
-    pub fn evict(
-        &self,
-        pods: &KindInfo,
-        ns: &str,
-        name: &str,
-        eviction: &Value,
-        dry_run: bool,
-    ) -> Result<DeleteOutcome, ApiError> {
-        let pod = self.get(pods, ns, name)?;
-        let podv = pod.value()?;
-        let mut opts = DeleteOptions {
-            dry_run,
-            ..DeleteOptions::default()
-        };
-        if let Some(d) = eviction.get("deleteOptions") {
-            opts.merge_body(d)?;
-        }
-        let phase = podv
-            .pointer("/status/phase")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let ignore_pdb = matches!(phase, "Succeeded" | "Failed" | "Pending")
-            || podv.pointer("/metadata/deletionTimestamp").is_some();
-        if !ignore_pdb {
-            let pdb_key = ResourceKey::new("policy", "poddisruptionbudgets");
-            let page = self.store.list(&pdb_key, Some(ns), None, None, &|_| true);
-            let matching: Vec<StoredObject> = page
-                .items
-                .into_iter()
-                .filter(|o| {
-                    // Upstream: an invalid selector does not match the pod, and a nil or
-                    // empty one matches nothing.
-                    o.value().ok().is_some_and(|v| {
-                        let sel = v.pointer("/spec/selector").and_then(label_selector_of);
-                        Selector::from_label_selector(sel.as_ref())
-                            .is_ok_and(|s| !s.is_empty() && s.matches(&pod.labels))
-                    })
-                })
-                .collect();
-            if matching.len() > 1 {
-                return Err(ApiError::internal(
-                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
-                ));
-            }
-            if let Some(pdb) = matching.first() {
-                let pdb_name = pdb.name.clone();
-                let pod_name = name.to_string();
-                self.store.mutate(&pdb_key, ns, &pdb_name, dry_run, |cur| {
-                    let cur = cur.ok_or_else(|| ApiError::not_found("policy", "poddisruptionbudgets", &pdb_name))?;
-                    let mut v = cur.value()?;
-                    let generation = v.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-                    let observed = v.pointer("/status/observedGeneration").and_then(Value::as_i64).unwrap_or(0);
-                    let allowed = v.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
-                    if observed < generation || allowed <= 0 {
-                        let mut e = ApiError::too_many_requests(
-                            "Cannot evict pod as it would violate the pod's disruption budget.",
-                        );
-                        e.details = Some(json!({"causes": [{
-                            "reason": "DisruptionBudget",
-                            "message": format!("The disruption budget {pdb_name} needs {} healthy pods and has {} currently",
-                                v.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
-                                v.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)),
-                        }]}));
-                        return Err(e);
-                    }
-                    v["status"]["disruptionsAllowed"] = json!(allowed - 1);
-                    if !v["status"]["disruptedPods"].is_object() {
-                        v["status"]["disruptedPods"] = json!({});
-                    }
-                    v["status"]["disruptedPods"][&pod_name] = json!(now_rfc3339());
-                    Ok(Mutation::Put(v))
-                })?;
-            }
-        }
-        self.delete(pods, ns, name, &opts)
     }
 
     /// The `autoscaling/v1` `Scale` of a scalable object.

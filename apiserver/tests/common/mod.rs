@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use capstan_apiserver::TestServer;
 use http_body_util::BodyExt;
+use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use serde_json::Value;
 
 /// Where this machine's versioned kubectl binaries live (`/usr/bin/kubectl` dispatches
@@ -173,4 +174,25 @@ pub fn tampered(token: &str) -> String {
     let mut sig: Vec<char> = sig.chars().collect();
     sig[3] = if sig[3] == 'A' { 'B' } else { 'A' };
     format!("{head}.{}", sig.into_iter().collect::<String>())
+}
+
+/// The pod's `DisruptionTarget` condition, checked to be the one the eviction API writes
+/// (`True`, `EvictionByEvictionAPI`, `Eviction API: evicting`); `None` without one.
+pub fn disruption_target(pod: &Pod) -> Option<PodCondition> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let target = conditions.iter().find(|c| c.type_ == "DisruptionTarget")?;
+    assert_eq!(
+        (
+            target.status.as_str(),
+            target.reason.as_deref(),
+            target.message.as_deref()
+        ),
+        (
+            "True",
+            Some("EvictionByEvictionAPI"),
+            Some("Eviction API: evicting")
+        ),
+        "{target:?}"
+    );
+    Some(target.clone())
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use capstan_apiserver::{Admission, AdmissionConfig, TestServer};
 use capstan_scheduler::config::KubeSchedulerConfiguration;
 use capstan_scheduler::shell::{SchedulerError, run_scheduler};
 use k8s_openapi::api::core::v1::Pod;
@@ -72,4 +73,15 @@ impl Scheduler {
             .unwrap()
             .unwrap();
     }
+}
+
+/// The embedded API server as upstream's scheduler integration tests start theirs
+/// (`InitTestAPIServer`): without `TaintNodesByCondition`, since no node lifecycle
+/// controller runs here to take the not-ready taint off the nodes the tests create.
+pub async fn test_server() -> TestServer {
+    TestServer::start_with_admission(
+        AdmissionConfig::all().without(Admission::TaintNodesByCondition),
+    )
+    .await
+    .expect("test server starts")
 }

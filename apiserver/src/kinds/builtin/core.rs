@@ -88,6 +88,7 @@ pub static NODE: KindDescriptor = KindDescriptor {
     subresources: &[Status],
     defaults: Some(default_node),
     table: Some(table::core::NODE),
+    admission: &[Admission::TaintNodesByCondition],
     selectable_fields: &["spec.unschedulable"],
     ..KindDescriptor::new(
         "",
@@ -219,7 +220,10 @@ pub static PERSISTENT_VOLUME_CLAIM: KindDescriptor = KindDescriptor {
     validate: Some(validate_pvc),
     table: Some(table::core::PVC),
     create_status: CreateStatus::Initial(pending_status),
-    admission: &[Admission::DefaultStorageClass],
+    admission: &[
+        Admission::DefaultStorageClass,
+        Admission::StorageObjectInUseProtection,
+    ],
     ..KindDescriptor::new(
         "",
         "PersistentVolumeClaim",
@@ -237,6 +241,7 @@ pub static PERSISTENT_VOLUME: KindDescriptor = KindDescriptor {
     validate: Some(validate_pv),
     table: Some(table::core::PV),
     create_status: CreateStatus::Initial(pending_status),
+    admission: &[Admission::StorageObjectInUseProtection],
     ..KindDescriptor::new(
         "",
         "PersistentVolume",
