@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod written;
+
 use std::path::{Path, PathBuf};
 
 use capstan_apiserver::TestServer;
@@ -72,6 +74,22 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, String, Value) {
+    let (code, ct, bytes) = send_raw(client, method, path, headers, body).await;
+    (
+        code,
+        ct,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// One raw request; returns (status, Content-Type, body bytes as written).
+pub async fn send_raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String, bytes::Bytes) {
     let mut req = http::Request::builder().method(method).uri(path);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -85,11 +103,7 @@ pub async fn send(
         .unwrap_or("")
         .to_string();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        code,
-        ct,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (code, ct, bytes)
 }
 
 /// GETs an object as JSON (panics unless 200).
