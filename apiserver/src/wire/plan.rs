@@ -78,8 +78,6 @@ pub(super) struct Rule {
 /// One JSON property of a message.
 #[derive(Debug, Clone)]
 pub(super) struct Field {
-    /// The JSON name.
-    pub name: Box<str>,
     /// Its place in Go's declaration order (embedded structs' fields at the embedding).
     pub position: u32,
     /// Its rules.
@@ -95,11 +93,18 @@ pub(super) enum Zero {
     Object(Form),
 }
 
+/// A fixed-seed hasher: the indexes are built once and only read, so the keys clients
+/// send cannot degrade them, and a fast hash of short keys matters on the write path.
+type FastHash = foldhash::fast::FixedState;
+
 /// The table's entry for one message.
 #[derive(Debug, Default)]
 pub(super) struct Plan {
-    /// By JSON name, sorted, the fields of embedded structs included.
+    /// In Go's order (a field's position is its index), the fields of embedded structs
+    /// included.
     fields: Vec<Field>,
+    /// Index into `fields` by JSON name.
+    by_name: HashMap<Box<str>, u32, FastHash>,
     /// Properties always written, with the zero written when unset.
     pub always: Vec<(Box<str>, Zero)>,
     /// Whether the `omitempty` rules apply: the JSON schema says which fields are
@@ -110,23 +115,13 @@ pub(super) struct Plan {
 impl Plan {
     /// The property of this JSON name.
     pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields
-            .binary_search_by(|f| (*f.name).cmp(name))
-            .ok()
-            .map(|i| &self.fields[i])
+        self.by_name.get(name).map(|&i| &self.fields[i as usize])
     }
 
     fn push(&mut self, name: &str, rule: Rule) {
         let position = self.fields.len() as u32;
-        self.fields.push(Field {
-            name: name.into(),
-            position,
-            rule,
-        });
-    }
-
-    fn sort(&mut self) {
-        self.fields.sort_by(|a, b| a.name.cmp(&b.name));
+        self.by_name.insert(name.into(), position);
+        self.fields.push(Field { position, rule });
     }
 }
 
@@ -314,7 +309,6 @@ fn plan_of(msg: &MessageDescriptor, index: &HashMap<String, u32>) -> Plan {
         }
     }
     add_fields(msg, shape, index, &mut plan, 0);
-    plan.sort();
     plan
 }
 
@@ -460,7 +454,6 @@ fn plan_of_unvendored(t: &unvendored::GoType, index: &HashMap<String, u32>) -> P
         };
         plan.push(name, passthrough(container, form));
     }
-    plan.sort();
     plan
 }
 
@@ -472,7 +465,6 @@ fn fallback(fields: &[(&str, Container, Form)]) -> Plan {
     for &(name, container, form) in fields {
         plan.push(name, passthrough(container, form));
     }
-    plan.sort();
     plan
 }
 
@@ -482,9 +474,9 @@ mod tests {
 
     /// JSON names of a plan in Go's order.
     fn order(plan: &Plan) -> Vec<&str> {
-        let mut fields: Vec<&Field> = plan.fields.iter().collect();
-        fields.sort_by_key(|f| f.position);
-        fields.iter().map(|f| &*f.name).collect()
+        let mut names: Vec<(&str, u32)> = plan.by_name.iter().map(|(n, &i)| (&**n, i)).collect();
+        names.sort_by_key(|(_, i)| *i);
+        names.into_iter().map(|(n, _)| n).collect()
     }
 
     fn message_order(name: &str) -> Vec<&'static str> {
