@@ -6,10 +6,11 @@ mod common;
 
 use capstan_apiserver::TestServer;
 use common::written::Written;
-use common::{get_json, send_raw};
+use common::{deployment, get_json, send_raw};
 use http_body_util::BodyExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerPort, Pod, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -117,29 +118,33 @@ async fn released_pod_has_no_owner_references_key() {
     );
 }
 
+/// A pod whose container has ports and resources too (their keys' order is checked).
 fn pod(name: &str) -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": "web"}},
-        "spec": {"containers": [{"name": "c", "image": "nginx",
-                                 "ports": [{"containerPort": 80}],
-                                 "resources": {"requests": {"cpu": "100m"}}}]}
-    }))
-    .unwrap()
+    let mut pod = common::pod(name);
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.containers[0].ports = Some(vec![ContainerPort {
+            container_port: 80,
+            ..ContainerPort::default()
+        }]);
+        spec.containers[0].resources = Some(ResourceRequirements {
+            requests: Some([("cpu".to_string(), Quantity("100m".into()))].into()),
+            ..ResourceRequirements::default()
+        });
+    }
+    pod
 }
 
-fn deployment(name: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                         "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
-        }
-    }))
-    .unwrap()
+/// Creates the pod `p` and the Deployment `web` in `default`.
+async fn create_pod_and_deployment(client: &kube::Client) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("p"))
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .unwrap();
 }
 
 /// GETs `path` and returns the body as written (panics unless `code`).
@@ -168,6 +173,17 @@ const OBJECT_META: &[&str] = &[
     "managedFields",
 ];
 
+/// A created pod's metadata keys, in ObjectMeta's order.
+const POD_META: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "labels",
+    "managedFields",
+];
+
 /// Asserts `keys` are exactly `expected` in that order, and that they are in ObjectMeta's
 /// order (the server writes what it sets, so the expected list is checked twice).
 fn assert_meta_keys(meta: &Written, expected: &[&str]) {
@@ -183,33 +199,14 @@ fn assert_meta_keys(meta: &Written, expected: &[&str]) {
 async fn objects_and_lists_come_with_go_key_order() {
     let s = TestServer::start().await.unwrap();
     let client = s.client().await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &pod("p"))
-        .await
-        .unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    deployments
-        .create(&PostParams::default(), &deployment("web"))
-        .await
-        .unwrap();
+    create_pod_and_deployment(&client).await;
 
     let pod = written(&client, "/api/v1/namespaces/default/pods/p", 200).await;
     assert_eq!(
         pod.keys(),
         ["kind", "apiVersion", "metadata", "spec", "status"]
     );
-    assert_meta_keys(
-        pod.get("metadata"),
-        &[
-            "name",
-            "namespace",
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "labels",
-            "managedFields",
-        ],
-    );
+    assert_meta_keys(pod.get("metadata"), POD_META);
     let managed = pod.get("metadata").get("managedFields").at(0);
     assert_eq!(
         managed.keys(),
@@ -364,39 +361,30 @@ async fn watch_events_come_with_go_key_order() {
         object.keys(),
         ["kind", "apiVersion", "metadata", "spec", "status"]
     );
-    assert_meta_keys(
-        object.get("metadata"),
-        &[
-            "name",
-            "namespace",
-            "uid",
-            "resourceVersion",
-            "creationTimestamp",
-            "labels",
-            "annotations",
-            "managedFields",
-        ],
-    );
+    // The annotation the patch added, where ObjectMeta declares it.
+    let mut expected = POD_META.to_vec();
+    expected.insert(6, "annotations");
+    assert_meta_keys(object.get("metadata"), &expected);
 }
+
+/// `meta/v1.Status`'s keys in Go's order, as an error writes them.
+const STATUS_KEYS: &[&str] = &[
+    "kind",
+    "apiVersion",
+    "metadata",
+    "status",
+    "message",
+    "reason",
+    "details",
+    "code",
+];
 
 #[tokio::test]
 async fn errors_come_as_statuses_with_go_key_order() {
     let s = TestServer::start().await.unwrap();
     let client = s.client().await;
     let missing = written(&client, "/api/v1/namespaces/default/pods/nope", 404).await;
-    assert_eq!(
-        missing.keys(),
-        [
-            "kind",
-            "apiVersion",
-            "metadata",
-            "status",
-            "message",
-            "reason",
-            "details",
-            "code"
-        ]
-    );
+    assert_eq!(missing.keys(), STATUS_KEYS);
     assert_eq!(missing.get("details").keys(), ["name", "kind"]);
 
     let invalid = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad"},
@@ -411,19 +399,7 @@ async fn errors_come_as_statuses_with_go_key_order() {
     .await;
     assert_eq!(code, 422, "{}", String::from_utf8_lossy(&body));
     let status = Written::parse(&body);
-    assert_eq!(
-        status.keys(),
-        [
-            "kind",
-            "apiVersion",
-            "metadata",
-            "status",
-            "message",
-            "reason",
-            "details",
-            "code"
-        ]
-    );
+    assert_eq!(status.keys(), STATUS_KEYS);
     assert_eq!(status.get("details").keys(), ["name", "kind", "causes"]);
     assert_eq!(
         status.get("details").get("causes").at(0).keys(),
@@ -445,15 +421,7 @@ struct KindAsNumber {
 async fn decode_errors_point_where_a_real_servers_bytes_put_them() {
     let s = TestServer::start().await.unwrap();
     let client = s.client().await;
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &pod("p"))
-        .await
-        .unwrap();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    deployments
-        .create(&PostParams::default(), &deployment("web"))
-        .await
-        .unwrap();
+    create_pod_and_deployment(&client).await;
     for (path, column) in [
         (
             "/api/v1/namespaces/default/pods/p",

@@ -255,21 +255,14 @@ mod tests {
             r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"3","continue":"x","remainingItemCount":2},"items":["#
         );
         assert_eq!(String::from_utf8(tail).unwrap(), "]}");
-        let status = crate::status::ApiError::invalid(
-            "Pod",
-            "p",
-            "",
-            vec![(
-                "FieldValueRequired".into(),
-                "spec.containers".into(),
-                "Required value".into(),
-            )],
-        )
-        .to_status();
+        let status = json!({"code": 422, "details": {"causes": [{"field": "spec.containers",
+            "message": "spec.containers: Required value", "reason": "FieldValueRequired"}],
+            "kind": "Pod", "name": "p"}, "reason": "Invalid", "message": "m", "status": "Failure",
+            "metadata": {}, "apiVersion": "v1", "kind": "Status"});
         let t = text(&status);
         assert!(
             t.starts_with(
-                r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"#
+                r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"m","#
             ),
             "{t}"
         );

@@ -490,20 +490,12 @@ mod tests {
             ["kind", "apiVersion", "metadata", "spec", "status"]
         );
         // Nested types get `TypeMeta`'s place too (unused: Go declares no such keys).
+        let meta = message_order(&format!("{META_V1}.ObjectMeta"));
         assert_eq!(
-            &message_order(&format!("{META_V1}.ObjectMeta"))[2..11],
-            [
-                "name",
-                "generateName",
-                "namespace",
-                "selfLink",
-                "uid",
-                "resourceVersion",
-                "generation",
-                "creationTimestamp",
-                "deletionTimestamp"
-            ]
+            &meta[..5],
+            ["kind", "apiVersion", "name", "generateName", "namespace"]
         );
+        assert_eq!(meta.last(), Some(&"managedFields"));
         assert_eq!(
             message_order("k8s.io.api.core.v1.PodList"),
             ["kind", "apiVersion", "metadata", "items"]
@@ -567,19 +559,9 @@ mod tests {
             _ => None,
         };
         assert_eq!(plan_of("example.com/v1", "Widget"), None);
-        assert_eq!(
-            plan_of("v1", "Status").unwrap(),
-            [
-                "kind",
-                "apiVersion",
-                "metadata",
-                "status",
-                "message",
-                "reason",
-                "details",
-                "code"
-            ]
-        );
+        let status = plan_of("v1", "Status").unwrap();
+        assert_eq!(&status[..4], ["kind", "apiVersion", "metadata", "status"]);
+        assert_eq!(status.last(), Some(&"code"));
         assert_eq!(
             plan_of("meta.k8s.io/v1", "Table").unwrap(),
             [

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use capstan_apiserver::TestServer;
 use http_body_util::BodyExt;
-use serde_json::Value;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
 
 /// Where this machine's versioned kubectl binaries live (`/usr/bin/kubectl` dispatches
 /// to one of them by the server's minor version).
@@ -121,4 +123,28 @@ pub fn keys(v: &Value) -> Vec<String> {
         .unwrap_or_default();
     k.sort();
     k
+}
+
+/// A pod labelled `app: web` with one nginx container.
+pub fn pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap()
+}
+
+/// A Deployment of `replicas` nginx pods labelled and selected by `app: <name>`.
+pub fn deployment(name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        }
+    }))
+    .unwrap()
 }
