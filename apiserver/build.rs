@@ -1,10 +1,12 @@
 //! Compiles the vendored Kubernetes `.proto` files (`proto/`, see `proto/extract.py`)
 //! into a FileDescriptorSet that `src/protobuf` loads at run time to decode protobuf
-//! request bodies. protox is a pure-Rust protobuf compiler, so no `protoc` is needed.
+//! request bodies and `src/wire` to write JSON keys in the order upstream's Go types
+//! declare them. protox is a pure-Rust protobuf compiler, so no `protoc` is needed.
 
 use std::path::PathBuf;
 
-/// The group-versions whose messages the server decodes; their imports come along.
+/// The group-versions whose messages the server decodes or writes in Go's key order (see
+/// `src/protobuf/descriptors.rs`); their imports come along.
 const FILES: &[&str] = &[
     "k8s.io/api/core/v1/generated.proto",
     "k8s.io/api/apps/v1/generated.proto",
@@ -19,6 +21,9 @@ const FILES: &[&str] = &[
     "k8s.io/api/rbac/v1/generated.proto",
     "k8s.io/api/scheduling/v1/generated.proto",
     "k8s.io/api/storage/v1/generated.proto",
+    "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1/generated.proto",
+    "k8s.io/api/apidiscovery/v2/generated.proto",
+    "k8s.io/api/apidiscovery/v2beta1/generated.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,8 +3,10 @@
 
 Every Go program that links k8s.io/api registers each group-version's compiled
 `generated.proto` as a gzip-compressed FileDescriptorProto. This script finds those in
-a Go binary (e.g. kubectl 1.33: `extract.py /usr/lib/google-cloud-sdk/bin/kubectl.1.33`),
-keeps the files the API server decodes (and their imports), and renders each as proto2
+Go binaries (e.g. kubectl 1.33, then Helm for apiextensions-apiserver, which kubectl does
+not link: `extract.py /usr/lib/google-cloud-sdk/bin/kubectl.1.33 ~/.local/bin/helm`; a
+file is taken from the first binary that has it), keeps the files the API server decodes
+or writes (and their imports), and renders each as proto2
 text: the upstream IDL without its comments, plus go-to-protobuf's
 `(gogoproto.nullable) = false` on fields Go holds by value (the one gogo option the
 decoder needs: it tells a pointer field, where zero is a value, from a value field,
@@ -16,7 +18,8 @@ import sys
 import zlib
 
 # Group-versions whose kinds the server serves (plus autoscaling/v1 for Scale and
-# authentication/v1 for TokenRequest).
+# authentication/v1 for TokenRequest), then those only `src/wire` reads, for the key
+# order of the JSON it writes (CRDs and aggregated discovery).
 WANTED = [
     "k8s.io/api/core/v1/generated.proto",
     "k8s.io/api/apps/v1/generated.proto",
@@ -31,6 +34,9 @@ WANTED = [
     "k8s.io/api/rbac/v1/generated.proto",
     "k8s.io/api/scheduling/v1/generated.proto",
     "k8s.io/api/storage/v1/generated.proto",
+    "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1/generated.proto",
+    "k8s.io/api/apidiscovery/v2/generated.proto",
+    "k8s.io/api/apidiscovery/v2beta1/generated.proto",
 ]
 GOGO = "github.com/gogo/protobuf/gogoproto/gogo.proto"
 NULLABLE = 65001
@@ -169,9 +175,12 @@ def render(fd):
 
 
 def main():
-    binary = sys.argv[1]
+    binaries = sys.argv[1:]
     here = os.path.dirname(os.path.abspath(__file__))
-    found = descriptors(binary)
+    found = {}
+    for binary in binaries:
+        for name, raw in descriptors(binary).items():
+            found.setdefault(name, raw)
     todo, done = list(WANTED), set()
     while todo:
         name = todo.pop()
@@ -179,7 +188,7 @@ def main():
             continue
         done.add(name)
         if name not in found:
-            sys.exit(f"{name} is not in {binary}")
+            sys.exit(f"{name} is in none of {binaries}")
         _, deps, text = render(found[name])
         todo += deps
         path = os.path.join(here, name)

@@ -1,33 +1,14 @@
 //! kube-rs against the server: CRUD, conflicts, status subresource, finalizers,
 //! graceful deletion, binding, namespaces.
 
+mod common;
+
 use capstan_apiserver::TestServer;
+use common::{deployment, pod};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-
-fn pod(name: &str) -> Pod {
-    serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": "web"}},
-        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
-    }))
-    .unwrap()
-}
-
-fn deployment(name: &str) -> Deployment {
-    serde_json::from_value(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
-        }
-    }))
-    .unwrap()
-}
 
 #[tokio::test]
 async fn pod_crud_and_conflicts() {
@@ -112,7 +93,7 @@ async fn status_subresource_separates_spec_and_status() {
     let s = TestServer::start().await.unwrap();
     let deps: Api<Deployment> = Api::namespaced(s.client().await, "default");
     let d = deps
-        .create(&PostParams::default(), &deployment("web"))
+        .create(&PostParams::default(), &deployment("web", 2))
         .await
         .unwrap();
     assert_eq!(d.metadata.generation, Some(1));
@@ -169,7 +150,7 @@ async fn status_subresource_separates_spec_and_status() {
 async fn finalizers_hold_deletion_and_propagation_adds_them() {
     let s = TestServer::start().await.unwrap();
     let deps: Api<Deployment> = Api::namespaced(s.client().await, "default");
-    let mut d = deployment("held");
+    let mut d = deployment("held", 2);
     d.metadata.finalizers = Some(vec!["example.com/hold".into()]);
     deps.create(&PostParams::default(), &d).await.unwrap();
     let res = deps
@@ -196,7 +177,7 @@ async fn finalizers_hold_deletion_and_propagation_adds_them() {
     .unwrap();
     assert!(deps.get_opt("held").await.unwrap().is_none());
 
-    deps.create(&PostParams::default(), &deployment("orph"))
+    deps.create(&PostParams::default(), &deployment("orph", 2))
         .await
         .unwrap();
     let res = deps.delete("orph", &DeleteParams::orphan()).await.unwrap();

@@ -87,7 +87,11 @@ async fn dispatch(
     match route {
         Route::Version => {
             get_only(&req)?;
-            Ok(response::json(200, &version_info()))
+            Ok(response::json_as(
+                200,
+                &version_info(),
+                crate::wire::VERSION_INFO,
+            ))
         }
         Route::Health => Ok(response::bytes(
             200,
@@ -105,7 +109,7 @@ async fn dispatch(
                         discovery::AggregatedVersion::V2Beta1
                     };
                     let doc = discovery::aggregated_discovery_as(registry, legacy, v);
-                    let body = Bytes::from(serde_json::to_vec(&doc).map_err(ApiError::internal)?);
+                    let body = Bytes::from(crate::wire::to_vec(&doc).map_err(ApiError::internal)?);
                     Ok(response::bytes(
                         200,
                         discovery::aggregated_content_type(v),
@@ -505,7 +509,7 @@ fn list(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         Output::Json | Output::AggregatedDiscovery { .. } => Ok(response::stream(
             200,
             "application/json",
-            present::json_list_stream(&ctx.kind, page.items, meta),
+            present::json_list_stream(&ctx.kind, page.items, meta)?,
         )),
         Output::PartialMetadata => {
             let items: Vec<Value> = page
@@ -531,6 +535,14 @@ fn list(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             Ok(response::json(200, &t))
         }
     }
+}
+
+/// A watch's one `ERROR` event carrying the `Status` of `e`.
+fn error_frame(e: &ApiError) -> Bytes {
+    watch::frame(
+        "ERROR",
+        &crate::wire::to_vec(&e.to_status()).unwrap_or_default(),
+    )
 }
 
 /// The 422 upstream answers a watch whose `ListOptions` combine `field` forbiddenly.
@@ -603,14 +615,14 @@ fn watch(state: &Arc<AppState>, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         // A revision this server never reached: upstream's cacher gives up waiting for
         // it and sends one ERROR event carrying the 504.
         let e = ApiError::too_large_resource_version(*n, store.current_rv());
-        let frame = watch::frame("ERROR", e.to_status().to_string().as_bytes());
+        let frame = error_frame(&e);
         return Ok(response::bytes(200, "application/json", frame));
     }
     let startup = match store.watch(&key, ctx.path.namespace.as_deref(), start) {
         Ok(s) => s,
         Err(e) if e.code == 410 => {
             // Upstream answers 200 and sends one ERROR event carrying the Status.
-            let frame = watch::frame("ERROR", e.to_status().to_string().as_bytes());
+            let frame = error_frame(&e);
             return Ok(response::bytes(200, "application/json", frame));
         }
         Err(e) => return Err(e),

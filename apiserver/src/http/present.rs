@@ -6,6 +6,7 @@ use futures::Stream;
 use serde_json::{Value, json};
 
 use crate::kinds::KindInfo;
+use crate::status::ApiError;
 use crate::storage::StoredObject;
 
 pub use crate::table::IncludeObject;
@@ -31,7 +32,7 @@ pub fn object_bytes(kind: &KindInfo, obj: &StoredObject) -> Bytes {
         return obj.bytes.clone();
     }
     served_value(kind, obj)
-        .and_then(|v| serde_json::to_vec(&v).ok())
+        .and_then(|v| crate::wire::to_vec(&v).ok())
         .map(Bytes::from)
         .unwrap_or_else(|| obj.bytes.clone())
 }
@@ -46,18 +47,22 @@ pub fn partial(v: &Value) -> Value {
 }
 
 /// A streamed plain-JSON list: the envelope, then the stored bytes of each item,
-/// batched into chunks of about 64 KiB, never materialising the whole list.
+/// batched into chunks of about 64 KiB, never materialising the whole list. The
+/// envelope's keys come in Go's order around the items (a custom resource list's sorted,
+/// so its `kind` and `metadata` follow the items; see [`crate::wire`]).
 pub fn json_list_stream(
     kind: &KindInfo,
     items: Vec<StoredObject>,
     list_meta: Value,
-) -> impl Stream<Item = Bytes> + Send + 'static {
-    let head = format!(
-        "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{},\"items\":[",
-        json!(kind.list_kind()),
-        json!(kind.api_version()),
-        list_meta
-    );
+) -> Result<impl Stream<Item = Bytes> + Send + 'static, ApiError> {
+    let envelope = json!({
+        "kind": kind.list_kind(),
+        "apiVersion": kind.api_version(),
+        "metadata": list_meta,
+    });
+    let (head, mut tail) = crate::wire::list_envelope(&envelope).map_err(ApiError::internal)?;
+    tail.push(b'\n');
+    let tail = Bytes::from(tail);
     let kind = kind.clone();
     let state = (
         Some(Bytes::from(head)),
@@ -66,34 +71,37 @@ pub fn json_list_stream(
         kind,
         false,
     );
-    futures::stream::unfold(
+    Ok(futures::stream::unfold(
         state,
-        |(head, mut it, mut first_done, kind, finished)| async move {
-            if finished {
-                return None;
-            }
-            if let Some(h) = head {
-                return Some((h, (None, it, first_done, kind, false)));
-            }
-            let mut buf = BytesMut::with_capacity(64 * 1024);
-            let mut done = true;
-            for obj in it.by_ref() {
-                if first_done {
-                    buf.put_u8(b',');
+        move |(head, mut it, mut first_done, kind, finished)| {
+            let tail = tail.clone();
+            async move {
+                if finished {
+                    return None;
                 }
-                first_done = true;
-                buf.put_slice(&object_bytes(&kind, &obj));
-                if buf.len() >= 60 * 1024 {
-                    done = false;
-                    break;
+                if let Some(h) = head {
+                    return Some((h, (None, it, first_done, kind, false)));
                 }
+                let mut buf = BytesMut::with_capacity(64 * 1024);
+                let mut done = true;
+                for obj in it.by_ref() {
+                    if first_done {
+                        buf.put_u8(b',');
+                    }
+                    first_done = true;
+                    buf.put_slice(&object_bytes(&kind, &obj));
+                    if buf.len() >= 60 * 1024 {
+                        done = false;
+                        break;
+                    }
+                }
+                if done {
+                    buf.put_slice(&tail);
+                }
+                Some((buf.freeze(), (None, it, first_done, kind, done)))
             }
-            if done {
-                buf.put_slice(b"]}\n");
-            }
-            Some((buf.freeze(), (None, it, first_done, kind, done)))
         },
-    )
+    ))
 }
 
 /// A `Table` of `items` for `kind` (wide columns included; kubectl hides them unless
@@ -109,9 +117,9 @@ pub fn table(kind: &KindInfo, items: &[Value], include: IncludeObject, no_header
 }
 
 /// Parses `includeObject` (400 for unknown values).
-pub fn include_object(q: Option<&str>) -> Result<IncludeObject, crate::status::ApiError> {
+pub fn include_object(q: Option<&str>) -> Result<IncludeObject, ApiError> {
     IncludeObject::parse(q.unwrap_or("")).ok_or_else(|| {
-        crate::status::ApiError::bad_request(format!(
+        ApiError::bad_request(format!(
             "includeObject: Unsupported value: {:?}: supported values: \"Metadata\", \"None\", \"Object\"",
             q.unwrap_or("")
         ))

@@ -26,9 +26,17 @@ pub fn bytes(code: u16, content_type: &str, body: Bytes) -> Response<Body> {
     r
 }
 
-/// A JSON response.
+/// A JSON response: a value naming its own type by `kind` and `apiVersion`, written with
+/// its Go type's key order ([`crate::wire`]).
 pub fn json(code: u16, v: &Value) -> Response<Body> {
-    let body = serde_json::to_vec(v).unwrap_or_default();
+    let body = crate::wire::to_vec(v).unwrap_or_default();
+    bytes(code, "application/json", Bytes::from(body))
+}
+
+/// A JSON response of a document that names no kind, written with the key order of the
+/// Go type of this full name ([`crate::wire::Ordered::of_type`]).
+pub fn json_as(code: u16, v: &Value, go_type: &str) -> Response<Body> {
+    let body = serde_json::to_vec(&crate::wire::Ordered::of_type(v, go_type)).unwrap_or_default();
     bytes(code, "application/json", Bytes::from(body))
 }
 

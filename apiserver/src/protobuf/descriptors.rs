@@ -32,6 +32,17 @@ const GROUPS: &[(&str, &str)] = &[
     ("storage.k8s.io", "storage"),
 ];
 
+/// API groups whose messages are vendored only for the key order of the JSON the server
+/// writes ([`crate::wire`]), not decoded from protobuf bodies, and the protobuf package
+/// prefix of each (a version is appended). Moving a group to [`GROUPS`] turns decoding on.
+const ORDER_ONLY_GROUPS: &[(&str, &str)] = &[
+    (
+        "apiextensions.k8s.io",
+        "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions",
+    ),
+    ("apidiscovery.k8s.io", "k8s.io.api.apidiscovery"),
+];
+
 /// Option kinds upstream registers in every group-version (and in `meta.k8s.io/v1`);
 /// their messages live in `meta/v1`.
 const META_KINDS: &[&str] = &[
@@ -102,6 +113,28 @@ pub fn message_for(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
     message(&format!("k8s.io.api.{package}.{version}.{kind}"))
 }
 
+/// The message of a kind for writing its JSON: [`message_for`]'s, and also the kinds of the
+/// groups vendored for their key order only (CustomResourceDefinitions, aggregated
+/// discovery documents, CertificateSigningRequests, TokenRequests).
+pub fn json_message_for(api_version: &str, kind: &str) -> Option<MessageDescriptor> {
+    message_for(api_version, kind).or_else(|| {
+        let (group, version) = api_version.split_once('/')?;
+        let (_, package) = ORDER_ONLY_GROUPS.iter().find(|(g, _)| *g == group)?;
+        if kind.contains('.') || version.contains('.') {
+            return None;
+        }
+        message(&format!("{package}.{version}.{kind}"))
+    })
+}
+
+/// The API groups with vendored messages (`""` is the core group).
+pub fn vendored_groups() -> impl Iterator<Item = &'static str> {
+    GROUPS
+        .iter()
+        .chain(ORDER_ONLY_GROUPS)
+        .map(|(group, _)| *group)
+}
+
 /// Whether Go holds the field by value (`(gogoproto.nullable) = false`): a zero value
 /// on the wire then means "unset", as Go cannot tell them apart.
 pub fn by_value(field: &FieldDescriptor) -> bool {
@@ -151,6 +184,24 @@ mod tests {
         );
         assert_eq!(name("v1", "Widget"), None);
         assert_eq!(name("apps/v1beta1", "Deployment"), None);
+        // Order-only groups are written, never decoded.
+        let json_name =
+            |av: &str, k: &str| json_message_for(av, k).map(|m| m.full_name().to_string());
+        assert_eq!(
+            json_name("apiextensions.k8s.io/v1", "CustomResourceDefinition").as_deref(),
+            Some(
+                "k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
+            )
+        );
+        assert_eq!(
+            json_name("certificates.k8s.io/v1", "CertificateSigningRequest").as_deref(),
+            Some("k8s.io.api.certificates.v1.CertificateSigningRequest")
+        );
+        assert_eq!(
+            json_name("apps/v1", "Deployment").as_deref(),
+            Some("k8s.io.api.apps.v1.Deployment")
+        );
+        assert_eq!(json_name("example.com/v1", "Widget"), None);
     }
 
     #[test]

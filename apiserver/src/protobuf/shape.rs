@@ -44,8 +44,9 @@ static SHAPES: LazyLock<HashMap<String, Shape>> = LazyLock::new(|| {
         .iter()
         .filter(|(_, schema)| schema.get("properties").is_some())
         .filter_map(|(name, schema)| {
-            // `io.k8s.api.core.v1.Pod` describes the message `k8s.io.api.core.v1.Pod`.
-            let message = format!("k8s.io.{}", name.strip_prefix("io.k8s.")?);
+            // `io.k8s.api.core.v1.Pod` describes the message `k8s.io.api.core.v1.Pod`;
+            // `io.k8s.apiextensions-apiserver.…` the package `k8s.io.apiextensions_apiserver.…`.
+            let message = format!("k8s.io.{}", name.strip_prefix("io.k8s.")?.replace('-', "_"));
             let shape = Shape {
                 properties: strings(schema.get("properties")),
                 required: strings(schema.get("required")),

@@ -133,7 +133,7 @@ impl WatchEvent {
                         Value::String(self.rv().to_string()),
                     );
                 }
-                let bytes = serde_json::to_vec(&v).unwrap_or_else(|_| prev.bytes.to_vec());
+                let bytes = crate::wire::to_vec(&v).unwrap_or_else(|_| prev.bytes.to_vec());
                 frame("DELETED", &bytes)
             })
             .clone()

@@ -67,7 +67,8 @@ pub struct Stored {
 pub type StoredObject = Arc<Stored>;
 
 impl Stored {
-    /// Serialises `obj` and extracts its selectable data.
+    /// Serialises `obj` (with Go's key order, see [`crate::wire`]) and extracts its
+    /// selectable data.
     pub fn from_value(key: &ResourceKey, obj: &Value, rv: u64) -> Result<Stored, ApiError> {
         let meta = obj.get("metadata");
         let s = |f: &str| {
@@ -85,7 +86,7 @@ impl Stored {
                     .collect()
             })
             .unwrap_or_default();
-        let bytes = serde_json::to_vec(obj).map_err(ApiError::internal)?;
+        let bytes = crate::wire::to_vec(obj).map_err(ApiError::internal)?;
         Ok(Stored {
             bytes: Bytes::from(bytes),
             namespace: s("namespace"),

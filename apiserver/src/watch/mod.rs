@@ -103,7 +103,7 @@ fn bookmark(api_version: &str, kind: &str, rv: u64, initial_end: bool) -> Bytes 
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     let obj = json!({"kind": kind, "apiVersion": api_version, "metadata": meta});
-    frame("BOOKMARK", obj.to_string().as_bytes())
+    frame("BOOKMARK", &crate::wire::to_vec(&obj).unwrap_or_default())
 }
 
 /// Frames already queued for a watcher are sent together up to this many bytes.
@@ -150,7 +150,7 @@ impl StreamState {
         }
         let out = t(v);
         self.serializations.fetch_add(1, Ordering::Relaxed);
-        Some(frame(etype.as_str(), out.to_string().as_bytes()))
+        Some(frame(etype.as_str(), &crate::wire::to_vec(&out).ok()?))
     }
 
     fn initial(&mut self, obj: &Stored) {

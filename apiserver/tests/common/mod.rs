@@ -3,12 +3,15 @@
 
 #![allow(dead_code)]
 
+pub mod written;
+
 use std::path::{Path, PathBuf};
 
 use capstan_apiserver::TestServer;
 use http_body_util::BodyExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Where this machine's versioned kubectl binaries live (`/usr/bin/kubectl` dispatches
 /// to one of them by the server's minor version).
@@ -73,6 +76,22 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, String, Value) {
+    let (code, ct, bytes) = send_raw(client, method, path, headers, body).await;
+    (
+        code,
+        ct,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// One raw request; returns (status, Content-Type, body bytes as written).
+pub async fn send_raw(
+    client: &kube::Client,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String, bytes::Bytes) {
     let mut req = http::Request::builder().method(method).uri(path);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -86,11 +105,7 @@ pub async fn send(
         .unwrap_or("")
         .to_string();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (
-        code,
-        ct,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (code, ct, bytes)
 }
 
 /// GETs an object as JSON (panics unless 200).
@@ -195,4 +210,28 @@ pub fn disruption_target(pod: &Pod) -> Option<PodCondition> {
         "{target:?}"
     );
     Some(target.clone())
+}
+
+/// A pod labelled `app: web` with one nginx container.
+pub fn pod(name: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap()
+}
+
+/// A Deployment of `replicas` nginx pods labelled and selected by `app: <name>`.
+pub fn deployment(name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+        }
+    }))
+    .unwrap()
 }
