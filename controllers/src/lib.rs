@@ -18,6 +18,9 @@
 //!   annotations, RollingUpdate and Recreate, proportional scaling, paused,
 //!   rollback by template, history cleanup, status, conditions and progress
 //!   deadlines.
+//! - [`job`]: the Job controller (parallelism and completions, the tracking
+//!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
+//!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
@@ -32,6 +35,7 @@
 
 pub mod deployment;
 pub mod gc;
+pub mod job;
 pub mod manager;
 pub mod namespace;
 pub mod replicaset;

@@ -23,6 +23,8 @@ use tokio::time::Instant;
 
 /// The namespace the scenarios use.
 pub const NS: &str = "default";
+/// The taint of the process pools [`Cluster::add_process_pool`] adds.
+pub const PROCESS_TAINT: &str = "capstan.dev/process";
 /// `deployment.kubernetes.io/revision`.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 
@@ -130,6 +132,46 @@ impl Cluster {
             client,
             plane,
         }
+    }
+
+    /// Adds a NodePool `name` of `nodes` nodes of the `process` runtime
+    /// (containers run as local processes with real exit codes), tainted
+    /// `capstan.dev/process=true:NoSchedule` when `tainted` so that only pods
+    /// tolerating it land there, and waits until its nodes are Ready.
+    pub async fn add_process_pool(&self, name: &str, nodes: i32, tainted: bool) {
+        use capstan_node_agent::{NodePool, NodePoolSpec};
+        let mut spec = NodePoolSpec::process(nodes);
+        if tainted {
+            spec.taints = vec![k8s_openapi::api::core::v1::Taint {
+                key: PROCESS_TAINT.to_string(),
+                value: Some("true".to_string()),
+                effect: "NoSchedule".to_string(),
+                time_added: None,
+            }];
+        }
+        let pools: Api<NodePool> = Api::all(self.client.clone());
+        pools
+            .create(&kube::api::PostParams::default(), &NodePool::new(name, spec))
+            .await
+            .expect("create the process NodePool");
+        let node_api: Api<Node> = Api::all(self.client.clone());
+        let selector = format!("{}={name}", capstan_node_agent::node::POOL_LABEL);
+        eventually("every process node Ready", || async {
+            let ready = node_api
+                .list(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .iter()
+                .filter(|n| capstan_node_agent::node::is_ready(n))
+                .count();
+            if ready == usize::try_from(nodes).unwrap_or(0) {
+                Ok(())
+            } else {
+                Err(format!("{ready} of {nodes} process nodes Ready"))
+            }
+        })
+        .await;
     }
 
     /// Kills the running controllers (see [`ControlPlane::kill_controllers`]).
