@@ -55,7 +55,8 @@ fn job_manifest(name: &str, spec: Value, annotations: Value, command: &[&str]) -
 fn on_process_pool(mut manifest: Value, pool: &str) -> Value {
     let spec = &mut manifest["spec"]["template"]["spec"];
     spec["nodeSelector"] = json!({"capstan.dev/nodepool": pool});
-    spec["tolerations"] = json!([{"key": PROCESS_TAINT, "operator": "Exists", "effect": "NoSchedule"}]);
+    spec["tolerations"] =
+        json!([{"key": PROCESS_TAINT, "operator": "Exists", "effect": "NoSchedule"}]);
     manifest
 }
 
@@ -107,7 +108,20 @@ async fn kubectl_wait(cluster: &Cluster, name: &str, cond: &str) {
             "--timeout=110s",
         ])
         .await;
-    assert!(ok, "kubectl wait --for=condition={cond} job/{name}: {out}");
+    if !ok {
+        let (_, job) = cluster.kubectl(&["get", "job", name, "-o", "yaml"]).await;
+        let (_, pods) = cluster
+            .kubectl(&[
+                "get",
+                "pods",
+                "-o",
+                "yaml",
+                "-l",
+                &format!("{JOB_NAME_LABEL}={name}"),
+            ])
+            .await;
+        panic!("kubectl wait --for=condition={cond} job/{name}: {out}\n{job}\n{pods}");
+    }
     assert!(out.contains("condition met"), "{out}");
 }
 
@@ -131,9 +145,12 @@ impl ActiveWatch {
         use kube::runtime::{WatchStreamExt, watcher};
         let seen = Arc::new(parking_lot::Mutex::new((0usize, BTreeSet::new())));
         let api = cluster.api::<Pod>();
-        let mut stream = watcher(api, watcher::Config::default().labels(&format!("{JOB_NAME_LABEL}={job}")))
-            .default_backoff()
-            .boxed();
+        let mut stream = watcher(
+            api,
+            watcher::Config::default().labels(&format!("{JOB_NAME_LABEL}={job}")),
+        )
+        .default_backoff()
+        .boxed();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn({
             let seen = seen.clone();
@@ -193,7 +210,16 @@ async fn kubectl_create_job_runs_to_completion() {
     let cluster = Cluster::start(0).await;
     cluster.add_process_pool("proc", 1, false).await;
     let (ok, out) = cluster
-        .kubectl(&["create", "job", "pi", "--image=perl", "--", "perl", "-e", "1"])
+        .kubectl(&[
+            "create",
+            "job",
+            "pi",
+            "--image=perl",
+            "--",
+            "perl",
+            "-e",
+            "1",
+        ])
         .await;
     assert!(ok, "kubectl create job: {out}");
     kubectl_wait(&cluster, "pi", "complete").await;
@@ -203,14 +229,20 @@ async fn kubectl_create_job_runs_to_completion() {
     assert_eq!(st.failed, None);
     assert_eq!(st.active, None);
     assert!(st.start_time.is_some() && st.completion_time.is_some());
-    let done = ("CompletionsReached".to_string(), "Reached expected number of succeeded pods".to_string());
+    let done = (
+        "CompletionsReached".to_string(),
+        "Reached expected number of succeeded pods".to_string(),
+    );
     assert_eq!(reason(&job, "SuccessCriteriaMet"), Some(done.clone()));
     assert_eq!(reason(&job, "Complete"), Some(done));
     let pods = job_pods(&cluster, "pi").await;
     assert_eq!(pods.len(), 1);
     let pod = pods.values().next().unwrap();
     assert_eq!(phase(pod), "Succeeded");
-    assert!(!has_finalizer(pod), "the tracking finalizer is removed once counted");
+    assert!(
+        !has_finalizer(pod),
+        "the tracking finalizer is removed once counted"
+    );
     let (ok, out) = cluster.kubectl(&["get", "job", "pi"]).await;
     assert!(ok && out.contains("1/1"), "{out}");
     cluster.stop().await;
@@ -239,7 +271,10 @@ async fn ten_completions_three_at_a_time() {
     assert_eq!(watch.pods_seen(), 10, "one pod per completion");
     let pods = job_pods(&cluster, "batch").await;
     assert_eq!(pods.len(), 10);
-    assert!(pods.values().all(|p| phase(p) == "Succeeded" && !has_finalizer(p)));
+    assert!(
+        pods.values()
+            .all(|p| phase(p) == "Succeeded" && !has_finalizer(p))
+    );
     cluster.stop().await;
 }
 
@@ -252,7 +287,12 @@ async fn a_failing_job_backs_off_and_fails() {
     let cluster = Cluster::start(0).await;
     cluster.add_process_pool("proc", 1, true).await;
     let manifest = on_process_pool(
-        job_manifest("fail", json!({"backoffLimit": 1}), json!({}), &["sh", "-c", "exit 1"]),
+        job_manifest(
+            "fail",
+            json!({"backoffLimit": 1}),
+            json!({}),
+            &["sh", "-c", "exit 1"],
+        ),
         "proc",
     );
     kubectl_create(&cluster, "fail.json", &manifest).await;
@@ -272,7 +312,12 @@ async fn a_failing_job_backs_off_and_fails() {
     assert_eq!(pods.len(), 2);
     pods.sort_by_key(|p| p.creation_timestamp().map(|t| t.0));
     let exit = |p: &Pod| {
-        p.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0]
+        p.status
+            .as_ref()
+            .unwrap()
+            .container_statuses
+            .as_ref()
+            .unwrap()[0]
             .state
             .as_ref()
             .unwrap()
@@ -280,11 +325,17 @@ async fn a_failing_job_backs_off_and_fails() {
             .clone()
             .unwrap()
     };
-    assert!(pods.iter().all(|p| phase(p) == "Failed" && exit(p).exit_code == 1));
+    assert!(
+        pods.iter()
+            .all(|p| phase(p) == "Failed" && exit(p).exit_code == 1)
+    );
     let failed_at = exit(&pods[0]).finished_at.unwrap().0;
     let replaced_at = pods[1].creation_timestamp().unwrap().0;
     let waited = replaced_at.duration_since(failed_at).as_secs_f64();
-    assert!(waited >= 9.0, "the replacement waited out the 10 s backoff ({waited} s)");
+    assert!(
+        waited >= 9.0,
+        "the replacement waited out the 10 s backoff ({waited} s)"
+    );
     cluster.stop().await;
 }
 
@@ -319,7 +370,10 @@ async fn indexed_job_with_hostnames_and_fail_index() {
     assert_eq!((st.succeeded, st.failed), (Some(2), Some(1)));
     assert_eq!(
         reason(&job, "Failed"),
-        Some(("FailedIndexes".to_string(), "Job has failed indexes".to_string()))
+        Some((
+            "FailedIndexes".to_string(),
+            "Job has failed indexes".to_string()
+        ))
     );
     let pods = job_pods(&cluster, "ix").await;
     assert_eq!(pods.len(), 3, "the failed index was not retried");
@@ -364,20 +418,37 @@ async fn suspend_and_resume() {
         let cluster = &cluster;
         async move {
             let (ok, out) = cluster
-                .kubectl(&["patch", "job/sus", "--type=merge", "-p", &json!({"spec": {"suspend": suspend}}).to_string()])
+                .kubectl(&[
+                    "patch",
+                    "job/sus",
+                    "--type=merge",
+                    "-p",
+                    &json!({"spec": {"suspend": suspend}}).to_string(),
+                ])
                 .await;
             assert!(ok, "kubectl patch: {out}");
         }
     };
     patch(false).await;
     eventually("two running pods after resuming", || async {
-        let running = job_pods(&cluster, "sus").await.values().filter(|p| phase(p) == "Running").count();
-        if running == 2 { Ok(()) } else { Err(format!("{running} running")) }
+        let running = job_pods(&cluster, "sus")
+            .await
+            .values()
+            .filter(|p| phase(p) == "Running")
+            .count();
+        if running == 2 {
+            Ok(())
+        } else {
+            Err(format!("{running} running"))
+        }
     })
     .await;
     let job = get_job(&cluster, "sus").await;
     let resumed = condition(&job, "Suspended").unwrap();
-    assert_eq!((resumed.status.as_str(), resumed.reason.as_deref()), ("False", Some("JobResumed")));
+    assert_eq!(
+        (resumed.status.as_str(), resumed.reason.as_deref()),
+        ("False", Some("JobResumed"))
+    );
     assert!(job.status.as_ref().unwrap().start_time.is_some());
 
     patch(true).await;
@@ -393,11 +464,18 @@ async fn suspend_and_resume() {
     })
     .await;
     let job = get_job(&cluster, "sus").await;
-    assert_eq!(job.status.as_ref().unwrap().failed, None, "suspension is no failure");
+    assert_eq!(
+        job.status.as_ref().unwrap().failed,
+        None,
+        "suspension is no failure"
+    );
 
     patch(false).await;
     kubectl_wait(&cluster, "sus", "complete").await;
-    assert_eq!(get_job(&cluster, "sus").await.status.unwrap().succeeded, Some(2));
+    assert_eq!(
+        get_job(&cluster, "sus").await.status.unwrap().succeeded,
+        Some(2)
+    );
     cluster.stop().await;
 }
 
@@ -417,13 +495,19 @@ async fn the_active_deadline_fails_the_job() {
     let job = get_job(&cluster, "slow").await;
     assert_eq!(
         reason(&job, "Failed"),
-        Some(("DeadlineExceeded".to_string(), "Job was active longer than specified deadline".to_string()))
+        Some((
+            "DeadlineExceeded".to_string(),
+            "Job was active longer than specified deadline".to_string()
+        ))
     );
     let st = job.status.unwrap();
     assert_eq!((st.active, st.terminating), (None, Some(0)));
     eventually("the deadline's pods are gone or finished", || async {
         let pods = job_pods(&cluster, "slow").await;
-        let live = pods.values().filter(|p| !matches!(phase(p), "Succeeded" | "Failed")).count();
+        let live = pods
+            .values()
+            .filter(|p| !matches!(phase(p), "Succeeded" | "Failed"))
+            .count();
         if live == 0 && pods.values().all(|p| !has_finalizer(p)) {
             Ok(())
         } else {
@@ -465,12 +549,19 @@ async fn replacement_waits_for_failed_pods_with_policy_failed() {
     assert!(ok, "kubectl delete pod: {out}");
     eventually("the Job counts the terminating pod", || async {
         let st = get_job(&cluster, "rp").await.status.unwrap_or_default();
-        if st.terminating == Some(1) { Ok(()) } else { Err(format!("{st:?}")) }
+        if st.terminating == Some(1) {
+            Ok(())
+        } else {
+            Err(format!("{st:?}"))
+        }
     })
     .await;
     let replacement = eventually_some("a replacement pod", || async {
         let pods = job_pods(&cluster, "rp").await;
-        let new = pods.values().find(|p| p.name_any() != first.name_any())?.clone();
+        let new = pods
+            .values()
+            .find(|p| p.name_any() != first.name_any())?
+            .clone();
         // When the replacement exists, the first pod has failed (or is gone).
         if let Some(old) = pods.get(&first.name_any()) {
             assert_eq!(phase(old), "Failed", "replaced while still terminating");
@@ -490,19 +581,33 @@ async fn replacement_waits_for_failed_pods_with_policy_failed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_jobs_pods_do_not_linger() {
     let cluster = Cluster::start(1).await;
-    let manifest = job_manifest("gone", json!({"parallelism": 3, "completions": 3}), json!({}), &["sleep-forever"]);
+    let manifest = job_manifest(
+        "gone",
+        json!({"parallelism": 3, "completions": 3}),
+        json!({}),
+        &["sleep-forever"],
+    );
     kubectl_create(&cluster, "gone.json", &manifest).await;
     eventually("three running pods with the finalizer", || async {
         let pods = job_pods(&cluster, "gone").await;
-        let n = pods.values().filter(|p| phase(p) == "Running" && has_finalizer(p)).count();
+        let n = pods
+            .values()
+            .filter(|p| phase(p) == "Running" && has_finalizer(p))
+            .count();
         if n == 3 { Ok(()) } else { Err(format!("{n}")) }
     })
     .await;
-    let (ok, out) = cluster.kubectl(&["delete", "job", "gone", "--wait=false"]).await;
+    let (ok, out) = cluster
+        .kubectl(&["delete", "job", "gone", "--wait=false"])
+        .await;
     assert!(ok, "kubectl delete job: {out}");
     eventually("no pod left", || async {
         let pods = job_pods(&cluster, "gone").await;
-        if pods.is_empty() { Ok(()) } else { Err(format!("{:?}", pods.keys())) }
+        if pods.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{:?}", pods.keys()))
+        }
     })
     .await;
     cluster.stop().await;
@@ -520,12 +625,28 @@ async fn jobs_managed_elsewhere_are_skipped() {
     ))
     .expect("job");
     other.metadata.namespace = Some(NS.into());
-    cluster.api::<Job>().create(&PostParams::default(), &other).await.expect("create");
+    cluster
+        .api::<Job>()
+        .create(&PostParams::default(), &other)
+        .await
+        .expect("create");
     // A Job managed here, created after it, runs to completion meanwhile.
-    let mine = job_manifest("mine", json!({}), json!({"capstan.dev/run-for": "1s"}), &["work"]);
+    let mine = job_manifest(
+        "mine",
+        json!({}),
+        json!({"capstan.dev/run-for": "1s"}),
+        &["work"],
+    );
     kubectl_create(&cluster, "mine.json", &mine).await;
     kubectl_wait(&cluster, "mine", "complete").await;
     assert!(job_pods(&cluster, "other").await.is_empty());
-    assert_eq!(get_job(&cluster, "other").await.status.unwrap_or_default().start_time, None);
+    assert_eq!(
+        get_job(&cluster, "other")
+            .await
+            .status
+            .unwrap_or_default()
+            .start_time,
+        None
+    );
     cluster.stop().await;
 }

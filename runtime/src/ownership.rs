@@ -304,7 +304,10 @@ pub fn patch_finalizers(
             meta.insert("finalizers".into(), json!(finalizers));
         }
         (PatchStrategy::StrategicMerge, false) => {
-            meta.insert("$deleteFromPrimitiveList/finalizers".into(), json!(finalizers));
+            meta.insert(
+                "$deleteFromPrimitiveList/finalizers".into(),
+                json!(finalizers),
+            );
         }
         (PatchStrategy::JsonMerge, adding) => {
             let mut list: Vec<&String> = existing

@@ -48,7 +48,11 @@ impl JobActions {
         recorder: Option<Recorder>,
     ) -> Self {
         Self {
-            status: StatusWriter::new(client.clone()).with_retries(0),
+            // The sync decides when to write (upstream's `needsFlush`), comparing
+            // with the status it started from; the writer writes when asked.
+            status: StatusWriter::new(client.clone())
+                .with_retries(0)
+                .skip_when(|_, _| false),
             pods: PodControl::new(client.clone(), expectations, recorder.clone()),
             client,
             finalizers,
@@ -81,18 +85,24 @@ impl JobActions {
         if cond.type_ == COMPLETE {
             let succeeded = job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0);
             if spec::completions(job).is_some_and(|c| succeeded > c) {
-                self.record(job, &JobEvent {
-                    normal: false,
-                    reason: "TooManySucceededPods",
-                    message: "Too many succeeded pods running after completion count reached"
-                        .into(),
-                });
+                self.record(
+                    job,
+                    &JobEvent {
+                        normal: false,
+                        reason: "TooManySucceededPods",
+                        message: "Too many succeeded pods running after completion count reached"
+                            .into(),
+                    },
+                );
             }
-            self.record(job, &JobEvent {
-                normal: true,
-                reason: "Completed",
-                message: "Job completed".into(),
-            });
+            self.record(
+                job,
+                &JobEvent {
+                    normal: true,
+                    reason: "Completed",
+                    message: "Job completed".into(),
+                },
+            );
         } else if let Some(r) = &self.recorder {
             r.record_for(
                 job,
@@ -123,7 +133,11 @@ impl JobActions {
 
     /// Deletes `pods` (finalizers kept), counting the deleted and the ready
     /// among them.
-    async fn delete(&self, job: &Job, pods: &[PodToDelete]) -> (ManageOutcome, Result<(), PodControlError>) {
+    async fn delete(
+        &self,
+        job: &Job,
+        pods: &[PodToDelete],
+    ) -> (ManageOutcome, Result<(), PodControlError>) {
         let refs: Vec<PodRef> = pods.iter().map(|p| p.pod.clone()).collect();
         let results = self.pods.delete_each(job, &refs).await;
         let mut out = ManageOutcome::default();
@@ -139,7 +153,10 @@ impl JobActions {
                 }
             }
         }
-        (out, first.map_or(Ok(()), |e| Err(PodControlError::Delete(e))))
+        (
+            out,
+            first.map_or(Ok(()), |e| Err(PodControlError::Delete(e))),
+        )
     }
 
     /// Removes the tracking finalizer of `pods`, then deletes those whose
@@ -170,10 +187,19 @@ impl JobActions {
     }
 
     /// Creates the planned pods; returns how many were created.
-    async fn create(&self, job: &Job, new: &[NewPod]) -> (ManageOutcome, Result<(), PodControlError>) {
+    async fn create(
+        &self,
+        job: &Job,
+        new: &[NewPod],
+    ) -> (ManageOutcome, Result<(), PodControlError>) {
         let controller_ref = match job.controller_ref() {
             Ok(r) => r,
-            Err(e) => return (ManageOutcome::default(), Err(PodControlError::Owner(e.to_string()))),
+            Err(e) => {
+                return (
+                    ManageOutcome::default(),
+                    Err(PodControlError::Owner(e.to_string())),
+                );
+            }
         };
         let mut pods: Vec<Pod> = Vec::with_capacity(new.len());
         for n in new {
@@ -194,7 +220,11 @@ impl JobActions {
     async fn patch_out_finalizer(&self, pod: &PodRef) -> Result<(), kube::Error> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
         match api
-            .patch(&pod.name, &PatchParams::default(), &Patch::Strategic(remove_finalizer_patch()))
+            .patch(
+                &pod.name,
+                &PatchParams::default(),
+                &Patch::Strategic(remove_finalizer_patch()),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -236,8 +266,7 @@ impl JobActions {
     }
 
     /// Writes `status` as the Job's (a PUT of `/status` with the Job's
-    /// `resourceVersion`, no retry); returns the stored Job, or `job` itself when
-    /// nothing changed.
+    /// `resourceVersion`, no retry); returns the stored Job.
     pub async fn write_status(&self, job: &Job, status: &JobStatus) -> Result<Job, kube::Error> {
         Ok(self
             .status

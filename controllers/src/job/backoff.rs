@@ -59,7 +59,11 @@ impl BackoffRecord {
     /// How long before a replacement pod may be created at `now` (upstream
     /// `getRemainingTime`).
     pub fn remaining(&self, now: Timestamp) -> Duration {
-        remaining_for_failures(self.failures_after_last_success, self.last_failure_time, now)
+        remaining_for_failures(
+            self.failures_after_last_success,
+            self.last_failure_time,
+            now,
+        )
     }
 }
 
@@ -81,7 +85,11 @@ pub fn backoff_for(failures: u32) -> Duration {
 
 /// What is left at `now` of the backoff of `failures` failures, the last one at
 /// `last_failure` (upstream `getRemainingTimeForFailuresCount`).
-pub fn remaining_for_failures(failures: u32, last_failure: Option<Timestamp>, now: Timestamp) -> Duration {
+pub fn remaining_for_failures(
+    failures: u32,
+    last_failure: Option<Timestamp>,
+    now: Timestamp,
+) -> Duration {
     let (backoff, Some(last)) = (backoff_for(failures), last_failure) else {
         return Duration::ZERO;
     };
@@ -95,7 +103,9 @@ pub fn remaining_for_index(last_failed: Option<&Pod>, now: Timestamp) -> Duratio
     let Some(p) = last_failed else {
         return Duration::ZERO;
     };
-    let failures = u32::try_from(absolute_failure_count(p)).unwrap_or(0).saturating_add(1);
+    let failures = u32::try_from(absolute_failure_count(p))
+        .unwrap_or(0)
+        .saturating_add(1);
     remaining_for_failures(failures, Some(finished_time(p)), now)
 }
 
@@ -137,10 +147,22 @@ mod tests {
 
     #[test]
     fn remaining_time_counts_from_the_last_failure() {
-        assert_eq!(remaining_for_failures(1, Some(at(100)), at(104)), Duration::from_secs(6));
-        assert_eq!(remaining_for_failures(2, Some(at(100)), at(104)), Duration::from_secs(16));
-        assert_eq!(remaining_for_failures(2, Some(at(100)), at(130)), Duration::ZERO);
-        assert_eq!(remaining_for_failures(0, Some(at(100)), at(100)), Duration::ZERO);
+        assert_eq!(
+            remaining_for_failures(1, Some(at(100)), at(104)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            remaining_for_failures(2, Some(at(100)), at(104)),
+            Duration::from_secs(16)
+        );
+        assert_eq!(
+            remaining_for_failures(2, Some(at(100)), at(130)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            remaining_for_failures(0, Some(at(100)), at(100)),
+            Duration::ZERO
+        );
         assert_eq!(remaining_for_failures(3, None, at(100)), Duration::ZERO);
     }
 
@@ -152,26 +174,44 @@ mod tests {
         let s = succeeded_pod_at(pod("s"), 40);
         let empty = BackoffRecord::default();
         let r = empty.next(&[], &[&f2, &f1]);
-        assert_eq!(r, BackoffRecord { failures_after_last_success: 2, last_failure_time: Some(at(30)) });
+        assert_eq!(
+            r,
+            BackoffRecord {
+                failures_after_last_success: 2,
+                last_failure_time: Some(at(30))
+            }
+        );
         assert_eq!(r.next(&[], &[]), r);
         let r = r.next(&[], &[&f3]);
         assert_eq!(r.failures_after_last_success, 3);
         assert_eq!(r.remaining(at(60)), Duration::from_secs(30));
         // A success in the same sync keeps only the failures after it.
         let r = empty.next(&[&s], &[&f1, &f2, &f3]);
-        assert_eq!(r, BackoffRecord { failures_after_last_success: 1, last_failure_time: Some(at(50)) });
+        assert_eq!(
+            r,
+            BackoffRecord {
+                failures_after_last_success: 1,
+                last_failure_time: Some(at(50))
+            }
+        );
         assert_eq!(empty.next(&[&s], &[]), BackoffRecord::default());
     }
 
     #[test]
     fn per_index_backoff_uses_the_failure_count_annotation() {
         let mut p = failed_pod_at(pod("p"), 100);
-        assert_eq!(remaining_for_index(Some(&p), at(105)), Duration::from_secs(5));
+        assert_eq!(
+            remaining_for_index(Some(&p), at(105)),
+            Duration::from_secs(5)
+        );
         p.metadata.annotations.get_or_insert_default().insert(
             crate::job::JOB_INDEX_FAILURE_COUNT_ANNOTATION.into(),
             "1".into(),
         );
-        assert_eq!(remaining_for_index(Some(&p), at(105)), Duration::from_secs(15));
+        assert_eq!(
+            remaining_for_index(Some(&p), at(105)),
+            Duration::from_secs(15)
+        );
         assert_eq!(remaining_for_index(None, at(105)), Duration::ZERO);
     }
 
@@ -180,7 +220,10 @@ mod tests {
         let store = BackoffStore::default();
         let key = ObjectKey::new(Some("default"), "pi");
         assert_eq!(store.get(&key), BackoffRecord::default());
-        let r = BackoffRecord { failures_after_last_success: 2, last_failure_time: Some(at(1)) };
+        let r = BackoffRecord {
+            failures_after_last_success: 2,
+            last_failure_time: Some(at(1)),
+        };
         store.update(&key, r);
         assert_eq!(store.get(&key), r);
         store.remove(&key);

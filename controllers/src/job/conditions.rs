@@ -104,14 +104,45 @@ mod tests {
     #[test]
     fn ensure_appends_replaces_and_never_adds_false() {
         let mut list = Vec::new();
-        assert!(!ensure(&mut list, SUSPENDED, "False", "JobResumed", "Job resumed", at(1)));
+        assert!(!ensure(
+            &mut list,
+            SUSPENDED,
+            "False",
+            "JobResumed",
+            "Job resumed",
+            at(1)
+        ));
         assert!(list.is_empty());
-        assert!(ensure(&mut list, SUSPENDED, "True", "JobSuspended", "Job suspended", at(1)));
-        assert!(!ensure(&mut list, SUSPENDED, "True", "JobSuspended", "Job suspended", at(2)));
-        assert!(ensure(&mut list, SUSPENDED, "False", "JobResumed", "Job resumed", at(3)));
+        assert!(ensure(
+            &mut list,
+            SUSPENDED,
+            "True",
+            "JobSuspended",
+            "Job suspended",
+            at(1)
+        ));
+        assert!(!ensure(
+            &mut list,
+            SUSPENDED,
+            "True",
+            "JobSuspended",
+            "Job suspended",
+            at(2)
+        ));
+        assert!(ensure(
+            &mut list,
+            SUSPENDED,
+            "False",
+            "JobResumed",
+            "Job resumed",
+            at(3)
+        ));
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].status, "False");
         assert_eq!(list[0].last_transition_time, Some(Time(at(3))));
-        assert_eq!(find(&list, SUSPENDED).map(|c| c.reason.as_deref()), Some(Some("JobResumed")));
+        assert_eq!(
+            find(&list, SUSPENDED).map(|c| c.reason.as_deref()),
+            Some(Some("JobResumed"))
+        );
     }
 }

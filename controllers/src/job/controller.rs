@@ -107,8 +107,8 @@ impl JobReconciler {
         let Some(selector) = spec::spec(job).selector.as_ref() else {
             return Ok(Vec::new());
         };
-        let selector =
-            ControllerRefManager::<Pod>::selector_from(selector).map_err(ReconcileError::Selector)?;
+        let selector = ControllerRefManager::<Pod>::selector_from(selector)
+            .map_err(ReconcileError::Selector)?;
         let uid = job.metadata.uid.as_deref().unwrap_or_default();
         let ns = job.metadata.namespace.as_deref().unwrap_or_default();
         let mut candidates = self
@@ -171,6 +171,7 @@ impl JobReconciler {
             now,
         };
         let plan = plan_tracking(&input);
+        tracing::debug!(job = %key, flush = plan.needs_flush, removals = plan.remove_finalizers.len(), "tracking");
         let mut job = after.job.clone();
         job.status = Some(plan.status.clone());
         if plan.needs_flush {
@@ -241,11 +242,14 @@ impl Reconciler for JobReconciler {
             return Ok(Action::Done);
         }
         if !spec::known_completion_mode(&job) {
-            self.actions.record(&job, &JobEvent {
-                normal: false,
-                reason: "UnknownCompletionMode",
-                message: "Skipped Job sync because completion mode is unknown".into(),
-            });
+            self.actions.record(
+                &job,
+                &JobEvent {
+                    normal: false,
+                    reason: "UnknownCompletionMode",
+                    message: "Skipped Job sync because completion mode is unknown".into(),
+                },
+            );
             return Ok(Action::Done);
         }
         // Asked before the pods are read: see `JobActions::needs_sync`.
@@ -270,6 +274,7 @@ impl Reconciler for JobReconciler {
             self.add_after(key, d.max(SYNC_JOB_BATCH_PERIOD));
         }
         let (outcome, manage) = self.actions.perform_pods(&ctx.job, &plan).await;
+        tracing::debug!(job = %key, ?outcome, "pods managed");
         let after = after_manage(&ctx, &plan, &outcome);
         for e in &after.events {
             self.actions.record(&ctx.job, e);
@@ -320,9 +325,14 @@ impl Reconciler for OrphanPodReconciler {
         if !has_tracking_finalizer(&pod) {
             return Ok(Action::Done);
         }
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), key.namespace().unwrap_or_default());
+        let api: Api<Pod> =
+            Api::namespaced(self.client.clone(), key.namespace().unwrap_or_default());
         match api
-            .patch(key.name(), &PatchParams::default(), &Patch::Strategic(remove_finalizer_patch()))
+            .patch(
+                key.name(),
+                &PatchParams::default(),
+                &Patch::Strategic(remove_finalizer_patch()),
+            )
             .await
         {
             Ok(_) => Ok(Action::Done),
@@ -369,7 +379,8 @@ pub struct JobController {
 
 fn rate_limited(name: &str) -> ControllerBuilder {
     let (base, max) = JOB_API_BACKOFF;
-    ControllerBuilder::new(name).rate_limiter(Arc::new(ItemExponentialFailureRateLimiter::new(base, max)))
+    ControllerBuilder::new(name)
+        .rate_limiter(Arc::new(ItemExponentialFailureRateLimiter::new(base, max)))
 }
 
 impl JobController {
@@ -400,7 +411,12 @@ impl JobController {
             expectations: expectations.clone(),
             finalizers: finalizers.clone(),
             backoff: Arc::new(BackoffStore::default()),
-            actions: JobActions::new(client.clone(), expectations.clone(), finalizers.clone(), recorder),
+            actions: JobActions::new(
+                client.clone(),
+                expectations.clone(),
+                finalizers.clone(),
+                recorder,
+            ),
             clock: config.clock.clone(),
             queue: queue_cell.clone(),
         };
@@ -520,8 +536,11 @@ impl Wiring {
         };
         // The pods a Job controls (only they can carry its finalizer).
         let pods_of = move |job: &Job| -> Vec<Arc<Pod>> {
-            pods.by_index(CONTROLLER_UID_INDEX, job.metadata.uid.as_deref().unwrap_or_default())
-                .unwrap_or_default()
+            pods.by_index(
+                CONTROLLER_UID_INDEX,
+                job.metadata.uid.as_deref().unwrap_or_default(),
+            )
+            .unwrap_or_default()
         };
         let on_pods = {
             let (w1, w2, w3) = (this.clone(), this.clone(), this.clone());
@@ -551,7 +570,11 @@ impl Wiring {
             EventHandlerFns::new()
                 .on_add(move |job: Arc<Job>, _| w1.apply(events::job_added(&job)))
                 .on_update(move |old: Arc<Job>, new: Arc<Job>| {
-                    let pods = if spec::is_finished(&new) { p2(&new) } else { Vec::new() };
+                    let pods = if spec::is_finished(&new) {
+                        p2(&new)
+                    } else {
+                        Vec::new()
+                    };
                     let pods: Vec<&Pod> = pods.iter().map(|p| &**p).collect();
                     let now = w2.clock.now();
                     w2.apply(events::job_updated(&old, &new, &pods, now));

@@ -12,8 +12,8 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-use super::pods::has_tracking_finalizer;
 use super::plan::deadline_requeue;
+use super::pods::has_tracking_finalizer;
 use super::{SYNC_JOB_BATCH_PERIOD, spec};
 use crate::util::pod_control::{owners_selecting, pod_key};
 
@@ -100,7 +100,8 @@ pub fn pod_updated(old: &Pod, new: &Pod, jobs: &[&Job]) -> Reaction {
     if let Some(r) = new_ref {
         if let Some(job) = resolve(new.metadata.namespace.as_deref(), r, jobs) {
             if finalizer_removed {
-                out.finalizer_removals_observed.push((ObjectKey::of(job), uid));
+                out.finalizer_removals_observed
+                    .push((ObjectKey::of(job), uid));
             }
             batched(&mut out, job);
         }
@@ -232,13 +233,19 @@ mod tests {
         let mut new = rv(p.clone(), "2");
         new.metadata.finalizers = None;
         let r = pod_updated(&old, &new, &[&j]);
-        assert_eq!(r.finalizer_removals_observed, [(key.clone(), "uid-a".to_string())]);
+        assert_eq!(
+            r.finalizer_removals_observed,
+            [(key.clone(), "uid-a".to_string())]
+        );
 
         // Deleting with the finalizer: a deletion, not yet a finalizer removal.
         let mut deleting = rv(p.clone(), "3");
         deleting.metadata.deletion_timestamp = Some(k8s(at(1)));
         let r = pod_updated(&old, &deleting, &[&j]);
-        assert_eq!(r.deletions_observed, [(key.clone(), "default/a".to_string())]);
+        assert_eq!(
+            r.deletions_observed,
+            [(key.clone(), "default/a".to_string())]
+        );
         assert!(r.finalizer_removals_observed.is_empty());
         let r = pod_deleted(&deleting, &[&j], true);
         assert_eq!(r.finalizer_removals_observed, [(key, "uid-a".to_string())]);
@@ -251,12 +258,21 @@ mod tests {
         orphan.metadata.labels = Some(labels(&[("batch.kubernetes.io/controller-uid", "uid-pi")]));
         let r = pod_added(&orphan, &[&j]);
         assert_eq!(r.orphans, [ObjectKey::of(&orphan)]);
-        assert_eq!(r.enqueue_after, [(ObjectKey::of(&j), SYNC_JOB_BATCH_PERIOD)], "may adopt it");
+        assert_eq!(
+            r.enqueue_after,
+            [(ObjectKey::of(&j), SYNC_JOB_BATCH_PERIOD)],
+            "may adopt it"
+        );
         // A pod of a finished Job: its finalizer is the orphan queue's.
         let mut done = j.clone();
-        done.status.get_or_insert_default().conditions = Some(vec![crate::job::conditions::new_condition(
-            "Complete", "True", "", "", at(1),
-        )]);
+        done.status.get_or_insert_default().conditions =
+            Some(vec![crate::job::conditions::new_condition(
+                "Complete",
+                "True",
+                "",
+                "",
+                at(1),
+            )]);
         let p = tracked(owned_by(pod("a"), &done));
         let r = pod_deleted(&p, &[&done], true);
         assert_eq!(r.orphans, [ObjectKey::of(&p)]);
@@ -268,20 +284,32 @@ mod tests {
         let old = job("pi", Some(1), 1);
         let mut new = old.clone();
         new.metadata.generation = Some(2);
-        assert_eq!(job_updated(&old, &new, &[], at(0)).enqueue, [ObjectKey::of(&new)]);
+        assert_eq!(
+            job_updated(&old, &new, &[], at(0)).enqueue,
+            [ObjectKey::of(&new)]
+        );
         let status_only = job_updated(&old, &old, &[], at(0));
         assert!(status_only.enqueue.is_empty());
         assert_eq!(status_only.enqueue_after.len(), 1);
 
         let mut finished = old.clone();
         finished.status.get_or_insert_default().conditions =
-            Some(vec![crate::job::conditions::new_condition("Failed", "True", "", "", at(1))]);
+            Some(vec![crate::job::conditions::new_condition(
+                "Failed",
+                "True",
+                "",
+                "",
+                at(1),
+            )]);
         let mine = tracked(owned_by(pod("a"), &finished));
         let mut theirs = pod("b");
         theirs.metadata.finalizers = Some(vec![JOB_TRACKING_FINALIZER.into()]);
         let r = job_updated(&old, &finished, &[&mine, &theirs], at(2));
         assert_eq!(r.orphans, [ObjectKey::of(&mine)]);
-        assert_eq!(job_deleted(&finished, &[&mine]).orphans, [ObjectKey::of(&mine)]);
+        assert_eq!(
+            job_deleted(&finished, &[&mine]).orphans,
+            [ObjectKey::of(&mine)]
+        );
     }
 
     #[test]
@@ -292,6 +320,9 @@ mod tests {
         new.spec.as_mut().unwrap().active_deadline_seconds = Some(30);
         new.status.get_or_insert_default().start_time = Some(k8s(at(100)));
         let r = job_updated(&old, &new, &[], at(110));
-        assert_eq!(r.enqueue_after, [(ObjectKey::of(&new), Duration::from_secs(20))]);
+        assert_eq!(
+            r.enqueue_after,
+            [(ObjectKey::of(&new), Duration::from_secs(20))]
+        );
     }
 }

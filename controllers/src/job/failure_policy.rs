@@ -2,8 +2,10 @@
 //! any, a failed pod matches — on its containers' exit codes or on its
 //! conditions (e.g. `DisruptionTarget`) — and what that means for the Job.
 
-use k8s_openapi::api::batch::v1::{PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
-    PodFailurePolicyOnPodConditionsPattern};
+use k8s_openapi::api::batch::v1::{
+    PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern,
+};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodCondition};
 
 /// The action of a pod failure policy rule.
@@ -151,9 +153,9 @@ fn match_on_pod_conditions<'a>(
     patterns: &[PodFailurePolicyOnPodConditionsPattern],
 ) -> Option<&'a PodCondition> {
     conditions.into_iter().flatten().find(|c| {
-        patterns.iter().any(|p| {
-            p.type_ == c.type_ && p.status == c.status
-        })
+        patterns
+            .iter()
+            .any(|p| p.type_ == c.type_ && p.status == c.status)
     })
 }
 
@@ -164,7 +166,12 @@ mod tests {
     use crate::util::testing::pod;
     use k8s_openapi::api::batch::v1::PodFailurePolicyRule;
 
-    fn on_codes(action: &str, op: &str, values: &[i32], container: Option<&str>) -> PodFailurePolicyRule {
+    fn on_codes(
+        action: &str,
+        op: &str,
+        values: &[i32],
+        container: Option<&str>,
+    ) -> PodFailurePolicyRule {
         PodFailurePolicyRule {
             action: action.into(),
             on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
@@ -204,20 +211,34 @@ mod tests {
         assert!(m.count_failed);
         assert_eq!(
             m.fail_job_message.as_deref(),
-            Some("Container c for pod default/a failed with exit code 42 matching FailJob rule at index 1")
+            Some(
+                "Container c for pod default/a failed with exit code 42 matching FailJob rule at index 1"
+            )
         );
         let ignored = match_pod_failure_policy(&pol, &failed_pod(pod("b"), 2));
-        assert_eq!((ignored.action, ignored.count_failed), (Some(PolicyAction::Ignore), false));
+        assert_eq!(
+            (ignored.action, ignored.count_failed),
+            (Some(PolicyAction::Ignore), false)
+        );
         let counted = match_pod_failure_policy(&pol, &failed_pod(pod("c"), 7));
-        assert_eq!((counted.action, counted.count_failed), (Some(PolicyAction::Count), true));
+        assert_eq!(
+            (counted.action, counted.count_failed),
+            (Some(PolicyAction::Count), true)
+        );
     }
 
     #[test]
     fn exit_code_zero_and_other_containers_never_match() {
         let pol = policy(vec![on_codes("FailJob", "NotIn", &[5], None)]);
-        assert_eq!(match_pod_failure_policy(&pol, &failed_pod(pod("a"), 0)), PolicyMatch::NONE);
+        assert_eq!(
+            match_pod_failure_policy(&pol, &failed_pod(pod("a"), 0)),
+            PolicyMatch::NONE
+        );
         let named = policy(vec![on_codes("FailJob", "In", &[3], Some("other"))]);
-        assert_eq!(match_pod_failure_policy(&named, &failed_pod(pod("a"), 3)), PolicyMatch::NONE);
+        assert_eq!(
+            match_pod_failure_policy(&named, &failed_pod(pod("a"), 3)),
+            PolicyMatch::NONE
+        );
     }
 
     #[test]
@@ -228,13 +249,21 @@ mod tests {
         ]);
         let disrupted = with_condition(failed_pod(pod("a"), 3), "DisruptionTarget", "True");
         let m = match_pod_failure_policy(&pol, &disrupted);
-        assert_eq!((m.action, m.count_failed), (Some(PolicyAction::Ignore), false));
+        assert_eq!(
+            (m.action, m.count_failed),
+            (Some(PolicyAction::Ignore), false)
+        );
         let not = with_condition(failed_pod(pod("b"), 3), "DisruptionTarget", "False");
         let m = match_pod_failure_policy(&pol, &not);
-        assert_eq!((m.action, m.count_failed), (Some(PolicyAction::FailIndex), true));
+        assert_eq!(
+            (m.action, m.count_failed),
+            (Some(PolicyAction::FailIndex), true)
+        );
         let fail_job = policy(vec![on_condition("FailJob", "DisruptionTarget")]);
         assert_eq!(
-            match_pod_failure_policy(&fail_job, &disrupted).fail_job_message.as_deref(),
+            match_pod_failure_policy(&fail_job, &disrupted)
+                .fail_job_message
+                .as_deref(),
             Some("Pod default/a has condition DisruptionTarget matching FailJob rule at index 0")
         );
     }

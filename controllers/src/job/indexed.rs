@@ -77,15 +77,14 @@ impl OrderedIntervals {
         let mut all: Vec<Interval> = Vec::with_capacity(self.0.len() + other.0.len());
         let (mut i, mut j) = (0, 0);
         while i < self.0.len() || j < other.0.len() {
-            let next = if j >= other.0.len()
-                || (i < self.0.len() && self.0[i].first < other.0[j].first)
-            {
-                i += 1;
-                self.0[i - 1]
-            } else {
-                j += 1;
-                other.0[j - 1]
-            };
+            let next =
+                if j >= other.0.len() || (i < self.0.len() && self.0[i].first < other.0[j].first) {
+                    i += 1;
+                    self.0[i - 1]
+                } else {
+                    j += 1;
+                    other.0[j - 1]
+                };
             match all.last_mut() {
                 Some(prev) if next.first <= prev.last + 1 => prev.last = prev.last.max(next.last),
                 _ => all.push(next),
@@ -274,7 +273,9 @@ pub fn new_failure_counts(job: &Job, replaced: Option<&Pod>) -> (i32, i32) {
 
 /// The indexes of `pods` (those with one).
 pub fn indexes_of<'a>(pods: impl IntoIterator<Item = &'a &'a Pod>) -> BTreeSet<usize> {
-    pods.into_iter().filter_map(|p| completion_index(p)).collect()
+    pods.into_iter()
+        .filter_map(|p| completion_index(p))
+        .collect()
 }
 
 /// The first `count` indexes below `completions` with no active pod that are
@@ -320,7 +321,10 @@ pub fn first_pending_indexes(
 /// index out of range, and all but one pod of each repeated index (the one kept
 /// is the last in upstream's `ActivePods` order) — and the rest (upstream
 /// `appendDuplicatedIndexPodsForRemoval`).
-pub fn duplicated_index_pods<'a>(pods: &[&'a Pod], completions: usize) -> (Vec<&'a Pod>, Vec<&'a Pod>) {
+pub fn duplicated_index_pods<'a>(
+    pods: &[&'a Pod],
+    completions: usize,
+) -> (Vec<&'a Pod>, Vec<&'a Pod>) {
     let mut by_index: BTreeMap<usize, Vec<&'a Pod>> = BTreeMap::new();
     let mut rm = Vec::new();
     for p in pods {
@@ -429,7 +433,15 @@ mod tests {
         assert_eq!(a.merge(&b).to_string(), "0,1,3,5-8,10,20,21");
         assert_eq!(a.with_indexes([2, 3, 4]).to_string(), "0,2-7,10");
         assert_eq!(iv("1-3", 10).with_indexes([0, 4]).to_string(), "0-4");
-        for (ix, want) in [(0, true), (1, false), (5, true), (7, true), (8, false), (10, true), (11, false)] {
+        for (ix, want) in [
+            (0, true),
+            (1, false),
+            (5, true),
+            (7, true),
+            (8, false),
+            (10, true),
+            (11, false),
+        ] {
             assert_eq!(a.has(ix), want, "{ix}");
         }
         assert_eq!(a.total(), 5);
@@ -504,7 +516,10 @@ mod tests {
         let f3 = tracked(failed_pod(indexed_pod("f3", 3), 1));
         let pods = [&s1, &s2, &f3];
         let (prev, all) = succeeded_indexes(&j, &pods);
-        assert_eq!((prev.to_string(), all.to_string()), ("0".into(), "0,1".into()));
+        assert_eq!(
+            (prev.to_string(), all.to_string()),
+            ("0".into(), "0,1".into())
+        );
         assert_eq!(failed_indexes(&j, &pods).to_string(), "3");
         // With one retry allowed, the first failure does not fail the index.
         j.spec.as_mut().unwrap().backoff_limit_per_index = Some(1);

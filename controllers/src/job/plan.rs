@@ -176,12 +176,20 @@ pub fn analyze<'a>(input: &SyncInput<'a>) -> JobCtx<'a> {
     let uncounted = Uncounted::of(status);
     let pods = input.pods;
     let active: Vec<&Pod> = pods.iter().copied().filter(|p| is_active(p)).collect();
-    let new_succeeded = new_finished(input.job, pods, &uncounted.succeeded, input.expected_removed, |p| {
-        phase(p) == "Succeeded"
-    });
-    let new_failed = new_finished(input.job, pods, &uncounted.failed, input.expected_removed, |p| {
-        is_pod_failed(p, input.job)
-    });
+    let new_succeeded = new_finished(
+        input.job,
+        pods,
+        &uncounted.succeeded,
+        input.expected_removed,
+        |p| phase(p) == "Succeeded",
+    );
+    let new_failed = new_finished(
+        input.job,
+        pods,
+        &uncounted.failed,
+        input.expected_removed,
+        |p| is_pod_failed(p, input.job),
+    );
     let counted_failures = match &spec::spec(input.job).pod_failure_policy {
         Some(policy) => new_failed
             .iter()
@@ -239,8 +247,8 @@ fn decide_finish(ctx: &mut JobCtx<'_>) {
     let job = &ctx.job;
     ctx.finished = spec::success_criteria_met(job).cloned();
     if ctx.finished.is_none() {
-        let target = conditions::find(spec::conditions(job), FAILURE_TARGET)
-            .filter(|c| c.status == "True");
+        let target =
+            conditions::find(spec::conditions(job), FAILURE_TARGET).filter(|c| c.status == "True");
         if let Some(t) = target {
             ctx.finished = Some(terminal_from(t, conditions::FAILED, now));
         } else if let Some(msg) = fail_job_message(job, ctx.pods) {
@@ -457,9 +465,18 @@ pub fn plan_pods(ctx: &JobCtx<'_>) -> PodsPlan {
     if per_index {
         let remaining: Vec<(usize, Duration)> = indexes
             .iter()
-            .map(|ix| (*ix, remaining_for_index(ctx.delayed_deletion.get(ix).copied(), ctx.now)))
+            .map(|ix| {
+                (
+                    *ix,
+                    remaining_for_index(ctx.delayed_deletion.get(ix).copied(), ctx.now),
+                )
+            })
             .collect();
-        let now: Vec<usize> = remaining.iter().filter(|(_, d)| d.is_zero()).map(|(ix, _)| *ix).collect();
+        let now: Vec<usize> = remaining
+            .iter()
+            .filter(|(_, d)| d.is_zero())
+            .map(|(ix, _)| *ix)
+            .collect();
         if now.is_empty() {
             if let Some(min) = remaining.iter().map(|(_, d)| *d).min() {
                 return PodsPlan::Wait(min);

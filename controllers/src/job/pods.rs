@@ -66,7 +66,9 @@ pub fn count_terminating<'a>(pods: impl IntoIterator<Item = &'a &'a Pod>) -> i32
 /// `Timestamp::MIN` stands for Go's zero time.
 pub fn finished_time(pod: &Pod) -> Timestamp {
     let status = pod.status.as_ref();
-    let containers = status.and_then(|s| s.container_statuses.as_deref()).unwrap_or(&[]);
+    let containers = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or(&[]);
     let mut latest: Option<Timestamp> = None;
     let mut all_done = true;
     for c in containers {
@@ -239,21 +241,38 @@ mod tests {
         assert_eq!(ann[JOB_COMPLETION_INDEX_ANNOTATION], "2");
         assert_eq!(ann[JOB_INDEX_FAILURE_COUNT_ANNOTATION], "1");
         assert!(!ann.contains_key(JOB_INDEX_IGNORED_FAILURE_COUNT_ANNOTATION));
-        assert_eq!(p.metadata.labels.clone().unwrap()[JOB_COMPLETION_INDEX_ANNOTATION], "2");
+        assert_eq!(
+            p.metadata.labels.clone().unwrap()[JOB_COMPLETION_INDEX_ANNOTATION],
+            "2"
+        );
         assert_eq!(p.metadata.generate_name.as_deref(), Some("sample-2-"));
-        assert_eq!(p.metadata.finalizers, Some(vec![JOB_TRACKING_FINALIZER.to_string()]));
+        assert_eq!(
+            p.metadata.finalizers,
+            Some(vec![JOB_TRACKING_FINALIZER.to_string()])
+        );
         let spec = p.spec.unwrap();
         assert_eq!(spec.hostname.as_deref(), Some("sample-2"));
         let env = spec.containers[0].env.clone().unwrap();
         assert_eq!(env[0].name, COMPLETION_INDEX_ENV);
         assert_eq!(
-            env[0].value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+            env[0]
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
             "metadata.labels['batch.kubernetes.io/job-completion-index']"
         );
-        let plain = pod_to_create(&job("w", Some(1), 1), j.controller_ref().unwrap(), NewPod {
-            index: None,
-            failure_counts: None,
-        })
+        let plain = pod_to_create(
+            &job("w", Some(1), 1),
+            j.controller_ref().unwrap(),
+            NewPod {
+                index: None,
+                failure_counts: None,
+            },
+        )
         .unwrap();
         assert_eq!(plain.metadata.generate_name.as_deref(), Some("w-"));
         assert!(plain.spec.unwrap().hostname.is_none());

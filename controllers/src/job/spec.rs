@@ -33,11 +33,13 @@ pub fn parallelism(job: &Job) -> i32 {
 /// `spec.backoffLimit`, defaulted as the API server does (6; unlimited with
 /// `backoffLimitPerIndex`).
 pub fn backoff_limit(job: &Job) -> i32 {
-    spec(job).backoff_limit.unwrap_or(if has_backoff_limit_per_index(job) {
-        i32::MAX
-    } else {
-        6
-    })
+    spec(job)
+        .backoff_limit
+        .unwrap_or(if has_backoff_limit_per_index(job) {
+            i32::MAX
+        } else {
+            6
+        })
 }
 
 /// Whether `completionMode` is `Indexed`.

@@ -99,7 +99,14 @@ pub fn after_manage(ctx: &JobCtx<'_>, plan: &PodsPlan, outcome: &ManageOutcome) 
             let status = job.status.get_or_insert_default();
             let list = status.conditions.get_or_insert_default();
             if spec::is_suspended(&ctx.job) {
-                if conditions::ensure(list, SUSPENDED, "True", "JobSuspended", "Job suspended", now) {
+                if conditions::ensure(
+                    list,
+                    SUSPENDED,
+                    "True",
+                    "JobSuspended",
+                    "Job suspended",
+                    now,
+                ) {
                     suspend_changed = true;
                     events.push(JobEvent {
                         normal: true,

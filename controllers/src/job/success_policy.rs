@@ -83,26 +83,44 @@ mod tests {
 
     #[test]
     fn indexes_rules_need_all_or_count_of_them() {
-        assert_eq!(check(vec![rule(Some("0,2-4"), None)], "0,2-4,7"), Some("Matched rules at index 0".into()));
+        assert_eq!(
+            check(vec![rule(Some("0,2-4"), None)], "0,2-4,7"),
+            Some("Matched rules at index 0".into())
+        );
         assert_eq!(check(vec![rule(Some("0,2-4"), None)], "0,2,3"), None);
-        assert_eq!(check(vec![rule(Some("0-5"), Some(2))], "4,5,8"), Some("Matched rules at index 0".into()));
+        assert_eq!(
+            check(vec![rule(Some("0-5"), Some(2))], "4,5,8"),
+            Some("Matched rules at index 0".into())
+        );
         assert_eq!(check(vec![rule(Some("0-5"), Some(3))], "4,5,8"), None);
     }
 
     #[test]
     fn count_only_rules_and_rule_order() {
         let rules = vec![rule(Some("9"), None), rule(None, Some(2))];
-        assert_eq!(check(rules.clone(), "1,3"), Some("Matched rules at index 1".into()));
-        assert_eq!(check(rules.clone(), "9"), Some("Matched rules at index 0".into()));
+        assert_eq!(
+            check(rules.clone(), "1,3"),
+            Some("Matched rules at index 1".into())
+        );
+        assert_eq!(
+            check(rules.clone(), "9"),
+            Some("Matched rules at index 0".into())
+        );
         assert_eq!(check(rules, "1"), None);
     }
 
     #[test]
     fn no_policy_no_successes_or_unparsable_rules_match_nothing() {
-        assert_eq!(match_success_policy(None, 10, &OrderedIntervals::parse("0-9", 10)), None);
+        assert_eq!(
+            match_success_policy(None, 10, &OrderedIntervals::parse("0-9", 10)),
+            None
+        );
         assert_eq!(check(vec![rule(None, Some(0))], ""), None);
         assert_eq!(check(vec![rule(Some("x"), None)], "0-9"), None);
         // Indexes beyond completions are dropped from a rule.
-        assert_eq!(check(vec![rule(Some("8-20"), None)], "8,9"), Some("Matched rules at index 0".into()));
+        assert_eq!(
+            check(vec![rule(Some("8-20"), None)], "8,9"),
+            Some("Matched rules at index 0".into())
+        );
     }
 }

@@ -258,7 +258,11 @@ pub fn plan_tracking(input: &TrackingInput<'_>) -> TrackingPlan {
         }
     }
     let mut finished = input.finished.clone();
-    if let Some(c) = finished.as_ref().filter(|c| c.type_ == FAILURE_TARGET).cloned() {
+    if let Some(c) = finished
+        .as_ref()
+        .filter(|c| c.type_ == FAILURE_TARGET)
+        .cloned()
+    {
         status.conditions.get_or_insert_default().push(c.clone());
         needs_flush = true;
         finished = Some(terminal_from(&c, FAILED, input.now));
@@ -415,7 +419,11 @@ mod tests {
         let unc = plan.status.uncounted_terminated_pods.clone().unwrap();
         assert_eq!(unc.succeeded, Some(vec!["uid-s".to_string()]));
         assert_eq!(unc.failed, Some(vec!["uid-f".to_string()]));
-        let names: Vec<&str> = plan.remove_finalizers.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = plan
+            .remove_finalizers
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(names, ["s", "f"]);
         assert_eq!(plan.uids_with_finalizer.len(), 3);
         assert_eq!(plan.finished, None);
@@ -425,7 +433,10 @@ mod tests {
         let still: BTreeSet<String> = ["uid-r".to_string()].into();
         assert!(clean_uncounted(&mut status, &still));
         assert_eq!((status.succeeded, status.failed), (Some(1), Some(1)));
-        assert_eq!(status.uncounted_terminated_pods, Some(UncountedTerminatedPods::default()));
+        assert_eq!(
+            status.uncounted_terminated_pods,
+            Some(UncountedTerminatedPods::default())
+        );
     }
 
     #[test]
@@ -438,15 +449,20 @@ mod tests {
             failed: BTreeSet::new(),
         };
         let mut jj = j.clone();
-        jj.status.get_or_insert_default().uncounted_terminated_pods = Some(UncountedTerminatedPods {
-            succeeded: Some(vec!["uid-s".into()]),
-            failed: None,
-        });
+        jj.status.get_or_insert_default().uncounted_terminated_pods =
+            Some(UncountedTerminatedPods {
+                succeeded: Some(vec!["uid-s".into()]),
+                failed: None,
+            });
         let e = Default::default();
         let plan = plan_tracking(&input(&jj, &pods, &u, &e, None));
         assert!(!plan.needs_flush);
         assert_eq!(plan.remove_finalizers.len(), 1, "the removal is retried");
-        let e2 = (["uid-s".to_string()].into(), OrderedIntervals::default(), BTreeMap::new());
+        let e2 = (
+            ["uid-s".to_string()].into(),
+            OrderedIntervals::default(),
+            BTreeMap::new(),
+        );
         let plan = plan_tracking(&input(&jj, &pods, &u, &e2, None));
         assert!(plan.remove_finalizers.is_empty());
         // uid-s is expected removed: counted now.
@@ -460,23 +476,53 @@ mod tests {
         let running = tracked(pod("r"));
         let pods = [&running];
         let (u, e) = (Uncounted::default(), Default::default());
-        let target = new_condition(FAILURE_TARGET, "True", REASON_BACKOFF_LIMIT_EXCEEDED, "m", at(90));
+        let target = new_condition(
+            FAILURE_TARGET,
+            "True",
+            REASON_BACKOFF_LIMIT_EXCEEDED,
+            "m",
+            at(90),
+        );
         let plan = plan_tracking(&input(&j, &pods, &u, &e, Some(target)));
         assert!(plan.needs_flush);
         let conds = plan.status.conditions.clone().unwrap();
         assert_eq!(conds[0].type_, FAILURE_TARGET);
         let fin = plan.finished.clone().unwrap();
-        assert_eq!((fin.type_.as_str(), fin.reason.as_deref()), (FAILED, Some(REASON_BACKOFF_LIMIT_EXCEEDED)));
         assert_eq!(
-            plan.status.uncounted_terminated_pods.clone().unwrap().failed,
+            (fin.type_.as_str(), fin.reason.as_deref()),
+            (FAILED, Some(REASON_BACKOFF_LIMIT_EXCEEDED))
+        );
+        assert_eq!(
+            plan.status
+                .uncounted_terminated_pods
+                .clone()
+                .unwrap()
+                .failed,
             Some(vec!["uid-r".to_string()])
         );
         let mut status = plan.status;
-        assert!(!enact_finished(&mut status, plan.finished.as_ref(), 0, at(100)), "uncounted left");
+        assert!(
+            !enact_finished(&mut status, plan.finished.as_ref(), 0, at(100)),
+            "uncounted left"
+        );
         clean_uncounted(&mut status, &BTreeSet::new());
-        assert!(!enact_finished(&mut status, plan.finished.as_ref(), 1, at(100)), "terminating left");
-        assert!(enact_finished(&mut status, plan.finished.as_ref(), 0, at(100)));
-        assert!(status.conditions.unwrap().iter().any(|c| c.type_ == FAILED && c.status == "True"));
+        assert!(
+            !enact_finished(&mut status, plan.finished.as_ref(), 1, at(100)),
+            "terminating left"
+        );
+        assert!(enact_finished(
+            &mut status,
+            plan.finished.as_ref(),
+            0,
+            at(100)
+        ));
+        assert!(
+            status
+                .conditions
+                .unwrap()
+                .iter()
+                .any(|c| c.type_ == FAILED && c.status == "True")
+        );
         assert_eq!(status.completion_time, None);
     }
 

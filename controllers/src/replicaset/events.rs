@@ -73,7 +73,10 @@ pub fn pod_added<R: ReplicaSetLike>(pod: &Pod, rss: &[&R]) -> Reaction {
         return out;
     }
     // An orphan: let matching ReplicaSets consider adopting it; nobody waits for it.
-    out.enqueue = owners_selecting(pod, rss).into_iter().map(ObjectKey::of).collect();
+    out.enqueue = owners_selecting(pod, rss)
+        .into_iter()
+        .map(ObjectKey::of)
+        .collect();
     out
 }
 

@@ -151,7 +151,10 @@ impl Cluster {
         }
         let pools: Api<NodePool> = Api::all(self.client.clone());
         pools
-            .create(&kube::api::PostParams::default(), &NodePool::new(name, spec))
+            .create(
+                &kube::api::PostParams::default(),
+                &NodePool::new(name, spec),
+            )
             .await
             .expect("create the process NodePool");
         let node_api: Api<Node> = Api::all(self.client.clone());

@@ -453,10 +453,22 @@ fn finalizers_ride_on_adoption_and_release_patches() {
     let fin = vec!["batch.kubernetes.io/job-tracking".to_string()];
     let existing = vec!["example.com/keep".to_string()];
     let mut adopt = json!({"metadata": {"ownerReferences": [], "uid": "u"}});
-    patch_finalizers(&mut adopt, PatchStrategy::StrategicMerge, &existing, &fin, true);
+    patch_finalizers(
+        &mut adopt,
+        PatchStrategy::StrategicMerge,
+        &existing,
+        &fin,
+        true,
+    );
     assert_eq!(adopt["metadata"]["finalizers"], json!(fin));
     let mut release = json!({"metadata": {"uid": "u"}});
-    patch_finalizers(&mut release, PatchStrategy::StrategicMerge, &existing, &fin, false);
+    patch_finalizers(
+        &mut release,
+        PatchStrategy::StrategicMerge,
+        &existing,
+        &fin,
+        false,
+    );
     assert_eq!(
         release["metadata"]["$deleteFromPrimitiveList/finalizers"],
         json!(fin)
@@ -471,10 +483,25 @@ fn finalizers_ride_on_adoption_and_release_patches() {
     let mut with_both = existing.clone();
     with_both.extend(fin.clone());
     let mut release = json!({"metadata": {}});
-    patch_finalizers(&mut release, PatchStrategy::JsonMerge, &with_both, &fin, false);
-    assert_eq!(release["metadata"]["finalizers"], json!(["example.com/keep"]));
+    patch_finalizers(
+        &mut release,
+        PatchStrategy::JsonMerge,
+        &with_both,
+        &fin,
+        false,
+    );
+    assert_eq!(
+        release["metadata"]["finalizers"],
+        json!(["example.com/keep"])
+    );
     // No finalizers: the patch is untouched.
     let mut plain = json!({"metadata": {"uid": "u"}});
-    patch_finalizers(&mut plain, PatchStrategy::StrategicMerge, &existing, &[], true);
+    patch_finalizers(
+        &mut plain,
+        PatchStrategy::StrategicMerge,
+        &existing,
+        &[],
+        true,
+    );
     assert_eq!(plain, json!({"metadata": {"uid": "u"}}));
 }

@@ -10,8 +10,8 @@ use crate::job::testing::{
 use crate::util::testing::{at, pod, ready_pod, with_restarts};
 use crate::util::time::k8s;
 use k8s_openapi::api::batch::v1::{
-    PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
-    PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule,
+    PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule, SuccessPolicy, SuccessPolicyRule,
 };
 
 fn mine(j: &Job, p: Pod) -> Pod {
@@ -23,7 +23,12 @@ fn running(j: &Job, name: &str) -> Pod {
 }
 
 /// Analyzes at `at(now)` with satisfied expectations and no backoff.
-fn ctx_at<'a>(j: &'a Job, pods: &'a [&'a Pod], empty: &'a BTreeSet<String>, now: i64) -> JobCtx<'a> {
+fn ctx_at<'a>(
+    j: &'a Job,
+    pods: &'a [&'a Pod],
+    empty: &'a BTreeSet<String>,
+    now: i64,
+) -> JobCtx<'a> {
     analyze(&SyncInput {
         job: j,
         pods,
@@ -43,7 +48,9 @@ fn creates(plan: &PodsPlan) -> usize {
 
 fn deletes(plan: &PodsPlan) -> Vec<String> {
     match plan {
-        PodsPlan::Delete(v) | PodsPlan::DeleteActive(v) => v.iter().map(|p| p.pod.name.clone()).collect(),
+        PodsPlan::Delete(v) | PodsPlan::DeleteActive(v) => {
+            v.iter().map(|p| p.pod.name.clone()).collect()
+        }
         other => panic!("expected deletions, got {other:?}"),
     }
 }
@@ -53,7 +60,10 @@ fn a_new_job_starts_and_creates_up_to_parallelism() {
     let j = job("pi", Some(5), 2);
     let e = BTreeSet::new();
     let ctx = ctx_at(&j, &[], &e, 10);
-    assert_eq!(ctx.job.status.as_ref().unwrap().start_time, Some(k8s(at(10))));
+    assert_eq!(
+        ctx.job.status.as_ref().unwrap().start_time,
+        Some(k8s(at(10)))
+    );
     assert_eq!(creates(&plan_pods(&ctx)), 2);
     // One succeeded (counted) and one running: one more.
     let mut j2 = j.clone();
@@ -61,7 +71,11 @@ fn a_new_job_starts_and_creates_up_to_parallelism() {
     let r = running(&j2, "r");
     let pods = [&r];
     let ctx = ctx_at(&j2, &pods, &e, 10);
-    assert_eq!(creates(&plan_pods(&ctx)), 1, "2 completions left, 1 running, parallelism 2");
+    assert_eq!(
+        creates(&plan_pods(&ctx)),
+        1,
+        "2 completions left, 1 running, parallelism 2"
+    );
 }
 
 #[test]
@@ -90,7 +104,11 @@ fn work_queue_jobs_stop_creating_after_a_success_and_complete_when_idle() {
     let ctx = ctx_at(&j, &pods, &e, 10);
     assert_eq!(ctx.succeeded, 1);
     let plan = plan_pods(&ctx);
-    assert_eq!(plan, PodsPlan::Nothing, "running pods keep running, none added");
+    assert_eq!(
+        plan,
+        PodsPlan::Nothing,
+        "running pods keep running, none added"
+    );
     let after = after_manage(&ctx, &plan, &ManageOutcome::default());
     assert_eq!(after.finished, None, "a pod still runs");
     let pods = [&done];
@@ -99,8 +117,16 @@ fn work_queue_jobs_stop_creating_after_a_success_and_complete_when_idle() {
     let after = after_manage(&ctx, &plan, &ManageOutcome::default());
     let fin = after.finished.unwrap();
     assert_eq!(
-        (fin.type_.as_str(), fin.reason.as_deref(), fin.message.as_deref()),
-        (SUCCESS_CRITERIA_MET, Some("CompletionsReached"), Some("Reached expected number of succeeded pods"))
+        (
+            fin.type_.as_str(),
+            fin.reason.as_deref(),
+            fin.message.as_deref()
+        ),
+        (
+            SUCCESS_CRITERIA_MET,
+            Some("CompletionsReached"),
+            Some("Reached expected number of succeeded pods")
+        )
     );
 }
 
@@ -161,17 +187,36 @@ fn exceeding_the_backoff_limit_targets_failure_and_deletes_active_pods() {
     let ctx = ctx_at(&j, &pods, &e, 30);
     let fin = ctx.finished.clone().unwrap();
     assert_eq!(
-        (fin.type_.as_str(), fin.reason.as_deref(), fin.message.as_deref()),
-        (FAILURE_TARGET, Some("BackoffLimitExceeded"), Some("Job has reached the specified backoff limit"))
+        (
+            fin.type_.as_str(),
+            fin.reason.as_deref(),
+            fin.message.as_deref()
+        ),
+        (
+            FAILURE_TARGET,
+            Some("BackoffLimitExceeded"),
+            Some("Job has reached the specified backoff limit")
+        )
     );
     let plan = plan_pods(&ctx);
     assert_eq!(deletes(&plan), ["r"]);
     // All deleted: the Job keeps finishing, the pod now terminating.
-    let after = after_manage(&ctx, &plan, &ManageOutcome { deleted: 1, deleted_ready: 1, created: 0 });
+    let after = after_manage(
+        &ctx,
+        &plan,
+        &ManageOutcome {
+            deleted: 1,
+            deleted_ready: 1,
+            created: 0,
+        },
+    );
     assert!(after.finished.is_some());
     assert_eq!(after.terminating, 1);
     let st = after.job.status.unwrap();
-    assert_eq!((st.active, st.ready, st.terminating), (None, Some(0), Some(1)));
+    assert_eq!(
+        (st.active, st.ready, st.terminating),
+        (None, Some(0), Some(1))
+    );
     // A deletion failed: not finishing in this sync.
     let after = after_manage(&ctx, &plan, &ManageOutcome::default());
     assert_eq!(after.finished, None);
@@ -181,7 +226,14 @@ fn exceeding_the_backoff_limit_targets_failure_and_deletes_active_pods() {
 fn container_restarts_count_against_the_limit_with_restart_on_failure() {
     let mut j = job("pi", Some(1), 1);
     j.spec.as_mut().unwrap().backoff_limit = Some(2);
-    j.spec.as_mut().unwrap().template.spec.as_mut().unwrap().restart_policy = Some("OnFailure".into());
+    j.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .restart_policy = Some("OnFailure".into());
     let e = BTreeSet::new();
     let r = mine(&j, with_restarts(ready_pod("r", at(1)), 1));
     let pods = [&r];
@@ -207,7 +259,10 @@ fn the_active_deadline_requeues_then_fails_the_job() {
     let fin = ctx.finished.unwrap();
     assert_eq!(
         (fin.reason.as_deref(), fin.message.as_deref()),
-        (Some("DeadlineExceeded"), Some("Job was active longer than specified deadline"))
+        (
+            Some("DeadlineExceeded"),
+            Some("Job was active longer than specified deadline")
+        )
     );
     // Suspended: the clock does not run.
     j.spec.as_mut().unwrap().suspend = Some(true);
@@ -218,15 +273,31 @@ fn the_active_deadline_requeues_then_fails_the_job() {
 #[test]
 fn interim_conditions_lead_to_their_terminal_ones() {
     let mut j = job("pi", Some(1), 1);
-    j.status.get_or_insert_default().conditions =
-        Some(vec![new_condition(FAILURE_TARGET, "True", "PodFailurePolicy", "msg", at(1))]);
+    j.status.get_or_insert_default().conditions = Some(vec![new_condition(
+        FAILURE_TARGET,
+        "True",
+        "PodFailurePolicy",
+        "msg",
+        at(1),
+    )]);
     let e = BTreeSet::new();
     let fin = ctx_at(&j, &[], &e, 5).finished.unwrap();
-    assert_eq!((fin.type_.as_str(), fin.reason.as_deref()), (FAILED, Some("PodFailurePolicy")));
+    assert_eq!(
+        (fin.type_.as_str(), fin.reason.as_deref()),
+        (FAILED, Some("PodFailurePolicy"))
+    );
     let mut s = job("pi", Some(1), 1);
-    s.status.get_or_insert_default().conditions =
-        Some(vec![new_condition(SUCCESS_CRITERIA_MET, "True", "SuccessPolicy", "m", at(1))]);
-    assert_eq!(ctx_at(&s, &[], &e, 5).finished.unwrap().type_, SUCCESS_CRITERIA_MET);
+    s.status.get_or_insert_default().conditions = Some(vec![new_condition(
+        SUCCESS_CRITERIA_MET,
+        "True",
+        "SuccessPolicy",
+        "m",
+        at(1),
+    )]);
+    assert_eq!(
+        ctx_at(&s, &[], &e, 5).finished.unwrap().type_,
+        SUCCESS_CRITERIA_MET
+    );
     let _ = COMPLETE;
 }
 
@@ -260,19 +331,27 @@ fn the_pod_failure_policy_fails_the_job_or_ignores_failures() {
         ],
     });
     let e = BTreeSet::new();
-    let disrupted = mine(&j, with_condition(failed_pod(pod("d"), 137), "DisruptionTarget", "True"));
+    let disrupted = mine(
+        &j,
+        with_condition(failed_pod(pod("d"), 137), "DisruptionTarget", "True"),
+    );
     let pods = [&disrupted];
     let ctx = ctx_at(&j, &pods, &e, 30);
     assert_eq!(ctx.failed, 0, "an ignored failure does not count");
     assert!(ctx.finished.is_none());
-    assert_eq!(ctx.backoff.failures_after_last_success, 1, "but it still backs off");
+    assert_eq!(
+        ctx.backoff.failures_after_last_success, 1,
+        "but it still backs off"
+    );
     let fatal = mine(&j, failed_pod(pod("x"), 42));
     let pods = [&disrupted, &fatal];
     let fin = ctx_at(&j, &pods, &e, 30).finished.unwrap();
     assert_eq!(fin.reason.as_deref(), Some("PodFailurePolicy"));
     assert_eq!(
         fin.message.as_deref(),
-        Some("Container c for pod default/x failed with exit code 42 matching FailJob rule at index 0")
+        Some(
+            "Container c for pod default/x failed with exit code 42 matching FailJob rule at index 0"
+        )
     );
 }
 
@@ -292,7 +371,11 @@ fn replacement_policy_failed_waits_for_terminating_pods() {
     j.spec.as_mut().unwrap().pod_replacement_policy = Some("Failed".into());
     let ctx = ctx_at(&j, &pods, &e, 6);
     assert_eq!(ctx.failed, 0);
-    assert_eq!(creates(&plan_pods(&ctx)), 1, "the terminating pod is not replaced yet");
+    assert_eq!(
+        creates(&plan_pods(&ctx)),
+        1,
+        "the terminating pod is not replaced yet"
+    );
 }
 
 #[test]
@@ -308,11 +391,25 @@ fn suspending_deletes_every_active_pod_and_sets_the_condition() {
     let mut gone = deletes(&plan);
     gone.sort();
     assert_eq!(gone, ["a", "b"]);
-    assert!(matches!(plan, PodsPlan::Delete(_)), "finalizers removed first: not counted");
-    let after = after_manage(&ctx, &plan, &ManageOutcome { deleted: 2, deleted_ready: 1, created: 0 });
+    assert!(
+        matches!(plan, PodsPlan::Delete(_)),
+        "finalizers removed first: not counted"
+    );
+    let after = after_manage(
+        &ctx,
+        &plan,
+        &ManageOutcome {
+            deleted: 2,
+            deleted_ready: 1,
+            created: 0,
+        },
+    );
     let st = after.job.status.clone().unwrap();
     let c = crate::job::conditions::find(st.conditions.as_deref().unwrap(), SUSPENDED).unwrap();
-    assert_eq!((c.status.as_str(), c.reason.as_deref()), ("True", Some("JobSuspended")));
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_deref()),
+        ("True", Some("JobSuspended"))
+    );
     assert_eq!(after.events[0].reason, "Suspended");
     assert!(after.needs_status_update);
 
@@ -322,10 +419,20 @@ fn suspending_deletes_every_active_pod_and_sets_the_condition() {
     let ctx = ctx_at(&resumed, &[], &e, 50);
     let plan = plan_pods(&ctx);
     assert_eq!(creates(&plan), 3);
-    let after = after_manage(&ctx, &plan, &ManageOutcome { created: 3, ..Default::default() });
+    let after = after_manage(
+        &ctx,
+        &plan,
+        &ManageOutcome {
+            created: 3,
+            ..Default::default()
+        },
+    );
     let st = after.job.status.unwrap();
     let c = crate::job::conditions::find(st.conditions.as_deref().unwrap(), SUSPENDED).unwrap();
-    assert_eq!((c.status.as_str(), c.reason.as_deref()), ("False", Some("JobResumed")));
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_deref()),
+        ("False", Some("JobResumed"))
+    );
     assert_eq!(st.start_time, Some(k8s(at(50))));
     assert_eq!(st.active, Some(3));
     assert_eq!(after.events[0].reason, "Resumed");
@@ -367,10 +474,20 @@ fn indexed_duplicates_are_deleted_before_anything_is_created() {
     let a = mine(&j, indexed_pod("a", 0));
     let b = mine(&j, ready_pod("b", at(1)));
     let mut b = b;
-    b.metadata.annotations = Some([(crate::job::JOB_COMPLETION_INDEX_ANNOTATION.to_string(), "0".to_string())].into());
+    b.metadata.annotations = Some(
+        [(
+            crate::job::JOB_COMPLETION_INDEX_ANNOTATION.to_string(),
+            "0".to_string(),
+        )]
+        .into(),
+    );
     let pods = [&a, &b];
     let ctx = ctx_at(&j, &pods, &e, 10);
-    assert_eq!(deletes(&plan_pods(&ctx)), ["a"], "the pending duplicate goes");
+    assert_eq!(
+        deletes(&plan_pods(&ctx)),
+        ["a"],
+        "the pending duplicate goes"
+    );
 }
 
 #[test]
@@ -383,13 +500,23 @@ fn backoff_limit_per_index_fails_indexes_and_the_job() {
     let f1 = mine(&j, failed_pod(indexed_pod("f1", 1), 1));
     let pods = [&f1];
     let ctx = ctx_at(&j, &pods, &e, 30);
-    assert_eq!(ctx.failed_indexes.as_ref().map(ToString::to_string).as_deref(), Some("1"));
+    assert_eq!(
+        ctx.failed_indexes
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("1")
+    );
     assert!(ctx.finished.is_none());
     let PodsPlan::Create(new) = plan_pods(&ctx) else {
         panic!("creations expected")
     };
     let ix: Vec<Option<usize>> = new.iter().map(|n| n.index).collect();
-    assert_eq!(ix, [Some(0), Some(2), Some(3)], "the failed index is not retried");
+    assert_eq!(
+        ix,
+        [Some(0), Some(2), Some(3)],
+        "the failed index is not retried"
+    );
     assert!(new.iter().all(|n| n.failure_counts == Some((0, 0))));
     let f3 = mine(&j, failed_pod(indexed_pod("f3", 3), 1));
     let pods = [&f1, &f3];
@@ -405,19 +532,31 @@ fn a_failed_index_is_retried_after_its_own_backoff() {
     let f = mine(&j, failed_pod_at(indexed_pod("f", 0), 100));
     let pods = [&f];
     let ctx = ctx_at(&j, &pods, &e, 104);
-    assert_eq!(ctx.delayed_deletion.get(&0).map(|p| p.metadata.name.as_deref()), Some(Some("f")));
+    assert_eq!(
+        ctx.delayed_deletion
+            .get(&0)
+            .map(|p| p.metadata.name.as_deref()),
+        Some(Some("f"))
+    );
     let PodsPlan::Create(new) = plan_pods(&ctx) else {
         panic!("index 1 can start")
     };
     assert_eq!(new.iter().map(|n| n.index).collect::<Vec<_>>(), [Some(1)]);
     let a = mine(&j, indexed_pod("a", 1));
     let pods = [&f, &a];
-    assert_eq!(plan_pods(&ctx_at(&j, &pods, &e, 104)), PodsPlan::Wait(Duration::from_secs(6)));
+    assert_eq!(
+        plan_pods(&ctx_at(&j, &pods, &e, 104)),
+        PodsPlan::Wait(Duration::from_secs(6))
+    );
     let PodsPlan::Create(new) = plan_pods(&ctx_at(&j, &pods, &e, 111)) else {
         panic!("index 0 retried")
     };
     assert_eq!(new[0].index, Some(0));
-    assert_eq!(new[0].failure_counts, Some((1, 0)), "the replacement carries the count");
+    assert_eq!(
+        new[0].failure_counts,
+        Some((1, 0)),
+        "the replacement carries the count"
+    );
 }
 
 #[test]
@@ -456,10 +595,22 @@ fn the_success_policy_meets_success_criteria_early() {
     let ctx = ctx_at(&j, &pods, &e, 30);
     let fin = ctx.finished.clone().unwrap();
     assert_eq!(
-        (fin.type_.as_str(), fin.reason.as_deref(), fin.message.as_deref()),
-        (SUCCESS_CRITERIA_MET, Some("SuccessPolicy"), Some("Matched rules at index 0"))
+        (
+            fin.type_.as_str(),
+            fin.reason.as_deref(),
+            fin.message.as_deref()
+        ),
+        (
+            SUCCESS_CRITERIA_MET,
+            Some("SuccessPolicy"),
+            Some("Matched rules at index 0")
+        )
     );
-    assert_eq!(deletes(&plan_pods(&ctx)), ["w"], "lingering pods are removed");
+    assert_eq!(
+        deletes(&plan_pods(&ctx)),
+        ["w"],
+        "lingering pods are removed"
+    );
 }
 
 #[test]

@@ -244,7 +244,12 @@ impl PodControl {
         owner: &O,
         pods: &[PodRef],
     ) -> Result<(), PodControlError> {
-        match self.delete_each(owner, pods).await.into_iter().find_map(Result::err) {
+        match self
+            .delete_each(owner, pods)
+            .await
+            .into_iter()
+            .find_map(Result::err)
+        {
             Some(e) => Err(PodControlError::Delete(e)),
             None => Ok(()),
         }
