@@ -650,3 +650,183 @@ async fn jobs_managed_elsewhere_are_skipped() {
     );
     cluster.stop().await;
 }
+
+/// The reasons of the Events recorded on Job `name`.
+async fn job_event_reasons(cluster: &Cluster, name: &str) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Event;
+    cluster
+        .api::<Event>()
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.involved_object.kind.as_deref() == Some("Job")
+                && e.involved_object.name.as_deref() == Some(name)
+        })
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+/// Upstream "should adopt matching orphans and release non-matching pods",
+/// with `manualSelector`: a running orphan matching the Job's own selector is
+/// adopted (controller reference and tracking finalizer) and counts as its
+/// active pod; relabelled, it is released (both removed) and replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_selectors_adopt_matching_orphans_and_release_the_rest() {
+    let cluster = Cluster::start(1).await;
+    let orphan: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "orphan", "namespace": NS, "labels": {"app": "adopt"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    cluster
+        .api::<Pod>()
+        .create(&PostParams::default(), &orphan)
+        .await
+        .expect("create orphan");
+    let mut manifest = job_manifest(
+        "adopt",
+        json!({"manualSelector": true,
+        "selector": {"matchLabels": {"app": "adopt"}}}),
+        json!({}),
+        &["sleep-forever"],
+    );
+    manifest["spec"]["template"]["metadata"]["labels"] = json!({"app": "adopt"});
+    kubectl_create(&cluster, "adopt.json", &manifest).await;
+    let job = get_job(&cluster, "adopt").await;
+    let uid = job.uid().unwrap();
+    assert_eq!(
+        job.spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .as_ref()
+            .unwrap()
+            .match_labels,
+        Some([("app".to_string(), "adopt".to_string())].into()),
+        "a manual selector is kept as written"
+    );
+    let adopted = eventually_some("the orphan adopted", || async {
+        let p = cluster.api::<Pod>().get("orphan").await.ok()?;
+        (controller_uid(&p).as_deref() == Some(uid.as_str()) && has_finalizer(&p)).then_some(p)
+    })
+    .await;
+    assert_eq!(phase(&adopted), "Running");
+    eventually("the adopted pod is the Job's active one", || async {
+        let st = get_job(&cluster, "adopt").await.status.unwrap_or_default();
+        let others = cluster
+            .api::<Pod>()
+            .list(&ListParams::default().labels("app=adopt"))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .len();
+        if st.active == Some(1) && others == 1 {
+            Ok(())
+        } else {
+            Err(format!("active {:?}, {others} pods", st.active))
+        }
+    })
+    .await;
+    let (ok, out) = cluster
+        .kubectl(&["label", "pod", "orphan", "app=other", "--overwrite"])
+        .await;
+    assert!(ok, "kubectl label: {out}");
+    eventually_some("the pod released and replaced", || async {
+        let p = cluster.api::<Pod>().get("orphan").await.ok()?;
+        let released = controller_uid(&p).is_none() && !has_finalizer(&p);
+        let replaced = cluster
+            .api::<Pod>()
+            .list(&ListParams::default().labels("app=adopt"))
+            .await
+            .ok()?
+            .items
+            .iter()
+            .any(|r| controller_uid(r).as_deref() == Some(uid.as_str()));
+        (released && replaced).then_some(())
+    })
+    .await;
+    cluster.stop().await;
+}
+
+/// Controllers killed and restarted twice while ten completions run two at a
+/// time: the tracking finalizer and `uncountedTerminatedPods` lose no pod and
+/// count none twice — exactly ten pods, ten successes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_survive_controller_restarts() {
+    let mut cluster = Cluster::start(1).await;
+    let manifest = job_manifest(
+        "steady",
+        json!({"completions": 10, "parallelism": 2}),
+        json!({"capstan.dev/run-for": "1s"}),
+        &["work"],
+    );
+    kubectl_create(&cluster, "steady.json", &manifest).await;
+    for at_least in [2, 6] {
+        eventually(&format!("{at_least} pods succeeded"), || async {
+            let done = job_pods(&cluster, "steady")
+                .await
+                .values()
+                .filter(|p| phase(p) == "Succeeded")
+                .count();
+            if done >= at_least {
+                Ok(())
+            } else {
+                Err(format!("{done}"))
+            }
+        })
+        .await;
+        cluster.kill_controllers().await;
+        cluster.start_controllers().await;
+    }
+    kubectl_wait(&cluster, "steady", "complete").await;
+    let st = get_job(&cluster, "steady").await.status.unwrap();
+    assert_eq!((st.succeeded, st.failed), (Some(10), None));
+    let pods = job_pods(&cluster, "steady").await;
+    assert_eq!(pods.len(), 10, "{:?}", pods.keys());
+    assert!(pods.values().all(|p| !has_finalizer(p)));
+    cluster.stop().await;
+}
+
+/// The Events upstream records: `SuccessfulCreate` for each pod, `Completed`
+/// when the Job completes; `BackoffLimitExceeded` (a warning) when it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_record_upstreams_events() {
+    let cluster = Cluster::start(1).await;
+    let ok = job_manifest(
+        "fine",
+        json!({}),
+        json!({"capstan.dev/run-for": "1s"}),
+        &["work"],
+    );
+    let bad = job_manifest(
+        "bad",
+        json!({"backoffLimit": 0}),
+        json!({"capstan.dev/exit-code": "2"}),
+        &["work"],
+    );
+    kubectl_create(&cluster, "fine.json", &ok).await;
+    kubectl_create(&cluster, "bad.json", &bad).await;
+    kubectl_wait(&cluster, "fine", "complete").await;
+    kubectl_wait(&cluster, "bad", "failed").await;
+    eventually("the Jobs' events", || async {
+        let fine = job_event_reasons(&cluster, "fine").await;
+        let bad = job_event_reasons(&cluster, "bad").await;
+        let has = |v: &[String], r: &str| v.iter().any(|x| x == r);
+        if has(&fine, "SuccessfulCreate")
+            && has(&fine, "Completed")
+            && has(&bad, "BackoffLimitExceeded")
+        {
+            Ok(())
+        } else {
+            Err(format!("fine {fine:?}, bad {bad:?}"))
+        }
+    })
+    .await;
+    let job = get_job(&cluster, "bad").await;
+    assert_eq!(job.status.unwrap().failed, Some(1));
+    cluster.stop().await;
+}
