@@ -65,3 +65,12 @@ mod scenario_tests;
 //   template) ends the sync for a resync instead of continuing in place.
 // - `status.terminatingReplicas` (alpha gate DeploymentReplicaSetTerminatingReplicas)
 //   is not computed.
+// - Job: while a replacement waits out the pod-failure backoff, `status.active`
+//   keeps the count of active pods (upstream's `manageJob` returns 0 then, and
+//   the next sync restores it).
+// - Job: the deletions of a finishing Job's active pods are expected like any
+//   other (upstream issues them without expectations); the Job is declared
+//   finished only when they are observed.
+// - Job: upstream's `job_*` Prometheus metrics (sync duration, pods finished,
+//   finished Jobs) are not exported; the runtime's queue and reconcile metrics
+//   are.

@@ -315,11 +315,11 @@ impl Reconciler for OrphanPodReconciler {
                 r,
                 &refs,
             );
-            if let Some(job) = job {
-                if spec::managed_by_other(job).is_some() || !spec::is_finished(job) {
-                    // Another controller's, or adopted: not an orphan.
-                    return Ok(Action::Done);
-                }
+            if let Some(job) = job
+                && (spec::managed_by_other(job).is_some() || !spec::is_finished(job))
+            {
+                // Another controller's, or adopted: not an orphan.
+                return Ok(Action::Done);
             }
         }
         if !has_tracking_finalizer(&pod) {

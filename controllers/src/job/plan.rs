@@ -477,10 +477,10 @@ pub fn plan_pods(ctx: &JobCtx<'_>) -> PodsPlan {
             .filter(|(_, d)| d.is_zero())
             .map(|(ix, _)| *ix)
             .collect();
-        if now.is_empty() {
-            if let Some(min) = remaining.iter().map(|(_, d)| *d).min() {
-                return PodsPlan::Wait(min);
-            }
+        if now.is_empty()
+            && let Some(min) = remaining.iter().map(|(_, d)| *d).min()
+        {
+            return PodsPlan::Wait(min);
         }
         indexes = now;
     }

@@ -244,7 +244,7 @@ pub fn sort_active_pods<'a>(pods: &mut [&'a Pod]) {
     let keys: Vec<Keys<'a>> = pods
         .iter()
         .map(|p| {
-            let mut k = Keys::of(RankedPod { pod: *p, rank: 0 }, None);
+            let mut k = Keys::of(RankedPod { pod: p, rank: 0 }, None);
             k.cost = 0;
             k
         })
