@@ -141,48 +141,29 @@ struct ActiveWatch {
 
 impl ActiveWatch {
     async fn start(cluster: &Cluster, job: &str) -> Self {
-        use futures::StreamExt;
-        use kube::runtime::{WatchStreamExt, watcher};
+        use kube::runtime::watcher::{Config, Event};
         let seen = Arc::new(parking_lot::Mutex::new((0usize, BTreeSet::new())));
-        let api = cluster.api::<Pod>();
-        let mut stream = watcher(
-            api,
-            watcher::Config::default().labels(&format!("{JOB_NAME_LABEL}={job}")),
-        )
-        .default_backoff()
-        .boxed();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn({
-            let seen = seen.clone();
-            async move {
-                let mut tx = Some(tx);
-                let mut pods: BTreeMap<String, bool> = BTreeMap::new();
-                while let Some(ev) = stream.next().await {
-                    let Ok(ev) = ev else { continue };
-                    match ev {
-                        watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                            let active = !matches!(phase(&p), "Succeeded" | "Failed")
-                                && p.metadata.deletion_timestamp.is_none();
-                            seen.lock().1.insert(p.name_any());
-                            pods.insert(p.name_any(), active);
-                        }
-                        watcher::Event::Delete(p) => {
-                            pods.remove(&p.name_any());
-                        }
-                        watcher::Event::InitDone => {
-                            if let Some(tx) = tx.take() {
-                                let _ = tx.send(());
-                            }
-                        }
-                        watcher::Event::Init => {}
-                    }
-                    let active = pods.values().filter(|a| **a).count();
-                    let mut s = seen.lock();
-                    s.0 = s.0.max(active);
+        let mut pods: BTreeMap<String, bool> = BTreeMap::new();
+        let record = seen.clone();
+        let config = Config::default().labels(&format!("{JOB_NAME_LABEL}={job}"));
+        let task = watch_in_background(cluster.api::<Pod>(), config, move |ev| {
+            match ev {
+                Event::Apply(p) | Event::InitApply(p) => {
+                    let active = !matches!(phase(&p), "Succeeded" | "Failed")
+                        && p.metadata.deletion_timestamp.is_none();
+                    record.lock().1.insert(p.name_any());
+                    pods.insert(p.name_any(), active);
                 }
+                Event::Delete(p) => {
+                    pods.remove(&p.name_any());
+                }
+                Event::Init | Event::InitDone => {}
             }
-        });
-        rx.await.expect("pod watch lists");
+            let active = pods.values().filter(|a| **a).count();
+            let mut s = record.lock();
+            s.0 = s.0.max(active);
+        })
+        .await;
         Self { seen, task }
     }
 

@@ -15,7 +15,6 @@ use capstan_runtime::controller::{
     Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
 };
 use capstan_runtime::errors;
-use capstan_runtime::events::Recorder;
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::informer::{
     CONTROLLER_UID_INDEX, DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX,
@@ -39,7 +38,7 @@ use super::tracking::{
     remove_finalizer_patch,
 };
 use super::{JOB_API_BACKOFF, JOB_CONTROLLER, JOB_TRACKING_FINALIZER, SYNC_JOB_BATCH_PERIOD, spec};
-use crate::replicaset::controller::{ORPHAN_POD_INDEX, SetupError, add_pod_indexes};
+use crate::replicaset::controller::{ORPHAN_POD_INDEX, PodOwnerParts, SetupError};
 use crate::util::pod_control::PodControlError;
 
 /// Errors of one Job sync; the Job is retried with backoff.
@@ -394,15 +393,17 @@ impl JobController {
         config: &JobControllerConfig,
     ) -> Result<Self, SetupError> {
         let job_informer = factory.informer::<Job>();
-        let pod_informer = factory.informer::<Pod>();
-        add_pod_indexes(&pod_informer)?;
-        let expectations = Arc::new(UidTrackingExpectations::<ObjectKey>::with_clock(
-            config.clock.clone(),
-        ));
+        let PodOwnerParts {
+            pods: pod_informer,
+            expectations,
+            recorder,
+        } = PodOwnerParts::new(
+            factory,
+            &client,
+            (JOB_CONTROLLER, &config.instance, config.record_events),
+            &config.clock,
+        )?;
         let finalizers = Arc::new(FinalizerExpectations::default());
-        let recorder = config
-            .record_events
-            .then(|| Recorder::new(client.clone(), JOB_CONTROLLER, &config.instance));
         let queue_cell: QueueCell = Arc::new(OnceLock::new());
         let reconciler = JobReconciler {
             client: client.clone(),

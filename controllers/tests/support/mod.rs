@@ -67,6 +67,66 @@ where
     .await
 }
 
+/// Waits until `nodes` nodes (those matching the label `selector`, if any) are
+/// Ready.
+async fn wait_nodes_ready(client: &Client, selector: Option<&str>, nodes: i32, what: &str) {
+    let node_api: Api<Node> = Api::all(client.clone());
+    let params = match selector {
+        Some(s) => ListParams::default().labels(s),
+        None => ListParams::default(),
+    };
+    eventually(what, || async {
+        let ready = node_api
+            .list(&params)
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .iter()
+            .filter(|n| capstan_node_agent::node::is_ready(n))
+            .count();
+        if ready == usize::try_from(nodes).unwrap_or(0) {
+            Ok(())
+        } else {
+            Err(format!("{ready} of {nodes} nodes Ready"))
+        }
+    })
+    .await;
+}
+
+/// Watches `api` with `config` in the background, handing every event to
+/// `on_event`; returns the task once the watch's initial list is in.
+pub async fn watch_in_background<K, F>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+    mut on_event: F,
+) -> JoinHandle<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+    F: FnMut(kube::runtime::watcher::Event<K>) + Send + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    let (listed_tx, listed_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut listed_tx = Some(listed_tx);
+        while let Some(ev) = stream.next().await {
+            let Ok(ev) = ev else { continue };
+            let done = matches!(ev, watcher::Event::InitDone);
+            on_event(ev);
+            if done && let Some(tx) = listed_tx.take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), listed_rx)
+        .await
+        .expect("the watch lists in time")
+        .expect("the watch lists");
+    task
+}
+
 /// The whole control plane of `capstan up`, in process.
 pub struct Cluster {
     /// The API server.
@@ -110,23 +170,7 @@ impl Cluster {
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");
-        let node_api: Api<Node> = Api::all(client.clone());
-        eventually("every sim node Ready", || async {
-            let ready = node_api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .iter()
-                .filter(|n| capstan_node_agent::node::is_ready(n))
-                .count();
-            if ready == usize::try_from(nodes).unwrap_or(0) {
-                Ok(())
-            } else {
-                Err(format!("{ready} of {nodes} nodes Ready"))
-            }
-        })
-        .await;
+        wait_nodes_ready(&client, None, nodes, "every sim node Ready").await;
         Cluster {
             server,
             client,
@@ -157,23 +201,13 @@ impl Cluster {
             )
             .await
             .expect("create the process NodePool");
-        let node_api: Api<Node> = Api::all(self.client.clone());
         let selector = format!("{}={name}", capstan_node_agent::node::POOL_LABEL);
-        eventually("every process node Ready", || async {
-            let ready = node_api
-                .list(&ListParams::default().labels(&selector))
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .iter()
-                .filter(|n| capstan_node_agent::node::is_ready(n))
-                .count();
-            if ready == usize::try_from(nodes).unwrap_or(0) {
-                Ok(())
-            } else {
-                Err(format!("{ready} of {nodes} process nodes Ready"))
-            }
-        })
+        wait_nodes_ready(
+            &self.client,
+            Some(&selector),
+            nodes,
+            "every process node Ready",
+        )
         .await;
     }
 

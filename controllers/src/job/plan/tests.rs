@@ -39,6 +39,14 @@ fn ctx_at<'a>(
     })
 }
 
+/// Asserts a condition's type, reason and message.
+fn assert_condition(c: &JobCondition, type_: &str, reason: &str, message: &str) {
+    assert_eq!(
+        (c.type_.as_str(), c.reason.as_deref(), c.message.as_deref()),
+        (type_, Some(reason), Some(message))
+    );
+}
+
 fn creates(plan: &PodsPlan) -> usize {
     match plan {
         PodsPlan::Create(v) => v.len(),
@@ -116,17 +124,11 @@ fn work_queue_jobs_stop_creating_after_a_success_and_complete_when_idle() {
     let plan = plan_pods(&ctx);
     let after = after_manage(&ctx, &plan, &ManageOutcome::default());
     let fin = after.finished.unwrap();
-    assert_eq!(
-        (
-            fin.type_.as_str(),
-            fin.reason.as_deref(),
-            fin.message.as_deref()
-        ),
-        (
-            SUCCESS_CRITERIA_MET,
-            Some("CompletionsReached"),
-            Some("Reached expected number of succeeded pods")
-        )
+    assert_condition(
+        &fin,
+        SUCCESS_CRITERIA_MET,
+        "CompletionsReached",
+        "Reached expected number of succeeded pods",
     );
 }
 
@@ -186,17 +188,11 @@ fn exceeding_the_backoff_limit_targets_failure_and_deletes_active_pods() {
     let pods = [&f, &r];
     let ctx = ctx_at(&j, &pods, &e, 30);
     let fin = ctx.finished.clone().unwrap();
-    assert_eq!(
-        (
-            fin.type_.as_str(),
-            fin.reason.as_deref(),
-            fin.message.as_deref()
-        ),
-        (
-            FAILURE_TARGET,
-            Some("BackoffLimitExceeded"),
-            Some("Job has reached the specified backoff limit")
-        )
+    assert_condition(
+        &fin,
+        FAILURE_TARGET,
+        "BackoffLimitExceeded",
+        "Job has reached the specified backoff limit",
     );
     let plan = plan_pods(&ctx);
     assert_eq!(deletes(&plan), ["r"]);
@@ -594,17 +590,11 @@ fn the_success_policy_meets_success_criteria_early() {
     let pods = [&leader, &worker];
     let ctx = ctx_at(&j, &pods, &e, 30);
     let fin = ctx.finished.clone().unwrap();
-    assert_eq!(
-        (
-            fin.type_.as_str(),
-            fin.reason.as_deref(),
-            fin.message.as_deref()
-        ),
-        (
-            SUCCESS_CRITERIA_MET,
-            Some("SuccessPolicy"),
-            Some("Matched rules at index 0")
-        )
+    assert_condition(
+        &fin,
+        SUCCESS_CRITERIA_MET,
+        "SuccessPolicy",
+        "Matched rules at index 0",
     );
     assert_eq!(
         deletes(&plan_pods(&ctx)),
