@@ -811,3 +811,44 @@ async fn jobs_record_upstreams_events() {
     assert_eq!(job.status.unwrap().failed, Some(1));
     cluster.stop().await;
 }
+
+/// An Indexed Job with a success policy on index 0 (the leader), on a process
+/// node where only index 0 exits: the Job meets its success criteria with
+/// `SuccessPolicy`, its lingering workers are deleted, and it completes with
+/// the same reason once they are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_policy_completes_an_indexed_job_early() {
+    let cluster = Cluster::start(0).await;
+    cluster.add_process_pool("proc", 1, true).await;
+    let script = r#"if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 0; fi; exec sleep 1000"#;
+    let manifest = on_process_pool(
+        job_manifest(
+            "leader",
+            json!({"completions": 3, "parallelism": 3, "completionMode": "Indexed",
+                   "successPolicy": {"rules": [{"succeededIndexes": "0"}]}}),
+            json!({}),
+            &["sh", "-c", script],
+        ),
+        "proc",
+    );
+    kubectl_create(&cluster, "leader.json", &manifest).await;
+    kubectl_wait(&cluster, "leader", "complete").await;
+    let job = get_job(&cluster, "leader").await;
+    let matched = (
+        "SuccessPolicy".to_string(),
+        "Matched rules at index 0".to_string(),
+    );
+    assert_eq!(reason(&job, "SuccessCriteriaMet"), Some(matched.clone()));
+    assert_eq!(reason(&job, "Complete"), Some(matched));
+    let st = job.status.unwrap();
+    assert_eq!(st.completed_indexes.as_deref(), Some("0"));
+    assert_eq!(st.succeeded, Some(1));
+    assert_eq!((st.active, st.terminating), (None, Some(0)));
+    let pods = job_pods(&cluster, "leader").await;
+    assert!(
+        pods.values()
+            .all(|p| matches!(phase(p), "Succeeded" | "Failed") && !has_finalizer(p)),
+        "the workers were stopped and every pod counted"
+    );
+    cluster.stop().await;
+}
