@@ -708,7 +708,8 @@ fn custom_values_reach_every_object() {
         [
             "replicaset-controller",
             "replicationcontroller-controller",
-            "deployment-controller"
+            "deployment-controller",
+            "job-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);
