@@ -225,7 +225,7 @@ async fn kubectl_create_job_runs_to_completion() {
         "the tracking finalizer is removed once counted"
     );
     let (ok, out) = cluster.kubectl(&["get", "job", "pi"]).await;
-    assert!(ok && out.contains("1/1"), "{out}");
+    assert!(ok && out.contains("Complete") && out.contains("1/1"), "{out}");
     cluster.stop().await;
 }
 
