@@ -2,12 +2,19 @@
 //! PriorityClasses, and the `kubernetes` Service in `default` with its Endpoints and
 //! EndpointSlice pointing at the server itself (re-created if deleted, as upstream's
 //! reconciler does every 10 seconds), and upstream's bootstrap RBAC roles and bindings
-//! ([`crate::rbac_policy`]) with the aggregated roles' rules kept filled in.
+//! ([`crate::rbac_policy`]), reconciled as upstream reconciles them at start. The
+//! embedded store starts empty at every start, so the reconciliation has its job on the
+//! server's 10-second pass: a deleted bootstrap role or binding is back, a rule or
+//! subject removed from one is added again, unless the object is annotated
+//! `rbac.authorization.kubernetes.io/autoupdate: "false"` (what a restart of a real
+//! kube-apiserver does).
 
 use serde_json::{Value, json};
 
-use crate::ops::{Cluster, WriteOptions, key_of};
-use crate::rbac_policy;
+use crate::kinds::KindInfo;
+use crate::ops::{Cluster, DeleteOptions, WriteOptions};
+use crate::rbac_policy::reconcile::{Reconciliation, reconcile_binding, reconcile_role};
+use crate::rbac_policy::{self, RBAC_GROUP};
 use crate::status::ApiError;
 
 /// The system namespaces every cluster has.
@@ -119,52 +126,76 @@ pub fn ensure_all(cluster: &Cluster, port: u16) -> Result<(), ApiError> {
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
         }),
     )?;
-    for role in rbac_policy::cluster_roles() {
-        ensure(cluster, RBAC, "v1", "clusterroles", "", role)?;
-    }
-    for binding in rbac_policy::cluster_role_bindings() {
-        ensure(cluster, RBAC, "v1", "clusterrolebindings", "", binding)?;
-    }
-    aggregate_cluster_roles(cluster)
+    ensure_rbac_policy(cluster)
 }
 
-const RBAC: &str = "rbac.authorization.k8s.io";
-
-/// Fills in the rules of every ClusterRole carrying an `aggregationRule` (upstream's
-/// clusterrole-aggregation controller), repeating while a pass changes something so
-/// chains (`view` into `edit` into `admin`) settle.
-pub fn aggregate_cluster_roles(cluster: &Cluster) -> Result<(), ApiError> {
-    let kind = cluster
-        .registry
-        .lookup(RBAC, "v1", "clusterroles")
-        .ok_or_else(|| ApiError::internal("clusterroles are not served".to_string()))?;
-    for _ in 0..4 {
-        let all = cluster
-            .store
-            .list(&key_of(&kind), None, None, None, &|_| true)
-            .items
-            .iter()
-            .map(|o| o.value())
-            .collect::<Result<Vec<Value>, ApiError>>()?;
-        let mut changed = false;
-        for role in &all {
-            let Some(rules) = rbac_policy::aggregate(role, &all) else {
-                continue;
-            };
-            if role.get("rules") == Some(&Value::Array(rules.clone())) {
-                continue;
-            }
-            let name = role["metadata"]["name"].as_str().unwrap_or_default();
-            cluster.update_with(&kind, "", name, None, &server_write(), |cur| {
-                let mut next = cur.clone();
-                next["rules"] = Value::Array(rules.clone());
-                Ok(next)
-            })?;
-            changed = true;
-        }
-        if !changed {
-            break;
-        }
+/// Creates the bootstrap RBAC objects that are missing and reconciles the ones that
+/// exist ([`rbac_policy::reconcile`]: missing rules, selectors, subjects, labels and
+/// annotations added, nothing removed, `autoupdate: "false"` objects left alone). The
+/// aggregated roles' rules are the clusterrole-aggregation controller's
+/// ([`rbac_policy::controller`]), which follows every write made here.
+pub fn ensure_rbac_policy(cluster: &Cluster) -> Result<(), ApiError> {
+    let policy = rbac_policy::bootstrap_policy().map_err(|e| ApiError::internal(e.to_string()))?;
+    for role in &policy.cluster_roles {
+        reconcile_rbac(cluster, "clusterroles", role, reconcile_role)?;
+    }
+    for binding in &policy.cluster_role_bindings {
+        reconcile_rbac(cluster, "clusterrolebindings", binding, reconcile_binding)?;
+    }
+    for role in &policy.roles {
+        reconcile_rbac(cluster, "roles", role, reconcile_role)?;
+    }
+    for binding in &policy.role_bindings {
+        reconcile_rbac(cluster, "rolebindings", binding, reconcile_binding)?;
     }
     Ok(())
+}
+
+/// Creates `expected` when missing, else writes what `decide` says it lacks.
+fn reconcile_rbac(
+    cluster: &Cluster,
+    plural: &str,
+    expected: &Value,
+    decide: fn(&Value, &Value) -> Reconciliation,
+) -> Result<(), ApiError> {
+    let kind = cluster
+        .registry
+        .lookup(RBAC_GROUP, "v1", plural)
+        .ok_or_else(|| ApiError::internal(format!("{plural} are not served")))?;
+    let ns = expected
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = expected
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let existing = match cluster.get(&kind, ns, name) {
+        Ok(obj) => obj.value()?,
+        Err(e) if e.code == 404 => return create_tolerating_races(cluster, &kind, ns, expected),
+        Err(e) => return Err(e),
+    };
+    match decide(&existing, expected) {
+        Reconciliation::Unchanged => Ok(()),
+        Reconciliation::Update(obj) => cluster
+            .update_with(&kind, ns, name, None, &server_write(), |_| Ok(obj.clone()))
+            .map(drop),
+        Reconciliation::Recreate(obj) => {
+            cluster.delete(&kind, ns, name, &DeleteOptions::default())?;
+            create_tolerating_races(cluster, &kind, ns, &obj)
+        }
+    }
+}
+
+fn create_tolerating_races(
+    cluster: &Cluster,
+    kind: &KindInfo,
+    ns: &str,
+    obj: &Value,
+) -> Result<(), ApiError> {
+    match cluster.create(kind, ns, obj.clone(), &server_write()) {
+        Ok(_) => Ok(()),
+        Err(e) if e.reason == "AlreadyExists" => Ok(()),
+        Err(e) => Err(e),
+    }
 }

@@ -16,6 +16,7 @@ use crate::bootstrap;
 use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;
 use crate::ops::Cluster;
+use crate::rbac_policy;
 use crate::storage::Store;
 
 /// Why the server could not start.
@@ -93,7 +94,8 @@ pub struct ApiServer {
     cluster: Arc<Cluster>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
-    reconciler: Option<JoinHandle<()>>,
+    /// The bootstrap reconciler and the clusterrole-aggregation controller.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl ApiServer {
@@ -148,6 +150,7 @@ impl ApiServer {
                 }
             }
         });
+        let aggregator = tokio::spawn(rbac_policy::controller::run(cluster.clone()));
         tracing::info!(%addr, tls = !config.insecure_http, "API server listening");
         Ok(ApiServer {
             addr,
@@ -157,7 +160,7 @@ impl ApiServer {
             cluster,
             shutdown,
             task: Some(task),
-            reconciler: Some(reconciler),
+            background: vec![reconciler, aggregator],
         })
     }
 
@@ -254,8 +257,8 @@ impl ApiServer {
 
     async fn stop(&mut self) {
         let _ = self.shutdown.send(true);
-        if let Some(r) = self.reconciler.take() {
-            r.abort();
+        for job in self.background.drain(..) {
+            job.abort();
         }
         if let Some(t) = self.task.take() {
             let _ = t.await;
@@ -273,8 +276,8 @@ impl ApiServer {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-        if let Some(r) = self.reconciler.take() {
-            r.abort();
+        for job in self.background.drain(..) {
+            job.abort();
         }
     }
 }
