@@ -12,8 +12,8 @@ use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::aggregator::registration::Pass;
 use crate::admission::AdmissionConfig;
+use crate::aggregator::registration::Pass;
 use crate::bootstrap;
 use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;

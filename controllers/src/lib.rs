@@ -18,6 +18,9 @@
 //!   annotations, RollingUpdate and Recreate, proportional scaling, paused,
 //!   rollback by template, history cleanup, status, conditions and progress
 //!   deadlines.
+//! - [`job`]: the Job controller (parallelism and completions, the tracking
+//!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
+//!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
@@ -35,6 +38,7 @@
 
 pub mod deployment;
 pub mod gc;
+pub mod job;
 pub mod manager;
 pub mod namespace;
 pub mod replicaset;
@@ -65,3 +69,12 @@ mod scenario_tests;
 //   template) ends the sync for a resync instead of continuing in place.
 // - `status.terminatingReplicas` (alpha gate DeploymentReplicaSetTerminatingReplicas)
 //   is not computed.
+// - Job: while a replacement waits out the pod-failure backoff, `status.active`
+//   keeps the count of active pods (upstream's `manageJob` returns 0 then, and
+//   the next sync restores it).
+// - Job: the deletions of a finishing Job's active pods are expected like any
+//   other (upstream issues them without expectations); the Job is declared
+//   finished only when they are observed.
+// - Job: upstream's `job_*` Prometheus metrics (sync duration, pods finished,
+//   finished Jobs) are not exported; the runtime's queue and reconcile metrics
+//   are.

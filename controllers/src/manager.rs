@@ -16,6 +16,7 @@ use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Event, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController,
 };
@@ -23,6 +24,7 @@ use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
 use crate::gc::shell::{GcConfig, run_garbage_collector_on};
+use crate::job::{JobController, JobControllerConfig};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
@@ -46,6 +48,9 @@ pub const REPLICATIONCONTROLLER_CONTROLLER: &str = "replicationcontroller-contro
 
 /// Upstream name of the Deployment controller (`--controllers`).
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
+
+/// Upstream name of the Job controller (`--controllers`).
+pub const JOB_CONTROLLER: &str = "job-controller";
 
 /// Upstream name of the garbage collector (`--controllers`).
 pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
@@ -153,6 +158,46 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                 cx.factory,
                 cx.client.clone(),
                 &DeploymentControllerConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                    clock: cx.config.clock.clone(),
+                },
+            )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: JOB_CONTROLLER,
+        alias: "job",
+        enabled_by_default: true,
+        informers: &[Informed::of::<Job>(), Informed::of::<Pod>()],
+        // Upstream's system:controller:job-controller, as far as this code uses it.
+        permissions: &[
+            RECORDS_EVENTS,
+            // Listed and watched; read fresh before adopting pods and after a
+            // failed status write.
+            Permission::on::<Job>(&["get", "list", "watch"]),
+            Permission::on_sub::<Job>("status", &["update"]),
+            // Pods created with blockOwnerDeletion.
+            Permission::on_sub::<Job>("finalizers", &["update"]),
+            // Pods created, adopted, released and freed of the tracking finalizer
+            // (patch), deleted when surplus, suspended or the Job finishes.
+            Permission::on::<Pod>(&["list", "watch", "create", "patch", "delete"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-job-syncs",
+            default: 5,
+            help: "The number of job objects that are allowed to sync concurrently. Larger \
+                   number = more responsive jobs, but more CPU (and network) load",
+        }),
+        build: |cx| {
+            let c = JobController::new(
+                cx.factory,
+                cx.client.clone(),
+                &JobControllerConfig {
                     workers: cx.workers,
                     instance: cx.config.instance.clone(),
                     record_events: true,

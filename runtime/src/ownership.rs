@@ -281,6 +281,47 @@ pub fn release_patch(
     }
 }
 
+/// Adds to an adoption patch (`adding`) or a release patch the owner's
+/// `finalizers`: strategic merge lists them (adding) or removes them with
+/// `$deleteFromPrimitiveList/finalizers` (upstream's patches); a JSON merge
+/// patch carries the object's whole new list (`existing` with them added or
+/// removed). Nothing changes when `finalizers` is empty.
+pub fn patch_finalizers(
+    body: &mut Value,
+    strategy: PatchStrategy,
+    existing: &[String],
+    finalizers: &[String],
+    adding: bool,
+) {
+    if finalizers.is_empty() {
+        return;
+    }
+    let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match (strategy, adding) {
+        (PatchStrategy::StrategicMerge, true) => {
+            meta.insert("finalizers".into(), json!(finalizers));
+        }
+        (PatchStrategy::StrategicMerge, false) => {
+            meta.insert(
+                "$deleteFromPrimitiveList/finalizers".into(),
+                json!(finalizers),
+            );
+        }
+        (PatchStrategy::JsonMerge, adding) => {
+            let mut list: Vec<&String> = existing
+                .iter()
+                .filter(|f| !finalizers.contains(f))
+                .collect();
+            if adding {
+                list.extend(finalizers);
+            }
+            meta.insert("finalizers".into(), json!(list));
+        }
+    }
+}
+
 /// Outcome of [`ControllerRefManager::claim`]: the objects this owner controls
 /// after claiming, and the failures (upstream returns both: the claimed list and an
 /// aggregate error).
@@ -312,6 +353,7 @@ pub struct ControllerRefManager<K> {
     owner: Owner,
     selector: Selector,
     strategy: PatchStrategy,
+    finalizers: Vec<String>,
     can_adopt_fn: CanAdoptFn,
     can_adopt: OnceCell<Result<(), String>>,
 }
@@ -411,6 +453,7 @@ where
             owner: desc,
             selector,
             strategy: PatchStrategy::default(),
+            finalizers: Vec::new(),
             can_adopt_fn,
             can_adopt: OnceCell::new(),
         })
@@ -428,6 +471,14 @@ where
     /// Uses `strategy` for the patches (strategic merge by default).
     pub fn with_patch_strategy(mut self, strategy: PatchStrategy) -> Self {
         self.strategy = strategy;
+        self
+    }
+
+    /// Adds `finalizers` to the objects it adopts and removes them from those it
+    /// releases (upstream `NewPodControllerRefManager`'s `finalizers`: the Job
+    /// controller's `batch.kubernetes.io/job-tracking`).
+    pub fn with_finalizers(mut self, finalizers: &[&str]) -> Self {
+        self.finalizers = finalizers.iter().map(|f| f.to_string()).collect();
         self
     }
 
@@ -495,12 +546,19 @@ where
                 reason,
             });
         }
-        let body = adopt_patch(
+        let mut body = adopt_patch(
             self.strategy,
             &self.owner,
             uid,
             meta.owner_references.as_deref().unwrap_or(&[]),
             meta.resource_version.as_deref(),
+        );
+        patch_finalizers(
+            &mut body,
+            self.strategy,
+            meta.finalizers.as_deref().unwrap_or(&[]),
+            &self.finalizers,
+            true,
         );
         tracing::debug!(object = %describe(obj), owner = %self.owner.name, "adopting orphan");
         match self.patch(obj, body).await {
@@ -521,12 +579,19 @@ where
             .uid
             .as_deref()
             .ok_or_else(|| OwnershipError::MissingObjectUid(describe(obj)))?;
-        let body = release_patch(
+        let mut body = release_patch(
             self.strategy,
             &self.owner.uid,
             uid,
             meta.owner_references.as_deref().unwrap_or(&[]),
             meta.resource_version.as_deref(),
+        );
+        patch_finalizers(
+            &mut body,
+            self.strategy,
+            meta.finalizers.as_deref().unwrap_or(&[]),
+            &self.finalizers,
+            false,
         );
         tracing::debug!(object = %describe(obj), owner = %self.owner.name, "releasing object that no longer matches");
         match self.patch(obj, body).await {

@@ -43,6 +43,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
         BTreeMap::from([
             (DEPLOYMENT_CONTROLLER, ("concurrent-deployment-syncs", 5)),
             (GARBAGE_COLLECTOR_CONTROLLER, ("concurrent-gc-syncs", 20)),
+            (JOB_CONTROLLER, ("concurrent-job-syncs", 5)),
             (NAMESPACE_CONTROLLER, ("concurrent-namespace-syncs", 10)),
             (REPLICASET_CONTROLLER, ("concurrent-replicaset-syncs", 5)),
             (REPLICATIONCONTROLLER_CONTROLLER, ("concurrent-rc-syncs", 5)),
@@ -179,6 +180,7 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
         [
             REPLICASET_CONTROLLER,
             REPLICATIONCONTROLLER_CONTROLLER,
+            JOB_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,

@@ -95,6 +95,38 @@ pub(crate) fn add_pod_indexes(pods: &SharedInformer<Pod>) -> Result<(), IndexErr
     ensure_index(pods, ORPHAN_POD_INDEX, orphan_pod_index)
 }
 
+/// What every pod-owning controller builds the same way: the shared Pod
+/// informer with the workload pod indexes, creation and deletion expectations on
+/// the controller's clock, and its Event recorder (when it records Events).
+pub(crate) struct PodOwnerParts {
+    /// The Pod informer, indexed by controller UID and orphans by namespace.
+    pub pods: SharedInformer<Pod>,
+    /// The owner's pod expectations.
+    pub expectations: Arc<UidTrackingExpectations<ObjectKey>>,
+    /// Records Events as `component` from `instance`.
+    pub recorder: Option<Recorder>,
+}
+
+impl PodOwnerParts {
+    /// The parts of a controller reporting as `component` (e.g. `job-controller`)
+    /// from `instance`, on `clock`. Call inside a tokio runtime (the recorder
+    /// spawns its writer).
+    pub(crate) fn new(
+        factory: &SharedInformerFactory,
+        client: &Client,
+        (component, instance, record_events): (&str, &str, bool),
+        clock: &SharedClock,
+    ) -> Result<Self, IndexError> {
+        let pods = factory.informer::<Pod>();
+        add_pod_indexes(&pods)?;
+        Ok(Self {
+            pods,
+            expectations: Arc::new(UidTrackingExpectations::with_clock(clock.clone())),
+            recorder: record_events.then(|| Recorder::new(client.clone(), component, instance)),
+        })
+    }
+}
+
 /// The reconciler of owners of kind `R` (a [`ReplicaSet`] by default): reads the
 /// caches, claims pods and syncs.
 pub struct ReplicaSetReconciler<R: ReplicaSetLike = ReplicaSet> {
@@ -228,14 +260,20 @@ impl<R: ReplicaSetLike> ReplicaSetController<R> {
         config: &ReplicaSetControllerConfig,
     ) -> Result<Self, SetupError> {
         let owner_informer = factory.informer::<R>();
-        let pod_informer = factory.informer::<Pod>();
-        add_pod_indexes(&pod_informer)?;
-        let expectations = Arc::new(UidTrackingExpectations::<ObjectKey>::with_clock(
-            config.clock.clone(),
-        ));
-        let recorder = config
-            .record_events
-            .then(|| Recorder::new(client.clone(), R::REPORTING_CONTROLLER, &config.instance));
+        let PodOwnerParts {
+            pods: pod_informer,
+            expectations,
+            recorder,
+        } = PodOwnerParts::new(
+            factory,
+            &client,
+            (
+                R::REPORTING_CONTROLLER,
+                &config.instance,
+                config.record_events,
+            ),
+            &config.clock,
+        )?;
         let reconciler = ReplicaSetReconciler {
             client: client.clone(),
             owners: owner_informer.lister(),

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::ownership::{controller_of, resolve_controller_ref as resolve};
@@ -14,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use super::owner::ReplicaSetLike;
 use crate::util::pod::is_ready;
-use crate::util::pod_control::pod_key;
+use crate::util::pod_control::{owners_selecting, pod_key};
 
 /// What the controller should do about one event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,20 +57,6 @@ impl Reaction {
     }
 }
 
-/// The owners whose (non-empty) selector matches an orphan pod (upstream
-/// `GetPodReplicaSets`).
-fn matching<'a, R: ReplicaSetLike>(pod: &Pod, rss: &'a [&'a R]) -> Vec<&'a R> {
-    rss.iter()
-        .copied()
-        .filter(|rs| rs.meta().namespace == pod.metadata.namespace)
-        .filter(|rs| {
-            let sel = rs.pod_selector();
-            Selector::from_label_selector(sel.as_deref())
-                .is_ok_and(|s| !s.is_empty() && s.matches(&pod.metadata.labels))
-        })
-        .collect()
-}
-
 /// A pod appeared (`rss`: the cached owners of `R`'s kind).
 pub fn pod_added<R: ReplicaSetLike>(pod: &Pod, rss: &[&R]) -> Reaction {
     if pod.metadata.deletion_timestamp.is_some() {
@@ -88,7 +73,10 @@ pub fn pod_added<R: ReplicaSetLike>(pod: &Pod, rss: &[&R]) -> Reaction {
         return out;
     }
     // An orphan: let matching ReplicaSets consider adopting it; nobody waits for it.
-    out.enqueue = matching(pod, rss).into_iter().map(ObjectKey::of).collect();
+    out.enqueue = owners_selecting(pod, rss)
+        .into_iter()
+        .map(ObjectKey::of)
+        .collect();
     out
 }
 
@@ -134,7 +122,7 @@ pub fn pod_updated<R: ReplicaSetLike>(old: &Pod, new: &Pod, rss: &[&R]) -> React
     }
     if labels_changed || ref_changed {
         out.enqueue
-            .extend(matching(new, rss).into_iter().map(ObjectKey::of));
+            .extend(owners_selecting(new, rss).into_iter().map(ObjectKey::of));
     }
     out
 }

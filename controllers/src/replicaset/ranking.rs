@@ -237,6 +237,26 @@ pub fn rank_by_related_pods_on_same_node<'a>(
         .collect()
 }
 
+/// Sorts active pods the first to delete first, by upstream's plain
+/// `ActivePods` order (the Job controller's): [`less`]'s rules without
+/// co-location ranks or deletion costs, times compared exactly.
+pub fn sort_active_pods<'a>(pods: &mut [&'a Pod]) {
+    let keys: Vec<Keys<'a>> = pods
+        .iter()
+        .map(|p| {
+            let mut k = Keys::of(RankedPod { pod: p, rank: 0 }, None);
+            k.cost = 0;
+            k
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    sort_by_less(&mut order, &|a: &usize, b: &usize| {
+        less_keys(&keys[*a], &keys[*b])
+    });
+    let sorted: Vec<&'a Pod> = order.iter().map(|i| keys[*i].ranked.pod).collect();
+    pods.copy_from_slice(&sorted);
+}
+
 /// Sorts ranked pods, the first to delete first.
 pub fn sort_for_deletion(pods: &mut [RankedPod<'_>], now: Option<Timestamp>) {
     let keys: Vec<Keys<'_>> = pods.iter().map(|r| Keys::of(*r, now)).collect();

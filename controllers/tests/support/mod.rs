@@ -23,6 +23,8 @@ use tokio::time::Instant;
 
 /// The namespace the scenarios use.
 pub const NS: &str = "default";
+/// The taint of the process pools [`Cluster::add_process_pool`] adds.
+pub const PROCESS_TAINT: &str = "capstan.dev/process";
 /// `deployment.kubernetes.io/revision`.
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 
@@ -63,6 +65,66 @@ where
         async move { next.await.ok_or_else(|| "not yet".to_string()) }
     })
     .await
+}
+
+/// Waits until `nodes` nodes (those matching the label `selector`, if any) are
+/// Ready.
+async fn wait_nodes_ready(client: &Client, selector: Option<&str>, nodes: i32, what: &str) {
+    let node_api: Api<Node> = Api::all(client.clone());
+    let params = match selector {
+        Some(s) => ListParams::default().labels(s),
+        None => ListParams::default(),
+    };
+    eventually(what, || async {
+        let ready = node_api
+            .list(&params)
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .iter()
+            .filter(|n| capstan_node_agent::node::is_ready(n))
+            .count();
+        if ready == usize::try_from(nodes).unwrap_or(0) {
+            Ok(())
+        } else {
+            Err(format!("{ready} of {nodes} nodes Ready"))
+        }
+    })
+    .await;
+}
+
+/// Watches `api` with `config` in the background, handing every event to
+/// `on_event`; returns the task once the watch's initial list is in.
+pub async fn watch_in_background<K, F>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+    mut on_event: F,
+) -> JoinHandle<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+    F: FnMut(kube::runtime::watcher::Event<K>) + Send + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, watcher};
+    let mut stream = watcher(api, config).default_backoff().boxed();
+    let (listed_tx, listed_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut listed_tx = Some(listed_tx);
+        while let Some(ev) = stream.next().await {
+            let Ok(ev) = ev else { continue };
+            let done = matches!(ev, watcher::Event::InitDone);
+            on_event(ev);
+            if done && let Some(tx) = listed_tx.take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(60), listed_rx)
+        .await
+        .expect("the watch lists in time")
+        .expect("the watch lists");
+    task
 }
 
 /// The whole control plane of `capstan up`, in process.
@@ -108,28 +170,45 @@ impl Cluster {
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");
-        let node_api: Api<Node> = Api::all(client.clone());
-        eventually("every sim node Ready", || async {
-            let ready = node_api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .iter()
-                .filter(|n| capstan_node_agent::node::is_ready(n))
-                .count();
-            if ready == usize::try_from(nodes).unwrap_or(0) {
-                Ok(())
-            } else {
-                Err(format!("{ready} of {nodes} nodes Ready"))
-            }
-        })
-        .await;
+        wait_nodes_ready(&client, None, nodes, "every sim node Ready").await;
         Cluster {
             server,
             client,
             plane,
         }
+    }
+
+    /// Adds a NodePool `name` of `nodes` nodes of the `process` runtime
+    /// (containers run as local processes with real exit codes), tainted
+    /// `capstan.dev/process=true:NoSchedule` when `tainted` so that only pods
+    /// tolerating it land there, and waits until its nodes are Ready.
+    pub async fn add_process_pool(&self, name: &str, nodes: i32, tainted: bool) {
+        use capstan_node_agent::{NodePool, NodePoolSpec};
+        let mut spec = NodePoolSpec::process(nodes);
+        if tainted {
+            spec.taints = vec![k8s_openapi::api::core::v1::Taint {
+                key: PROCESS_TAINT.to_string(),
+                value: Some("true".to_string()),
+                effect: "NoSchedule".to_string(),
+                time_added: None,
+            }];
+        }
+        let pools: Api<NodePool> = Api::all(self.client.clone());
+        pools
+            .create(
+                &kube::api::PostParams::default(),
+                &NodePool::new(name, spec),
+            )
+            .await
+            .expect("create the process NodePool");
+        let selector = format!("{}={name}", capstan_node_agent::node::POOL_LABEL);
+        wait_nodes_ready(
+            &self.client,
+            Some(&selector),
+            nodes,
+            "every process node Ready",
+        )
+        .await;
     }
 
     /// Kills the running controllers (see [`ControlPlane::kill_controllers`]).

@@ -447,3 +447,61 @@ fn controller_refs_resolve_to_the_same_kind_name_namespace_and_uid_only() {
     );
     assert_eq!(controller_of(&p).map(|o| o.uid.as_str()), Some("b"));
 }
+
+#[test]
+fn finalizers_ride_on_adoption_and_release_patches() {
+    let fin = vec!["batch.kubernetes.io/job-tracking".to_string()];
+    let existing = vec!["example.com/keep".to_string()];
+    let mut adopt = json!({"metadata": {"ownerReferences": [], "uid": "u"}});
+    patch_finalizers(
+        &mut adopt,
+        PatchStrategy::StrategicMerge,
+        &existing,
+        &fin,
+        true,
+    );
+    assert_eq!(adopt["metadata"]["finalizers"], json!(fin));
+    let mut release = json!({"metadata": {"uid": "u"}});
+    patch_finalizers(
+        &mut release,
+        PatchStrategy::StrategicMerge,
+        &existing,
+        &fin,
+        false,
+    );
+    assert_eq!(
+        release["metadata"]["$deleteFromPrimitiveList/finalizers"],
+        json!(fin)
+    );
+    // A JSON merge patch carries the whole list.
+    let mut adopt = json!({"metadata": {}});
+    patch_finalizers(&mut adopt, PatchStrategy::JsonMerge, &existing, &fin, true);
+    assert_eq!(
+        adopt["metadata"]["finalizers"],
+        json!(["example.com/keep", "batch.kubernetes.io/job-tracking"])
+    );
+    let mut with_both = existing.clone();
+    with_both.extend(fin.clone());
+    let mut release = json!({"metadata": {}});
+    patch_finalizers(
+        &mut release,
+        PatchStrategy::JsonMerge,
+        &with_both,
+        &fin,
+        false,
+    );
+    assert_eq!(
+        release["metadata"]["finalizers"],
+        json!(["example.com/keep"])
+    );
+    // No finalizers: the patch is untouched.
+    let mut plain = json!({"metadata": {"uid": "u"}});
+    patch_finalizers(
+        &mut plain,
+        PatchStrategy::StrategicMerge,
+        &existing,
+        &[],
+        true,
+    );
+    assert_eq!(plain, json!({"metadata": {"uid": "u"}}));
+}

@@ -151,6 +151,32 @@ impl PodControl {
             .controller_ref()
             .map_err(|e| PodControlError::Owner(e.to_string()))?;
         let pod = pod_from_template(owner, controller_ref)?;
+        self.create_each(owner, count, |_| &pod).await.1
+    }
+
+    /// Creates `pods` (each prepared by the caller: the owner's pods when they
+    /// differ, as an Indexed Job's do) in slow-start batches, with the same
+    /// expectations and Events as [`create_pods`](Self::create_pods). Returns how
+    /// many were created and the first error of the failing batch.
+    pub async fn create_pods_from<O: PodOwner>(
+        &self,
+        owner: &O,
+        pods: &[Pod],
+    ) -> (usize, Result<(), PodControlError>) {
+        if pods.is_empty() {
+            return (0, Ok(()));
+        }
+        self.create_each(owner, pods.len(), |i| &pods[i]).await
+    }
+
+    /// Creates `count` pods, the `i`-th being `pod(i)`, in slow-start batches
+    /// under expectations.
+    async fn create_each<'p, O: PodOwner>(
+        &self,
+        owner: &O,
+        count: usize,
+        pod: impl Fn(usize) -> &'p Pod,
+    ) -> (usize, Result<(), PodControlError>) {
         let key = ObjectKey::of(owner);
         let api: Api<Pod> = Api::namespaced(
             self.client.clone(),
@@ -159,8 +185,8 @@ impl PodControl {
         tracing::debug!(owner = %key, kind = %O::kind(&()), count, "creating pods");
         self.expectations
             .expect_creations(&key, i64::try_from(count).unwrap_or(i64::MAX));
-        let (created, err) = slowstart::run(count, SLOW_START_INITIAL_BATCH_SIZE, |_| {
-            self.create_pod(owner, &api, &pod)
+        let (created, err) = slowstart::run(count, SLOW_START_INITIAL_BATCH_SIZE, |i| {
+            self.create_pod(owner, &api, pod(i))
         })
         .await;
         let skipped = count - created;
@@ -172,10 +198,11 @@ impl PodControl {
                 0,
             );
         }
-        match err {
+        let result = match err {
             Some(e) => Err(PodControlError::Create(e)),
             None => Ok(()),
-        }
+        };
+        (created, result)
     }
 
     /// One creation with its Event; a terminating namespace counts as done.
@@ -217,19 +244,33 @@ impl PodControl {
         owner: &O,
         pods: &[PodRef],
     ) -> Result<(), PodControlError> {
+        match self
+            .delete_each(owner, pods)
+            .await
+            .into_iter()
+            .find_map(Result::err)
+        {
+            Some(e) => Err(PodControlError::Delete(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`delete_pods`](Self::delete_pods), returning each deletion's
+    /// outcome, in the order of `pods` (`Ok` for a deleted or already gone pod).
+    pub async fn delete_each<O: PodOwner>(
+        &self,
+        owner: &O,
+        pods: &[PodRef],
+    ) -> Vec<Result<(), kube::Error>> {
         if pods.is_empty() {
-            return Ok(());
+            return Vec::new();
         }
         let key = ObjectKey::of(owner);
         tracing::debug!(owner = %key, pods = ?pods.iter().map(|p| &p.name).collect::<Vec<_>>(), "deleting pods");
         self.expectations
             .expect_deletions(&key, pods.iter().map(PodRef::key));
         let calls = pods.iter().map(|p| self.delete_pod(owner, &key, p));
-        let results = futures::future::join_all(calls).await;
-        match results.into_iter().find_map(Result::err) {
-            Some(e) => Err(PodControlError::Delete(e)),
-            None => Ok(()),
-        }
+        futures::future::join_all(calls).await
     }
 
     /// One deletion with its Event and, on failure, its expectation lowered.

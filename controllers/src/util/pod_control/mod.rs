@@ -20,6 +20,7 @@ pub mod template;
 use std::borrow::Cow;
 use std::fmt;
 
+use capstan_labels::Selector;
 use capstan_runtime::ownership::{Owner, OwnershipError};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
@@ -77,10 +78,37 @@ pub fn pod_key(pod: &Pod) -> String {
     )
 }
 
+/// The owners among `owners` whose non-empty selector matches an orphan pod
+/// in their namespace: those that may adopt it (upstream `GetPodReplicaSets`,
+/// `GetPodJobs`).
+pub fn owners_selecting<'a, O: PodOwner>(pod: &Pod, owners: &'a [&'a O]) -> Vec<&'a O> {
+    owners
+        .iter()
+        .copied()
+        .filter(|o| o.meta().namespace == pod.metadata.namespace)
+        .filter(|o| {
+            let sel = o.pod_selector();
+            Selector::from_label_selector(sel.as_deref())
+                .is_ok_and(|s| !s.is_empty() && s.matches(&pod.metadata.labels))
+        })
+        .collect()
+}
+
 mod owners {
     use super::*;
     use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::batch::v1::Job;
     use k8s_openapi::api::core::v1::ReplicationController;
+
+    impl PodOwner for Job {
+        fn pod_template(&self) -> Option<&PodTemplateSpec> {
+            Some(&self.spec.as_ref()?.template)
+        }
+
+        fn pod_selector(&self) -> Option<Cow<'_, LabelSelector>> {
+            self.spec.as_ref()?.selector.as_ref().map(Cow::Borrowed)
+        }
+    }
 
     impl PodOwner for ReplicaSet {
         fn pod_template(&self) -> Option<&PodTemplateSpec> {
