@@ -227,6 +227,8 @@ async fn objects_and_lists_come_with_go_key_order() {
             "image",
             "ports",
             "resources",
+            // The ServiceAccount admission step's token mount.
+            "volumeMounts",
             "terminationMessagePath",
             "terminationMessagePolicy",
             "imagePullPolicy"

@@ -671,6 +671,12 @@ async fn manual_selectors_adopt_matching_orphans_and_release_the_rest() {
         .create(&PostParams::default(), &orphan)
         .await
         .expect("create orphan");
+    // The orphan runs before the Job exists, so the Job adopts a running pod.
+    eventually_some("the orphan runs", || async {
+        let p = cluster.api::<Pod>().get("orphan").await.ok()?;
+        (phase(&p) == "Running").then_some(())
+    })
+    .await;
     let mut manifest = job_manifest(
         "adopt",
         json!({"manualSelector": true,

@@ -132,12 +132,12 @@ pub enum Admission {
     /// and `default`, `kube-system` and `kube-public` are never deleted. It acts on every
     /// kind, custom resources too, so no descriptor lists it.
     NamespaceLifecycle,
-    /// `TaintNodesByCondition`: new Nodes carry the `node.kubernetes.io/not-ready`
-    /// `NoSchedule` taint until the node lifecycle controller sees them Ready.
-    TaintNodesByCondition,
     /// `ServiceAccount`: pods run as `default` unless they name an account, which must
     /// exist; its token, the CA and the namespace are mounted into their containers.
     ServiceAccount,
+    /// `TaintNodesByCondition`: new Nodes carry the `node.kubernetes.io/not-ready`
+    /// `NoSchedule` taint until the node lifecycle controller sees them Ready.
+    TaintNodesByCondition,
     /// `Priority`: `spec.priorityClassName` (or the global default class) resolved into
     /// `spec.priority` and `spec.preemptionPolicy`; a client's own value that differs is
     /// refused.

@@ -335,7 +335,13 @@ fn json_name(field: &FieldDescriptor, shape: Option<&Shape>) -> Option<String> {
     let Some(shape) = shape else {
         return Some(name.to_string());
     };
-    let mut candidates = vec![name.to_string(), format!("${name}")];
+    // go-to-protobuf keeps some Go field names (`BoundObjectReference`'s `uID`) where
+    // the JSON name is their lower-case form (`uid`).
+    let mut candidates = vec![
+        name.to_string(),
+        format!("${name}"),
+        name.to_ascii_lowercase(),
+    ];
     if let Some(rest) = name.strip_prefix("xKubernetes") {
         let mut kebab = String::from("x-kubernetes");
         for c in rest.chars() {
