@@ -1,19 +1,28 @@
 //! The admission chain: what kube-apiserver's default-on admission plugins do to a
-//! write after defaulting and before validation, each step its own module. A kind's
-//! descriptor lists the steps its writes go through; [`Admission`] declares them in
-//! upstream's plugin order and descriptors list them in it, so the chain runs them in
-//! upstream's order. Plugins upstream leaves off by default have no step.
+//! write, each step its own module. A kind's descriptor lists the steps its writes go
+//! through; [`Admission`] declares them in upstream's plugin order and descriptors list
+//! them in it, so the chain runs them in upstream's order. Plugins upstream leaves off
+//! by default have no step.
+//!
+//! As upstream, the chain has two phases: [`admit`] (mutating) runs after defaulting
+//! and before validation; [`validate`] (validating) runs after validation, inside the
+//! store's write transaction, and ends with `ResourceQuota` on every namespaced kind,
+//! whose quota usage is committed with the write.
 
 mod default_storage_class;
 mod default_toleration_seconds;
+mod limit_ranger;
 mod priority;
+mod resource_quota;
 
+use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
 use crate::kinds::KindInfo;
 use crate::kinds::descriptor::Admission;
 use crate::ops::Cluster;
 use crate::status::ApiError;
+use crate::storage::{Companion, View};
 
 /// The write a step is asked to admit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +40,13 @@ impl Admission {
     pub fn handles(self, op: Operation) -> bool {
         match self {
             Admission::Priority | Admission::DefaultStorageClass => op == Operation::Create,
-            Admission::DefaultTolerationSeconds => true,
+            Admission::DefaultTolerationSeconds | Admission::LimitRanger => true,
         }
     }
 }
 
-/// Runs the kind's admission steps that act on `op` over the object about to be written.
+/// Runs the mutating half of the kind's admission steps that act on `op` over the
+/// object about to be written.
 pub fn admit(
     cluster: &Cluster,
     kind: &KindInfo,
@@ -48,12 +58,39 @@ pub fn admit(
             continue;
         }
         match step {
+            Admission::LimitRanger => limit_ranger::admit(&cluster.store, kind, op, obj)?,
             Admission::Priority => priority::admit(&cluster.store, obj)?,
             Admission::DefaultTolerationSeconds => default_toleration_seconds::admit(obj),
             Admission::DefaultStorageClass => default_storage_class::admit(&cluster.store, obj),
         }
     }
     Ok(())
+}
+
+/// Runs the validating half of the chain over a valid object about to be stored
+/// (`old` is the stored one on updates), reading other objects through `view` under
+/// the store's write lock: the listed steps that validate, then `ResourceQuota`.
+/// Answers the writes that go with the object (the quotas it is charged to).
+pub fn validate(
+    view: &View<'_>,
+    kind: &KindInfo,
+    op: Operation,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<Vec<Companion>, ApiError> {
+    for &step in kind.descriptor.map_or(&[][..], |d| d.admission) {
+        if step == Admission::LimitRanger {
+            limit_ranger::validate(view, kind, op, new, old)?;
+        }
+    }
+    resource_quota::charge(view, kind, op, new, old, now())
+}
+
+/// The wall-clock time, as quota usage rules compare it with deletion timestamps.
+fn now() -> Timestamp {
+    let t = chrono::Utc::now();
+    Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos() as i32)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -78,11 +115,17 @@ mod tests {
         let steps = |resource| by_resource("", resource).map(|d| d.admission);
         assert_eq!(
             steps("pods"),
-            Some(&[Admission::Priority, Admission::DefaultTolerationSeconds][..])
+            Some(
+                &[
+                    Admission::LimitRanger,
+                    Admission::Priority,
+                    Admission::DefaultTolerationSeconds
+                ][..]
+            )
         );
         assert_eq!(
             steps("persistentvolumeclaims"),
-            Some(&[Admission::DefaultStorageClass][..])
+            Some(&[Admission::LimitRanger, Admission::DefaultStorageClass][..])
         );
     }
 }

@@ -11,6 +11,7 @@ pub(crate) mod apps;
 pub(crate) mod batch;
 pub(crate) mod core;
 pub(crate) mod discovery;
+pub(crate) mod limit_range;
 pub(crate) mod pod;
 pub(crate) mod rbac;
 pub(crate) mod scheduling;

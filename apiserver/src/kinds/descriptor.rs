@@ -125,8 +125,13 @@ impl DeleteRules {
 
 /// A step of upstream's admission chain ([`crate::admission`]) that a kind's writes go
 /// through; declared in upstream's plugin order, which descriptors list them in.
+/// `ResourceQuota`, upstream's last step, applies to every namespaced kind (custom ones
+/// too) and is not listed: the chain runs it after the listed steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Admission {
+    /// `LimitRanger`: new pods' missing container requests and limits defaulted from
+    /// the namespace's LimitRanges, pods and claims outside their bounds refused.
+    LimitRanger,
     /// `Priority`: `spec.priorityClassName` (or the global default class) resolved into
     /// `spec.priority` and `spec.preemptionPolicy`.
     Priority,

@@ -25,7 +25,7 @@ use crate::admission::{self, Operation};
 use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::status::ApiError;
-use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject};
+use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject, Transaction, View};
 use alloc::Allocators;
 use meta::{generated_name, meta_mut, meta_str};
 
@@ -183,12 +183,19 @@ impl Cluster {
                 m.insert("name".into(), json!(name));
             }
             let candidate = body.clone();
-            let res = self.store.mutate(&key, ns, &name, opts.dry_run, |cur| {
-                if cur.is_some() {
-                    return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
-                }
-                Ok(Mutation::Put(candidate))
-            });
+            let res = self
+                .store
+                .transact(&key, ns, &name, opts.dry_run, |view, cur| {
+                    if cur.is_some() {
+                        return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
+                    }
+                    let companions =
+                        admission::validate(view, kind, Operation::Create, &candidate, None)?;
+                    Ok(Transaction {
+                        main: Mutation::Put(candidate),
+                        companions,
+                    })
+                });
             match res {
                 Ok(out) => {
                     if opts.dry_run {
@@ -249,12 +256,15 @@ impl Cluster {
             }
             return self.create(kind, ns, body, opts).map(|o| (o, true));
         }
-        let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
-            let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
-            let old = cur.value()?;
-            prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            prepare::prepare_update(self, kind, &old, body, sub, opts)
-        })?;
+        let out = self
+            .store
+            .transact(&key, ns, name, opts.dry_run, |view, cur| {
+                let cur =
+                    cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
+                let old = cur.value()?;
+                prepare::check_resource_version(kind, name, &body, cur.rv)?;
+                self.admitted_update(view, kind, &old, body, sub, opts)
+            })?;
         let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
     }
@@ -272,26 +282,50 @@ impl Cluster {
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<StoredObject, ApiError> {
         let key = key_of(kind);
-        let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
-            let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
-            let old = cur.value()?;
-            let mut body = f(&old)?;
-            prepare::check_type(kind, &mut body)?;
-            // Only a resourceVersion the change itself carries is a precondition.
-            if meta_str(&body, "resourceVersion").is_none_or(str::is_empty)
-                && let Some(m) = meta_mut(&mut body)
-            {
-                m.insert("resourceVersion".into(), json!(cur.rv.to_string()));
-            }
-            if meta_str(&body, "name").is_some_and(|n| n != name) {
-                return Err(ApiError::bad_request(
-                    "metadata.name: the name of the object may not be changed",
-                ));
-            }
-            prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            prepare::prepare_update(self, kind, &old, body, sub, opts)
-        })?;
+        let out = self
+            .store
+            .transact(&key, ns, name, opts.dry_run, |view, cur| {
+                let cur =
+                    cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
+                let old = cur.value()?;
+                let mut body = f(&old)?;
+                prepare::check_type(kind, &mut body)?;
+                // Only a resourceVersion the change itself carries is a precondition.
+                if meta_str(&body, "resourceVersion").is_none_or(str::is_empty)
+                    && let Some(m) = meta_mut(&mut body)
+                {
+                    m.insert("resourceVersion".into(), json!(cur.rv.to_string()));
+                }
+                if meta_str(&body, "name").is_some_and(|n| n != name) {
+                    return Err(ApiError::bad_request(
+                        "metadata.name: the name of the object may not be changed",
+                    ));
+                }
+                prepare::check_resource_version(kind, name, &body, cur.rv)?;
+                self.admitted_update(view, kind, &old, body, sub, opts)
+            })?;
         self.updated(kind, name, out, opts)
+    }
+
+    /// An update prepared ([`prepare::prepare_update`]) and, when it writes the main
+    /// resource, through the validating admission steps with the writes they add.
+    fn admitted_update(
+        &self,
+        view: &View<'_>,
+        kind: &KindInfo,
+        old: &Value,
+        body: Value,
+        sub: Option<Subresource>,
+        opts: &WriteOptions,
+    ) -> Result<Transaction, ApiError> {
+        let main = prepare::prepare_update(self, kind, old, body, sub, opts)?;
+        let companions = match (&main, sub) {
+            (Mutation::Put(new), None) => {
+                admission::validate(view, kind, Operation::Update, new, Some(old))?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Transaction { main, companions })
     }
 
     /// The object an update left, after the side effects of its commit (none on dry

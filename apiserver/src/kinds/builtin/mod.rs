@@ -32,6 +32,8 @@ pub static ALL: &[&KindDescriptor] = &[
     &core::PERSISTENT_VOLUME_CLAIM,
     &core::PERSISTENT_VOLUME,
     &core::REPLICATION_CONTROLLER,
+    &core::RESOURCE_QUOTA,
+    &core::LIMIT_RANGE,
     &apps::DEPLOYMENT,
     &apps::REPLICA_SET,
     &apps::STATEFUL_SET,
@@ -92,7 +94,11 @@ mod tests {
         assert_eq!((d.kind, d.scope), ("Pod", Scope::Namespaced));
         assert_eq!(
             d.admission,
-            [Admission::Priority, Admission::DefaultTolerationSeconds]
+            [
+                Admission::LimitRanger,
+                Admission::Priority,
+                Admission::DefaultTolerationSeconds
+            ]
         );
         assert_eq!(pods.short_names, ["po"]);
         assert_eq!(pods.singular, "pod");
