@@ -21,6 +21,8 @@
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
+//! - [`resourcequota`]: the resource quota controller (`status.hard` mirrored,
+//!   `status.used` recomputed so deletions give quota back).
 //! - [`manager`]: the table of controllers ([`manager::CONTROLLERS`]: names,
 //!   flags, informers, RBAC permissions, constructors) and the manager that runs the
 //!   enabled ones over one informer factory (`--controllers` selection,
@@ -36,6 +38,7 @@ pub mod manager;
 pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod resourcequota;
 pub mod util;
 
 pub use manager::{ControllersConfig, run_controllers};

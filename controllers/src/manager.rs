@@ -16,7 +16,9 @@ use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Event, Namespace, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{
+    Event, Namespace, PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, Service,
+};
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
@@ -24,6 +26,7 @@ use crate::gc::shell::{GcConfig, run_garbage_collector_on};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
+use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
 
 mod descriptor;
 mod selection;
@@ -48,6 +51,9 @@ pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
 
 /// Upstream name of the namespace controller (`--controllers`).
 pub const NAMESPACE_CONTROLLER: &str = "namespace-controller";
+
+/// Upstream name of the resource quota controller (`--controllers`).
+pub const RESOURCEQUOTA_CONTROLLER: &str = "resourcequota-controller";
 
 /// Events, created and then patched when they repeat (the runtime's recorder).
 const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
@@ -213,6 +219,46 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                     workers: cx.workers,
                     clock: cx.config.clock.clone(),
                     ..NamespaceControllerConfig::default()
+                },
+            )
+            .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: RESOURCEQUOTA_CONTROLLER,
+        alias: "resourcequota",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<ResourceQuota>(),
+            Informed::of::<Pod>(),
+            Informed::of::<Service>(),
+            Informed::of::<PersistentVolumeClaim>(),
+        ],
+        // Upstream's system:controller:resourcequota-controller: every resource
+        // listed and watched (counted objects' metadata), quota status updated.
+        permissions: &[
+            Permission::on_any(&["list", "watch"]),
+            Permission::on_sub::<ResourceQuota>("status", &["update"]),
+        ],
+        // Upstream registers `concurrent_resource_quota_syncs`.
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-resource-quota-syncs",
+            default: 5,
+            help: "The number of resource quotas that are allowed to sync concurrently. \
+                   Larger number = more responsive quota management, but more CPU (and \
+                   network) load",
+        }),
+        build: |cx| {
+            let c = ResourceQuotaController::new(
+                cx.factory,
+                cx.client.clone(),
+                &ResourceQuotaControllerConfig {
+                    workers: cx.workers,
+                    clock: cx.config.clock.clone(),
+                    ..ResourceQuotaControllerConfig::default()
                 },
             )
             .map_err(ManagerError::Handler)?;
