@@ -157,16 +157,9 @@ pub fn check_request(
 mod tests {
     use super::*;
     use crate::pod::tests::{container, pod};
-    use crate::quantity::Quantity;
+    use crate::resources::tests::list;
     use crate::resources::to_api;
     use k8s_openapi::api::core::v1::{ResourceQuotaSpec, ResourceQuotaStatus};
-
-    fn list(pairs: &[(&str, &str)]) -> ResourceList {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), Quantity::parse(v).unwrap()))
-            .collect()
-    }
 
     fn quota(
         name: &str,
@@ -196,6 +189,15 @@ mod tests {
         "2025-01-01T00:00:00Z".parse::<Timestamp>().unwrap()
     }
 
+    /// The check of a create of `item` under `quotas`.
+    fn create(
+        quotas: &[ResourceQuota],
+        evaluator: &Evaluator,
+        item: Item<'_>,
+    ) -> Result<Vec<Charge>, Refusal> {
+        check_request(quotas, evaluator, Operation::Create, &item, None, now())
+    }
+
     #[test]
     fn a_pod_within_quota_is_charged_and_one_past_it_refused() {
         let p = pod(vec![container("a", &[("cpu", "500m")], &[])], vec![]);
@@ -205,26 +207,11 @@ mod tests {
             &[("pods", "1"), ("requests.cpu", "250m")],
             &[],
         )];
-        let charges = check_request(
-            &quotas,
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        )
-        .unwrap();
+        let charges = create(&quotas, &Evaluator::Pods, Item::Pod(&p)).unwrap();
         assert_eq!(charges.len(), 1);
         assert_eq!(pretty_print(&charges[0].used), "pods=2,requests.cpu=750m");
         let full = [quota("q", &[("pods", "2")], &[("pods", "2")], &[])];
-        let refused = check_request(
-            &full,
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        );
+        let refused = create(&full, &Evaluator::Pods, Item::Pod(&p));
         assert_eq!(
             refused,
             Err(Refusal(
@@ -245,14 +232,7 @@ mod tests {
             &[("requests.cpu", "0"), ("requests.memory", "0")],
             &[],
         )];
-        let refused = check_request(
-            &quotas,
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        );
+        let refused = create(&quotas, &Evaluator::Pods, Item::Pod(&p));
         assert_eq!(
             refused,
             Err(Refusal("exceeded quota: compute, requested: requests.cpu=2, used: requests.cpu=0, limited: requests.cpu=1".into()))
@@ -264,14 +244,7 @@ mod tests {
         let mut q = quota("new", &[("pods", "2")], &[], &[]);
         q.status.as_mut().unwrap().used = None;
         let p = pod(vec![container("a", &[], &[])], vec![]);
-        let refused = check_request(
-            &[q],
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        );
+        let refused = create(&[q], &Evaluator::Pods, Item::Pod(&p));
         assert_eq!(
             refused,
             Err(Refusal(
@@ -285,14 +258,7 @@ mod tests {
         let mut q = quota("fresh", &[("pods", "0")], &[], &[]);
         q.status = None;
         let p = pod(vec![container("a", &[], &[])], vec![]);
-        let got = check_request(
-            &[q],
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        );
+        let got = create(&[q], &Evaluator::Pods, Item::Pod(&p));
         assert_eq!(got, Ok(vec![]));
     }
 
@@ -313,15 +279,7 @@ mod tests {
             ),
         ];
         let p = pod(vec![container("a", &[], &[])], vec![]);
-        let charges = check_request(
-            &quotas,
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        )
-        .unwrap();
+        let charges = create(&quotas, &Evaluator::Pods, Item::Pod(&p)).unwrap();
         assert_eq!(charges.iter().map(|c| c.index).collect::<Vec<_>>(), [0]);
         // Scoped quotas never charge services (their evaluator has no scopes).
         let svc = k8s_openapi::api::core::v1::Service::default();
@@ -331,14 +289,7 @@ mod tests {
             &[("services", "0")],
             &["BestEffort"],
         )];
-        let got = check_request(
-            &svc_quota,
-            &Evaluator::Services,
-            Operation::Create,
-            &Item::Service(&svc),
-            None,
-            now(),
-        );
+        let got = create(&svc_quota, &Evaluator::Services, Item::Service(&svc));
         assert_eq!(got, Ok(vec![]));
     }
 
@@ -351,14 +302,7 @@ mod tests {
             &[],
         )];
         let p = pod(vec![container("web", &[], &[])], vec![]);
-        let refused = check_request(
-            &quotas,
-            &Evaluator::Pods,
-            Operation::Create,
-            &Item::Pod(&p),
-            None,
-            now(),
-        );
+        let refused = create(&quotas, &Evaluator::Pods, Item::Pod(&p));
         assert_eq!(
             refused,
             Err(Refusal(

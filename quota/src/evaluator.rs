@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::pod::{Side, container_resources, pod_resources};
+use crate::pod::{Side, all_containers, container_resources, pod_resources};
 use crate::quantity::{Format, Quantity};
 use crate::resources::{InvalidEntry, ResourceList, add, parse_list};
 use crate::scope::{ScopeRequirement, is_terminating, pod_matches_scope};
@@ -295,17 +295,7 @@ impl Evaluator {
             return Ok(());
         }
         let mut missing: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        let spec = pod.spec.as_ref();
-        let containers = spec
-            .map(|s| &s.containers[..])
-            .unwrap_or_default()
-            .iter()
-            .chain(
-                spec.and_then(|s| s.init_containers.as_ref())
-                    .into_iter()
-                    .flatten(),
-            );
-        for c in containers {
+        for c in all_containers(pod) {
             let requests = container_resources(c, Side::Requests).map_err(|e| e.to_string())?;
             let limits = container_resources(c, Side::Limits).map_err(|e| e.to_string())?;
             let usage = compute_usage(&requests, &limits);

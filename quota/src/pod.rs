@@ -30,6 +30,19 @@ pub fn container_resources(c: &Container, side: Side) -> Result<ResourceList, In
     })
 }
 
+/// A pod's containers, then its init containers.
+pub fn all_containers(pod: &Pod) -> impl Iterator<Item = &Container> {
+    let spec = pod.spec.as_ref();
+    spec.map(|s| &s.containers[..])
+        .unwrap_or_default()
+        .iter()
+        .chain(
+            spec.and_then(|s| s.init_containers.as_ref())
+                .into_iter()
+                .flatten(),
+        )
+}
+
 /// Adds `add` into `into` (`addResourceList`).
 fn add_into(into: &mut ResourceList, add: &ResourceList) {
     for (k, v) in add {
@@ -100,23 +113,15 @@ pub fn pod_resources(pod: &Pod, side: Side, overhead: bool) -> Result<ResourceLi
 /// Whether the pod is in the `BestEffort` QoS class: no container (init containers
 /// included) requests or limits a positive amount of cpu or memory (`GetPodQOS`).
 pub fn is_best_effort(pod: &Pod) -> bool {
-    let Some(spec) = pod.spec.as_ref() else {
-        return true;
-    };
     let positive = |list: Option<&BTreeMap<String, ApiQuantity>>| {
         list.into_iter().flatten().any(|(k, v)| {
             (k == "cpu" || k == "memory") && Quantity::parse(&v.0).is_ok_and(|q| q.signum() > 0)
         })
     };
-    !spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-        .any(|c| {
-            let r = c.resources.as_ref();
-            positive(r.and_then(|r| r.requests.as_ref()))
-                || positive(r.and_then(|r| r.limits.as_ref()))
-        })
+    !all_containers(pod).any(|c| {
+        let r = c.resources.as_ref();
+        positive(r.and_then(|r| r.requests.as_ref())) || positive(r.and_then(|r| r.limits.as_ref()))
+    })
 }
 
 #[cfg(test)]

@@ -122,10 +122,11 @@ pub fn pretty_print(list: &ResourceList) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn list(pairs: &[(&str, &str)]) -> ResourceList {
+    /// A resource list of `name, quantity` pairs.
+    pub(crate) fn list(pairs: &[(&str, &str)]) -> ResourceList {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), Quantity::parse(v).unwrap()))

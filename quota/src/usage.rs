@@ -129,6 +129,17 @@ mod tests {
         }
     }
 
+    /// `sync_status` at a fixed time, expecting a status to write.
+    fn synced(q: &ResourceQuota, objects: &[Objects<'_>]) -> ResourceQuotaStatus {
+        sync_status(
+            q,
+            objects,
+            "2025-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
+        )
+        .unwrap()
+        .unwrap()
+    }
+
     fn show(status: &ResourceQuotaStatus) -> (String, String) {
         let s = |l: &Option<std::collections::BTreeMap<String, ApiQuantity>>| {
             pretty_print(&parse_list(l.as_ref()).unwrap())
@@ -163,13 +174,7 @@ mod tests {
             (&cms, vec![Item::Counted; 3]),
             (&Evaluator::Services, vec![]),
         ];
-        let status = sync_status(
-            &q,
-            &objects,
-            "2025-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
-        )
-        .unwrap()
-        .unwrap();
+        let status = synced(&q, &objects);
         assert_eq!(
             show(&status),
             (
@@ -178,15 +183,10 @@ mod tests {
             )
         );
         // Once written, the same computation asks for no write.
-        let mut synced = q.clone();
-        synced.status = Some(status);
+        let mut written = q.clone();
+        written.status = Some(status);
         assert_eq!(
-            sync_status(
-                &synced,
-                &objects,
-                "2025-01-01T00:00:00Z".parse::<Timestamp>().unwrap()
-            )
-            .unwrap(),
+            sync_status(&written, &objects, Timestamp::UNIX_EPOCH).unwrap(),
             None
         );
     }
@@ -200,13 +200,7 @@ mod tests {
             &Evaluator::Pods,
             vec![Item::Pod(&best_effort), Item::Pod(&burstable)],
         )];
-        let status = sync_status(
-            &q,
-            &objects,
-            "2025-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
-        )
-        .unwrap()
-        .unwrap();
+        let status = synced(&q, &objects);
         assert_eq!(show(&status).1, "pods=1");
     }
 
@@ -230,13 +224,7 @@ mod tests {
             ),
         });
         let p = pod(vec![], vec![]);
-        let status = sync_status(
-            &q,
-            &[(&Evaluator::Pods, vec![Item::Pod(&p)])],
-            "2025-01-01T00:00:00Z".parse::<Timestamp>().unwrap(),
-        )
-        .unwrap()
-        .unwrap();
+        let status = synced(&q, &[(&Evaluator::Pods, vec![Item::Pod(&p)])]);
         assert_eq!(show(&status), ("pods=3".into(), "pods=1".into()));
     }
 }

@@ -9,13 +9,12 @@
 use std::collections::BTreeMap;
 
 use capstan_quota::Quantity;
-use capstan_quota::pod::{Side, container_resources, pod_resources};
+use capstan_quota::pod::{Side, all_containers, container_resources, pod_resources};
 use capstan_quota::resources::{ResourceList, parse_list};
 use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem, PersistentVolumeClaim, Pod};
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::Operation;
+use super::{Operation, decode};
 use crate::kinds::KindInfo;
 use crate::ops::meta::meta_str;
 use crate::status::ApiError;
@@ -49,10 +48,6 @@ fn target(kind: &KindInfo, op: Operation, old: Option<&Value>) -> Option<Target>
         ("persistentvolumeclaims", _) => Some(Target::Claim),
         _ => None,
     }
-}
-
-fn decode<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
-    T::deserialize(v).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Fills a new pod's missing requests and limits from the namespace's LimitRanges.
@@ -337,14 +332,13 @@ fn ratio_problem(o: &Observed<'_>, name: &str, max_ratio: &Quantity) -> Option<S
     })
 }
 
+/// One kind of bound (`min`, `max`, `maxLimitRequestRatio`): the problem it finds
+/// with an observed resource, if any.
+type Bound = fn(&Observed<'_>, &str, &Quantity) -> Option<String>;
+
 /// An item's bound lists, parsed (an unparsable one bounds nothing: validation keeps
 /// them out of storage).
-fn bounds(
-    item: &LimitRangeItem,
-) -> [(
-    fn(&Observed<'_>, &str, &Quantity) -> Option<String>,
-    ResourceList,
-); 3] {
+fn bounds(item: &LimitRangeItem) -> [(Bound, ResourceList); 3] {
     let parse = |l: Option<&BTreeMap<_, _>>| parse_list(l).unwrap_or_default();
     [
         (min_problem, parse(item.min.as_ref())),
@@ -368,20 +362,10 @@ fn pod_problems(range: &LimitRange, pod: &Pod) -> Vec<String> {
         .as_ref()
         .map(|s| &s.limits[..])
         .unwrap_or_default();
-    let spec = pod.spec.as_ref();
     for item in items {
         match item.type_.as_str() {
             "Container" => {
-                let containers = spec
-                    .map(|s| &s.containers[..])
-                    .unwrap_or_default()
-                    .iter()
-                    .chain(
-                        spec.and_then(|s| s.init_containers.as_ref())
-                            .into_iter()
-                            .flatten(),
-                    );
-                for c in containers {
+                for c in all_containers(pod) {
                     let requests = container_resources(c, Side::Requests).unwrap_or_default();
                     let limits = container_resources(c, Side::Limits).unwrap_or_default();
                     let o = Observed {

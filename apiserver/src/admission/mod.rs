@@ -86,6 +86,12 @@ pub fn validate(
     resource_quota::charge(view, kind, op, new, old, now())
 }
 
+/// A stored or admitted object as its k8s-openapi type (valid objects always decode;
+/// a failure is the client's malformed body).
+fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
+    T::deserialize(v).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
 /// The wall-clock time, as quota usage rules compare it with deletion timestamps.
 fn now() -> Timestamp {
     let t = chrono::Utc::now();

@@ -10,10 +10,9 @@ use capstan_quota::resources::to_api;
 use capstan_quota::{Evaluator, Item};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, ResourceQuota, Service};
 use k8s_openapi::jiff::Timestamp;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::Operation;
+use super::{Operation, decode};
 use crate::kinds::KindInfo;
 use crate::ops::meta::meta_str;
 use crate::status::ApiError;
@@ -21,10 +20,6 @@ use crate::storage::{Companion, ResourceKey, View};
 
 fn key() -> ResourceKey {
     ResourceKey::new("", "resourcequotas")
-}
-
-fn decode<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
-    T::deserialize(v).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// An object decoded as its evaluator reads it.

@@ -282,11 +282,6 @@ impl ResourceQuotaController {
         self.synced.clone()
     }
 
-    /// The work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
     /// Runs the workers until `shutdown` completes (waiting for the caches first).
     pub async fn run(
         self,
