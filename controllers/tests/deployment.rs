@@ -103,7 +103,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "replicationcontroller-controller",
             "deployment-controller",
             "garbage-collector-controller",
-            "namespace-controller"
+            "namespace-controller",
+            "resourcequota-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
