@@ -81,7 +81,7 @@ leaderElection:
   retryPeriod: 4s
 controllerManager:
   replicas: 3
-  controllers: ["*", "-garbagecollector", "-namespace"]
+  controllers: ["*", "-garbagecollector", "-namespace", "-resourcequota"]
   concurrentReplicasetSyncs: 10
   kubeApiQps: 50.5
   bootstrapPod: true
@@ -640,7 +640,8 @@ fn default_values_render_three_leader_elected_components() {
                 assert!(!allows(&role, "apps", "deployments", "update"));
             }
         }
-        // Only the garbage collector and the namespace controller need wildcards; nobody gets RBAC escalation verbs.
+        // Only the discovery-driven controllers (garbage collector, namespace, resource
+        // quota) need wildcards; nobody gets RBAC escalation verbs.
         for rule in &role {
             let wildcard =
                 rule.groups.contains(&"*".to_string()) || rule.resources.contains(&"*".to_string());
@@ -672,8 +673,8 @@ fn custom_values_reach_every_object() {
     assert_eq!(kinds.get("ConfigMap"), None);
     let image = "registry.example.com/capstan:v9.9.9";
 
-    // The controller-manager: 3 replicas, no garbage collector and no namespace
-    // controller, so no wildcard rule.
+    // The controller-manager: 3 replicas, no garbage collector, namespace or resource
+    // quota controller, so no wildcard rule.
     let cm = find(&objects, "Deployment", "cp-controller-manager");
     assert_eq!(cm["spec"]["replicas"], 3);
     let spec = &cm["spec"]["template"]["spec"];
@@ -685,7 +686,7 @@ fn custom_values_reach_every_object() {
     );
     assert_eq!(
         flag(&args, "controllers"),
-        Some("*,-garbagecollector,-namespace")
+        Some("*,-garbagecollector,-namespace,-resourcequota")
     );
     assert_known_controllers(&args);
     assert_eq!(flag(&args, "concurrent-replicaset-syncs"), Some("10"));
@@ -717,7 +718,7 @@ fn custom_values_reach_every_object() {
     assert_grants_exactly(&role, &enabled);
     assert!(
         role.iter().all(|r| !r.resources.contains(&"*".to_string())),
-        "without the garbage collector and the namespace controller no wildcard: {role:?}"
+        "without the discovery-driven controllers no wildcard: {role:?}"
     );
     assert!(!allows(&role, "", "configmaps", "delete"));
     assert!(!allows(&role, "", "namespaces/finalize", "update"));

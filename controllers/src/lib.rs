@@ -24,6 +24,8 @@
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
+//! - [`resourcequota`]: the resource quota controller (`status.hard` mirrored,
+//!   `status.used` recomputed so deletions give quota back).
 //! - [`volume`]: the PersistentVolumeClaim and PersistentVolume protection
 //!   controllers (the `kubernetes.io/pvc-protection` and `pv-protection` finalizers
 //!   removed once nothing uses the object).
@@ -43,6 +45,7 @@ pub mod manager;
 pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
+pub mod resourcequota;
 pub mod util;
 pub mod volume;
 

@@ -19,6 +19,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Event, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController,
+    ResourceQuota, Service,
 };
 use kube::Client;
 
@@ -28,6 +29,7 @@ use crate::job::{JobController, JobControllerConfig};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
+use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
 use crate::volume::pv_protection::{self, PvProtectionController};
 use crate::volume::pvc_protection::{self, PvcProtectionController};
 
@@ -63,6 +65,9 @@ pub const PVC_PROTECTION_CONTROLLER: &str = pvc_protection::CONTROLLER_NAME;
 
 /// Upstream name of the PersistentVolume protection controller (`--controllers`).
 pub const PV_PROTECTION_CONTROLLER: &str = pv_protection::CONTROLLER_NAME;
+
+/// Upstream name of the resource quota controller (`--controllers`).
+pub const RESOURCEQUOTA_CONTROLLER: &str = "resourcequota-controller";
 
 /// Events, created and then patched when they repeat (the runtime's recorder).
 const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
@@ -311,6 +316,46 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
         build: |cx| {
             let c = PvProtectionController::new(cx.factory, cx.client.clone(), cx.workers)
                 .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: RESOURCEQUOTA_CONTROLLER,
+        alias: "resourcequota",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<ResourceQuota>(),
+            Informed::of::<Pod>(),
+            Informed::of::<Service>(),
+            Informed::of::<PersistentVolumeClaim>(),
+        ],
+        // Upstream's system:controller:resourcequota-controller: every resource
+        // listed and watched (counted objects' metadata), quota status updated.
+        permissions: &[
+            Permission::on_any(&["list", "watch"]),
+            Permission::on_sub::<ResourceQuota>("status", &["update"]),
+        ],
+        // Upstream registers `concurrent_resource_quota_syncs`.
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-resource-quota-syncs",
+            default: 5,
+            help: "The number of resource quotas that are allowed to sync concurrently. \
+                   Larger number = more responsive quota management, but more CPU (and \
+                   network) load",
+        }),
+        build: |cx| {
+            let c = ResourceQuotaController::new(
+                cx.factory,
+                cx.client.clone(),
+                &ResourceQuotaControllerConfig {
+                    workers: cx.workers,
+                    clock: cx.config.clock.clone(),
+                    ..ResourceQuotaControllerConfig::default()
+                },
+            )
+            .map_err(ManagerError::Handler)?;
             Ok(BuiltController::new(Some(c.synced_check()), |stop| {
                 c.run(stop)
             }))

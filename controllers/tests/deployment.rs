@@ -106,7 +106,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "garbage-collector-controller",
             "namespace-controller",
             "persistentvolumeclaim-protection-controller",
-            "persistentvolume-protection-controller"
+            "persistentvolume-protection-controller",
+            "resourcequota-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -654,6 +654,7 @@ pub fn builtin_patch_meta(group: &str, kind: &str) -> Option<&'static dyn PatchM
         ("", "PersistentVolume") => &PV,
         ("", "Namespace") => &NAMESPACE,
         ("", "ReplicationController") => &REPLICA_SET,
+        ("", "ResourceQuota" | "LimitRange") => &PLAIN_OBJECT,
         ("apps", "Deployment") => &DEPLOYMENT,
         ("apps", "ReplicaSet") => &REPLICA_SET,
         ("apps", "StatefulSet") => &STATEFUL_SET,

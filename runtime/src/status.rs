@@ -101,6 +101,7 @@ mod builtin {
         namespaced core::Pod => core::PodStatus,
         namespaced core::Service => core::ServiceStatus,
         namespaced core::PersistentVolumeClaim => core::PersistentVolumeClaimStatus,
+        namespaced core::ResourceQuota => core::ResourceQuotaStatus,
         namespaced policy::PodDisruptionBudget => policy::PodDisruptionBudgetStatus,
         cluster core::Namespace => core::NamespaceStatus,
         cluster core::Node => core::NodeStatus,

@@ -13,17 +13,25 @@
 //!   the namespace).
 //! - [`admit`]: the object steps the kind's descriptor lists, over a create or a
 //!   main-resource update about to be written.
+//!
+//! As upstream, the object steps have two phases: [`admit`] (mutating) runs after
+//! defaulting and before validation; [`validate`] (validating) runs after validation,
+//! inside the store's write transaction, and ends with `ResourceQuota` on every
+//! namespaced kind, whose quota usage is committed with the write.
 
 mod default_storage_class;
 mod default_toleration_seconds;
+mod limit_ranger;
 mod namespace_lifecycle;
 mod priority;
+mod resource_quota;
 mod service_account;
 mod storage_object_in_use_protection;
 mod taint_nodes_by_condition;
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
 
 use crate::kinds::KindInfo;
@@ -31,6 +39,7 @@ use crate::kinds::descriptor::Admission;
 use crate::ops::Cluster;
 use crate::ops::meta::meta_str;
 use crate::status::ApiError;
+use crate::storage::{Companion, View};
 
 /// The write a step is asked to admit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +56,7 @@ impl Admission {
     /// Every step, in upstream's plugin order.
     pub const ALL: &'static [Admission] = &[
         Admission::NamespaceLifecycle,
+        Admission::LimitRanger,
         Admission::ServiceAccount,
         Admission::TaintNodesByCondition,
         Admission::Priority,
@@ -59,6 +69,7 @@ impl Admission {
     pub fn name(self) -> &'static str {
         match self {
             Admission::NamespaceLifecycle => "NamespaceLifecycle",
+            Admission::LimitRanger => "LimitRanger",
             Admission::ServiceAccount => "ServiceAccount",
             Admission::TaintNodesByCondition => "TaintNodesByCondition",
             Admission::Priority => "Priority",
@@ -77,7 +88,9 @@ impl Admission {
     /// upstream, only to keep the priority the create set, which the update path keeps.
     pub fn handles(self, op: Operation) -> bool {
         match self {
-            Admission::NamespaceLifecycle | Admission::DefaultTolerationSeconds => true,
+            Admission::NamespaceLifecycle
+            | Admission::DefaultTolerationSeconds
+            | Admission::LimitRanger => true,
             Admission::ServiceAccount
             | Admission::TaintNodesByCondition
             | Admission::Priority
@@ -151,7 +164,8 @@ pub fn admit_request(
     Ok(())
 }
 
-/// Runs the kind's admission steps that act on `op` over the object about to be written.
+/// Runs the mutating half of the kind's admission steps that act on `op` over the
+/// object about to be written.
 pub fn admit(
     cluster: &Cluster,
     kind: &KindInfo,
@@ -165,6 +179,7 @@ pub fn admit(
         match step {
             // Judged by admit_request: descriptors do not list it.
             Admission::NamespaceLifecycle => {}
+            Admission::LimitRanger => limit_ranger::admit(&cluster.store, kind, op, obj)?,
             Admission::TaintNodesByCondition => taint_nodes_by_condition::admit(obj),
             Admission::ServiceAccount => service_account::admit(cluster, obj)?,
             Admission::Priority => priority::admit(&cluster.store, obj)?,
@@ -225,6 +240,38 @@ fn forbidden(group: &str, plural: &str, obj: &Value, why: &str) -> ApiError {
     ApiError::forbidden(group, plural, name, why)
 }
 
+/// Runs the validating half of the chain over a valid object about to be stored
+/// (`old` is the stored one on updates), reading other objects through `view` under
+/// the store's write lock: the listed steps that validate, then `ResourceQuota`.
+/// Answers the writes that go with the object (the quotas it is charged to).
+pub fn validate(
+    view: &View<'_>,
+    kind: &KindInfo,
+    op: Operation,
+    new: &Value,
+    old: Option<&Value>,
+) -> Result<Vec<Companion>, ApiError> {
+    for &step in kind.descriptor.map_or(&[][..], |d| d.admission) {
+        if step == Admission::LimitRanger {
+            limit_ranger::validate(view, kind, op, new, old)?;
+        }
+    }
+    resource_quota::charge(view, kind, op, new, old, now())
+}
+
+/// A stored or admitted object as its k8s-openapi type (valid objects always decode;
+/// a failure is the client's malformed body).
+fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
+    T::deserialize(v).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// The wall-clock time, as quota usage rules compare it with deletion timestamps.
+fn now() -> Timestamp {
+    let t = chrono::Utc::now();
+    Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos() as i32)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +302,7 @@ mod tests {
             steps("pods"),
             Some(
                 &[
+                    Admission::LimitRanger,
                     Admission::ServiceAccount,
                     Admission::Priority,
                     Admission::DefaultTolerationSeconds
@@ -265,6 +313,7 @@ mod tests {
             steps("persistentvolumeclaims"),
             Some(
                 &[
+                    Admission::LimitRanger,
                     Admission::DefaultStorageClass,
                     Admission::StorageObjectInUseProtection
                 ][..]

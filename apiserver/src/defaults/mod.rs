@@ -13,6 +13,7 @@ pub(crate) mod batch;
 pub(crate) mod certificates;
 pub(crate) mod core;
 pub(crate) mod discovery;
+pub(crate) mod limit_range;
 pub(crate) mod pod;
 pub(crate) mod rbac;
 pub(crate) mod scheduling;

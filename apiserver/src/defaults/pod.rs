@@ -15,7 +15,7 @@ pub(crate) fn pod_initial_status(pod: &Value) -> Value {
     })
 }
 
-pub(super) fn pod_qos_class(spec: &Value) -> &'static str {
+pub(crate) fn pod_qos_class(spec: &Value) -> &'static str {
     let mut any = false;
     let mut guaranteed = true;
     let containers = spec

@@ -126,12 +126,17 @@ impl DeleteRules {
 
 /// A step of upstream's admission chain ([`crate::admission`]) that a kind's writes go
 /// through; declared in upstream's plugin order, which descriptors list them in.
+/// `ResourceQuota`, upstream's last step, applies to every namespaced kind (custom ones
+/// too) and is not listed: the chain runs it after the listed steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Admission {
     /// `NamespaceLifecycle`: nothing is created in a missing or terminating namespace,
     /// and `default`, `kube-system` and `kube-public` are never deleted. It acts on every
     /// kind, custom resources too, so no descriptor lists it.
     NamespaceLifecycle,
+    /// `LimitRanger`: new pods' missing container requests and limits defaulted from
+    /// the namespace's LimitRanges, pods and claims outside their bounds refused.
+    LimitRanger,
     /// `ServiceAccount`: pods run as `default` unless they name an account, which must
     /// exist; its token, the CA and the namespace are mounted into their containers.
     ServiceAccount,

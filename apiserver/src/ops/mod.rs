@@ -31,7 +31,7 @@ use crate::kinds::descriptor::Lifecycle;
 use crate::kinds::{KindInfo, Registry, Subresource};
 use crate::serviceaccount::ServiceAccountSettings;
 use crate::status::ApiError;
-use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject};
+use crate::storage::{Mutation, Outcome, ResourceKey, Store, StoredObject, Transaction, View};
 use alloc::Allocators;
 use meta::{generated_name, meta_mut, meta_str};
 
@@ -200,12 +200,19 @@ impl Cluster {
                 m.insert("name".into(), json!(name));
             }
             let candidate = body.clone();
-            let res = self.store.mutate(&key, ns, &name, opts.dry_run, |cur| {
-                if cur.is_some() {
-                    return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
-                }
-                Ok(Mutation::Put(candidate))
-            });
+            let res = self
+                .store
+                .transact(&key, ns, &name, opts.dry_run, |view, cur| {
+                    if cur.is_some() {
+                        return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
+                    }
+                    let companions =
+                        admission::validate(view, kind, Operation::Create, &candidate, None)?;
+                    Ok(Transaction {
+                        main: Mutation::Put(candidate),
+                        companions,
+                    })
+                });
             match res {
                 Ok(out) => {
                     if opts.dry_run {
@@ -268,12 +275,15 @@ impl Cluster {
             return self.create(kind, ns, body, opts).map(|o| (o, true));
         }
         let pre = self.subresource_admission(kind, ns, name, sub)?;
-        let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
-            let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
-            let old = cur.value()?;
-            prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            self.prepare_admitted(kind, &old, body, sub, opts, pre.as_ref())
-        })?;
+        let out = self
+            .store
+            .transact(&key, ns, name, opts.dry_run, |view, cur| {
+                let cur =
+                    cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
+                let old = cur.value()?;
+                prepare::check_resource_version(kind, name, &body, cur.rv)?;
+                self.admitted_update(view, kind, &old, body, sub, opts, pre.as_ref())
+            })?;
         let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
     }
@@ -293,25 +303,28 @@ impl Cluster {
         admission::admit_request(self, kind, Operation::Update, ns, name)?;
         let key = key_of(kind);
         let pre = self.subresource_admission(kind, ns, name, sub)?;
-        let out = self.store.mutate(&key, ns, name, opts.dry_run, |cur| {
-            let cur = cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
-            let old = cur.value()?;
-            let mut body = f(&old)?;
-            prepare::check_type(kind, &mut body)?;
-            // Only a resourceVersion the change itself carries is a precondition.
-            if meta_str(&body, "resourceVersion").is_none_or(str::is_empty)
-                && let Some(m) = meta_mut(&mut body)
-            {
-                m.insert("resourceVersion".into(), json!(cur.rv.to_string()));
-            }
-            if meta_str(&body, "name").is_some_and(|n| n != name) {
-                return Err(ApiError::bad_request(
-                    "metadata.name: the name of the object may not be changed",
-                ));
-            }
-            prepare::check_resource_version(kind, name, &body, cur.rv)?;
-            self.prepare_admitted(kind, &old, body, sub, opts, pre.as_ref())
-        })?;
+        let out = self
+            .store
+            .transact(&key, ns, name, opts.dry_run, |view, cur| {
+                let cur =
+                    cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
+                let old = cur.value()?;
+                let mut body = f(&old)?;
+                prepare::check_type(kind, &mut body)?;
+                // Only a resourceVersion the change itself carries is a precondition.
+                if meta_str(&body, "resourceVersion").is_none_or(str::is_empty)
+                    && let Some(m) = meta_mut(&mut body)
+                {
+                    m.insert("resourceVersion".into(), json!(cur.rv.to_string()));
+                }
+                if meta_str(&body, "name").is_some_and(|n| n != name) {
+                    return Err(ApiError::bad_request(
+                        "metadata.name: the name of the object may not be changed",
+                    ));
+                }
+                prepare::check_resource_version(kind, name, &body, cur.rv)?;
+                self.admitted_update(view, kind, &old, body, sub, opts, pre.as_ref())
+            })?;
         self.updated(kind, name, out, opts)
     }
 
@@ -332,22 +345,30 @@ impl Cluster {
         }
     }
 
-    /// The update's new state ([`prepare::prepare_update`]), admitted by what `pre`
-    /// read before the lock.
-    fn prepare_admitted(
+    /// An update prepared ([`prepare::prepare_update`]) and, when it writes the main
+    /// resource, through the validating admission steps with the writes they add;
+    /// a write through a subresource is admitted by what `pre` read before the lock.
+    fn admitted_update(
         &self,
+        view: &View<'_>,
         kind: &KindInfo,
         old: &Value,
         body: Value,
         sub: Option<Subresource>,
         opts: &WriteOptions,
         pre: Option<&EphemeralContainersAdmission>,
-    ) -> Result<Mutation, ApiError> {
-        let mutation = prepare::prepare_update(self, kind, old, body, sub, opts)?;
-        if let (Some(pre), Mutation::Put(new)) = (pre, &mutation) {
+    ) -> Result<Transaction, ApiError> {
+        let main = prepare::prepare_update(self, kind, old, body, sub, opts)?;
+        if let (Some(pre), Mutation::Put(new)) = (pre, &main) {
             pre.admit(new)?;
         }
-        Ok(mutation)
+        let companions = match (&main, sub) {
+            (Mutation::Put(new), None) => {
+                admission::validate(view, kind, Operation::Update, new, Some(old))?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Transaction { main, companions })
     }
 
     /// The object an update left, after the side effects of its commit (none on dry

@@ -127,6 +127,66 @@ pub struct Outcome {
     pub created: bool,
 }
 
+/// What [`Store::transact`] commits: the object's own mutation and the writes that go
+/// with it.
+#[derive(Debug)]
+pub struct Transaction {
+    /// The mutation of the object the transaction is about.
+    pub main: Mutation,
+    /// Other objects replaced in the same commit.
+    pub companions: Vec<Companion>,
+}
+
+/// An object replaced together with another write (see [`Store::transact`]).
+#[derive(Debug)]
+pub struct Companion {
+    /// Its resource.
+    pub key: ResourceKey,
+    /// Its namespace ("" when cluster-scoped).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its new state.
+    pub object: Value,
+}
+
+/// Read access to the store's state while a transaction holds the write lock.
+pub struct View<'a> {
+    state: &'a State,
+}
+
+impl View<'_> {
+    /// One object.
+    pub fn get(&self, key: &ResourceKey, ns: &str, name: &str) -> Option<&StoredObject> {
+        self.state
+            .tables
+            .get(key)?
+            .get(&(ns.to_string(), name.to_string()))
+    }
+
+    /// The objects of `key` in namespace `ns`, in name order: a range of the
+    /// namespace-ordered table, nothing scanned when the namespace has none.
+    pub fn in_namespace<'s>(
+        &'s self,
+        key: &ResourceKey,
+        ns: &'s str,
+    ) -> impl Iterator<Item = &'s StoredObject> + 's {
+        self.state.tables.get(key).into_iter().flat_map(move |t| {
+            t.range((ns.to_string(), String::new())..)
+                .take_while(move |((n, _), _)| n == ns)
+                .map(|(_, o)| o)
+        })
+    }
+}
+
+/// `value` with `metadata.resourceVersion` set to `rv`, serialised.
+fn stamp(key: &ResourceKey, mut value: Value, rv: u64) -> Result<StoredObject, ApiError> {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    }
+    Ok(Arc::new(Stored::from_value(key, &value, rv)?))
+}
+
 /// A page of a list.
 #[derive(Debug)]
 pub struct ListPage {
@@ -315,37 +375,47 @@ impl Store {
         dry_run: bool,
         f: impl FnOnce(Option<&StoredObject>) -> Result<Mutation, ApiError>,
     ) -> Result<Outcome, ApiError> {
+        self.transact(key, ns, name, dry_run, |_, cur| {
+            Ok(Transaction {
+                main: f(cur)?,
+                companions: Vec::new(),
+            })
+        })
+    }
+
+    /// As [`Store::mutate`], with `f` also reading other objects through a [`View`] of
+    /// the same state and answering companion writes (a quota's usage charged with the
+    /// object it admits): all are decided under one write lock and committed together,
+    /// companions first, each with its own revision and event, or none is.
+    pub fn transact(
+        &self,
+        key: &ResourceKey,
+        ns: &str,
+        name: &str,
+        dry_run: bool,
+        f: impl FnOnce(&View<'_>, Option<&StoredObject>) -> Result<Transaction, ApiError>,
+    ) -> Result<Outcome, ApiError> {
         let mut st = self.state.write();
         let okey = (ns.to_string(), name.to_string());
         let current = st.tables.get(key).and_then(|t| t.get(&okey)).cloned();
-        let mutation = f(current.as_ref())?;
-        let next_rv = st.rv + 1;
-        let (etype, mut value) = match mutation {
-            Mutation::Keep => {
-                return Ok(Outcome {
-                    object: current,
-                    deleted: false,
-                    created: false,
-                });
-            }
-            Mutation::Put(v) => (
-                if current.is_some() {
-                    EventType::Modified
-                } else {
-                    EventType::Added
-                },
-                v,
-            ),
-            Mutation::Delete(v) => {
-                if current.is_none() {
-                    return Err(ApiError::not_found(&key.group, &key.resource, name));
-                }
-                (EventType::Deleted, v)
-            }
-        };
-        let created = etype == EventType::Added;
-        let deleted = etype == EventType::Deleted;
+        let Transaction { main, companions } = f(&View { state: &st }, current.as_ref())?;
+        if let Mutation::Keep = main {
+            return Ok(Outcome {
+                object: current,
+                deleted: false,
+                created: false,
+            });
+        }
+        if let Mutation::Delete(_) = main
+            && current.is_none()
+        {
+            return Err(ApiError::not_found(&key.group, &key.resource, name));
+        }
         if dry_run {
+            let (created, deleted) = (current.is_none(), matches!(main, Mutation::Delete(_)));
+            let (Mutation::Put(value) | Mutation::Delete(value)) = main else {
+                return Err(ApiError::internal("unreachable mutation"));
+            };
             let stored = Stored::from_value(key, &value, current.as_ref().map_or(0, |c| c.rv))?;
             return Ok(Outcome {
                 object: Some(Arc::new(stored)),
@@ -353,11 +423,53 @@ impl Store {
                 created,
             });
         }
-        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.insert("resourceVersion".into(), Value::String(next_rv.to_string()));
+        // Serialise everything first: a failure commits nothing.
+        let mut prepared = Vec::with_capacity(companions.len() + 1);
+        let mut rv = st.rv;
+        for c in companions {
+            let cur = st
+                .tables
+                .get(&c.key)
+                .and_then(|t| t.get(&(c.namespace.clone(), c.name.clone())));
+            rv += 1;
+            let stored = stamp(&c.key, c.object, rv)?;
+            prepared.push((c.key, (c.namespace, c.name), cur.cloned(), false, stored));
         }
-        let stored = Arc::new(Stored::from_value(key, &value, next_rv)?);
-        st.rv = next_rv;
+        let deleted = matches!(main, Mutation::Delete(_));
+        let (Mutation::Put(value) | Mutation::Delete(value)) = main else {
+            return Err(ApiError::internal("unreachable mutation"));
+        };
+        rv += 1;
+        let stored = stamp(key, value, rv)?;
+        let created = current.is_none();
+        prepared.push((key.clone(), okey, current, deleted, stored.clone()));
+        for (k, okey, previous, deleted, stored) in prepared {
+            self.commit(&mut st, k, okey, previous, deleted, stored);
+        }
+        Ok(Outcome {
+            object: Some(stored),
+            deleted,
+            created,
+        })
+    }
+
+    /// Records one prepared write: the table, the revision, the history and the live
+    /// event.
+    fn commit(
+        &self,
+        st: &mut State,
+        key: ResourceKey,
+        okey: (String, String),
+        previous: Option<StoredObject>,
+        deleted: bool,
+        stored: StoredObject,
+    ) {
+        let etype = match (deleted, &previous) {
+            (true, _) => EventType::Deleted,
+            (false, Some(_)) => EventType::Modified,
+            (false, None) => EventType::Added,
+        };
+        st.rv = stored.rv;
         let table = st.tables.entry(key.clone()).or_default();
         if deleted {
             table.remove(&okey);
@@ -367,12 +479,12 @@ impl Store {
         let event = Arc::new(WatchEvent::new(
             key.clone(),
             etype,
-            stored.clone(),
-            current,
+            stored,
+            previous,
             self.serializations.clone(),
         ));
         let history_size = self.history_size;
-        let hist = st.histories.entry(key.clone()).or_default();
+        let hist = st.histories.entry(key).or_default();
         hist.events.push_back(event.clone());
         while hist.events.len() > history_size {
             if let Some(old) = hist.events.pop_front() {
@@ -381,11 +493,6 @@ impl Store {
         }
         // Nobody listening is not an error: events are in the history.
         let _ = self.live.send(event);
-        Ok(Outcome {
-            object: Some(stored),
-            deleted,
-            created,
-        })
     }
 
     /// Registers a watch on `key`, atomically with respect to writes: the initial state
@@ -543,6 +650,53 @@ mod tests {
             ev.object().value().unwrap()["metadata"]["resourceVersion"],
             "2"
         );
+    }
+
+    #[test]
+    fn a_transaction_commits_its_companions_with_the_object_or_nothing() {
+        let s = Store::new(10, 16);
+        let pods = ResourceKey::new("", "pods");
+        let quotas = ResourceKey::new("", "resourcequotas");
+        put(&s, &quotas, "q");
+        let mut w = s.watch(&quotas, None, WatchStart::After(1)).unwrap();
+        let out = s
+            .transact(&pods, "default", "a", false, |view, _| {
+                let seen: Vec<_> = view
+                    .in_namespace(&quotas, "default")
+                    .map(|o| o.name.clone())
+                    .collect();
+                assert_eq!(seen, ["q"]);
+                assert!(view.in_namespace(&quotas, "other").next().is_none());
+                let mut q = view.get(&quotas, "default", "q").unwrap().value()?;
+                q["status"] = json!({"used": {"pods": "1"}});
+                Ok(Transaction {
+                    main: Mutation::Put(pod("a")),
+                    companions: vec![Companion {
+                        key: quotas.clone(),
+                        namespace: "default".into(),
+                        name: "q".into(),
+                        object: q,
+                    }],
+                })
+            })
+            .unwrap();
+        assert_eq!(
+            out.object.unwrap().rv,
+            3,
+            "the companion is committed first"
+        );
+        let q = s.get(&quotas, "default", "q").unwrap();
+        assert_eq!(
+            (q.rv, q.value().unwrap()["status"]["used"]["pods"].clone()),
+            (2, json!("1"))
+        );
+        assert_eq!(w.live.try_recv().unwrap().event_type(), EventType::Modified);
+        let refused = s.transact(&pods, "default", "b", false, |_, _| {
+            Err::<Transaction, _>(ApiError::forbidden("", "pods", "b", "no"))
+        });
+        assert!(refused.is_err());
+        assert!(s.get(&pods, "default", "b").is_none());
+        assert_eq!(s.current_rv(), 3);
     }
 
     #[test]

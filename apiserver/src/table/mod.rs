@@ -20,6 +20,7 @@ mod format;
 mod json_path;
 pub(crate) mod pod;
 pub(crate) mod policy;
+pub(crate) mod quota;
 pub(crate) mod rbac;
 pub(crate) mod scheduling;
 pub(crate) mod storage;

@@ -14,6 +14,7 @@ pub(crate) mod discovery;
 mod meta;
 pub(crate) mod pod;
 pub(crate) mod policy;
+pub(crate) mod quota;
 pub(crate) mod rbac;
 mod rules;
 pub(crate) mod scheduling;

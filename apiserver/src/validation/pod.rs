@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use capstan_quota::Quantity;
 use serde_json::{Value, json};
 
 use crate::field_error::FieldError;
@@ -338,36 +339,14 @@ fn validate_container(
     }
 }
 
-/// Parses a `resource.Quantity` (`100m`, `1Gi`, `1.5`, `2e3`) into its numeric value;
-/// `None` when malformed.
-pub fn parse_quantity(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (num, suffix) = q.split_at(split);
-    let base: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    Some(base * mult)
+/// apimachinery's message for a string that is not a quantity.
+pub(crate) const QUANTITY_FORMAT: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/// Parses a `resource.Quantity` (`100m`, `1Gi`, `1.5`, `2e3`) exactly; `None` when
+/// malformed.
+pub fn parse_quantity(q: &str) -> Option<Quantity> {
+    Quantity::parse(q).ok()
 }
 
 fn quantity_text(v: &Value) -> String {
@@ -389,12 +368,8 @@ fn validate_resources(res: &Value, path: &str, errs: &mut Vec<FieldError>) {
             let field = format!("{path}.{section}[{name}]");
             let text = quantity_text(qty);
             match parse_quantity(&text) {
-                None => errs.push(FieldError::invalid(
-                    &field,
-                    json!(text),
-                    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
-                )),
-                Some(v) if v < 0.0 => errs.push(FieldError::invalid(
+                None => errs.push(FieldError::invalid(&field, json!(text), QUANTITY_FORMAT)),
+                Some(v) if v.signum() < 0 => errs.push(FieldError::invalid(
                     &field,
                     json!(text),
                     "must be greater than or equal to 0",
@@ -667,10 +642,11 @@ mod tests {
                 "spec.containers[0].resources.requests[cpu]: Invalid value: \"1500m\": must be less than or equal to cpu limit of 1",
             ]
         );
-        assert_eq!(parse_quantity("100m"), Some(0.1));
-        assert_eq!(parse_quantity("2Gi"), Some(2.0 * 1024.0 * 1024.0 * 1024.0));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(parse_quantity("1.5"), Some(1.5));
-        assert_eq!(parse_quantity("1Xi"), None);
+        let q = |s: &str| parse_quantity(s).map(|q| q.milli_value());
+        assert_eq!(q("100m"), Some(100));
+        assert_eq!(q("2Gi"), Some(2 * 1024 * 1024 * 1024 * 1000));
+        assert_eq!(q("1e3"), Some(1_000_000));
+        assert_eq!(q("1.5"), Some(1500));
+        assert_eq!(q("1Xi"), None);
     }
 }

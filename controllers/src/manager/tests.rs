@@ -47,6 +47,10 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
             (NAMESPACE_CONTROLLER, ("concurrent-namespace-syncs", 10)),
             (REPLICASET_CONTROLLER, ("concurrent-replicaset-syncs", 5)),
             (REPLICATIONCONTROLLER_CONTROLLER, ("concurrent-rc-syncs", 5)),
+            (
+                RESOURCEQUOTA_CONTROLLER,
+                ("concurrent-resource-quota-syncs", 5)
+            ),
         ])
     );
     let names: BTreeSet<&str> = flags.values().map(|f| f.0).collect();
@@ -133,7 +137,12 @@ fn permissions_use_plain_verbs_and_wildcards_only_where_discovery_drives() {
             }
             if p.group == ANY || p.resource == ANY {
                 assert!(
-                    [GARBAGE_COLLECTOR_CONTROLLER, NAMESPACE_CONTROLLER].contains(&c.name),
+                    [
+                        GARBAGE_COLLECTOR_CONTROLLER,
+                        NAMESPACE_CONTROLLER,
+                        RESOURCEQUOTA_CONTROLLER
+                    ]
+                    .contains(&c.name),
                     "{}: {p:?}",
                     c.name
                 );
@@ -184,7 +193,8 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,
-            PV_PROTECTION_CONTROLLER
+            PV_PROTECTION_CONTROLLER,
+            RESOURCEQUOTA_CONTROLLER
         ]
     );
     assert!(!manager.synced_check()(), "nothing synced before it runs");

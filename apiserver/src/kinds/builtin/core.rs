@@ -7,6 +7,7 @@ use crate::defaults::core::{
     default_replication_controller, default_secret, default_service, namespace_status,
     pending_status, service_status,
 };
+use crate::defaults::limit_range::default_limit_range;
 use crate::defaults::pod::{default_pod, pod_initial_status};
 use crate::kinds::Subresource::{Binding, EphemeralContainers, Eviction, Scale, Status, Token};
 use crate::kinds::descriptor::{
@@ -20,6 +21,7 @@ use crate::validation::core::{
     validate_secret, validate_service,
 };
 use crate::validation::pod::validate_pod;
+use crate::validation::quota::{validate_limit_range, validate_resource_quota};
 
 /// `v1` Namespaces.
 pub static NAMESPACE: KindDescriptor = KindDescriptor {
@@ -59,6 +61,7 @@ pub static POD: KindDescriptor = KindDescriptor {
         ..DeleteRules::DEFAULT
     },
     admission: &[
+        Admission::LimitRanger,
         Admission::ServiceAccount,
         Admission::Priority,
         Admission::DefaultTolerationSeconds,
@@ -221,6 +224,7 @@ pub static PERSISTENT_VOLUME_CLAIM: KindDescriptor = KindDescriptor {
     table: Some(table::core::PVC),
     create_status: CreateStatus::Initial(pending_status),
     admission: &[
+        Admission::LimitRanger,
         Admission::DefaultStorageClass,
         Admission::StorageObjectInUseProtection,
     ],
@@ -285,5 +289,37 @@ pub static COMPONENT_STATUS: KindDescriptor = KindDescriptor {
         "componentstatuses",
         Scope::Cluster,
         RustType::of::<api::ComponentStatus>(),
+    )
+};
+
+/// `v1` ResourceQuotas: hard limits per namespace, their usage kept in `status` by
+/// quota admission and the resource quota controller.
+pub static RESOURCE_QUOTA: KindDescriptor = KindDescriptor {
+    short_names: &["quota"],
+    subresources: &[Status],
+    validate: Some(validate_resource_quota),
+    table: Some(table::quota::RESOURCE_QUOTA),
+    create_status: CreateStatus::Initial(empty_status),
+    ..KindDescriptor::new(
+        "",
+        "ResourceQuota",
+        "resourcequotas",
+        Scope::Namespaced,
+        RustType::of::<api::ResourceQuota>(),
+    )
+};
+
+/// `v1` LimitRanges: per-container, per-pod and per-claim bounds and defaults that
+/// the `LimitRanger` admission step applies.
+pub static LIMIT_RANGE: KindDescriptor = KindDescriptor {
+    short_names: &["limits"],
+    defaults: Some(default_limit_range),
+    validate: Some(validate_limit_range),
+    ..KindDescriptor::new(
+        "",
+        "LimitRange",
+        "limitranges",
+        Scope::Namespaced,
+        RustType::of::<api::LimitRange>(),
     )
 };

@@ -34,6 +34,8 @@ pub static ALL: &[&KindDescriptor] = &[
     &core::PERSISTENT_VOLUME_CLAIM,
     &core::PERSISTENT_VOLUME,
     &core::REPLICATION_CONTROLLER,
+    &core::RESOURCE_QUOTA,
+    &core::LIMIT_RANGE,
     &apps::DEPLOYMENT,
     &apps::REPLICA_SET,
     &apps::STATEFUL_SET,
@@ -98,6 +100,7 @@ mod tests {
         assert_eq!(
             d.admission,
             [
+                Admission::LimitRanger,
                 Admission::ServiceAccount,
                 Admission::Priority,
                 Admission::DefaultTolerationSeconds
