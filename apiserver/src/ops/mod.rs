@@ -81,6 +81,13 @@ pub fn key_of(kind: &KindInfo) -> ResourceKey {
     ResourceKey::new(&kind.group, &kind.plural)
 }
 
+/// The subresource an update writes through (`None`: the main resource), with what its
+/// admission read from the store before the write took the store's lock.
+struct Through {
+    sub: Option<Subresource>,
+    pre: Option<EphemeralContainersAdmission>,
+}
+
 impl Cluster {
     /// A cluster with the given store, registry and service-account settings.
     pub fn new(
@@ -274,7 +281,7 @@ impl Cluster {
             }
             return self.create(kind, ns, body, opts).map(|o| (o, true));
         }
-        let pre = self.subresource_admission(kind, ns, name, sub)?;
+        let through = self.subresource_admission(kind, ns, name, sub)?;
         let out = self
             .store
             .transact(&key, ns, name, opts.dry_run, |view, cur| {
@@ -282,7 +289,7 @@ impl Cluster {
                     cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
                 let old = cur.value()?;
                 prepare::check_resource_version(kind, name, &body, cur.rv)?;
-                self.admitted_update(view, kind, &old, body, sub, opts, pre.as_ref())
+                self.admitted_update(view, kind, &old, body, &through, opts)
             })?;
         let obj = self.updated(kind, name, out, opts)?;
         Ok((obj, false))
@@ -302,7 +309,7 @@ impl Cluster {
     ) -> Result<StoredObject, ApiError> {
         admission::admit_request(self, kind, Operation::Update, ns, name)?;
         let key = key_of(kind);
-        let pre = self.subresource_admission(kind, ns, name, sub)?;
+        let through = self.subresource_admission(kind, ns, name, sub)?;
         let out = self
             .store
             .transact(&key, ns, name, opts.dry_run, |view, cur| {
@@ -323,7 +330,7 @@ impl Cluster {
                     ));
                 }
                 prepare::check_resource_version(kind, name, &body, cur.rv)?;
-                self.admitted_update(view, kind, &old, body, sub, opts, pre.as_ref())
+                self.admitted_update(view, kind, &old, body, &through, opts)
             })?;
         self.updated(kind, name, out, opts)
     }
@@ -336,30 +343,31 @@ impl Cluster {
         ns: &str,
         name: &str,
         sub: Option<Subresource>,
-    ) -> Result<Option<EphemeralContainersAdmission>, ApiError> {
-        match sub {
+    ) -> Result<Through, ApiError> {
+        let pre = match sub {
             Some(Subresource::EphemeralContainers) => {
-                EphemeralContainersAdmission::load(self, kind, ns, name).map(Some)
+                Some(EphemeralContainersAdmission::load(self, kind, ns, name)?)
             }
-            _ => Ok(None),
-        }
+            _ => None,
+        };
+        Ok(Through { sub, pre })
     }
 
     /// An update prepared ([`prepare::prepare_update`]) and, when it writes the main
     /// resource, through the validating admission steps with the writes they add;
-    /// a write through a subresource is admitted by what `pre` read before the lock.
+    /// a write through a subresource is admitted by what `through` read before the lock.
     fn admitted_update(
         &self,
         view: &View<'_>,
         kind: &KindInfo,
         old: &Value,
         body: Value,
-        sub: Option<Subresource>,
+        through: &Through,
         opts: &WriteOptions,
-        pre: Option<&EphemeralContainersAdmission>,
     ) -> Result<Transaction, ApiError> {
+        let sub = through.sub;
         let main = prepare::prepare_update(self, kind, old, body, sub, opts)?;
-        if let (Some(pre), Mutation::Put(new)) = (pre, &main) {
+        if let (Some(pre), Mutation::Put(new)) = (&through.pre, &main) {
             pre.admit(new)?;
         }
         let companions = match (&main, sub) {
