@@ -4,7 +4,8 @@
 //! has one tracking `pods`, `requests.cpu` and `requests.memory` (every create is
 //! checked and charged to it in the same commit). Same client, server, pods and
 //! concurrency in both; `POD_CREATES_ROUNDS` pairs of phases (default 1), alternating
-//! which phase goes first.
+//! which phase goes first. `POD_CREATES_QUOTA=0` runs the `default` phase alone (to
+//! compare CPU time per create with a build that has no quota phase).
 //!
 //! `cargo bench -p capstan-apiserver --bench pod_creates`
 
@@ -18,9 +19,16 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 
 const CLIENTS: usize = 16;
-const PER_CLIENT: usize = 2_000;
+/// Pods each client creates per phase: 2,000, or `POD_CREATES_PER_CLIENT` (a small
+/// count to run the bench under an instruction counter such as callgrind).
+fn per_client() -> usize {
+    std::env::var("POD_CREATES_PER_CLIENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
 
-/// Creates `PER_CLIENT` pods through each client in `ns`; answers creates/s.
+/// Creates [`per_client`] pods through each client in `ns`; answers creates/s.
 async fn phase(clients: &[kube::Client], ns: &str, round: usize) -> f64 {
     let start = Instant::now();
     let tasks: Vec<_> = clients
@@ -29,7 +37,7 @@ async fn phase(clients: &[kube::Client], ns: &str, round: usize) -> f64 {
         .map(|(c, client)| {
             let api = Api::<Pod>::namespaced(client.clone(), ns);
             tokio::spawn(async move {
-                for i in 0..PER_CLIENT {
+                for i in 0..per_client() {
                     let p: Pod =
                         serde_json::from_value(common::pod(&format!("p-{round}-{c}-{i}"), i))
                             .expect("pod");
@@ -43,7 +51,7 @@ async fn phase(clients: &[kube::Client], ns: &str, round: usize) -> f64 {
     for t in tasks {
         t.await.expect("task");
     }
-    (CLIENTS * PER_CLIENT) as f64 / start.elapsed().as_secs_f64()
+    (CLIENTS * per_client()) as f64 / start.elapsed().as_secs_f64()
 }
 
 /// The `quota` namespace with its quota, its status filled in as the resource quota
@@ -92,7 +100,17 @@ fn main() {
             let p: Pod = serde_json::from_value(common::pod(&format!("warm-{c}"), c)).expect("pod");
             api.create(&PostParams::default(), &p).await.expect("create");
         }
-        let total = CLIENTS * PER_CLIENT;
+        let total = CLIENTS * per_client();
+        if std::env::var("POD_CREATES_QUOTA").is_ok_and(|q| q == "0") {
+            for round in 0..rounds {
+                let plain = phase(&clients, "default", round).await;
+                println!(
+                    "pod_creates round {round}: {total} pods by {CLIENTS} kube-rs clients over HTTPS: \
+                     {plain:.0} creates/s"
+                );
+            }
+            return;
+        }
         for round in 0..rounds {
             // Phases alternate which goes first, so neither always meets the larger store.
             let (plain, quota) = if round % 2 == 0 {

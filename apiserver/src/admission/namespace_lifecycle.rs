@@ -3,12 +3,12 @@
 //! the cluster needs (`default`, `kube-system`, `kube-public`) are never deleted
 //! (upstream's `staging/src/k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle`).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Operation;
 use crate::kinds::KindInfo;
 use crate::status::ApiError;
-use crate::storage::{ResourceKey, Store};
+use crate::storage::{ResourceKey, Store, Stored};
 
 /// The namespaces upstream's plugin refuses to delete (`immortalNamespaces`).
 const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
@@ -48,7 +48,7 @@ pub(super) fn admit(
             let namespace = store
                 .get(&ResourceKey::new("", "namespaces"), "", ns)
                 .ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
-            if op == Operation::Create && terminating(&namespace.value()?) {
+            if op == Operation::Create && terminating(&namespace) {
                 return Err(terminating_error(kind, ns, name));
             }
             Ok(())
@@ -75,11 +75,14 @@ fn check(kind: &KindInfo, op: Operation, ns: &str, name: &str) -> Check {
     Check::Namespace
 }
 
-/// Whether a namespace is being terminated (upstream looks at `status.phase`; a
-/// deleted namespace here also has its `deletionTimestamp`).
-fn terminating(namespace: &Value) -> bool {
-    namespace.pointer("/metadata/deletionTimestamp").is_some()
-        || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+/// Whether a namespace is being terminated: upstream looks at `status.phase`, which
+/// the store keeps among a namespace's selectable fields, so no create parses the
+/// namespace (the namespace delete sets the phase with its `deletionTimestamp`).
+fn terminating(namespace: &Stored) -> bool {
+    namespace
+        .fields
+        .iter()
+        .any(|(f, v)| *f == "status.phase" && v == "Terminating")
 }
 
 /// Upstream's refusal of a create in a terminating namespace, with the
@@ -207,10 +210,11 @@ mod tests {
         let causes = &e.details.expect("details")["causes"];
         assert_eq!(causes[0]["reason"], "NamespaceTerminating");
         assert_eq!(causes[0]["field"], "metadata.namespace");
-        assert!(terminating(&json!({"status": {"phase": "Terminating"}})));
-        assert!(terminating(
-            &json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}})
-        ));
-        assert!(!terminating(&json!({"status": {"phase": "Active"}})));
+        let stored = |phase: &str| {
+            let ns = json!({"metadata": {"name": "team"}, "status": {"phase": phase}});
+            Stored::from_value(&ResourceKey::new("", "namespaces"), &ns, 1).expect("stored")
+        };
+        assert!(terminating(&stored("Terminating")));
+        assert!(!terminating(&stored("Active")));
     }
 }

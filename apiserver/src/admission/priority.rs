@@ -5,9 +5,10 @@
 
 use serde_json::{Value, json};
 
-use crate::ops::meta::meta_str;
+use serde::Deserialize;
+
 use crate::status::ApiError;
-use crate::storage::{ResourceKey, Store};
+use crate::storage::{ResourceKey, Store, Stored};
 
 /// The policy of a class that names none, and of pods no class applies to.
 const PREEMPT_LOWER_PRIORITY: &str = "PreemptLowerPriority";
@@ -24,17 +25,17 @@ pub(super) fn admit(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
         .to_string();
     let class = if name.is_empty() {
         let page = store.list(&key, None, None, None, &|_| true);
-        let classes: Vec<Value> = page
+        let classes = page
             .items
-            .into_iter()
-            .filter_map(|o| o.value().ok())
-            .collect();
+            .iter()
+            .map(|o| Class::read(o))
+            .collect::<Result<Vec<_>, _>>()?;
         global_default(&classes).cloned()
     } else {
         let found = store.get(&key, "", &name).ok_or_else(|| {
             forbidden(pod, &format!("no PriorityClass with name {name} was found"))
         })?;
-        Some(found.value()?)
+        Some(Class::read(&found)?)
     };
     let resolved = Resolved::from(class.as_ref());
     if let Some(why) = client_mismatch(pod, &resolved) {
@@ -44,23 +45,47 @@ pub(super) fn admit(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What the step reads of a PriorityClass, decoded straight from its stored bytes: every
+/// create of a pod naming no class looks at each class, so none is parsed whole.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Class {
+    #[serde(default)]
+    metadata: ClassMeta,
+    #[serde(default)]
+    value: i64,
+    #[serde(default)]
+    global_default: bool,
+    #[serde(default)]
+    preemption_policy: Option<String>,
+}
+
+/// A class's `metadata`, of which only the name matters here.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ClassMeta {
+    #[serde(default)]
+    name: String,
+}
+
+impl Class {
+    /// Decodes the fields the step reads from a stored class.
+    fn read(stored: &Stored) -> Result<Class, ApiError> {
+        serde_json::from_slice(&stored.bytes).map_err(ApiError::internal)
+    }
+}
+
 /// Upstream's refusal of a pod (named by its name, else its `generateName`).
 fn forbidden(pod: &Value, why: &str) -> ApiError {
     super::forbidden("", "pods", pod, why)
 }
 
-/// A class's `value`.
-fn class_value(class: &Value) -> i64 {
-    class.get("value").and_then(Value::as_i64).unwrap_or(0)
-}
-
 /// The class a pod naming none gets: of the `globalDefault` classes (more than one only
 /// after a race), the lowest valued, as upstream picks.
-fn global_default(classes: &[Value]) -> Option<&Value> {
+fn global_default(classes: &[Class]) -> Option<&Class> {
     classes
         .iter()
-        .filter(|c| c.get("globalDefault").and_then(Value::as_bool) == Some(true))
-        .min_by_key(|c| class_value(c))
+        .filter(|c| c.global_default)
+        .min_by_key(|c| c.value)
 }
 
 /// What the pod's class (or its absence) gives it.
@@ -74,18 +99,18 @@ struct Resolved<'a> {
     name: &'a str,
 }
 
-impl<'a> From<Option<&'a Value>> for Resolved<'a> {
+impl<'a> From<Option<&'a Class>> for Resolved<'a> {
     /// A class's value, policy and name; without a class, priority 0 and
     /// `PreemptLowerPriority`.
-    fn from(class: Option<&'a Value>) -> Self {
+    fn from(class: Option<&'a Class>) -> Self {
         match class {
             Some(c) => Resolved {
-                value: class_value(c),
+                value: c.value,
                 policy: c
-                    .get("preemptionPolicy")
-                    .and_then(Value::as_str)
+                    .preemption_policy
+                    .as_deref()
                     .unwrap_or(PREEMPT_LOWER_PRIORITY),
-                name: meta_str(c, "name").unwrap_or(""),
+                name: &c.metadata.name,
             },
             None => Resolved {
                 value: 0,
@@ -136,17 +161,18 @@ fn apply(pod: &mut Value, resolved: &Resolved<'_>) {
 mod tests {
     use super::*;
 
-    fn class(name: &str, value: i64, default: bool, policy: Option<&str>) -> Value {
+    fn class(name: &str, value: i64, default: bool, policy: Option<&str>) -> Class {
         let mut c = json!({"metadata": {"name": name}, "value": value, "globalDefault": default});
         if let Some(p) = policy {
             c["preemptionPolicy"] = json!(p);
         }
-        c
+        let key = ResourceKey::new("scheduling.k8s.io", "priorityclasses");
+        Class::read(&Stored::from_value(&key, &c, 1).expect("stored")).expect("class")
     }
 
     #[test]
     fn pods_take_their_class_as_upstream_resolves_it() {
-        let table: Vec<(&str, Value, Option<Value>, Value)> = vec![
+        let table: Vec<(&str, Value, Option<Class>, Value)> = vec![
             (
                 "named class: its value and policy",
                 json!({"priorityClassName": "high"}),
@@ -186,7 +212,7 @@ mod tests {
             class("high-default", 100, true, None),
             class("low-default", 10, true, None),
         ];
-        let got = global_default(&classes).and_then(|c| meta_str(c, "name"));
+        let got = global_default(&classes).map(|c| c.metadata.name.as_str());
         assert_eq!(got, Some("low-default"));
         assert!(global_default(&classes[..1]).is_none());
     }
@@ -211,7 +237,7 @@ mod tests {
     #[test]
     fn a_clients_own_priority_or_policy_must_match_the_class() {
         let high = class("high", 1000, false, Some("Never"));
-        let table: Vec<(&str, Value, Option<&Value>, Option<&str>)> = vec![
+        let table: Vec<(&str, Value, Option<&Class>, Option<&str>)> = vec![
             ("nothing given", json!({}), Some(&high), None),
             (
                 "the class's own values given",

@@ -40,7 +40,24 @@ pub fn validate(
     old: Option<&Value>,
     sub: Option<Subresource>,
 ) -> Result<(), ApiError> {
-    crate::typed::check(&cluster.registry, kind, obj)?;
+    check_types(cluster, kind, obj)?;
+    validate_fields(kind, obj, old, sub)
+}
+
+/// The 400 for a built-in kind's field of the wrong JSON type, as upstream's decoder
+/// answers before anything else looks at the body.
+pub fn check_types(cluster: &Cluster, kind: &KindInfo, obj: &Value) -> Result<(), ApiError> {
+    crate::typed::check(&cluster.registry, kind, obj)
+}
+
+/// [`validate`] without the type check, for a write whose body [`check_types`] has
+/// checked already (the server's own additions are well typed).
+pub fn validate_fields(
+    kind: &KindInfo,
+    obj: &mut Value,
+    old: Option<&Value>,
+    sub: Option<Subresource>,
+) -> Result<(), ApiError> {
     let name = meta_str(obj, "name").unwrap_or("").to_string();
     let mut errs = Vec::new();
     if let Some(schema) = kind.custom.as_ref().and_then(|c| c.schema.as_ref()) {

@@ -144,6 +144,9 @@ impl Cluster {
     ) -> Result<StoredObject, ApiError> {
         prepare::check_type(kind, &mut body)?;
         prepare::check_namespace(kind, ns, &mut body)?;
+        // Upstream decodes the body into its Go type first: a field of the wrong JSON
+        // type is a 400 before admission, and what the server adds later needs no check.
+        hooks::check_types(self, kind, &body)?;
         let rv_set = meta_str(&body, "resourceVersion").is_some_and(|s| !s.is_empty());
         if rv_set {
             return Err(ApiError::internal(
@@ -180,19 +183,24 @@ impl Cluster {
         prepare::reset_status_on_create(kind, &mut body);
         prepare::record_requester(kind, &mut body, opts.requester.as_ref());
         hooks::apply_defaults(kind, &mut body);
+        // As upstream's create handler, the writer's managed fields are those of the
+        // decoded, defaulted object (its wire form), before mutating admission: what
+        // admission adds (a token volume, default tolerations) belongs to no manager;
+        // and a generated name is chosen later, so only `generateName` is the writer's.
+        hooks::to_wire_form(kind, &mut body);
+        if !opts.applied {
+            body = meta::track_update(kind, &Value::Null, body, &opts.field_manager, None);
+        }
         admission::admit(self, kind, Operation::Create, &mut body)?;
         let allocated = prepare::allocate_service(self, kind, &mut body, None)?;
         if let Some(m) = meta_mut(&mut body) {
             m.insert("name".into(), json!(shown_name));
         }
-        if let Err(e) = hooks::validate(self, kind, &mut body, None, None) {
+        if let Err(e) = hooks::validate_fields(kind, &mut body, None, None) {
             prepare::release_service(self, &allocated);
             return Err(e);
         }
         hooks::to_wire_form(kind, &mut body);
-        if !opts.applied {
-            body = meta::track_update(kind, &Value::Null, body, &opts.field_manager, None);
-        }
         let key = key_of(kind);
         // Upstream retries a generated name that collides.
         let attempts = if explicit_name.is_empty() { 8 } else { 1 };
