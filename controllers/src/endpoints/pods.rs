@@ -61,30 +61,17 @@ impl IpFamily {
 }
 
 /// Upstream `ShouldPodBeInEndpoints`: a pod is published once it has an IP, unless it
-/// is terminating (and terminating pods are not wanted) or finished for good under
-/// its restart policy.
+/// is terminal (`Succeeded` or `Failed`: its containers stopped for good) or
+/// terminating while terminating pods are not wanted.
 pub fn should_pod_be_in_endpoints(pod: &Pod, include_terminating: bool) -> bool {
-    let status = pod.status.as_ref();
-    let has_ip = status.is_some_and(|s| {
+    if matches!(phase(pod), "Failed" | "Succeeded") {
+        return false;
+    }
+    let has_ip = pod.status.as_ref().is_some_and(|s| {
         s.pod_ip.as_deref().is_some_and(|ip| !ip.is_empty())
             || s.pod_ips.as_ref().is_some_and(|ips| !ips.is_empty())
     });
-    if !has_ip {
-        return false;
-    }
-    if !include_terminating && pod.metadata.deletion_timestamp.is_some() {
-        return false;
-    }
-    let restart = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.restart_policy.as_deref())
-        .unwrap_or("Always");
-    match (restart, phase(pod)) {
-        ("Never", "Failed" | "Succeeded") => false,
-        ("OnFailure", "Succeeded") => false,
-        _ => true,
-    }
+    has_ip && (include_terminating || pod.metadata.deletion_timestamp.is_none())
 }
 
 /// The protocol of a port, `TCP` when unset (the API server's default).
@@ -454,9 +441,8 @@ mod tests {
         no_ip.status.as_mut().unwrap().pod_ips = None;
         let mut terminating = running.clone();
         terminating.metadata.deletion_timestamp = Some(Time(at(5)));
-        let finished = |policy: &str, phase: &str| {
+        let finished = |phase: &str| {
             let mut p = running.clone();
-            p.spec.as_mut().unwrap().restart_policy = Some(policy.into());
             p.status.as_mut().unwrap().phase = Some(phase.into());
             p
         };
@@ -465,31 +451,14 @@ mod tests {
             ("no IP yet", &no_ip, true, false),
             ("terminating, not wanted", &terminating, false, false),
             ("terminating, wanted", &terminating, true, true),
-            ("Never + Failed", &finished("Never", "Failed"), true, false),
             (
-                "Never + Succeeded",
-                &finished("Never", "Succeeded"),
+                "Failed, whatever the restart policy",
+                &finished("Failed"),
                 true,
                 false,
             ),
-            (
-                "OnFailure + Succeeded",
-                &finished("OnFailure", "Succeeded"),
-                true,
-                false,
-            ),
-            (
-                "OnFailure + Failed restarts",
-                &finished("OnFailure", "Failed"),
-                true,
-                true,
-            ),
-            (
-                "Always + Failed restarts",
-                &finished("Always", "Failed"),
-                true,
-                true,
-            ),
+            ("Succeeded", &finished("Succeeded"), true, false),
+            ("Running", &finished("Running"), false, true),
         ];
         for (case, pod, include_terminating, want) in table {
             assert_eq!(

@@ -108,13 +108,19 @@ fn endpoint_key(e: &Endpoint) -> EndpointKey {
     )
 }
 
-/// Upstream `EndpointsEqualBeyondHash`: what may change without changing identity.
+/// Upstream `EndpointsEqualBeyondHash`: what may change without changing identity
+/// (the pod's resourceVersion in the targetRef aside).
 fn equal_beyond_identity(a: &Endpoint, b: &Endpoint) -> bool {
+    let reference = |e: &Endpoint| {
+        e.target_ref.clone().map(|mut r| {
+            r.resource_version = None;
+            r
+        })
+    };
     a.conditions == b.conditions
         && a.node_name == b.node_name
         && a.zone == b.zone
-        && a.target_ref == b.target_ref
-        && a.hints == b.hints
+        && reference(a) == reference(b)
 }
 
 /// Upstream `getEndpointPorts`: the service ports resolved on the pod (none for a
