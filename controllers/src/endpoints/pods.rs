@@ -261,8 +261,8 @@ pub fn pod_endpoints_changed(old: &Pod, new: &Pod) -> (bool, bool) {
 /// Upstream `GetServicesToUpdateOnPodChange`: the Services (by name) to resync after
 /// a pod went from `old` to `new` — every Service of either version when what it
 /// publishes changed, else only those whose membership changed.
-pub fn services_to_update_on_pod_change<'a>(
-    services: &[&'a Service],
+pub fn services_to_update_on_pod_change(
+    services: &[&Service],
     old: &Pod,
     new: &Pod,
 ) -> BTreeSet<String> {
