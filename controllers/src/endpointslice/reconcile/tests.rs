@@ -136,21 +136,31 @@ fn an_unchanged_service_writes_nothing() {
     assert!(plan_for(&svc(), &pods, &slices, 100).is_empty());
 }
 
+/// The figure: a Service over 10,000 pods is 100 full slices, and one pod
+/// turning unready rewrites exactly one of them.
 #[test]
-fn one_pod_turning_unready_rewrites_exactly_one_slice() {
-    let mut pods = pods(1000);
+fn one_pod_of_ten_thousand_turning_unready_rewrites_exactly_one_slice() {
+    let mut pods = pods(10_000);
     let slices = apply(&[], &plan_for(&svc(), &pods, &[], 100));
-    assert_eq!(slices.len(), 10);
-    pods[437] = serving_pod("p0437", "10.0.1.181", false, &[("web", 8080)]);
+    assert_eq!(slices.len(), 100);
+    assert!(sizes(&slices).iter().all(|n| *n == 100));
+    pods[4370] = serving_pod("p4370", "10.0.17.18", false, &[("web", 8080)]);
     let plan = plan_for(&svc(), &pods, &slices, 100);
     assert_eq!(
         (plan.create.len(), plan.update.len(), plan.delete.len()),
         (0, 1, 0)
     );
     let after = apply(&slices, &plan);
-    let c = endpoint(&after, "p0437").conditions.clone().unwrap();
+    let c = endpoint(&after, "p4370").conditions.clone().unwrap();
     assert_eq!((c.ready, c.serving), (Some(false), Some(false)));
     assert_eq!(sizes(&after), sizes(&slices));
+}
+
+#[test]
+fn a_larger_maximum_makes_fewer_slices() {
+    let pods = pods(2500);
+    let slices = apply(&[], &plan_for(&svc(), &pods, &[], 1000));
+    assert_eq!(sizes(&slices), [1000, 1000, 500]);
 }
 
 #[test]
