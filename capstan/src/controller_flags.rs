@@ -5,13 +5,22 @@
 
 use std::collections::BTreeMap;
 
+use capstan_controllers::endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
 use capstan_controllers::manager::{
     CONTROLLERS, ControllerSelection, ControllersConfig, ManagerError,
 };
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 
+/// `--max-endpoints-per-slice`'s bound (upstream's validation allows 1 to 1000).
+const MAX_ENDPOINTS_PER_SLICE_LIMIT: i64 = 1000;
+/// Its default as the flag writes it.
+const DEFAULT_MAX_ENDPOINTS_PER_SLICE_TEXT: &str = "100";
+
 /// The id and long name of `--controllers`.
 const CONTROLLERS_FLAG: &str = "controllers";
+
+/// The id and long name of `--max-endpoints-per-slice`.
+const MAX_ENDPOINTS_PER_SLICE_FLAG: &str = "max-endpoints-per-slice";
 
 /// `--controllers` and the `--concurrent-*-syncs` flags, as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +29,8 @@ pub struct ControllerFlags {
     pub controllers: Vec<String>,
     /// The `--concurrent-*-syncs` values given, by controller name.
     pub concurrent_syncs: BTreeMap<String, usize>,
+    /// `--max-endpoints-per-slice` (1 to 1000, as upstream validates it).
+    pub max_endpoints_per_slice: usize,
 }
 
 impl ControllerFlags {
@@ -30,6 +41,7 @@ impl ControllerFlags {
             selection: ControllerSelection::parse(&self.controllers)?,
             concurrent_syncs: self.concurrent_syncs.clone(),
             instance: instance.to_string(),
+            max_endpoints_per_slice: self.max_endpoints_per_slice,
             ..ControllersConfig::default()
         })
     }
@@ -51,17 +63,31 @@ fn controllers_help() -> String {
 
 impl Args for ControllerFlags {
     fn augment_args(cmd: Command) -> Command {
-        let cmd = cmd.arg(
-            Arg::new(CONTROLLERS_FLAG)
-                .long(CONTROLLERS_FLAG)
-                .value_name("NAMES")
-                .value_delimiter(',')
-                // `--controllers -foo` as pflag reads it: the next argument is the value.
-                .allow_hyphen_values(true)
-                .action(ArgAction::Append)
-                .default_value("*")
-                .help(controllers_help()),
-        );
+        let cmd = cmd
+            .arg(
+                Arg::new(CONTROLLERS_FLAG)
+                    .long(CONTROLLERS_FLAG)
+                    .value_name("NAMES")
+                    .value_delimiter(',')
+                    // `--controllers -foo` as pflag reads it: the next argument is the value.
+                    .allow_hyphen_values(true)
+                    .action(ArgAction::Append)
+                    .default_value("*")
+                    .help(controllers_help()),
+            )
+            .arg(
+                Arg::new(MAX_ENDPOINTS_PER_SLICE_FLAG)
+                    .long(MAX_ENDPOINTS_PER_SLICE_FLAG)
+                    .value_name("N")
+                    .value_parser(value_parser!(u16).range(1..=MAX_ENDPOINTS_PER_SLICE_LIMIT))
+                    .action(ArgAction::Set)
+                    .default_value(DEFAULT_MAX_ENDPOINTS_PER_SLICE_TEXT)
+                    .help(
+                        "The maximum number of endpoints that will be added to an EndpointSlice. \
+                     More endpoints per slice will result in less endpoint slices, but larger \
+                     resources.",
+                    ),
+            );
         CONTROLLERS
             .iter()
             .filter_map(|c| c.concurrent_syncs)
@@ -96,9 +122,13 @@ impl FromArgMatches for ControllerFlags {
                 Some((c.name.to_string(), *value))
             })
             .collect();
+        let max_endpoints_per_slice = matches
+            .get_one::<u16>(MAX_ENDPOINTS_PER_SLICE_FLAG)
+            .map_or(DEFAULT_MAX_ENDPOINTS_PER_SLICE, |n| usize::from(*n));
         Ok(Self {
             controllers,
             concurrent_syncs,
+            max_endpoints_per_slice,
         })
     }
 
@@ -188,6 +218,24 @@ mod tests {
         assert!(!config.selection.is_enabled(DEPLOYMENT_CONTROLLER));
         assert!(!config.selection.is_enabled(NAMESPACE_CONTROLLER));
         assert_eq!(workers(&flags, REPLICASET_CONTROLLER), 3);
+    }
+
+    #[test]
+    fn max_endpoints_per_slice_defaults_to_100_and_is_bounded_by_1000() {
+        let config = |args: &[&str]| parse(args).map(|f| f.config("t").expect("config"));
+        let default = config(&[]).expect("parses");
+        assert_eq!(
+            default.max_endpoints_per_slice,
+            DEFAULT_MAX_ENDPOINTS_PER_SLICE
+        );
+        assert_eq!(
+            DEFAULT_MAX_ENDPOINTS_PER_SLICE_TEXT,
+            DEFAULT_MAX_ENDPOINTS_PER_SLICE.to_string()
+        );
+        let set = config(&["--max-endpoints-per-slice=1000"]).expect("parses");
+        assert_eq!(set.max_endpoints_per_slice, 1000);
+        assert!(parse(&["--max-endpoints-per-slice=1001"]).is_err());
+        assert!(parse(&["--max-endpoints-per-slice=0"]).is_err());
     }
 
     #[test]

@@ -95,20 +95,25 @@ struct UpArgs {
 async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -> Result<()> {
     let admission =
         AdmissionConfig::disabling(args.disable_admission_plugins.iter().map(String::as_str))?;
+    // With the ServiceAccount controller running, every namespace gets its `default`
+    // account, so the `ServiceAccount` admission step refuses pods whose account is
+    // missing, as kube-apiserver does.
+    let accounts_managed = plane.as_ref().is_some_and(|p| {
+        p.controllers
+            .selection
+            .is_enabled(capstan_controllers::manager::SERVICE_ACCOUNT_CONTROLLER)
+    });
     let config = ServerConfig {
         bind: args.bind,
         insecure_http: args.insecure_http,
         watch_history: args.watch_history,
         admission,
+        service_accounts_managed: accounts_managed,
         ..ServerConfig::default()
     };
     let server = ApiServer::start(config)
         .await
         .context("starting the API server")?;
-    server
-        .write_kubeconfig(&args.kubeconfig_out)
-        .context("writing the kubeconfig")?;
-    let path = args.kubeconfig_out.display();
     // `capstan up`: controllers, scheduler and node agent in process (`capstan::up`);
     // `capstan apiserver` is the server alone.
     let banner = plane.is_some();
@@ -123,6 +128,15 @@ async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -
         }
         None => None,
     };
+    if accounts_managed {
+        let config = server.config().await.context("in-process client config")?;
+        wait_for_default_service_account(config).await?;
+    }
+    // Written once the cluster takes pods: whoever waits for the kubeconfig may use it.
+    server
+        .write_kubeconfig(&args.kubeconfig_out)
+        .context("writing the kubeconfig")?;
+    let path = args.kubeconfig_out.display();
     if banner {
         println!("capstan is up: API server at {}", server.url());
         println!("  export KUBECONFIG={path}");
@@ -137,6 +151,29 @@ async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -
     }
     server.shutdown().await;
     Ok(())
+}
+
+/// How long `capstan up` waits for the `default` ServiceAccount of `default`.
+const DEFAULT_ACCOUNT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until the ServiceAccount controller has created `default/default`, as kubeadm
+/// and kind wait for it before calling a cluster up: before that, pods in `default`
+/// would be refused by the `ServiceAccount` admission step.
+async fn wait_for_default_service_account(config: kube::Config) -> Result<()> {
+    let client = kube::Client::try_from(config).context("in-process client")?;
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(client, "default");
+    let poll = async {
+        loop {
+            if let Ok(Some(_)) = accounts.get_opt("default").await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(DEFAULT_ACCOUNT_WAIT, poll)
+        .await
+        .context("waiting for the default ServiceAccount of the default namespace")
 }
 
 #[tokio::main]

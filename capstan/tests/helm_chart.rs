@@ -712,7 +712,10 @@ fn custom_values_reach_every_object() {
             "deployment-controller",
             "job-controller",
             "persistentvolumeclaim-protection-controller",
-            "persistentvolume-protection-controller"
+            "persistentvolume-protection-controller",
+            "endpoints-controller",
+            "endpointslice-controller",
+            "serviceaccount-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);

@@ -21,6 +21,12 @@
 //! - [`job`]: the Job controller (parallelism and completions, the tracking
 //!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
 //!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
+//! - [`endpoints`]: the Endpoints controller (ports resolved per pod, subsets
+//!   repacked, ready and not ready addresses, hostnames, truncation at 1,000).
+//! - [`endpointslice`]: the EndpointSlice controller (slices per IP family and port
+//!   set, upstream's churn-minimising reconciliation, placeholder slices).
+//! - [`serviceaccount`]: the ServiceAccount controller (every active namespace's
+//!   `default` account).
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
@@ -39,6 +45,8 @@
 #![warn(missing_docs)]
 
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod gc;
 pub mod job;
 pub mod manager;
@@ -46,6 +54,7 @@ pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;
+pub mod serviceaccount;
 pub mod util;
 pub mod volume;
 
@@ -78,6 +87,12 @@ mod scenario_tests;
 // - Job: the deletions of a finishing Job's active pods are expected like any
 //   other (upstream issues them without expectations); the Job is declared
 //   finished only when they are observed.
+// - Endpoints: `RepackSubsets` orders ports and subsets by their fields, where
+//   upstream orders them by a hash of their Go representation (both deterministic).
+// - Endpoints and EndpointSlice: no `--endpoint-updates-batch-period` (upstream's
+//   default 0 is what runs); EndpointSlice topology hints and the mirroring
+//   controller are not implemented, nor upstream's `endpoint_slice_controller_*`
+//   metrics.
 // - Job: upstream's `job_*` Prometheus metrics (sync duration, pods finished,
 //   finished Jobs) are not exported; the runtime's queue and reconcile metrics
 //   are.

@@ -18,18 +18,25 @@ use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Event, Namespace, PersistentVolume, PersistentVolumeClaim, Pod, ReplicationController,
-    ResourceQuota, Service,
+    Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
+    ReplicationController, ResourceQuota, Service, ServiceAccount,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
+use crate::endpoints::{ENDPOINTS_CONTROLLER, endpoints_controller};
+use crate::endpointslice::{
+    DEFAULT_MAX_ENDPOINTS_PER_SLICE, ENDPOINTSLICE_CONTROLLER, EndpointSliceConfig,
+    endpointslice_controller,
+};
 use crate::gc::shell::{GcConfig, run_garbage_collector_on};
 use crate::job::{JobController, JobControllerConfig};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
+use crate::serviceaccount::{SERVICEACCOUNT_CONTROLLER, serviceaccount_controller};
 use crate::volume::pv_protection::{self, PvProtectionController};
 use crate::volume::pvc_protection::{self, PvcProtectionController};
 
@@ -68,6 +75,15 @@ pub const PV_PROTECTION_CONTROLLER: &str = pv_protection::CONTROLLER_NAME;
 
 /// Upstream name of the resource quota controller (`--controllers`).
 pub const RESOURCEQUOTA_CONTROLLER: &str = "resourcequota-controller";
+
+/// Upstream name of the Endpoints controller (`--controllers`).
+pub const ENDPOINT_CONTROLLER: &str = ENDPOINTS_CONTROLLER;
+
+/// Upstream name of the EndpointSlice controller (`--controllers`).
+pub const ENDPOINT_SLICE_CONTROLLER: &str = ENDPOINTSLICE_CONTROLLER;
+
+/// Upstream name of the ServiceAccount controller (`--controllers`).
+pub const SERVICE_ACCOUNT_CONTROLLER: &str = SERVICEACCOUNT_CONTROLLER;
 
 /// Events, created and then patched when they repeat (the runtime's recorder).
 const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
@@ -361,6 +377,106 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
             }))
         },
     },
+    ControllerDescriptor {
+        name: ENDPOINT_CONTROLLER,
+        alias: "endpoint",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<Service>(),
+            Informed::of::<Pod>(),
+            Informed::of::<Endpoints>(),
+        ],
+        // Upstream's system:controller:endpoint-controller.
+        permissions: &[
+            Permission::on::<Service>(&["get", "list", "watch"]),
+            Permission::on::<Pod>(&["get", "list", "watch"]),
+            Permission::on::<Endpoints>(&["get", "list", "watch", "create", "update", "delete"]),
+            // Endpoints may name addresses outside the pod network.
+            Permission::on_sub::<Endpoints>("restricted", &["create"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-endpoint-syncs",
+            default: 5,
+            help: "The number of endpoint syncing operations that will be done \
+                   concurrently. Larger number = faster endpoint updating, but more CPU \
+                   (and network) load",
+        }),
+        build: |cx| {
+            let c = endpoints_controller(cx.factory, cx.client.clone(), cx.workers)
+                .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: ENDPOINT_SLICE_CONTROLLER,
+        alias: "endpointslice",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<Service>(),
+            Informed::of::<Pod>(),
+            Informed::of::<Node>(),
+            Informed::of::<EndpointSlice>(),
+        ],
+        // Upstream's system:controller:endpointslice-controller.
+        permissions: &[
+            RECORDS_EVENTS,
+            Permission::on::<Service>(&["get", "list", "watch"]),
+            Permission::on::<Pod>(&["get", "list", "watch"]),
+            Permission::on::<Node>(&["get", "list", "watch"]),
+            // Slices are created with blockOwnerDeletion on their Service.
+            Permission::on_sub::<Service>("finalizers", &["update"]),
+            Permission::on::<EndpointSlice>(&[
+                "get", "list", "watch", "create", "update", "delete",
+            ]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-service-endpoint-syncs",
+            default: 5,
+            help: "The number of service endpoint syncing operations that will be done \
+                   concurrently. Larger number = faster endpoint slice updating, but more \
+                   CPU (and network) load.",
+        }),
+        build: |cx| {
+            let c = endpointslice_controller(
+                cx.factory,
+                cx.client.clone(),
+                &EndpointSliceConfig {
+                    workers: cx.workers,
+                    max_endpoints_per_slice: cx.config.max_endpoints_per_slice,
+                },
+            )
+            .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: SERVICE_ACCOUNT_CONTROLLER,
+        alias: "serviceaccount",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<Namespace>(),
+            Informed::of::<ServiceAccount>(),
+        ],
+        // Upstream's system:controller:service-account-controller.
+        permissions: &[
+            Permission::on::<Namespace>(&["list", "watch"]),
+            Permission::on::<ServiceAccount>(&["list", "watch", "create"]),
+        ],
+        // Upstream runs one worker and has no flag for it
+        // (`--concurrent-serviceaccount-token-syncs` is the token controller's).
+        concurrent_syncs: None,
+        build: |cx| {
+            let c = serviceaccount_controller(cx.factory, cx.client.clone(), cx.workers)
+                .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
 ];
 
 /// The constructor of the ReplicaSet controller over owners of kind `R`: the
@@ -420,6 +536,8 @@ pub struct ControllersConfig {
     pub instance: String,
     /// The wall clock every controller reads `now` from (a fake one in tests).
     pub clock: SharedClock,
+    /// The most endpoints one EndpointSlice holds (`--max-endpoints-per-slice`).
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Default for ControllersConfig {
@@ -429,6 +547,7 @@ impl Default for ControllersConfig {
             concurrent_syncs: BTreeMap::new(),
             instance: "capstan".to_string(),
             clock: RealClock::shared(),
+            max_endpoints_per_slice: DEFAULT_MAX_ENDPOINTS_PER_SLICE,
         }
     }
 }

@@ -107,7 +107,10 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "namespace-controller",
             "persistentvolumeclaim-protection-controller",
             "persistentvolume-protection-controller",
-            "resourcequota-controller"
+            "resourcequota-controller",
+            "endpoints-controller",
+            "endpointslice-controller",
+            "serviceaccount-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -83,6 +83,9 @@ pub enum Generation {
     Untracked,
     /// Set to 1 on create, bumped when anything but metadata and status changes.
     Spec,
+    /// As [`Generation::Spec`], and also bumped by label changes (EndpointSlices, whose
+    /// strategy counts everything but other metadata).
+    SpecAndLabels,
     /// As [`Generation::Spec`], and also bumped by annotation changes (Deployments, whose
     /// rollbacks are annotations).
     SpecAndAnnotations,

@@ -79,13 +79,12 @@ pub fn generation_changed(kind: &KindInfo, old: &Value, new: &Value) -> bool {
     if strip(old) != strip(new) {
         return true;
     }
-    if kind
-        .descriptor
-        .is_some_and(|d| d.generation == Generation::SpecAndAnnotations)
-    {
-        return old.pointer("/metadata/annotations") != new.pointer("/metadata/annotations");
-    }
-    false
+    let watched = match kind.descriptor.map(|d| d.generation) {
+        Some(Generation::SpecAndAnnotations) => "/metadata/annotations",
+        Some(Generation::SpecAndLabels) => "/metadata/labels",
+        _ => return false,
+    };
+    old.pointer(watched) != new.pointer(watched)
 }
 
 /// The fields an endpoint of `kind` resets and managed fields do not track: `status`
@@ -216,6 +215,20 @@ mod tests {
         let mut c = a.clone();
         c["spec"]["replicas"] = json!(2);
         assert!(generation_changed(&rs, &a, &c));
+        // EndpointSlices: anything but metadata, and labels.
+        let slices = r
+            .lookup("discovery.k8s.io", "v1", "endpointslices")
+            .unwrap();
+        let s =
+            json!({"metadata": {"labels": {"a": "1"}, "annotations": {"x": "1"}}, "endpoints": []});
+        let mut t = s.clone();
+        t["metadata"]["annotations"]["x"] = json!("2");
+        assert!(!generation_changed(&slices, &s, &t));
+        t["metadata"]["labels"]["a"] = json!("2");
+        assert!(generation_changed(&slices, &s, &t));
+        let mut u = s.clone();
+        u["endpoints"] = json!([{"addresses": ["10.0.0.1"]}]);
+        assert!(generation_changed(&slices, &s, &u));
     }
 
     #[test]

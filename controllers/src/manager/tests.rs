@@ -42,6 +42,11 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
         flags,
         BTreeMap::from([
             (DEPLOYMENT_CONTROLLER, ("concurrent-deployment-syncs", 5)),
+            (ENDPOINT_CONTROLLER, ("concurrent-endpoint-syncs", 5)),
+            (
+                ENDPOINT_SLICE_CONTROLLER,
+                ("concurrent-service-endpoint-syncs", 5)
+            ),
             (GARBAGE_COLLECTOR_CONTROLLER, ("concurrent-gc-syncs", 20)),
             (JOB_CONTROLLER, ("concurrent-job-syncs", 5)),
             (NAMESPACE_CONTROLLER, ("concurrent-namespace-syncs", 10)),
@@ -194,7 +199,10 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,
             PV_PROTECTION_CONTROLLER,
-            RESOURCEQUOTA_CONTROLLER
+            RESOURCEQUOTA_CONTROLLER,
+            ENDPOINT_CONTROLLER,
+            ENDPOINT_SLICE_CONTROLLER,
+            SERVICE_ACCOUNT_CONTROLLER
         ]
     );
     assert!(!manager.synced_check()(), "nothing synced before it runs");

@@ -5,6 +5,7 @@ pub mod history;
 pub mod intstr;
 pub mod pod;
 pub mod pod_control;
+pub mod queued;
 pub mod replicasets;
 pub mod semantic;
 pub mod sort;
