@@ -243,13 +243,27 @@ async fn a_failed_daemon_pod_is_deleted_and_recreated() {
     .await;
     let pods = one_ready_pod_on(&cluster, "agent", "agent:1", &["sim-0", "sim-1"]).await;
     let victim = &pods["sim-0"];
+    // What a kubelet rejecting the pod reports (upstream's e2e does the same).
     let mut failed = victim.clone();
-    failed.status.as_mut().unwrap().phase = Some("Failed".into());
+    let status = failed.status.as_mut().unwrap();
+    status.phase = Some("Failed".into());
+    for c in status.conditions.iter_mut().flatten() {
+        c.status = "False".into();
+    }
     cluster
         .api::<Pod>()
         .replace_status(&victim.name_any(), &PostParams::default(), &failed)
         .await
         .expect("mark the pod Failed");
+    eventually("the failed pod is deleted", || async {
+        match cluster.api::<Pod>().get_opt(&victim.name_any()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(p)) if p.metadata.deletion_timestamp.is_some() => Ok(()),
+            Ok(Some(p)) => Err(format!("{:?}", p.status.and_then(|s| s.phase))),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
     let replaced = one_ready_pod_on(&cluster, "agent", "agent:1", &["sim-0", "sim-1"]).await;
     assert_ne!(
         replaced["sim-0"].uid(),
