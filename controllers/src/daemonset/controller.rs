@@ -568,10 +568,11 @@ impl Wiring {
                 }
                 self.queue.add(key);
             }
-            None if controller_of(new).is_none() => {
-                if old.metadata.labels != new.metadata.labels || controller_of(old).is_some() {
-                    self.enqueue_selecting(new);
-                }
+            // An orphan whose labels changed, or that was just released.
+            None if controller_of(new).is_none()
+                && (old.metadata.labels != new.metadata.labels || controller_of(old).is_some()) =>
+            {
+                self.enqueue_selecting(new);
             }
             None => {}
         }
