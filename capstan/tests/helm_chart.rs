@@ -710,6 +710,7 @@ fn custom_values_reach_every_object() {
             "replicaset-controller",
             "replicationcontroller-controller",
             "deployment-controller",
+            "daemonset-controller",
             "job-controller",
             "persistentvolumeclaim-protection-controller",
             "persistentvolume-protection-controller",

@@ -18,6 +18,10 @@
 //!   annotations, RollingUpdate and Recreate, proportional scaling, paused,
 //!   rollback by template, history cleanup, status, conditions and progress
 //!   deadlines.
+//! - [`daemonset`]: the DaemonSet controller (one pod per eligible node by
+//!   selectors, affinity and taints; slow-start creates; failed-pod backoff;
+//!   RollingUpdate with maxUnavailable and maxSurge, OnDelete; ControllerRevision
+//!   history; status).
 //! - [`job`]: the Job controller (parallelism and completions, the tracking
 //!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
 //!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
@@ -44,6 +48,7 @@
 
 #![warn(missing_docs)]
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
@@ -24,6 +24,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 
+use crate::daemonset::{DaemonSetController, DaemonSetControllerConfig};
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
 use crate::endpoints::{ENDPOINTS_CONTROLLER, endpoints_controller};
 use crate::endpointslice::{
@@ -57,6 +58,9 @@ pub const REPLICATIONCONTROLLER_CONTROLLER: &str = "replicationcontroller-contro
 
 /// Upstream name of the Deployment controller (`--controllers`).
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
+
+/// Upstream name of the DaemonSet controller (`--controllers`).
+pub const DAEMONSET_CONTROLLER: &str = "daemonset-controller";
 
 /// Upstream name of the Job controller (`--controllers`).
 pub const JOB_CONTROLLER: &str = "job-controller";
@@ -179,6 +183,57 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                 cx.factory,
                 cx.client.clone(),
                 &DeploymentControllerConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                    clock: cx.config.clock.clone(),
+                },
+            )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: DAEMONSET_CONTROLLER,
+        alias: "daemonset",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<DaemonSet>(),
+            Informed::of::<Pod>(),
+            Informed::of::<Node>(),
+            Informed::of::<ControllerRevision>(),
+        ],
+        // Upstream's system:controller:daemon-set-controller, as far as this code
+        // uses it.
+        permissions: &[
+            RECORDS_EVENTS,
+            // Read fresh before adopting pods and when a revision name collides.
+            Permission::on::<DaemonSet>(&["get", "list", "watch"]),
+            Permission::on_sub::<DaemonSet>("status", &["update"]),
+            // Pods and revisions created with blockOwnerDeletion.
+            Permission::on_sub::<DaemonSet>("finalizers", &["update"]),
+            Permission::on::<Node>(&["list", "watch"]),
+            // Pods created, adopted and released (patch), deleted when misplaced,
+            // duplicated, finished or replaced by an update.
+            Permission::on::<Pod>(&["list", "watch", "create", "patch", "delete"]),
+            // The template history: created, read back on a name collision,
+            // adopted, renumbered, deleted beyond revisionHistoryLimit.
+            Permission::on::<ControllerRevision>(&[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-daemonset-syncs",
+            default: 2,
+            help: "The number of daemonset objects that are allowed to sync concurrently. \
+                   Larger number = more responsive daemonsets, but more CPU (and network) load",
+        }),
+        build: |cx| {
+            let c = DaemonSetController::new(
+                cx.factory,
+                cx.client.clone(),
+                &DaemonSetControllerConfig {
                     workers: cx.workers,
                     instance: cx.config.instance.clone(),
                     record_events: true,

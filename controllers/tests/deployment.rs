@@ -102,6 +102,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "replicaset-controller",
             "replicationcontroller-controller",
             "deployment-controller",
+            "daemonset-controller",
             "job-controller",
             "garbage-collector-controller",
             "namespace-controller",

@@ -10,6 +10,8 @@
 //!   labels) without allocating;
 //! - `Display` writes the canonical form (`Selector.String()`, requirements sorted by
 //!   key) for list/watch URLs and a scale subresource's `status.selector`;
+//! - [`node`] matches node selector terms and tolerations against Nodes and their
+//!   taints (`nodeaffinity`, `v1helper`);
 //! - [`validation`] checks labels and selectors for the API server
 //!   (`ValidateLabels`, `ValidateLabelSelector`), on the label key and value syntax of
 //!   [`syntax`].
@@ -18,6 +20,7 @@ mod convert;
 mod error;
 pub mod field;
 mod labels;
+pub mod node;
 mod parse;
 mod requirement;
 mod selector;

@@ -2,7 +2,7 @@
 //! spec (pod CIDR, taints, provider ID), status (addresses, capacity, `nodeInfo`,
 //! conditions with the kubelet's reasons and messages).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
     DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeSpec, NodeStatus,
@@ -19,6 +19,10 @@ use crate::ipam::{CidrError, NodeSubnet, node_subnet};
 pub const POOL_LABEL: &str = "capstan.dev/nodepool";
 /// The taint key marking virtual nodes in a real cluster (`--virtual-taint`).
 pub const VIRTUAL_TAINT_KEY: &str = "capstan.dev/virtual";
+/// The annotation listing the taints (`key:Effect`, comma-separated) the node agent put
+/// on a node from its pool: it adds, changes and removes only those, and leaves every
+/// other taint (`kubectl taint`, `kubectl cordon`, the node lifecycle controller's) alone.
+pub const POOL_TAINTS_ANNOTATION: &str = "capstan.dev/pool-taints";
 /// The kubelet version the nodes report.
 pub const KUBELET_VERSION: &str = "v1.33.0";
 
@@ -139,10 +143,13 @@ pub fn desired_node(
         metadata: ObjectMeta {
             name: Some(name.clone()),
             labels: Some(labels),
-            annotations: Some(BTreeMap::from([(
-                "node.alpha.kubernetes.io/ttl".to_string(),
-                "0".to_string(),
-            )])),
+            annotations: Some(BTreeMap::from([
+                ("node.alpha.kubernetes.io/ttl".to_string(), "0".to_string()),
+                (
+                    POOL_TAINTS_ANNOTATION.to_string(),
+                    pool_taints_value(&taints),
+                ),
+            ])),
             owner_references: owner.map(|o| vec![o]),
             ..Default::default()
         },
@@ -193,10 +200,125 @@ pub fn desired_node(
     Ok((node, subnet))
 }
 
+/// A taint's identity on a node: its key and effect (no two taints share both).
+pub type TaintId = (String, String);
+
+fn taint_id(t: &Taint) -> TaintId {
+    (t.key.clone(), t.effect.clone())
+}
+
+/// The [`POOL_TAINTS_ANNOTATION`] value for the pool's `taints`.
+pub fn pool_taints_value(taints: &[Taint]) -> String {
+    let ids: BTreeSet<TaintId> = taints.iter().map(taint_id).collect();
+    ids.iter()
+        .map(|(k, e)| format!("{k}:{e}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The taints a node's [`POOL_TAINTS_ANNOTATION`] says the agent set, if it has one.
+pub fn pool_taints_of(node: &Node) -> Option<BTreeSet<TaintId>> {
+    let value = node.annotations().get(POOL_TAINTS_ANNOTATION)?;
+    Some(
+        value
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| s.rsplit_once(':'))
+            .map(|(k, e)| (k.to_string(), e.to_string()))
+            .collect(),
+    )
+}
+
+/// A node's taints brought in line with its pool's `wanted` ones, touching only what
+/// the agent owns: taints it set before (`owned`) that the pool no longer declares go,
+/// the pool's taints are added or get the pool's value, and every other taint stays
+/// where it is.
+pub fn reconcile_taints(
+    current: &[Taint],
+    owned: &BTreeSet<TaintId>,
+    wanted: &[Taint],
+) -> Vec<Taint> {
+    let wanted_by_id: BTreeMap<TaintId, &Taint> = wanted.iter().map(|t| (taint_id(t), t)).collect();
+    let mut out: Vec<Taint> = Vec::with_capacity(current.len() + wanted.len());
+    for t in current {
+        let id = taint_id(t);
+        match wanted_by_id.get(&id) {
+            Some(w) if w.value == t.value => out.push(t.clone()),
+            Some(w) => out.push((*w).clone()),
+            None if owned.contains(&id) => {}
+            None => out.push(t.clone()),
+        }
+    }
+    for t in wanted {
+        if !out.iter().any(|have| taint_id(have) == taint_id(t)) {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crd::NodePoolSpec;
+
+    fn t(key: &str, value: Option<&str>, effect: &str) -> Taint {
+        Taint {
+            key: key.into(),
+            value: value.map(Into::into),
+            effect: effect.into(),
+            time_added: None,
+        }
+    }
+
+    #[test]
+    fn only_the_pools_taints_are_added_changed_and_removed() {
+        let cordon = t("node.kubernetes.io/unschedulable", None, "NoSchedule");
+        let user = t("dedicated", Some("gpu"), "NoExecute");
+        let old_pool = t("capstan.dev/old", Some("x"), "NoSchedule");
+        let pool_a = t("capstan.dev/a", Some("1"), "NoSchedule");
+        let current = vec![
+            user.clone(),
+            old_pool.clone(),
+            pool_a.clone(),
+            cordon.clone(),
+        ];
+        let owned = pool_taints_of(&Node {
+            metadata: ObjectMeta {
+                annotations: Some(BTreeMap::from([(
+                    POOL_TAINTS_ANNOTATION.to_string(),
+                    pool_taints_value(&[old_pool.clone(), pool_a.clone()]),
+                )])),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap();
+        // The pool now declares `a` with another value and a new `b`, and no `old`.
+        let pool_a2 = t("capstan.dev/a", Some("2"), "NoSchedule");
+        let pool_b = t("capstan.dev/b", None, "NoExecute");
+        let merged = reconcile_taints(&current, &owned, &[pool_a2.clone(), pool_b.clone()]);
+        assert_eq!(
+            merged,
+            vec![
+                user.clone(),
+                pool_a2.clone(),
+                cordon.clone(),
+                pool_b.clone()
+            ]
+        );
+        // Reconciling again changes nothing (no patch loop).
+        let owned = BTreeSet::from([taint_id(&pool_a2), taint_id(&pool_b)]);
+        assert_eq!(
+            reconcile_taints(&merged, &owned, &[pool_a2, pool_b]),
+            merged
+        );
+        // A node registered before the annotation: only the pool's taints are managed.
+        assert_eq!(
+            reconcile_taints(&[user.clone(), cordon.clone()], &BTreeSet::new(), &[]),
+            vec![user, cordon]
+        );
+    }
 
     fn pool() -> NodePool {
         let mut p = NodePool::new("pool", NodePoolSpec::sim(3));

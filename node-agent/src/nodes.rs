@@ -22,8 +22,14 @@ use tokio_util::sync::CancellationToken;
 use crate::crd::{NodePool, NodePoolStatus, NodeRuntime};
 use crate::heartbeat::{HeartbeatConfig, LEASE_NAMESPACE, renew_lease};
 use crate::ipam::{NodeSubnet, node_subnet};
-use crate::node::{NodeOptions, POOL_LABEL, desired_node};
+use crate::node::{
+    NodeOptions, POOL_LABEL, POOL_TAINTS_ANNOTATION, desired_node, pool_taints_of,
+    pool_taints_value, reconcile_taints,
+};
 use crate::pods::NODE_NAME_INDEX;
+
+/// The taint `TaintNodesByCondition` puts on every new node until it is Ready.
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
 /// What the agent knows of one node it serves.
 #[derive(Clone, Debug)]
@@ -305,7 +311,20 @@ impl PoolSync {
                 .and_then(|s| s.taints.clone())
                 .unwrap_or_default()
         };
-        let taints_ok = taints(&want) == taints(node);
+        // Only the taints the pool declares (and those it declared before) are the
+        // agent's; `kubectl taint`, cordons and the lifecycle controller's stay.
+        let (current, wanted) = (taints(node), taints(&want));
+        let mut owned = pool_taints_of(node).unwrap_or_default();
+        // Standing in for the node lifecycle controller's NoSchedule pass (which
+        // capstan does not run): the not-ready taint TaintNodesByCondition puts on
+        // a new node goes once the node reports Ready.
+        if crate::node::is_ready(node) {
+            owned.insert((NOT_READY_TAINT.to_string(), "NoSchedule".to_string()));
+        }
+        let merged = reconcile_taints(&current, &owned, &wanted);
+        let owned_value = pool_taints_value(&wanted);
+        let taints_ok = merged == current
+            && node.annotations().get(POOL_TAINTS_ANNOTATION) == Some(&owned_value);
         let resources = |n: &Node| {
             n.status
                 .as_ref()
@@ -315,10 +334,16 @@ impl PoolSync {
         if labels_ok && taints_ok && status_ok {
             return None;
         }
+        // The taint list is replaced whole: the resourceVersion makes a write racing
+        // another client's fail (and the next pass retry) instead of undoing it.
         let object = (!(labels_ok && taints_ok)).then(|| {
             serde_json::json!({
-                "metadata": {"labels": want.labels()},
-                "spec": {"taints": taints(&want)},
+                "metadata": {
+                    "labels": want.labels(),
+                    "annotations": {POOL_TAINTS_ANNOTATION: owned_value},
+                    "resourceVersion": node.resource_version(),
+                },
+                "spec": {"taints": merged},
             })
         });
         let status = (!status_ok).then(|| {

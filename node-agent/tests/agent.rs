@@ -646,3 +646,83 @@ async fn pool_changes_reach_existing_nodes() {
     .await;
     agent.stop().await;
 }
+
+/// The taint keys on node `name`, with their effects, once it is readable.
+async fn taints_of(nodes: &Api<Node>, name: &str) -> Option<BTreeSet<String>> {
+    let n = nodes.get(name).await.ok()?;
+    Some(
+        n.spec?
+            .taints
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| format!("{}:{}", t.key, t.effect))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn taints_the_pool_does_not_declare_are_left_alone() {
+    let agent = Agent::start(HeartbeatConfig::default()).await;
+    let client = agent.client.clone();
+    one_node_pool(&client, "own").await;
+    let pools: Api<NodePool> = Api::all(client.clone());
+    let set_pool_taint = |key: &'static str| {
+        let pools = pools.clone();
+        async move {
+            pools
+                .patch(
+                    "own",
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"spec": {
+                        "taints": [{"key": key, "value": "x", "effect": "NoSchedule"}],
+                    }})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    set_pool_taint("pool-a").await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let want = |keys: &[&str]| -> BTreeSet<String> { keys.iter().map(|k| k.to_string()).collect() };
+    eventually(
+        "the pool's taint, and no not-ready taint on a Ready node",
+        || {
+            let nodes = nodes.clone();
+            let want = want(&["pool-a:NoSchedule"]);
+            async move { (taints_of(&nodes, "own-0").await? == want).then_some(()) }
+        },
+    )
+    .await;
+    // What `kubectl taint` and `kubectl cordon` write.
+    let node = nodes.get("own-0").await.unwrap();
+    let mut taints = node.spec.clone().unwrap().taints.unwrap();
+    taints.push(k8s_openapi::api::core::v1::Taint {
+        key: "dedicated".into(),
+        value: Some("db".into()),
+        effect: "NoExecute".into(),
+        time_added: None,
+    });
+    nodes
+        .patch(
+            "own-0",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"taints": taints, "unschedulable": true}})),
+        )
+        .await
+        .unwrap();
+    // The pool's taint changes: the agent swaps its own and keeps the user's.
+    set_pool_taint("pool-b").await;
+    eventually("the pool's new taint beside the user's", || {
+        let nodes = nodes.clone();
+        let want = want(&["dedicated:NoExecute", "pool-b:NoSchedule"]);
+        async move { (taints_of(&nodes, "own-0").await? == want).then_some(()) }
+    })
+    .await;
+    let node = nodes.get("own-0").await.unwrap();
+    assert_eq!(
+        node.spec.unwrap().unschedulable,
+        Some(true),
+        "still cordoned"
+    );
+    agent.stop().await;
+}

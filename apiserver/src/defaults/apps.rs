@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::kinds::Subresource;
+
 use crate::json::{array_mut, get_mut, is_unset, set_default};
 
 use super::core::default_pvc;
@@ -101,12 +103,88 @@ pub(crate) fn default_daemonset(d: &mut Value) {
     }
     set_default(d, &["spec", "revisionHistoryLimit"], json!(10));
     default_template(d, &["spec", "template"]);
+    // The strategy's PrepareForCreate: `spec.templateGeneration` (this annotation in
+    // apps/v1) starts at 1; updates keep it through `prepare_daemonset_update`.
+    if template_generation(d).is_none_or(|g| g < 1) {
+        set_template_generation(d, 1);
+    }
+}
+
+/// apps/v1's `deprecated.daemonset.template.generation`: the internal
+/// `spec.templateGeneration`, which the DaemonSet controller labels pods with.
+pub(crate) const DAEMONSET_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+fn template_generation(d: &Value) -> Option<i64> {
+    d.get("metadata")?
+        .get("annotations")?
+        .get(DAEMONSET_TEMPLATE_GENERATION)?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+fn set_template_generation(d: &mut Value, generation: i64) {
+    let Some(meta) = d.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
+    if !annotations.is_object() {
+        *annotations = json!({});
+    }
+    if let Some(a) = annotations.as_object_mut() {
+        a.insert(
+            DAEMONSET_TEMPLATE_GENERATION.into(),
+            Value::String(generation.to_string()),
+        );
+    }
+}
+
+/// Upstream `daemonSetStrategy.PrepareForUpdate`'s template generation: a client
+/// cannot set it; it stays the stored one, one more when the (defaulted) pod
+/// template changes. Writes to `status` keep the stored metadata anyway.
+pub(crate) fn prepare_daemonset_update(
+    sub: Option<Subresource>,
+    new: &mut Value,
+    old: &Value,
+    _now: &str,
+) {
+    if sub.is_some() {
+        return;
+    }
+    let stored = template_generation(old).unwrap_or(0);
+    let mut defaulted = new.clone();
+    default_daemonset(&mut defaulted);
+    let changed = defaulted.pointer("/spec/template") != old.pointer("/spec/template");
+    let generation = if changed { stored + 1 } else { stored };
+    if generation > 0 {
+        set_template_generation(new, generation);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::defaults::testing::defaulted;
+
+    #[test]
+    fn daemonset_template_generation_starts_at_one_and_follows_template_changes() {
+        let ds = |image: &str| json!({"metadata": {"name": "agent"}, "spec": {"template": {"spec": {"containers": [{"name": "a", "image": image}]}}}});
+        let created = defaulted("apps", "daemonsets", ds("x:1"));
+        assert_eq!(template_generation(&created), Some(1));
+        // An update that changes nothing else keeps it, even if the client sends another.
+        let mut same = ds("x:1");
+        set_template_generation(&mut same, 7);
+        prepare_daemonset_update(None, &mut same, &created, "");
+        assert_eq!(template_generation(&same), Some(1));
+        // A template change raises it by one.
+        let mut changed = ds("x:2");
+        prepare_daemonset_update(None, &mut changed, &created, "");
+        assert_eq!(template_generation(&changed), Some(2));
+        // Writes to status leave it alone.
+        let mut status = json!({"metadata": {}});
+        prepare_daemonset_update(Some(Subresource::Status), &mut status, &created, "");
+        assert_eq!(template_generation(&status), None);
+    }
 
     #[test]
     fn deployment_defaults() {

@@ -41,6 +41,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
     assert_eq!(
         flags,
         BTreeMap::from([
+            (DAEMONSET_CONTROLLER, ("concurrent-daemonset-syncs", 2)),
             (DEPLOYMENT_CONTROLLER, ("concurrent-deployment-syncs", 5)),
             (ENDPOINT_CONTROLLER, ("concurrent-endpoint-syncs", 5)),
             (
@@ -194,6 +195,7 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
         [
             REPLICASET_CONTROLLER,
             REPLICATIONCONTROLLER_CONTROLLER,
+            DAEMONSET_CONTROLLER,
             JOB_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,

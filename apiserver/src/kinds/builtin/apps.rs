@@ -4,10 +4,13 @@ use k8s_openapi::api::apps::v1 as api;
 
 use crate::defaults::apps::{
     default_daemonset, default_deployment, default_replica_set, default_statefulset,
+    prepare_daemonset_update,
 };
+use crate::field_error::FieldError;
+use crate::kinds::Subresource;
 use crate::kinds::Subresource::{Scale, Status};
 use crate::kinds::descriptor::{
-    CreateStatus, Generation, KindDescriptor, RustType, Scope, empty_status,
+    CreateStatus, Generation, KindDescriptor, RustType, Scope, UpdateRules, empty_status,
 };
 use crate::table;
 use crate::validation::apps::{
@@ -73,9 +76,23 @@ pub static STATEFUL_SET: KindDescriptor = KindDescriptor {
     )
 };
 
-/// `apps/v1` DaemonSets.
+/// A DaemonSet's writes through a subresource validate as its other writes do.
+fn validate_daemonset_subresource(
+    _sub: Subresource,
+    new: &serde_json::Value,
+    old: &serde_json::Value,
+    errs: &mut Vec<FieldError>,
+) {
+    validate_daemonset(new, Some(old), errs);
+}
+
+/// `apps/v1` DaemonSets: the template generation annotation kept by the server.
 pub static DAEMON_SET: KindDescriptor = KindDescriptor {
     short_names: &["ds"],
+    update_rules: Some(UpdateRules {
+        prepare: prepare_daemonset_update,
+        validate_subresource: validate_daemonset_subresource,
+    }),
     categories: &["all"],
     subresources: &[Status],
     defaults: Some(default_daemonset),

@@ -1,5 +1,5 @@
 //! Pod control for any controller that owns pods made from a template
-//! (ReplicaSet, ReplicationController, and next DaemonSet, StatefulSet and Job):
+//! (ReplicaSet, ReplicationController, DaemonSet, Job, and next StatefulSet):
 //! upstream's `PodControl` + `ControllerExpectations` as the ReplicaSet controller
 //! drives them (`pkg/controller/controller_utils.go`, `replica_set.go`).
 //!
@@ -96,7 +96,7 @@ pub fn owners_selecting<'a, O: PodOwner>(pod: &Pod, owners: &'a [&'a O]) -> Vec<
 
 mod owners {
     use super::*;
-    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet};
     use k8s_openapi::api::batch::v1::Job;
     use k8s_openapi::api::core::v1::ReplicationController;
 
@@ -107,6 +107,16 @@ mod owners {
 
         fn pod_selector(&self) -> Option<Cow<'_, LabelSelector>> {
             self.spec.as_ref()?.selector.as_ref().map(Cow::Borrowed)
+        }
+    }
+
+    impl PodOwner for DaemonSet {
+        fn pod_template(&self) -> Option<&PodTemplateSpec> {
+            Some(&self.spec.as_ref()?.template)
+        }
+
+        fn pod_selector(&self) -> Option<Cow<'_, LabelSelector>> {
+            self.spec.as_ref().map(|s| Cow::Borrowed(&s.selector))
         }
     }
 
