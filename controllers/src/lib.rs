@@ -21,6 +21,10 @@
 //! - [`job`]: the Job controller (parallelism and completions, the tracking
 //!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
 //!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
+//! - [`cronjob`]: the CronJob controller (cron schedules in a time zone,
+//!   missed-schedule handling, concurrency policies, history limits).
+//! - [`ttl`]: the TTL-after-finished controller (finished Jobs deleted once
+//!   their `ttlSecondsAfterFinished` has passed).
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
@@ -38,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cronjob;
 pub mod deployment;
 pub mod gc;
 pub mod job;
@@ -46,6 +51,7 @@ pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;
+pub mod ttl;
 pub mod util;
 pub mod volume;
 

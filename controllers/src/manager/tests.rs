@@ -41,6 +41,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
     assert_eq!(
         flags,
         BTreeMap::from([
+            (CRONJOB_CONTROLLER, ("concurrent-cron-job-syncs", 5)),
             (DEPLOYMENT_CONTROLLER, ("concurrent-deployment-syncs", 5)),
             (GARBAGE_COLLECTOR_CONTROLLER, ("concurrent-gc-syncs", 20)),
             (JOB_CONTROLLER, ("concurrent-job-syncs", 5)),
@@ -50,6 +51,10 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
             (
                 RESOURCEQUOTA_CONTROLLER,
                 ("concurrent-resource-quota-syncs", 5)
+            ),
+            (
+                TTL_AFTER_FINISHED_CONTROLLER,
+                ("concurrent-ttl-after-finished-syncs", 5)
             ),
         ])
     );
@@ -190,6 +195,8 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             REPLICASET_CONTROLLER,
             REPLICATIONCONTROLLER_CONTROLLER,
             JOB_CONTROLLER,
+            CRONJOB_CONTROLLER,
+            TTL_AFTER_FINISHED_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,
