@@ -449,3 +449,247 @@ pub fn job_ref(job: &Job) -> ObjectReference {
         ..ObjectReference::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::batch::v1::{CronJobSpec, JobCondition, JobStatus, JobTemplateSpec};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    const CREATED: &str = "2024-01-01T09:58:30Z";
+
+    /// A CronJob running every minute with `policy`, created at [`CREATED`].
+    fn cronjob(policy: &str) -> CronJob {
+        let mut cj = CronJob::default();
+        cj.metadata.name = Some("tick".into());
+        cj.metadata.namespace = Some("default".into());
+        cj.metadata.uid = Some("cj-uid".into());
+        cj.metadata.creation_timestamp = Some(Time(ts(CREATED)));
+        cj.spec = Some(CronJobSpec {
+            schedule: "* * * * *".into(),
+            time_zone: Some("Etc/UTC".into()),
+            concurrency_policy: Some(policy.into()),
+            job_template: JobTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some([("app".to_string(), "tick".to_string())].into()),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(Default::default()),
+            },
+            ..CronJobSpec::default()
+        });
+        cj
+    }
+
+    fn job(name: &str, finished: Option<&str>, start: Option<&str>) -> Job {
+        let mut j = Job::default();
+        j.metadata.name = Some(name.into());
+        j.metadata.namespace = Some("default".into());
+        j.metadata.uid = Some(format!("{name}-uid"));
+        j.metadata.owner_references = Some(vec![OwnerReference {
+            api_version: "batch/v1".into(),
+            kind: "CronJob".into(),
+            name: "tick".into(),
+            uid: "cj-uid".into(),
+            controller: Some(true),
+            ..OwnerReference::default()
+        }]);
+        j.status = Some(JobStatus {
+            start_time: start.map(|s| Time(ts(s))),
+            completion_time: (finished == Some("Complete")).then(|| Time(ts("2024-01-01T10:00:30Z"))),
+            conditions: finished.map(|f| {
+                vec![JobCondition {
+                    type_: f.into(),
+                    status: "True".into(),
+                    ..JobCondition::default()
+                }]
+            }),
+            ..JobStatus::default()
+        });
+        j
+    }
+
+    fn with_active(mut cj: CronJob, jobs: &[&Job]) -> CronJob {
+        cj.status.get_or_insert_default().active = Some(jobs.iter().map(|j| job_ref(j)).collect());
+        cj
+    }
+
+    #[test]
+    fn a_due_time_starts_a_job_named_by_its_minute() {
+        let now = ts("2024-01-01T10:00:05Z");
+        let step = plan_schedule(&cronjob("Allow"), now);
+        let start = step.start.expect("a job to start");
+        assert_eq!(start.scheduled, ts("2024-01-01T10:00:00Z"));
+        // 2024-01-01T10:00:00Z is 1704103200 s, 28401720 minutes, after the epoch.
+        assert_eq!(start.job.metadata.name.as_deref(), Some("tick-28401720"));
+        let annotations = start.job.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(
+            annotations[CRONJOB_SCHEDULED_TIMESTAMP_ANNOTATION],
+            "2024-01-01T10:00:00Z"
+        );
+        assert_eq!(
+            start.job.metadata.labels,
+            Some([("app".to_string(), "tick".to_string())].into())
+        );
+        let owner = &start.job.metadata.owner_references.as_ref().expect("owner")[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("CronJob", "cj-uid", Some(true))
+        );
+        assert!(start.replace.is_empty());
+        assert_eq!(
+            start.requeue_after,
+            Some(Duration::from_millis(55_100)),
+            "looks again 100 ms after 10:01"
+        );
+        // Already started (lastScheduleTime): nothing more until 10:01.
+        let mut done = cronjob("Allow");
+        done.status.get_or_insert_default().last_schedule_time = Some(Time(start.scheduled));
+        let step = plan_schedule(&done, now);
+        assert!(step.start.is_none());
+        assert_eq!(step.requeue_after, Some(Duration::from_millis(55_100)));
+    }
+
+    #[test]
+    fn the_annotation_is_in_the_cronjobs_time_zone() {
+        let mut cj = cronjob("Allow");
+        cj.spec.as_mut().unwrap().time_zone = Some("Europe/Berlin".into());
+        let job = job_from_template(&cj, ts("2024-07-01T10:00:00Z")).expect("job");
+        assert_eq!(
+            job.metadata.annotations.unwrap()[CRONJOB_SCHEDULED_TIMESTAMP_ANNOTATION],
+            "2024-07-01T12:00:00+02:00"
+        );
+    }
+
+    #[test]
+    fn concurrency_policies_decide_about_a_running_job() {
+        let now = ts("2024-01-01T10:01:02Z");
+        let running = job("tick-28401720", None, Some("2024-01-01T10:00:00Z"));
+        let last = |mut cj: CronJob| {
+            cj.status.get_or_insert_default().last_schedule_time =
+                Some(Time(ts("2024-01-01T10:00:00Z")));
+            with_active(cj, &[&running])
+        };
+        let allow = plan_schedule(&last(cronjob("Allow")), now);
+        let start = allow.start.expect("Allow starts another");
+        assert!(start.replace.is_empty());
+
+        let forbid = plan_schedule(&last(cronjob("Forbid")), now);
+        assert!(forbid.start.is_none());
+        assert_eq!(
+            forbid.events,
+            [CronJobEvent::normal(
+                "JobAlreadyActive",
+                "Not starting job because prior execution is running and concurrency policy is \
+                 Forbid"
+                    .into()
+            )]
+        );
+        assert_eq!(forbid.requeue_after, Some(Duration::from_millis(58_100)));
+
+        let replace = plan_schedule(&last(cronjob("Replace")), now);
+        let start = replace.start.expect("Replace starts the new one");
+        assert_eq!(start.replace, [job_ref(&running)]);
+        assert_eq!(start.job.metadata.name.as_deref(), Some("tick-28401721"));
+    }
+
+    #[test]
+    fn suspended_deleting_or_broken_cronjobs_start_nothing() {
+        let now = ts("2024-01-01T10:00:05Z");
+        let mut suspended = cronjob("Allow");
+        suspended.spec.as_mut().unwrap().suspend = Some(true);
+        assert_eq!(plan_schedule(&suspended, now), ScheduleStep::wait(vec![], None));
+
+        let mut zone = cronjob("Allow");
+        zone.spec.as_mut().unwrap().time_zone = Some("Mars/Olympus".into());
+        let step = plan_schedule(&zone, now);
+        assert!(step.start.is_none());
+        assert_eq!(step.events[0].reason, "UnknownTimeZone");
+        assert_eq!(
+            step.events[0].message,
+            "invalid timeZone: \"Mars/Olympus\": unknown time zone Mars/Olympus"
+        );
+
+        let mut bad = cronjob("Allow");
+        bad.spec.as_mut().unwrap().schedule = "61 * * * *".into();
+        let step = plan_schedule(&bad, now);
+        assert_eq!(
+            step.events,
+            [CronJobEvent::warning(
+                "UnparseableSchedule",
+                "unparseable schedule: \"61 * * * *\" : end of range (61) above maximum (59): 61"
+                    .into()
+            )]
+        );
+        assert_eq!(step.requeue_after, None);
+    }
+
+    #[test]
+    fn too_many_missed_times_warn_and_start_the_latest() {
+        // Created 2 days earlier: thousands of minutes missed.
+        let now = ts("2024-01-03T10:00:05Z");
+        let step = plan_schedule(&cronjob("Allow"), now);
+        assert_eq!(step.events[0].reason, "TooManyMissedTimes");
+        assert_eq!(
+            step.start.expect("the latest starts").scheduled,
+            ts("2024-01-03T10:00:00Z")
+        );
+        // With a starting deadline only the window counts: no warning.
+        let mut bounded = cronjob("Allow");
+        bounded.spec.as_mut().unwrap().starting_deadline_seconds = Some(30);
+        let step = plan_schedule(&bounded, now);
+        assert!(step.events.is_empty(), "{:?}", step.events);
+        assert!(step.start.is_some());
+    }
+
+    #[test]
+    fn history_limits_delete_the_oldest_finished_jobs() {
+        let mut cj = cronjob("Allow");
+        let spec = cj.spec.as_mut().unwrap();
+        spec.successful_jobs_history_limit = Some(1);
+        spec.failed_jobs_history_limit = Some(0);
+        let ok_old = job("ok-1", Some("Complete"), Some("2024-01-01T10:00:00Z"));
+        let ok_new = job("ok-2", Some("Complete"), Some("2024-01-01T10:01:00Z"));
+        let failed = job("bad", Some("Failed"), Some("2024-01-01T10:00:30Z"));
+        let running = job("run", None, Some("2024-01-01T09:00:00Z"));
+        let all = [&ok_new, &running, &failed, &ok_old];
+        let names: Vec<String> = history_to_delete(&cj, &all)
+            .iter()
+            .map(|j| j.name_any())
+            .collect();
+        assert_eq!(names, ["ok-1", "bad"]);
+        // Without limits nothing is deleted.
+        assert!(history_to_delete(&cronjob("Allow"), &all).is_empty());
+    }
+
+    #[test]
+    fn jobs_update_active_and_last_successful_time() {
+        let done = job("done", Some("Complete"), Some("2024-01-01T10:00:00Z"));
+        let stray = job("stray", None, None);
+        let gone = job("gone", None, None);
+        let cj = with_active(cronjob("Allow"), &[&done, &gone]);
+        let mut status = cj.status.clone().unwrap();
+        let jobs = [&done, &stray];
+        assert_eq!(active_not_cached(&status, &jobs), [job_ref(&gone)]);
+        assert!(unlisted_running(&status, &jobs));
+        let missing = BTreeSet::from(["gone-uid".to_string()]);
+        let (events, changed) = reconcile_jobs(&mut status, &jobs, &missing);
+        assert!(changed);
+        let reasons: Vec<&str> = events.iter().map(|e| e.reason).collect();
+        assert_eq!(reasons, ["SawCompletedJob", "UnexpectedJob", "MissingJob"]);
+        assert_eq!(events[0].message, "Saw completed job: done, status: Complete");
+        assert_eq!(status.active, Some(vec![]));
+        assert_eq!(
+            status.last_successful_time,
+            Some(Time(ts("2024-01-01T10:00:30Z")))
+        );
+        // Nothing new: nothing changes.
+        let (events, changed) = reconcile_jobs(&mut status, &[&done], &BTreeSet::new());
+        assert!(!changed && events.is_empty());
+    }
+}
