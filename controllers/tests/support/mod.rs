@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use capstan::up::{ControlPlane, ControlPlaneConfig, ControllersRuntime, SimPool};
 use capstan_apiserver::TestServer;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_node_agent::NodeAgentConfig;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -147,6 +148,16 @@ impl Cluster {
     /// [`Cluster::start`] with `pod_workers` concurrent pod reconciles in the
     /// node agent (the kubelets of all its nodes at once).
     pub async fn start_with(nodes: i32, pod_workers: usize) -> Cluster {
+        Cluster::start_on(nodes, pod_workers, RealClock::shared()).await
+    }
+
+    /// [`Cluster::start`] with the controllers reading `now` from `clock` (a
+    /// `FakeClock` the test moves).
+    pub async fn start_with_clock(nodes: i32, clock: SharedClock) -> Cluster {
+        Cluster::start_on(nodes, NodeAgentConfig::default().pod_workers, clock).await
+    }
+
+    async fn start_on(nodes: i32, pod_workers: usize, clock: SharedClock) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -156,6 +167,10 @@ impl Cluster {
         let config = ControlPlaneConfig {
             // Every controller, 5 workers each, in a runtime of their own so that
             // `kill_controllers` drops all their tasks at once.
+            controllers: capstan_controllers::ControllersConfig {
+                clock,
+                ..capstan_controllers::ControllersConfig::default()
+            },
             controllers_runtime: ControllersRuntime::Dedicated { worker_threads: 2 },
             pool: Some(SimPool {
                 name: "sim".to_string(),
