@@ -711,6 +711,8 @@ fn custom_values_reach_every_object() {
             "replicationcontroller-controller",
             "deployment-controller",
             "job-controller",
+            "cronjob-controller",
+            "ttl-after-finished-controller",
             "persistentvolumeclaim-protection-controller",
             "persistentvolume-protection-controller"
         ]

@@ -87,3 +87,10 @@ mod scenario_tests;
 // - Job: upstream's `job_*` Prometheus metrics (sync duration, pods finished,
 //   finished Jobs) are not exported; the runtime's queue and reconcile metrics
 //   are.
+// - CronJob: the Jobs of a CronJob are those whose controller reference names it
+//   with kind `CronJob` (upstream matches the name only); `Replace` deletes the
+//   running Jobs without reading them first, a Job already gone counting as
+//   deleted (upstream's read fails the sync and `MissingJob` cleans up later).
+// - CronJob: `metrics.CronJobCreationSkew` (`cronjob_controller_job_creation_skew_
+//   duration_seconds`) and the TTL controller's `job_deletion_duration_seconds`
+//   are not exported.

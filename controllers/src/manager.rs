@@ -30,8 +30,8 @@ use crate::job::{JobController, JobControllerConfig};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
-use crate::ttl::{TtlAfterFinishedController, TtlAfterFinishedControllerConfig};
 use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
+use crate::ttl::{TtlAfterFinishedController, TtlAfterFinishedControllerConfig};
 use crate::volume::pv_protection::{self, PvProtectionController};
 use crate::volume::pvc_protection::{self, PvcProtectionController};
 

@@ -96,14 +96,17 @@ async fn wait_jobs(cluster: &Cluster, name: &str, jobs: &[String], active: &[Str
         jobs.iter().cloned().collect(),
         active.iter().cloned().collect(),
     );
-    eventually(&format!("{name}: jobs {jobs:?}, active {active:?}"), || async {
-        let got = jobs_and_active(cluster, name).await;
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!("{got:?}"))
-        }
-    })
+    eventually(
+        &format!("{name}: jobs {jobs:?}, active {active:?}"),
+        || async {
+            let got = jobs_and_active(cluster, name).await;
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
     .await;
 }
 
@@ -122,6 +125,15 @@ async fn event_reasons(cluster: &Cluster, name: &str) -> Vec<String> {
         })
         .filter_map(|e| e.reason)
         .collect()
+}
+
+/// `kubectl patch cronjob <name>` setting `spec.suspend`.
+async fn suspend(cluster: &Cluster, name: &str, suspend: bool) {
+    let patch = json!({"spec": {"suspend": suspend}}).to_string();
+    let (ok, out) = cluster
+        .kubectl(&["patch", "cronjob", name, "-p", &patch])
+        .await;
+    assert!(ok, "kubectl patch: {out}");
 }
 
 /// The minute (since the epoch) the CronJob was created in.
@@ -154,13 +166,21 @@ async fn concurrency_policies_under_a_test_clock() {
     for n in names {
         wait_jobs(&cluster, n, &[first(n)], &[first(n)]).await;
     }
-    let job = cluster.api::<Job>().get(&first("allow")).await.expect("job");
+    let job = cluster
+        .api::<Job>()
+        .get(&first("allow"))
+        .await
+        .expect("job");
     let scheduled = Timestamp::from_second((m0 + 1) * 60).expect("time");
     assert_eq!(
         job.annotations()[SCHEDULED],
         scheduled.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
     );
-    let cj = cluster.api::<CronJob>().get("allow").await.expect("cronjob");
+    let cj = cluster
+        .api::<CronJob>()
+        .get("allow")
+        .await
+        .expect("cronjob");
     assert_eq!(
         cj.status.and_then(|s| s.last_schedule_time).map(|t| t.0),
         Some(scheduled)
@@ -170,7 +190,13 @@ async fn concurrency_policies_under_a_test_clock() {
     let second = |n: &str| format!("{n}-{}", m0 + 2);
     let both = [first("allow"), second("allow")];
     wait_jobs(&cluster, "allow", &both, &both).await;
-    wait_jobs(&cluster, "replace", &[second("replace")], &[second("replace")]).await;
+    wait_jobs(
+        &cluster,
+        "replace",
+        &[second("replace")],
+        &[second("replace")],
+    )
+    .await;
     eventually("Forbid reports the running Job", || async {
         let reasons = event_reasons(&cluster, "forbid").await;
         if reasons.iter().any(|r| r == "JobAlreadyActive") {
@@ -233,10 +259,7 @@ async fn history_limits_and_suspend() {
         assert!(reasons.iter().any(|x| x == r), "{r} in {reasons:?}");
     }
 
-    let (ok, out) = cluster
-        .kubectl(&["patch", "cronjob", "bad", "-p", r#"{"spec":{"suspend":true}}"#])
-        .await;
-    assert!(ok, "kubectl patch: {out}");
+    suspend(&cluster, "bad", true).await;
     tick(&cluster, &clock, m0 + 2, &["ok", "bad"]).await;
     wait_jobs(&cluster, "ok", &[job("ok", m0 + 3)], &[]).await;
     assert_eq!(
@@ -244,10 +267,7 @@ async fn history_limits_and_suspend() {
         BTreeSet::from([job("bad", m0 + 2)]),
         "suspended: nothing started"
     );
-    let (ok, out) = cluster
-        .kubectl(&["patch", "cronjob", "bad", "-p", r#"{"spec":{"suspend":false}}"#])
-        .await;
-    assert!(ok, "kubectl patch: {out}");
+    suspend(&cluster, "bad", false).await;
     wait_jobs(&cluster, "bad", &[job("bad", m0 + 3)], &[]).await;
     cluster.stop().await;
 }
@@ -309,7 +329,12 @@ async fn a_finished_job_is_deleted_after_its_ttl() {
     });
     kubectl_create(&cluster, "short.json", &manifest).await;
     let (ok, out) = cluster
-        .kubectl(&["wait", "--for=condition=complete", "job/short", "--timeout=90s"])
+        .kubectl(&[
+            "wait",
+            "--for=condition=complete",
+            "job/short",
+            "--timeout=90s",
+        ])
         .await;
     assert!(ok, "kubectl wait: {out}");
     let pods = |c: &Cluster| {

@@ -182,34 +182,9 @@ impl Drop for ActiveWatch {
     }
 }
 
-/// `kubectl create job pi --image=perl -- perl -e 1` on `capstan up`'s default
-/// sim pool: a Job's pod completes on sim nodes without any annotation, so
-/// `kubectl wait --for=condition=complete` returns and the Job counts one
-/// success.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_create_job_completes_on_the_default_sim_pool() {
-    let cluster = Cluster::start(capstan::up::DEFAULT_POOL_NODES).await;
-    let (ok, out) = cluster
-        .kubectl(&["create", "job", "pi", "--image=perl", "--", "perl", "-e", "1"])
-        .await;
-    assert!(ok, "kubectl create job: {out}");
-    kubectl_wait(&cluster, "pi", "complete").await;
-    let st = get_job(&cluster, "pi").await.status.unwrap();
-    assert_eq!((st.succeeded, st.failed), (Some(1), None));
-    let pods = job_pods(&cluster, "pi").await;
-    assert_eq!(pods.len(), 1);
-    assert!(pods.values().all(|p| phase(p) == "Succeeded" && !has_finalizer(p)));
-    cluster.stop().await;
-}
-
-/// `kubectl create job pi --image=perl -- perl -e 1` on a process node: the pod
-/// really runs perl, the Job completes (`kubectl wait --for=condition=complete`)
-/// through `SuccessCriteriaMet` with upstream's reason and message, counts one
-/// success, and its pod keeps no tracking finalizer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_create_job_runs_to_completion() {
-    let cluster = Cluster::start(0).await;
-    cluster.add_process_pool("proc", 1, false).await;
+/// `kubectl create job pi --image=perl -- perl -e 1`, then `kubectl wait
+/// --for=condition=complete job/pi`.
+async fn create_pi_and_wait(cluster: &Cluster) {
     let (ok, out) = cluster
         .kubectl(&[
             "create",
@@ -223,7 +198,37 @@ async fn kubectl_create_job_runs_to_completion() {
         ])
         .await;
     assert!(ok, "kubectl create job: {out}");
-    kubectl_wait(&cluster, "pi", "complete").await;
+    kubectl_wait(cluster, "pi", "complete").await;
+}
+
+/// `kubectl create job pi --image=perl -- perl -e 1` on `capstan up`'s default
+/// sim pool: a Job's pod completes on sim nodes without any annotation, so
+/// `kubectl wait --for=condition=complete` returns and the Job counts one
+/// success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_job_completes_on_the_default_sim_pool() {
+    let cluster = Cluster::start(capstan::up::DEFAULT_POOL_NODES).await;
+    create_pi_and_wait(&cluster).await;
+    let st = get_job(&cluster, "pi").await.status.unwrap();
+    assert_eq!((st.succeeded, st.failed), (Some(1), None));
+    let pods = job_pods(&cluster, "pi").await;
+    assert_eq!(pods.len(), 1);
+    assert!(
+        pods.values()
+            .all(|p| phase(p) == "Succeeded" && !has_finalizer(p))
+    );
+    cluster.stop().await;
+}
+
+/// `kubectl create job pi --image=perl -- perl -e 1` on a process node: the pod
+/// really runs perl, the Job completes (`kubectl wait --for=condition=complete`)
+/// through `SuccessCriteriaMet` with upstream's reason and message, counts one
+/// success, and its pod keeps no tracking finalizer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_job_runs_to_completion() {
+    let cluster = Cluster::start(0).await;
+    cluster.add_process_pool("proc", 1, false).await;
+    create_pi_and_wait(&cluster).await;
     let job = get_job(&cluster, "pi").await;
     let st = job.status.clone().unwrap();
     assert_eq!(st.succeeded, Some(1));

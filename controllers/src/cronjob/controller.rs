@@ -108,7 +108,11 @@ impl CronJobReconciler {
         uid: Option<&str>,
     ) -> Result<(), kube::Error> {
         let ns = cj.namespace().unwrap_or_default();
-        match self.jobs_api(&ns).delete(name, &DeleteParams::background()).await {
+        match self
+            .jobs_api(&ns)
+            .delete(name, &DeleteParams::background())
+            .await
+        {
             Ok(_) => {}
             Err(e) if errors::is_not_found(&e) => {}
             Err(e) => {

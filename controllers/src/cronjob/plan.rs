@@ -101,7 +101,10 @@ pub fn history_to_delete<'a>(cronjob: &CronJob, jobs: &[&'a Job]) -> Vec<&'a Job
     let spec = cronjob.spec.as_ref();
     let mut out = Vec::new();
     for (kind, limit) in [
-        ("Complete", spec.and_then(|s| s.successful_jobs_history_limit)),
+        (
+            "Complete",
+            spec.and_then(|s| s.successful_jobs_history_limit),
+        ),
         ("Failed", spec.and_then(|s| s.failed_jobs_history_limit)),
     ] {
         let Some(limit) = limit else { continue };
@@ -390,7 +393,11 @@ pub fn plan_schedule(cronjob: &CronJob, now: Timestamp) -> ScheduleStep {
 /// The name of the Job for `scheduled`: `<cronjob>-<minutes since the epoch>`
 /// (upstream `getJobName`), the same for every attempt at that time.
 pub fn job_name(cronjob: &CronJob, scheduled: Timestamp) -> String {
-    format!("{}-{}", cronjob.name_any(), scheduled.as_second().div_euclid(60))
+    format!(
+        "{}-{}",
+        cronjob.name_any(),
+        scheduled.as_second().div_euclid(60)
+    )
 }
 
 /// `t` as Go's `time.RFC3339` prints it in `tz` (`Z` for a zero offset).
@@ -501,7 +508,8 @@ mod tests {
         }]);
         j.status = Some(JobStatus {
             start_time: start.map(|s| Time(ts(s))),
-            completion_time: (finished == Some("Complete")).then(|| Time(ts("2024-01-01T10:00:30Z"))),
+            completion_time: (finished == Some("Complete"))
+                .then(|| Time(ts("2024-01-01T10:00:30Z"))),
             conditions: finished.map(|f| {
                 vec![JobCondition {
                     type_: f.into(),
@@ -603,7 +611,10 @@ mod tests {
         let now = ts("2024-01-01T10:00:05Z");
         let mut suspended = cronjob("Allow");
         suspended.spec.as_mut().unwrap().suspend = Some(true);
-        assert_eq!(plan_schedule(&suspended, now), ScheduleStep::wait(vec![], None));
+        assert_eq!(
+            plan_schedule(&suspended, now),
+            ScheduleStep::wait(vec![], None)
+        );
 
         let mut zone = cronjob("Allow");
         zone.spec.as_mut().unwrap().time_zone = Some("Mars/Olympus".into());
@@ -682,7 +693,10 @@ mod tests {
         assert!(changed);
         let reasons: Vec<&str> = events.iter().map(|e| e.reason).collect();
         assert_eq!(reasons, ["SawCompletedJob", "UnexpectedJob", "MissingJob"]);
-        assert_eq!(events[0].message, "Saw completed job: done, status: Complete");
+        assert_eq!(
+            events[0].message,
+            "Saw completed job: done, status: Complete"
+        );
         assert_eq!(status.active, Some(vec![]));
         assert_eq!(
             status.last_successful_time,

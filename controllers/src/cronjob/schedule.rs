@@ -254,44 +254,11 @@ fn descriptor(spec: &str) -> Result<Kind, ScheduleError> {
     }
 }
 
-/// Go's `time.ParseDuration` for the non-negative durations `@every` takes
-/// (`1h30m`, `90s`, `1.5h`).
+/// The duration of `@every` (`1h30m`, `90s`, `1.5h`: Go's `time.ParseDuration`
+/// forms, read by jiff's friendly duration format), never negative.
 fn go_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, after) = rest.split_at(num_len);
-        if num.is_empty() || num == "." {
-            return None;
-        }
-        let value: f64 = num.parse().ok()?;
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = next;
-    }
-    Duration::try_from_secs_f64(total).ok()
+    let d: SignedDuration = s.parse().ok()?;
+    Duration::try_from(d).ok()
 }
 
 /// One field: a comma-separated list of ranges.
@@ -410,7 +377,12 @@ fn next_of(f: &Fields, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
         while !has(f.month, t.month()) {
             if !added {
                 added = true;
-                t = at(t.date().first_of_month().to_datetime(jiff::civil::Time::midnight()), tz)?;
+                t = at(
+                    t.date()
+                        .first_of_month()
+                        .to_datetime(jiff::civil::Time::midnight()),
+                    tz,
+                )?;
             }
             t = t.checked_add(1.month()).ok()?;
             if t.month() == 1 {
@@ -608,21 +580,29 @@ mod tests {
 
     #[test]
     fn errors_are_robfigs() {
-        let err = |s: &str| {
-            Schedule::parse(s, TimeZone::UTC)
-                .expect_err(s)
-                .to_string()
-        };
+        let err = |s: &str| Schedule::parse(s, TimeZone::UTC).expect_err(s).to_string();
         assert_eq!(err(""), "empty spec string");
-        assert_eq!(err("* * * *"), "expected exactly 5 fields, found 4: * * * *");
+        assert_eq!(
+            err("* * * *"),
+            "expected exactly 5 fields, found 4: * * * *"
+        );
         assert_eq!(err("@fortnightly"), "unrecognized descriptor: @fortnightly");
-        assert_eq!(err("60 * * * *"), "end of range (60) above maximum (59): 60");
-        assert_eq!(err("* * 0 * *"), "beginning of range (0) below minimum (1): 0");
+        assert_eq!(
+            err("60 * * * *"),
+            "end of range (60) above maximum (59): 60"
+        );
+        assert_eq!(
+            err("* * 0 * *"),
+            "beginning of range (0) below minimum (1): 0"
+        );
         assert_eq!(
             err("5-1 * * * *"),
             "beginning of range (5) beyond end of range (1): 5-1"
         );
-        assert_eq!(err("*/0 * * * *"), "step of range should be a positive number: */0");
+        assert_eq!(
+            err("*/0 * * * *"),
+            "step of range should be a positive number: */0"
+        );
         assert_eq!(err("1-2-3 * * * *"), "too many hyphens: 1-2-3");
         assert_eq!(err("* * * * 7"), "end of range (7) above maximum (6): 7");
         assert_eq!(err("* * * foo *"), "failed to parse int from foo");
@@ -643,7 +623,10 @@ mod tests {
         );
         // CRON_TZ= in the spec wins over the given zone.
         let s = Schedule::parse("CRON_TZ=Asia/Tokyo 0 9 * * *", TimeZone::UTC).expect("parses");
-        assert_eq!(runs(&s, "2024-01-01T00:00:00Z", 1), ["2024-01-02T00:00:00Z"]);
+        assert_eq!(
+            runs(&s, "2024-01-01T00:00:00Z", 1),
+            ["2024-01-02T00:00:00Z"]
+        );
     }
 
     #[test]

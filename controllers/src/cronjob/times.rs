@@ -260,7 +260,11 @@ mod tests {
     #[test]
     fn the_starting_deadline_bounds_what_counts_as_missed() {
         // Two days down, but only the last 10 minutes count: 14:00 is out of reach.
-        let c = cj("2024-01-01T00:00:00Z", Some("2024-01-01T10:00:00Z"), Some(600));
+        let c = cj(
+            "2024-01-01T00:00:00Z",
+            Some("2024-01-01T10:00:00Z"),
+            Some(600),
+        );
         assert_eq!(
             next_schedule_time(&c, ts("2024-01-03T14:30:00Z"), &hourly()),
             Ok(None)

@@ -71,7 +71,8 @@ impl Reconciler for TtlReconciler {
             return Ok(action);
         }
         // The cached TTL may be stale: decide again on the stored Job.
-        let api: Api<Job> = Api::namespaced(self.client.clone(), key.namespace().unwrap_or_default());
+        let api: Api<Job> =
+            Api::namespaced(self.client.clone(), key.namespace().unwrap_or_default());
         let fresh = match api.get(key.name()).await {
             Ok(j) => j,
             Err(e) if errors::is_not_found(&e) => return Ok(Action::Done),

@@ -51,10 +51,7 @@ pub fn finish_time(job: &Job) -> Result<Option<Timestamp>, ExpiryError> {
 
 /// Whether `job` is due for deletion at `now` (upstream `processTTL`).
 pub fn time_left(job: &Job, now: Timestamp) -> Result<Ttl, ExpiryError> {
-    let ttl = job
-        .spec
-        .as_ref()
-        .and_then(|s| s.ttl_seconds_after_finished);
+    let ttl = job.spec.as_ref().and_then(|s| s.ttl_seconds_after_finished);
     let (Some(ttl), None) = (ttl, &job.metadata.deletion_timestamp) else {
         return Ok(Ttl::NotApplicable);
     };
@@ -129,7 +126,10 @@ mod tests {
         for j in [
             job(Some(1), None),
             job(Some(1), Some(("Complete", "False", Some(FINISHED)))),
-            job(Some(1), Some(("SuccessCriteriaMet", "True", Some(FINISHED)))),
+            job(
+                Some(1),
+                Some(("SuccessCriteriaMet", "True", Some(FINISHED))),
+            ),
             job(None, Some(("Complete", "True", Some(FINISHED)))),
         ] {
             assert_eq!(time_left(&j, now), Ok(Ttl::NotApplicable), "{j:?}");

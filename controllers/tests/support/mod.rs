@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use capstan::up::{ControlPlane, ControlPlaneConfig, ControllersRuntime, SimPool};
 use capstan_apiserver::TestServer;
-use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_node_agent::NodeAgentConfig;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
