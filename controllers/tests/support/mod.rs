@@ -164,13 +164,9 @@ impl Cluster {
             .try_init();
         let server = TestServer::start().await.expect("test server starts");
         let client = server.client().await;
-        let config = ControlPlaneConfig {
+        let mut config = ControlPlaneConfig {
             // Every controller, 5 workers each, in a runtime of their own so that
             // `kill_controllers` drops all their tasks at once.
-            controllers: capstan_controllers::ControllersConfig {
-                clock,
-                ..capstan_controllers::ControllersConfig::default()
-            },
             controllers_runtime: ControllersRuntime::Dedicated { worker_threads: 2 },
             pool: Some(SimPool {
                 name: "sim".to_string(),
@@ -182,6 +178,7 @@ impl Cluster {
             },
             ..ControlPlaneConfig::default()
         };
+        config.controllers.clock = clock;
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");
