@@ -103,6 +103,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "replicationcontroller-controller",
             "deployment-controller",
             "job-controller",
+            "cronjob-controller",
+            "ttl-after-finished-controller",
             "garbage-collector-controller",
             "namespace-controller",
             "persistentvolumeclaim-protection-controller",
