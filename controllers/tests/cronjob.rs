@@ -272,39 +272,75 @@ async fn history_limits_and_suspend() {
     cluster.stop().await;
 }
 
-/// `kubectl create job --from=cronjob/<name>`: the API server takes what
-/// kubectl sends (the CronJob as owner, `cronjob.kubernetes.io/instantiate:
-/// manual`), and the Job runs to completion on sim nodes.
+/// The oldest and newest kubectl releases installed next to `/usr/bin/kubectl`.
+const KUBECTLS: [&str; 2] = [
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
+];
+
+/// `binary` run against the cluster in [`NS`].
+async fn kubectl_as(binary: &str, cluster: &Cluster, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["-n", NS];
+    all.extend_from_slice(args);
+    kubectl_binary(binary, &cluster.server, &all).await
+}
+
+/// `kubectl create job --from=cronjob/<name>` with kubectl 1.27 and 1.33: the
+/// API server takes what each sends (the CronJob as owner — as controller with
+/// 1.33 —
+/// `cronjob.kubernetes.io/instantiate: manual`), and the Jobs run to
+/// completion on sim nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_create_job_from_a_cronjob() {
     let cluster = Cluster::start(1).await;
     let manifest = cronjob("nightly", "Forbid", json!({"suspend": true}), json!({}));
     kubectl_create(&cluster, "nightly.json", &manifest).await;
-    let (ok, out) = cluster
-        .kubectl(&["create", "job", "by-hand", "--from=cronjob/nightly"])
-        .await;
-    assert!(ok, "kubectl create job --from: {out}");
-    assert!(out.contains("job.batch/by-hand created"), "{out}");
-    let (ok, out) = cluster
-        .kubectl(&[
-            "wait",
-            "--for=condition=complete",
-            "job/by-hand",
-            "--timeout=90s",
-        ])
-        .await;
-    assert!(ok, "kubectl wait: {out}");
-    let job = cluster.api::<Job>().get("by-hand").await.expect("job");
-    assert_eq!(
-        job.annotations().get("cronjob.kubernetes.io/instantiate"),
-        Some(&"manual".to_string())
-    );
     let cj = cluster
         .api::<CronJob>()
         .get("nightly")
         .await
         .expect("cronjob");
-    assert_eq!(controller_uid(&job), cj.uid());
+    for (i, binary) in KUBECTLS.iter().enumerate() {
+        let name = format!("by-hand-{i}");
+        let (ok, out) = kubectl_as(
+            binary,
+            &cluster,
+            &["create", "job", &name, "--from=cronjob/nightly"],
+        )
+        .await;
+        assert!(ok, "{binary} create job --from: {out}");
+        assert!(out.contains(&format!("job.batch/{name} created")), "{out}");
+        let job_ref = format!("job/{name}");
+        let (ok, out) = kubectl_as(
+            binary,
+            &cluster,
+            &[
+                "wait",
+                "--for=condition=complete",
+                &job_ref,
+                "--timeout=90s",
+            ],
+        )
+        .await;
+        assert!(ok, "{binary} wait: {out}");
+        let job = cluster.api::<Job>().get(&name).await.expect("job");
+        assert_eq!(
+            job.annotations().get("cronjob.kubernetes.io/instantiate"),
+            Some(&"manual".to_string()),
+            "{binary}"
+        );
+        // kubectl 1.27 leaves the reference's `controller` unset; 1.33 sets it.
+        let owners: Vec<(&str, &str)> = job
+            .owner_references()
+            .iter()
+            .map(|r| (r.kind.as_str(), r.uid.as_str()))
+            .collect();
+        assert_eq!(
+            owners,
+            [("CronJob", cj.uid().unwrap_or_default().as_str())],
+            "{binary}"
+        );
+    }
     cluster.stop().await;
 }
 

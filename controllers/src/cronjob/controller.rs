@@ -246,6 +246,7 @@ impl CronJobReconciler {
     async fn sync_cronjob(
         &self,
         cj: &mut CronJob,
+        base: &mut CronJob,
         jobs: &[&Job],
         changed: &mut bool,
     ) -> Result<Option<Duration>, ReconcileError> {
@@ -263,6 +264,8 @@ impl CronJobReconciler {
                 source,
             })?;
             if !plan::unlisted_running(&fresh.status.clone().unwrap_or_default(), jobs) {
+                // Carry on from the stored object (and write over its version).
+                *base = fresh.clone();
                 *cj = fresh;
             }
         }
@@ -304,16 +307,19 @@ impl Reconciler for CronJobReconciler {
             .unwrap_or_default();
         let in_ns: Vec<&Job> = in_ns.iter().map(|j| &**j).collect();
         let jobs = plan::jobs_of(&cached, &in_ns);
-        let mut cj = (*cached).clone();
+        let mut base = (*cached).clone();
+        let mut cj = base.clone();
         let mut changed = self.cleanup(&mut cj, &jobs).await;
-        let synced = self.sync_cronjob(&mut cj, &jobs, &mut changed).await;
+        let synced = self
+            .sync_cronjob(&mut cj, &mut base, &jobs, &mut changed)
+            .await;
         if let Err(e) = &synced {
             tracing::debug!(cronjob = %key, error = %e, "error reconciling cronjob");
         }
         if changed {
             let status = cj.status.clone().unwrap_or_default();
             self.status
-                .write(&cached, &status)
+                .write(&base, &status)
                 .await
                 .map_err(ReconcileError::Status)?;
         }

@@ -789,10 +789,16 @@ pub async fn kubectl_create(cluster: &Cluster, file: &str, manifest: &serde_json
 /// Runs the real kubectl against `server` (120 s at most); returns whether it
 /// succeeded and its stdout followed by its stderr.
 pub async fn kubectl(server: &TestServer, args: &[&str]) -> (bool, String) {
+    kubectl_binary("/usr/bin/kubectl", server, args).await
+}
+
+/// [`kubectl`] with the kubectl binary at `path` (e.g. one release of the
+/// installed `kubectl.1.27` … `kubectl.1.33`).
+pub async fn kubectl_binary(path: &str, server: &TestServer, args: &[&str]) -> (bool, String) {
     let cache = server.dir().join("kubectl-cache");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
-        tokio::process::Command::new("/usr/bin/kubectl")
+        tokio::process::Command::new(path)
             .arg("--kubeconfig")
             .arg(server.kubeconfig_path())
             .arg("--cache-dir")
