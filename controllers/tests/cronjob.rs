@@ -340,6 +340,9 @@ async fn kubectl_create_job_from_a_cronjob() {
             [("CronJob", cj.uid().unwrap_or_default().as_str())],
             "{binary}"
         );
+        if binary.ends_with("1.33") {
+            assert_eq!(controller_uid(&job), cj.uid(), "{binary}");
+        }
     }
     cluster.stop().await;
 }
