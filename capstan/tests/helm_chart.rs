@@ -712,6 +712,8 @@ fn custom_values_reach_every_object() {
             "deployment-controller",
             "daemonset-controller",
             "job-controller",
+            "cronjob-controller",
+            "ttl-after-finished-controller",
             "persistentvolumeclaim-protection-controller",
             "persistentvolume-protection-controller",
             "endpoints-controller",

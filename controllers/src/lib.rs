@@ -25,6 +25,10 @@
 //! - [`job`]: the Job controller (parallelism and completions, the tracking
 //!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
 //!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
+//! - [`cronjob`]: the CronJob controller (cron schedules in a time zone,
+//!   missed-schedule handling, concurrency policies, history limits).
+//! - [`ttl`]: the TTL-after-finished controller (finished Jobs deleted once
+//!   their `ttlSecondsAfterFinished` has passed).
 //! - [`endpoints`]: the Endpoints controller (ports resolved per pod, subsets
 //!   repacked, ready and not ready addresses, hostnames, truncation at 1,000).
 //! - [`endpointslice`]: the EndpointSlice controller (slices per IP family and port
@@ -48,6 +52,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -59,6 +64,7 @@ pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;
+pub mod ttl;
 pub mod serviceaccount;
 pub mod util;
 pub mod volume;
@@ -101,3 +107,10 @@ mod scenario_tests;
 // - Job: upstream's `job_*` Prometheus metrics (sync duration, pods finished,
 //   finished Jobs) are not exported; the runtime's queue and reconcile metrics
 //   are.
+// - CronJob: the Jobs of a CronJob are those whose controller reference names it
+//   with kind `CronJob` (upstream matches the name only); `Replace` deletes the
+//   running Jobs without reading them first, a Job already gone counting as
+//   deleted (upstream's read fails the sync and `MissingJob` cleans up later).
+// - CronJob: `metrics.CronJobCreationSkew` (`cronjob_controller_job_creation_skew_
+//   duration_seconds`) and the TTL controller's `job_deletion_duration_seconds`
+//   are not exported.

@@ -16,7 +16,7 @@ use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
     ReplicationController, ResourceQuota, Service, ServiceAccount,
@@ -24,6 +24,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 
+use crate::cronjob::{CronJobController, CronJobControllerConfig};
 use crate::daemonset::{DaemonSetController, DaemonSetControllerConfig};
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
 use crate::endpoints::{ENDPOINTS_CONTROLLER, endpoints_controller};
@@ -38,6 +39,7 @@ use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
 use crate::serviceaccount::{SERVICEACCOUNT_CONTROLLER, serviceaccount_controller};
+use crate::ttl::{TtlAfterFinishedController, TtlAfterFinishedControllerConfig};
 use crate::volume::pv_protection::{self, PvProtectionController};
 use crate::volume::pvc_protection::{self, PvcProtectionController};
 
@@ -64,6 +66,12 @@ pub const DAEMONSET_CONTROLLER: &str = "daemonset-controller";
 
 /// Upstream name of the Job controller (`--controllers`).
 pub const JOB_CONTROLLER: &str = "job-controller";
+
+/// Upstream name of the CronJob controller (`--controllers`).
+pub const CRONJOB_CONTROLLER: &str = crate::cronjob::CRONJOB_CONTROLLER;
+
+/// Upstream name of the TTL-after-finished controller (`--controllers`).
+pub const TTL_AFTER_FINISHED_CONTROLLER: &str = crate::ttl::TTL_AFTER_FINISHED_CONTROLLER;
 
 /// Upstream name of the garbage collector (`--controllers`).
 pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
@@ -280,6 +288,78 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                     clock: cx.config.clock.clone(),
                 },
             )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: CRONJOB_CONTROLLER,
+        alias: "cronjob",
+        enabled_by_default: true,
+        informers: &[Informed::of::<CronJob>(), Informed::of::<Job>()],
+        // Upstream's system:controller:cronjob-controller, as far as this code uses it.
+        permissions: &[
+            RECORDS_EVENTS,
+            // Listed and watched; read fresh before calling a Job unexpected.
+            Permission::on::<CronJob>(&["get", "list", "watch"]),
+            Permission::on_sub::<CronJob>("status", &["update"]),
+            // Jobs created with blockOwnerDeletion.
+            Permission::on_sub::<CronJob>("finalizers", &["update"]),
+            // Jobs created, read when missing from the cache, deleted by history
+            // cleanup and `Replace`.
+            Permission::on::<Job>(&["get", "list", "watch", "create", "delete"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-cron-job-syncs",
+            default: 5,
+            help: "The number of cron job objects that are allowed to sync concurrently. \
+                   Larger number = more responsive jobs, but more CPU (and network) load",
+        }),
+        build: |cx| {
+            let c = CronJobController::new(
+                cx.factory,
+                cx.client.clone(),
+                &CronJobControllerConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                    clock: cx.config.clock.clone(),
+                },
+            )
+            .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: TTL_AFTER_FINISHED_CONTROLLER,
+        alias: "ttl-after-finished",
+        enabled_by_default: true,
+        informers: &[Informed::of::<Job>()],
+        // Upstream's system:controller:ttl-after-finished-controller.
+        permissions: &[
+            RECORDS_EVENTS,
+            // Listed and watched; read fresh before deleting.
+            Permission::on::<Job>(&["get", "list", "watch", "delete"]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-ttl-after-finished-syncs",
+            default: 5,
+            help: "The number of ttl-after-finished-controller workers that are allowed to \
+                   sync concurrently.",
+        }),
+        build: |cx| {
+            let c = TtlAfterFinishedController::new(
+                cx.factory,
+                cx.client.clone(),
+                &TtlAfterFinishedControllerConfig {
+                    workers: cx.workers,
+                    clock: cx.config.clock.clone(),
+                },
+            )
+            .map_err(ManagerError::Handler)?;
             Ok(BuiltController::new(Some(c.synced_check()), |stop| {
                 c.run(stop)
             }))

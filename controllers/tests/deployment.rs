@@ -104,6 +104,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "deployment-controller",
             "daemonset-controller",
             "job-controller",
+            "cronjob-controller",
+            "ttl-after-finished-controller",
             "garbage-collector-controller",
             "namespace-controller",
             "persistentvolumeclaim-protection-controller",

@@ -182,14 +182,9 @@ impl Drop for ActiveWatch {
     }
 }
 
-/// `kubectl create job pi --image=perl -- perl -e 1` on a process node: the pod
-/// really runs perl, the Job completes (`kubectl wait --for=condition=complete`)
-/// through `SuccessCriteriaMet` with upstream's reason and message, counts one
-/// success, and its pod keeps no tracking finalizer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_create_job_runs_to_completion() {
-    let cluster = Cluster::start(0).await;
-    cluster.add_process_pool("proc", 1, false).await;
+/// `kubectl create job pi --image=perl -- perl -e 1`, then `kubectl wait
+/// --for=condition=complete job/pi`.
+async fn create_pi_and_wait(cluster: &Cluster) {
     let (ok, out) = cluster
         .kubectl(&[
             "create",
@@ -203,7 +198,37 @@ async fn kubectl_create_job_runs_to_completion() {
         ])
         .await;
     assert!(ok, "kubectl create job: {out}");
-    kubectl_wait(&cluster, "pi", "complete").await;
+    kubectl_wait(cluster, "pi", "complete").await;
+}
+
+/// `kubectl create job pi --image=perl -- perl -e 1` on `capstan up`'s default
+/// sim pool: a Job's pod completes on sim nodes without any annotation, so
+/// `kubectl wait --for=condition=complete` returns and the Job counts one
+/// success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_job_completes_on_the_default_sim_pool() {
+    let cluster = Cluster::start(capstan::up::DEFAULT_POOL_NODES).await;
+    create_pi_and_wait(&cluster).await;
+    let st = get_job(&cluster, "pi").await.status.unwrap();
+    assert_eq!((st.succeeded, st.failed), (Some(1), None));
+    let pods = job_pods(&cluster, "pi").await;
+    assert_eq!(pods.len(), 1);
+    assert!(
+        pods.values()
+            .all(|p| phase(p) == "Succeeded" && !has_finalizer(p))
+    );
+    cluster.stop().await;
+}
+
+/// `kubectl create job pi --image=perl -- perl -e 1` on a process node: the pod
+/// really runs perl, the Job completes (`kubectl wait --for=condition=complete`)
+/// through `SuccessCriteriaMet` with upstream's reason and message, counts one
+/// success, and its pod keeps no tracking finalizer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_job_runs_to_completion() {
+    let cluster = Cluster::start(0).await;
+    cluster.add_process_pool("proc", 1, false).await;
+    create_pi_and_wait(&cluster).await;
     let job = get_job(&cluster, "pi").await;
     let st = job.status.clone().unwrap();
     assert_eq!(st.succeeded, Some(1));
@@ -471,7 +496,7 @@ async fn the_active_deadline_fails_the_job() {
     let manifest = job_manifest(
         "slow",
         json!({"parallelism": 2, "completions": 2, "activeDeadlineSeconds": 2}),
-        json!({}),
+        json!({"capstan.dev/run-for": "forever"}),
         &["sleep-forever"],
     );
     kubectl_create(&cluster, "slow.json", &manifest).await;
@@ -568,7 +593,7 @@ async fn a_deleted_jobs_pods_do_not_linger() {
     let manifest = job_manifest(
         "gone",
         json!({"parallelism": 3, "completions": 3}),
-        json!({}),
+        json!({"capstan.dev/run-for": "forever"}),
         &["sleep-forever"],
     );
     kubectl_create(&cluster, "gone.json", &manifest).await;
@@ -662,7 +687,8 @@ async fn manual_selectors_adopt_matching_orphans_and_release_the_rest() {
     let cluster = Cluster::start(1).await;
     let orphan: Pod = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "orphan", "namespace": NS, "labels": {"app": "adopt"}},
+        "metadata": {"name": "orphan", "namespace": NS, "labels": {"app": "adopt"},
+            "annotations": {"capstan.dev/run-for": "forever"}},
         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
     }))
     .expect("pod");
@@ -681,7 +707,7 @@ async fn manual_selectors_adopt_matching_orphans_and_release_the_rest() {
         "adopt",
         json!({"manualSelector": true,
         "selector": {"matchLabels": {"app": "adopt"}}}),
-        json!({}),
+        json!({"capstan.dev/run-for": "forever"}),
         &["sleep-forever"],
     );
     manifest["spec"]["template"]["metadata"]["labels"] = json!({"app": "adopt"});

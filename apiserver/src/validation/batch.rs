@@ -137,7 +137,43 @@ pub fn valid_cron_schedule(schedule: &str) -> bool {
     })
 }
 
+/// Upstream `validateTimeZone`: `spec.timeZone`, when set, names a zone of the
+/// IANA database (not `Local`), in the characters such names use.
+fn validate_time_zone(new: &Value, errs: &mut Vec<FieldError>) {
+    let Some(tz) = at(new, &["spec", "timeZone"]).as_str() else {
+        return;
+    };
+    let invalid = |errs: &mut Vec<FieldError>, msg: &str| {
+        errs.push(FieldError::invalid("spec.timeZone", json!(tz), msg));
+    };
+    if tz.is_empty() {
+        return invalid(errs, "timeZone must be nil or non-empty string");
+    }
+    let valid_part = |p: &str| {
+        p != "."
+            && p != ".."
+            && !p.starts_with('-')
+            && (1..=14).contains(&p.len())
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
+    };
+    if !tz.split('/').all(valid_part) {
+        return invalid(errs, &format!("unknown time zone {tz}"));
+    }
+    if tz.eq_ignore_ascii_case("Local") {
+        // Go loads `Local` (the server's zone); upstream refuses it explicitly.
+        return invalid(
+            errs,
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+        );
+    }
+    if jiff::tz::TimeZone::get(tz).is_err() {
+        invalid(errs, &format!("unknown time zone {tz}"));
+    }
+}
+
 pub(crate) fn validate_cronjob(new: &Value, _old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    validate_time_zone(new, errs);
     let schedule = str_at(new, &["spec", "schedule"]);
     if schedule.is_empty() {
         errs.push(FieldError::required("spec.schedule", ""));
@@ -232,6 +268,28 @@ mod tests {
             check("batch", "cronjobs", cj("@daily", "Sometimes")),
             [
                 "spec.concurrencyPolicy: Unsupported value: \"Sometimes\": supported values: \"Allow\", \"Forbid\", \"Replace\""
+            ]
+        );
+        let zoned = |tz: &str| {
+            let mut c = cj("@daily", "Allow");
+            c["spec"]["timeZone"] = json!(tz);
+            check("batch", "cronjobs", c)
+        };
+        assert!(zoned("Europe/Berlin").is_empty());
+        assert!(zoned("Etc/GMT+5").is_empty());
+        assert_eq!(
+            zoned("Mars/Olympus"),
+            ["spec.timeZone: Invalid value: \"Mars/Olympus\": unknown time zone Mars/Olympus"]
+        );
+        assert_eq!(
+            zoned("../etc/passwd"),
+            ["spec.timeZone: Invalid value: \"../etc/passwd\": unknown time zone ../etc/passwd"]
+        );
+        assert_eq!(
+            zoned("Local"),
+            [
+                "spec.timeZone: Invalid value: \"Local\": timeZone must be an explicit time zone as \
+              defined in https://www.iana.org/time-zones"
             ]
         );
         assert!(valid_cron_schedule("0 0 * * MON-FRI"));

@@ -42,6 +42,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
         flags,
         BTreeMap::from([
             (DAEMONSET_CONTROLLER, ("concurrent-daemonset-syncs", 2)),
+            (CRONJOB_CONTROLLER, ("concurrent-cron-job-syncs", 5)),
             (DEPLOYMENT_CONTROLLER, ("concurrent-deployment-syncs", 5)),
             (ENDPOINT_CONTROLLER, ("concurrent-endpoint-syncs", 5)),
             (
@@ -56,6 +57,10 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
             (
                 RESOURCEQUOTA_CONTROLLER,
                 ("concurrent-resource-quota-syncs", 5)
+            ),
+            (
+                TTL_AFTER_FINISHED_CONTROLLER,
+                ("concurrent-ttl-after-finished-syncs", 5)
             ),
         ])
     );
@@ -197,6 +202,8 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             REPLICATIONCONTROLLER_CONTROLLER,
             DAEMONSET_CONTROLLER,
             JOB_CONTROLLER,
+            CRONJOB_CONTROLLER,
+            TTL_AFTER_FINISHED_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use capstan::up::{ControlPlane, ControlPlaneConfig, ControllersRuntime, SimPool};
 use capstan_apiserver::TestServer;
 use capstan_node_agent::NodeAgentConfig;
+use capstan_runtime::clock::{RealClock, SharedClock};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
@@ -147,13 +148,23 @@ impl Cluster {
     /// [`Cluster::start`] with `pod_workers` concurrent pod reconciles in the
     /// node agent (the kubelets of all its nodes at once).
     pub async fn start_with(nodes: i32, pod_workers: usize) -> Cluster {
+        Cluster::start_on(nodes, pod_workers, RealClock::shared()).await
+    }
+
+    /// [`Cluster::start`] with the controllers reading `now` from `clock` (a
+    /// `FakeClock` the test moves).
+    pub async fn start_with_clock(nodes: i32, clock: SharedClock) -> Cluster {
+        Cluster::start_on(nodes, NodeAgentConfig::default().pod_workers, clock).await
+    }
+
+    async fn start_on(nodes: i32, pod_workers: usize, clock: SharedClock) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
         let server = TestServer::start().await.expect("test server starts");
         let client = server.client().await;
-        let config = ControlPlaneConfig {
+        let mut config = ControlPlaneConfig {
             // Every controller, 5 workers each, in a runtime of their own so that
             // `kill_controllers` drops all their tasks at once.
             controllers_runtime: ControllersRuntime::Dedicated { worker_threads: 2 },
@@ -167,6 +178,7 @@ impl Cluster {
             },
             ..ControlPlaneConfig::default()
         };
+        config.controllers.clock = clock;
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");
@@ -777,10 +789,16 @@ pub async fn kubectl_create(cluster: &Cluster, file: &str, manifest: &serde_json
 /// Runs the real kubectl against `server` (120 s at most); returns whether it
 /// succeeded and its stdout followed by its stderr.
 pub async fn kubectl(server: &TestServer, args: &[&str]) -> (bool, String) {
+    kubectl_binary("/usr/bin/kubectl", server, args).await
+}
+
+/// [`kubectl`] with the kubectl binary at `path` (e.g. one release of the
+/// installed `kubectl.1.27` … `kubectl.1.33`).
+pub async fn kubectl_binary(path: &str, server: &TestServer, args: &[&str]) -> (bool, String) {
     let cache = server.dir().join("kubectl-cache");
     let out = tokio::time::timeout(
         Duration::from_secs(120),
-        tokio::process::Command::new("/usr/bin/kubectl")
+        tokio::process::Command::new(path)
             .arg("--kubeconfig")
             .arg(server.kubeconfig_path())
             .arg("--cache-dir")

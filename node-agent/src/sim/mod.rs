@@ -21,7 +21,13 @@
 //!     `capstan.dev/exit-code` or 0 (`crash-every` wins when both are set);
 //!   - `capstan.dev/exit-code: <n>` alone — instances exit at once with `n`;
 //!   - a `command` of `["true"]`/`["/bin/true"]` (exit 0) or `["false"]`/`["/bin/false"]`
-//!     (exit 1) — instances exit at once.
+//!     (exit 1) — instances exit at once;
+//!   - none of these on a pod owned by a Job (an owner reference of kind `Job`, the
+//!     pods KWOK's `pod-complete` stage completes) — instances exit with 0 after
+//!     [`JOB_POD_RUN_FOR`], so `kubectl create job` completes on sim nodes.
+//!
+//!   `capstan.dev/run-for: forever` keeps instances running until the pod is deleted
+//!   (a Job's pods included).
 //!
 //!   An exit is followed by a restart per `restartPolicy` (`Always`: any exit;
 //!   `OnFailure`: a non-zero one; `Never`: none) as the kubelet does: the first restart
@@ -71,6 +77,14 @@ pub const UNREADY_AFTER_ANNOTATION: &str = "capstan.dev/unready-after";
 /// The annotation making each init container of a pod run this long.
 pub const INIT_RUN_FOR_ANNOTATION: &str = "capstan.dev/init-run-for";
 
+/// How long the app containers of a Job's pod run on sim nodes when no annotation
+/// or command says otherwise (KWOK's `pod-complete` stage waits about as long).
+pub const JOB_POD_RUN_FOR: Duration = Duration::from_secs(1);
+
+/// The `capstan.dev/run-for` value keeping containers running until the pod is
+/// deleted.
+pub const RUN_FOREVER: &str = "forever";
+
 /// A duration as the annotations write it: `500ms`, `5s`, `2m`, `1h`, or bare seconds.
 pub fn parse_duration(value: &str) -> Option<Duration> {
     let v = value.trim();
@@ -97,8 +111,13 @@ pub struct Annotations {
     pub ready_after: Duration,
     /// `capstan.dev/unready-after`.
     pub unready_after: Option<Duration>,
-    /// `capstan.dev/run-for`.
+    /// `capstan.dev/run-for` (a duration).
     pub run_for: Option<Duration>,
+    /// `capstan.dev/run-for: forever`.
+    pub run_forever: bool,
+    /// Whether the pod is owned by a Job (it completes after [`JOB_POD_RUN_FOR`]
+    /// unless told otherwise).
+    pub job_pod: bool,
     /// `capstan.dev/crash-every`.
     pub crash_every: Option<Duration>,
     /// `capstan.dev/exit-code`.
@@ -122,6 +141,13 @@ impl Annotations {
             ready_after: duration(READY_AFTER_ANNOTATION).unwrap_or_default(),
             unready_after: duration(UNREADY_AFTER_ANNOTATION),
             run_for: duration(RUN_FOR_ANNOTATION),
+            run_forever: get(RUN_FOR_ANNOTATION).is_some_and(|v| v.trim() == RUN_FOREVER),
+            job_pod: pod
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| r.kind == "Job"),
             crash_every: duration(CRASH_EVERY_ANNOTATION),
             exit_code: get(EXIT_CODE_ANNOTATION).and_then(|v| v.trim().parse().ok()),
             init_run_for: duration(INIT_RUN_FOR_ANNOTATION).unwrap_or_default(),
@@ -146,11 +172,15 @@ pub fn app_run(c: &Container, a: &Annotations, policy: RestartPolicy, scale: f64
         .or(a.crash_every.map(|_| 1))
         .or(command)
         .unwrap_or(0);
-    let lasts = a
-        .crash_every
-        .or(a.run_for)
-        .or(a.exit_code.map(|_| Duration::ZERO))
-        .or(command.map(|_| Duration::ZERO));
+    let lasts = if a.run_forever && a.crash_every.is_none() {
+        None
+    } else {
+        a.crash_every
+            .or(a.run_for)
+            .or(a.exit_code.map(|_| Duration::ZERO))
+            .or(command.map(|_| Duration::ZERO))
+            .or(a.job_pod.then_some(JOB_POD_RUN_FOR))
+    };
     Run {
         lasts: lasts.map(|d| scaled(d, scale)),
         exit_code,
@@ -303,6 +333,23 @@ mod tests {
         assert_eq!(run(&none, &f, OnFailure), (Some(0), 1, true));
         assert_eq!(run(&none, &sleep, Never), (None, 0, false));
         assert_eq!(run(&run_for, &f, Never), (Some(2), 1, false));
+
+        // A Job's pod completes after a second unless its annotations say otherwise.
+        let job_pod = Annotations {
+            job_pod: true,
+            ..Annotations::default()
+        };
+        assert_eq!(run(&job_pod, &sleep, Never), (Some(1), 0, false));
+        assert_eq!(run(&job_pod, &sleep, OnFailure), (Some(1), 0, false));
+        let job_failing = Annotations {
+            exit_code: Some(2),
+            ..job_pod.clone()
+        };
+        assert_eq!(run(&job_failing, &sleep, Never), (Some(0), 2, false));
+        let mut forever = annotations(&[(RUN_FOR_ANNOTATION, "forever")]);
+        forever.job_pod = true;
+        assert_eq!(run(&forever, &sleep, Never), (None, 0, false));
+        assert_eq!(run(&forever, &f, Never), (None, 1, false));
 
         // Scaled.
         let r = app_run(&plain, &crash, Always, 0.1);
