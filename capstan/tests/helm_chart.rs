@@ -711,6 +711,7 @@ fn custom_values_reach_every_object() {
             "replicationcontroller-controller",
             "deployment-controller",
             "job-controller",
+            "statefulset-controller",
             "persistentvolumeclaim-protection-controller",
             "persistentvolume-protection-controller"
         ]

@@ -21,6 +21,9 @@
 //! - [`job`]: the Job controller (parallelism and completions, the tracking
 //!   finalizer and `uncountedTerminatedPods`, backoff and the pod failure
 //!   policy, Indexed Jobs and success policies, suspend, the two-step finish).
+//! - [`statefulset`]: the StatefulSet controller (ordered and parallel pod
+//!   management, claim templates and their retention policy, rolling updates
+//!   with partitions over ControllerRevisions, `OnDelete`).
 //! - [`gc`]: the garbage collector.
 //! - [`namespace`]: the namespace controller (content deletion of terminating
 //!   namespaces, their status conditions, the `kubernetes` finalizer).
@@ -46,6 +49,7 @@ pub mod namespace;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;
+pub mod statefulset;
 pub mod util;
 pub mod volume;
 

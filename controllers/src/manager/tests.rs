@@ -51,6 +51,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
                 RESOURCEQUOTA_CONTROLLER,
                 ("concurrent-resource-quota-syncs", 5)
             ),
+            (STATEFULSET_CONTROLLER, ("concurrent-statefulset-syncs", 5)),
         ])
     );
     let names: BTreeSet<&str> = flags.values().map(|f| f.0).collect();
@@ -190,6 +191,7 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             REPLICASET_CONTROLLER,
             REPLICATIONCONTROLLER_CONTROLLER,
             JOB_CONTROLLER,
+            STATEFULSET_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,
