@@ -238,11 +238,12 @@ impl Reconciler for StatefulSetReconciler {
         truncated?;
 
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
-        if min_ready > 0 && plan.status.available_replicas.unwrap_or(0) != replicas(&set) {
-            if let Some(q) = self.queue.get() {
-                let secs = u64::try_from(min_ready).unwrap_or(0);
-                q.add_after(key.clone(), Duration::from_secs(secs));
-            }
+        if min_ready > 0
+            && plan.status.available_replicas.unwrap_or(0) != replicas(&set)
+            && let Some(q) = self.queue.get()
+        {
+            let secs = u64::try_from(min_ready).unwrap_or(0);
+            q.add_after(key.clone(), Duration::from_secs(secs));
         }
         Ok(Action::Done)
     }

@@ -121,12 +121,12 @@ mod tests {
         let p = member(&s, 0, "web-1");
         let added = pod_added(&p, &sets);
         assert_eq!(added.creation_observed, Some(key.clone()));
-        assert_eq!(added.enqueue, [key.clone()]);
+        assert_eq!(added.enqueue, std::slice::from_ref(&key));
 
         let mut ready = running(p.clone(), at(0));
         ready.metadata.resource_version = Some("2".into());
         let up = pod_updated(&p, &ready, &sets);
-        assert_eq!(up.enqueue, [key.clone()]);
+        assert_eq!(up.enqueue, std::slice::from_ref(&key));
         assert_eq!(up.enqueue_after, [(key.clone(), Duration::from_secs(6))]);
 
         let mut deleting = ready.clone();
