@@ -85,3 +85,11 @@ mod scenario_tests;
 // - Job: upstream's `job_*` Prometheus metrics (sync duration, pods finished,
 //   finished Jobs) are not exported; the runtime's queue and reconcile metrics
 //   are.
+// - StatefulSet: pod creations and deletions are tracked with the kit's
+//   expectations (upstream's StatefulSet controller has none and relies on
+//   AlreadyExists/NotFound); a sync waits while they are unsatisfied.
+// - StatefulSet: a claim create answered AlreadyExists (the claim cache lags)
+//   counts as done, where upstream fails the sync and retries; claims are
+//   created with the owner references the retention policy wants instead of
+//   being created bare and updated right after.
+// - StatefulSet: upstream's `statefulset_*` Prometheus metrics are not exported.

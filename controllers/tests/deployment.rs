@@ -103,6 +103,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "replicationcontroller-controller",
             "deployment-controller",
             "job-controller",
+            "statefulset-controller",
             "garbage-collector-controller",
             "namespace-controller",
             "persistentvolumeclaim-protection-controller",

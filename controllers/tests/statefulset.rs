@@ -607,7 +607,10 @@ async fn recreated_pods_keep_their_claims_and_retention_policies_hold() {
     // A deleted pod is recreated with the same claim.
     let before = pods_of(&cluster, "keep").await["keep-0"].clone();
     let claim_uid = claims_of(&cluster, "keep").await["www-keep-0"].uid();
-    let (ok, out) = cluster.kubectl(&["delete", "pod", "keep-0"]).await;
+    // The test waits for the outcome itself (the pod comes back at once).
+    let (ok, out) = cluster
+        .kubectl(&["delete", "pod", "keep-0", "--wait=false"])
+        .await;
     assert!(ok, "{out}");
     let after = eventually_some("keep-0 recreated", || async {
         let p = pods_of(&cluster, "keep").await.remove("keep-0")?;
@@ -675,7 +678,9 @@ async fn recreated_pods_keep_their_claims_and_retention_policies_hold() {
 
     // Delete each set: whenDeleted decides whether the rest go.
     for (name, _, _) in sets {
-        let (ok, out) = cluster.kubectl(&["delete", "statefulset", name]).await;
+        let (ok, out) = cluster
+            .kubectl(&["delete", "statefulset", name, "--wait=false"])
+            .await;
         assert!(ok, "{out}");
     }
     for (name, when_deleted, when_scaled) in sets {
