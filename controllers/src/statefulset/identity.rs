@@ -262,7 +262,7 @@ pub fn new_versioned_pod(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statefulset::testing::{claim_template, set};
+    use crate::statefulset::testing::{claim_template, set, with_partition};
 
     #[test]
     fn names_parse_as_upstreams_regex() {
@@ -312,18 +312,7 @@ mod tests {
 
     #[test]
     fn versioned_pods_follow_the_partition() {
-        let mut current = set("web", 5);
-        current
-            .spec
-            .as_mut()
-            .unwrap()
-            .update_strategy
-            .as_mut()
-            .unwrap()
-            .rolling_update
-            .as_mut()
-            .unwrap()
-            .partition = Some(3);
+        let current = with_partition(set("web", 5), 3);
         let update = current.clone();
         let rev = |o| {
             pod_revision(&new_versioned_pod(&current, &update, "cur", "upd", o).unwrap())

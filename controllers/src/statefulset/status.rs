@@ -47,7 +47,7 @@ pub fn unchanged(current: &StatefulSet, candidate: &StatefulSet) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::statefulset::testing::set;
+    use crate::statefulset::testing::{on_delete, set};
 
     fn status(replicas: i32, ready: i32, updated: i32) -> StatefulSetStatus {
         StatefulSetStatus {
@@ -77,17 +77,8 @@ mod tests {
                 "{r} {ready} {upd}"
             );
         }
-        let mut on_delete = set("web", 3);
-        on_delete
-            .spec
-            .as_mut()
-            .unwrap()
-            .update_strategy
-            .as_mut()
-            .unwrap()
-            .type_ = Some("OnDelete".into());
         let mut st = status(3, 3, 3);
-        complete_rolling_update(&on_delete, &mut st);
+        complete_rolling_update(&on_delete(set("web", 3)), &mut st);
         assert_eq!(st.current_revision.as_deref(), Some("web-1"));
     }
 

@@ -58,6 +58,32 @@ pub fn with_policy(mut s: StatefulSet, when_deleted: &str, when_scaled: &str) ->
     s
 }
 
+/// The set with a `RollingUpdate` partition.
+pub fn with_partition(mut s: StatefulSet, partition: i32) -> StatefulSet {
+    let strategy = s
+        .spec
+        .as_mut()
+        .unwrap()
+        .update_strategy
+        .get_or_insert_default();
+    strategy.type_ = Some("RollingUpdate".into());
+    strategy.rolling_update.get_or_insert_default().partition = Some(partition);
+    s
+}
+
+/// The set with the `OnDelete` strategy.
+pub fn on_delete(mut s: StatefulSet) -> StatefulSet {
+    let strategy = s
+        .spec
+        .as_mut()
+        .unwrap()
+        .update_strategy
+        .get_or_insert_default();
+    strategy.type_ = Some("OnDelete".into());
+    strategy.rolling_update = None;
+    s
+}
+
 /// A claim template `name`.
 pub fn claim_template(name: &str) -> PersistentVolumeClaim {
     PersistentVolumeClaim {

@@ -8,7 +8,8 @@ use super::*;
 use crate::statefulset::identity::pod_name;
 use crate::statefulset::retention::{DELETE, RETAIN};
 use crate::statefulset::testing::{
-    claim_template, member, running, set, terminating, with_phase, with_policy,
+    claim_template, member, on_delete, running, set, terminating, with_partition, with_phase,
+    with_policy,
 };
 use crate::util::history::{
     UpdateRevision, next_revision, plan_update_revision, statefulset_revision,
@@ -197,7 +198,7 @@ fn scale_down_goes_in_reverse_one_at_a_time() {
 
 #[test]
 fn rolling_updates_go_in_reverse_down_to_the_partition() {
-    let mut s = set("web", 5);
+    let s = set("web", 5);
     let at_rev = |s: &StatefulSet, updated: &[i32]| -> Vec<Pod> {
         (0..5)
             .map(|o| ready(s, o, if updated.contains(&o) { "r2" } else { "r1" }))
@@ -221,60 +222,38 @@ fn rolling_updates_go_in_reverse_down_to_the_partition() {
     assert_eq!(p.update.as_ref().map(|r| r.name.as_str()), Some("web-3"));
 
     // A canary: partition 4 updates web-4 only.
-    s.spec
-        .as_mut()
-        .unwrap()
-        .update_strategy
-        .as_mut()
-        .unwrap()
-        .rolling_update
-        .as_mut()
-        .unwrap()
-        .partition = Some(4);
+    let s = with_partition(s, 4);
     let p = plan_with(&s, &at_rev(&s, &[4]), &BTreeMap::new(), Some("nginx:2"));
     assert!(p.update.is_none());
     assert_eq!(p.status.updated_replicas, Some(1));
     // A pod below the partition that is deleted comes back at the current
     // revision; one above at the update revision.
-    let mut pods = at_rev(&s, &[4]);
-    pods.remove(2);
-    let p = plan_with(&s, &pods, &BTreeMap::new(), Some("nginx:2"));
-    let ReplicaStep::Create { pod, .. } = &p.replicas[0] else {
+    for (gone, revision, image) in [(2, "r1", "nginx:1"), (4, "r2", "nginx:2")] {
+        let mut pods = at_rev(&s, &[4]);
+        pods.remove(gone);
+        let p = plan_with(&s, &pods, &BTreeMap::new(), Some("nginx:2"));
+        assert_eq!(recreated(&p), (revision.to_string(), image.to_string()));
+    }
+}
+
+/// The revision and image of the first pod the plan creates.
+fn recreated(p: &SyncPlan) -> (String, String) {
+    let Some(ReplicaStep::Create { pod, .. }) = p.replicas.first() else {
         panic!("{:?}", p.replicas)
     };
-    assert_eq!(pod_revision(pod), "r1");
-    assert_eq!(
-        pod.spec.as_ref().unwrap().containers[0].image.as_deref(),
-        Some("nginx:1")
-    );
-    let mut pods = at_rev(&s, &[4]);
-    pods.remove(4);
-    let p = plan_with(&s, &pods, &BTreeMap::new(), Some("nginx:2"));
-    let ReplicaStep::Create { pod, .. } = &p.replicas[0] else {
-        panic!("{:?}", p.replicas)
-    };
-    assert_eq!(pod_revision(pod), "r2");
-    assert_eq!(
-        pod.spec.as_ref().unwrap().containers[0].image.as_deref(),
-        Some("nginx:2")
-    );
+    let image = pod.spec.as_ref().unwrap().containers[0].image.clone();
+    (pod_revision(pod).to_string(), image.unwrap_or_default())
 }
 
 #[test]
 fn on_delete_never_deletes_for_an_update() {
-    let mut s = set("web", 2);
-    let strategy = s.spec.as_mut().unwrap().update_strategy.as_mut().unwrap();
-    strategy.type_ = Some("OnDelete".into());
-    strategy.rolling_update = None;
+    let s = on_delete(set("web", 2));
     let pods = [ready(&s, 0, "r1"), ready(&s, 1, "r1")];
     let p = plan_with(&s, &pods, &BTreeMap::new(), Some("nginx:2"));
     assert!(p.update.is_none() && p.replicas.is_empty());
     // A deleted pod comes back at the update revision.
     let p = plan_with(&s, &pods[..1], &BTreeMap::new(), Some("nginx:2"));
-    let ReplicaStep::Create { pod, .. } = &p.replicas[0] else {
-        panic!("{:?}", p.replicas)
-    };
-    assert_eq!(pod_revision(pod), "r2");
+    assert_eq!(recreated(&p).0, "r2");
 }
 
 fn with_claims(s: StatefulSet) -> StatefulSet {
