@@ -714,6 +714,7 @@ fn custom_values_reach_every_object() {
             "job-controller",
             "cronjob-controller",
             "ttl-after-finished-controller",
+            "statefulset-controller",
             "persistentvolumeclaim-protection-controller",
             "persistentvolume-protection-controller",
             "endpoints-controller",

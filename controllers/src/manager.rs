@@ -15,7 +15,9 @@ use std::sync::Arc;
 use capstan_runtime::clock::{RealClock, SharedClock};
 use capstan_runtime::controller::{ControllerError, SyncCheck};
 use capstan_runtime::informer::SharedInformerFactory;
-use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
@@ -39,6 +41,7 @@ use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
 use crate::serviceaccount::{SERVICEACCOUNT_CONTROLLER, serviceaccount_controller};
+use crate::statefulset::{StatefulSetController, StatefulSetControllerConfig};
 use crate::ttl::{TtlAfterFinishedController, TtlAfterFinishedControllerConfig};
 use crate::volume::pv_protection::{self, PvProtectionController};
 use crate::volume::pvc_protection::{self, PvcProtectionController};
@@ -72,6 +75,9 @@ pub const CRONJOB_CONTROLLER: &str = crate::cronjob::CRONJOB_CONTROLLER;
 
 /// Upstream name of the TTL-after-finished controller (`--controllers`).
 pub const TTL_AFTER_FINISHED_CONTROLLER: &str = crate::ttl::TTL_AFTER_FINISHED_CONTROLLER;
+
+/// Upstream name of the StatefulSet controller (`--controllers`).
+pub const STATEFULSET_CONTROLLER: &str = crate::statefulset::STATEFULSET_CONTROLLER;
 
 /// Upstream name of the garbage collector (`--controllers`).
 pub const GARBAGE_COLLECTOR_CONTROLLER: &str = "garbage-collector-controller";
@@ -360,6 +366,60 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                 },
             )
             .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: STATEFULSET_CONTROLLER,
+        alias: "statefulset",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<StatefulSet>(),
+            Informed::of::<Pod>(),
+            Informed::of::<PersistentVolumeClaim>(),
+            Informed::of::<ControllerRevision>(),
+        ],
+        // Upstream's system:controller:statefulset-controller.
+        permissions: &[
+            RECORDS_EVENTS,
+            // Listed and watched; read fresh before adopting pods or revisions.
+            Permission::on::<StatefulSet>(&["get", "list", "watch"]),
+            Permission::on_sub::<StatefulSet>("status", &["update"]),
+            // Pods, claims and revisions created with blockOwnerDeletion.
+            Permission::on_sub::<StatefulSet>("finalizers", &["update"]),
+            // Pods created, adopted and released (patch), their identity restored
+            // (update), deleted when failed, condemned or replaced.
+            Permission::on::<Pod>(&[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ]),
+            // Claims created from the templates, their owner references set for
+            // the retention policy.
+            Permission::on::<PersistentVolumeClaim>(&["get", "list", "watch", "create", "update"]),
+            // The history: created, renumbered, adopted, truncated.
+            Permission::on::<ControllerRevision>(&[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ]),
+        ],
+        concurrent_syncs: Some(SyncsFlag {
+            name: "concurrent-statefulset-syncs",
+            default: 5,
+            help: "The number of statefulset objects that are allowed to sync concurrently. \
+                   Larger number = more responsive statefulsets, but more CPU (and network) \
+                   load",
+        }),
+        build: |cx| {
+            let c = StatefulSetController::new(
+                cx.factory,
+                cx.client.clone(),
+                &StatefulSetControllerConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                    clock: cx.config.clock.clone(),
+                },
+            )?;
             Ok(BuiltController::new(Some(c.synced_check()), |stop| {
                 c.run(stop)
             }))

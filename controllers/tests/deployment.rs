@@ -106,6 +106,7 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "job-controller",
             "cronjob-controller",
             "ttl-after-finished-controller",
+            "statefulset-controller",
             "garbage-collector-controller",
             "namespace-controller",
             "persistentvolumeclaim-protection-controller",

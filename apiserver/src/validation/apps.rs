@@ -86,8 +86,40 @@ pub(crate) fn validate_daemonset(new: &Value, old: Option<&Value>, errs: &mut Ve
     }
 }
 
+/// The set with a volume per `volumeClaimTemplates` entry added to its template,
+/// as the controller adds them to each pod, so that containers may mount the
+/// claims (upstream does not validate a StatefulSet's pod spec at all, for this
+/// reason: "the union of the given volumes and volumeClaims" is what the mounts
+/// must match).
+fn with_claim_volumes(set: &Value) -> Value {
+    let mut set = set.clone();
+    let names: Vec<Value> = at(&set, &["spec", "volumeClaimTemplates"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.pointer("/metadata/name").cloned())
+        .collect();
+    if names.is_empty() {
+        return set;
+    }
+    if let Some(spec) = set
+        .pointer_mut("/spec/template/spec")
+        .and_then(Value::as_object_mut)
+    {
+        let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+        if let Some(list) = volumes.as_array_mut() {
+            for name in names {
+                if !list.iter().any(|v| v.get("name") == Some(&name)) {
+                    list.push(json!({"name": name, "persistentVolumeClaim": {"claimName": name}}));
+                }
+            }
+        }
+    }
+    set
+}
+
 pub(crate) fn validate_statefulset(new: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
-    validate_replicated(new, None, "StatefulSet", false, errs);
+    validate_replicated(&with_claim_volumes(new), None, "StatefulSet", false, errs);
     let pmp = str_at(new, &["spec", "podManagementPolicy"]);
     if !pmp.is_empty() && pmp != "OrderedReady" && pmp != "Parallel" {
         errs.push(FieldError::not_supported(
@@ -252,7 +284,20 @@ mod tests {
         );
         let mut scaled = ok.clone();
         scaled["spec"]["replicas"] = json!(3);
-        assert!(check_update("apps", "statefulsets", ok, scaled).is_empty());
+        assert!(check_update("apps", "statefulsets", ok.clone(), scaled).is_empty());
+
+        // Containers may mount the claims of the volume claim templates, and
+        // nothing else that is not a volume.
+        let mut mounted = ok.clone();
+        mounted["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "data", "mountPath": "/data"}]);
+        assert_eq!(
+            check("apps", "statefulsets", mounted.clone()),
+            ["spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"data\""]
+        );
+        mounted["spec"]["volumeClaimTemplates"] = json!([{"metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]);
+        assert!(check("apps", "statefulsets", mounted).is_empty());
 
         let ds = json!({"metadata": {"name": "agent", "namespace": "d"},
             "spec": {"selector": {"matchExpressions": [{"key": "app", "operator": "In"}]},

@@ -62,6 +62,7 @@ fn concurrent_syncs_flags_are_kube_controller_managers() {
                 TTL_AFTER_FINISHED_CONTROLLER,
                 ("concurrent-ttl-after-finished-syncs", 5)
             ),
+            (STATEFULSET_CONTROLLER, ("concurrent-statefulset-syncs", 5)),
         ])
     );
     let names: BTreeSet<&str> = flags.values().map(|f| f.0).collect();
@@ -204,6 +205,7 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             JOB_CONTROLLER,
             CRONJOB_CONTROLLER,
             TTL_AFTER_FINISHED_CONTROLLER,
+            STATEFULSET_CONTROLLER,
             GARBAGE_COLLECTOR_CONTROLLER,
             NAMESPACE_CONTROLLER,
             PVC_PROTECTION_CONTROLLER,

@@ -92,6 +92,39 @@ impl PodRef {
     }
 }
 
+/// How a [`PodControl`] words the messages of its Events (the reasons are always
+/// `SuccessfulCreate`, `FailedCreate`, `SuccessfulDelete`, `FailedDelete`). Each
+/// function gets the pod's name, the owner's name and, for failures, the API
+/// server's message.
+#[derive(Clone, Copy, Debug)]
+pub struct EventWording {
+    /// The message of a created pod.
+    pub created: fn(pod: &str, owner: &str) -> String,
+    /// The message of a failed creation.
+    pub create_failed: fn(pod: &str, owner: &str, error: &str) -> String,
+    /// The message of a deleted pod.
+    pub deleted: fn(pod: &str, owner: &str) -> String,
+    /// The message of a failed deletion.
+    pub delete_failed: fn(pod: &str, owner: &str, error: &str) -> String,
+}
+
+impl EventWording {
+    /// Upstream `RealPodControl`'s: `Created pod: <name>`, `Error creating: <err>`,
+    /// `Deleted pod: <name>`, `Error deleting: <err>`.
+    pub const POD_CONTROL: EventWording = EventWording {
+        created: |pod, _| format!("Created pod: {pod}"),
+        create_failed: |_, _, error| format!("Error creating: {error}"),
+        deleted: |pod, _| format!("Deleted pod: {pod}"),
+        delete_failed: |_, _, error| format!("Error deleting: {error}"),
+    };
+}
+
+impl Default for EventWording {
+    fn default() -> Self {
+        Self::POD_CONTROL
+    }
+}
+
 /// Creates and deletes owners' pods, keeping their expectations and recording
 /// Events on them. Cheap to clone; clones share the expectations.
 #[derive(Clone)]
@@ -99,6 +132,7 @@ pub struct PodControl {
     client: Client,
     expectations: Arc<UidTrackingExpectations<ObjectKey>>,
     recorder: Option<Recorder>,
+    wording: EventWording,
 }
 
 impl PodControl {
@@ -114,7 +148,15 @@ impl PodControl {
             client,
             expectations,
             recorder,
+            wording: EventWording::default(),
         }
+    }
+
+    /// Words the Events' messages with `wording` (upstream's StatefulSet pod
+    /// control words them its own way).
+    pub fn with_wording(mut self, wording: EventWording) -> Self {
+        self.wording = wording;
+        self
     }
 
     /// The expectations this pod control raises and lowers.
@@ -219,17 +261,18 @@ impl PodControl {
                     owner,
                     EventType::Normal,
                     EVENT_SUCCESSFUL_CREATE,
-                    &format!("Created pod: {name}"),
+                    &(self.wording.created)(&name, owner_name(owner)),
                 );
                 Ok(())
             }
             Err(e) if errors::has_status_cause(&e, NAMESPACE_TERMINATING_CAUSE) => Ok(()),
             Err(e) => {
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
                 self.event(
                     owner,
                     EventType::Warning,
                     EVENT_FAILED_CREATE,
-                    &format!("Error creating: {}", errors::message(&e)),
+                    &(self.wording.create_failed)(name, owner_name(owner), &errors::message(&e)),
                 );
                 Err(e)
             }
@@ -291,7 +334,7 @@ impl PodControl {
                     owner,
                     EventType::Normal,
                     EVENT_SUCCESSFUL_DELETE,
-                    &format!("Deleted pod: {}", p.name),
+                    &(self.wording.deleted)(&p.name, owner_name(owner)),
                 );
                 Ok(())
             }
@@ -305,12 +348,17 @@ impl PodControl {
                     owner,
                     EventType::Warning,
                     EVENT_FAILED_DELETE,
-                    &format!("Error deleting: {}", errors::message(&e)),
+                    &(self.wording.delete_failed)(&p.name, owner_name(owner), &errors::message(&e)),
                 );
                 Err(e)
             }
         }
     }
+}
+
+/// The owner's name, for Event messages.
+fn owner_name<O: PodOwner>(owner: &O) -> &str {
+    owner.meta().name.as_deref().unwrap_or_default()
 }
 
 #[cfg(test)]

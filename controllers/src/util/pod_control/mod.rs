@@ -29,7 +29,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use control::{PodControl, PodControlError, PodRef};
+pub use control::{EventWording, PodControl, PodControlError, PodRef};
 pub use slowstart::{SLOW_START_INITIAL_BATCH_SIZE, SlowStart};
 pub use template::{PodTemplateError, pod_from_template, pods_prefix};
 
@@ -96,7 +96,7 @@ pub fn owners_selecting<'a, O: PodOwner>(pod: &Pod, owners: &'a [&'a O]) -> Vec<
 
 mod owners {
     use super::*;
-    use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet};
+    use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet, StatefulSet};
     use k8s_openapi::api::batch::v1::Job;
     use k8s_openapi::api::core::v1::ReplicationController;
 
@@ -123,6 +123,16 @@ mod owners {
     impl PodOwner for ReplicaSet {
         fn pod_template(&self) -> Option<&PodTemplateSpec> {
             self.spec.as_ref()?.template.as_ref()
+        }
+
+        fn pod_selector(&self) -> Option<Cow<'_, LabelSelector>> {
+            self.spec.as_ref().map(|s| Cow::Borrowed(&s.selector))
+        }
+    }
+
+    impl PodOwner for StatefulSet {
+        fn pod_template(&self) -> Option<&PodTemplateSpec> {
+            Some(&self.spec.as_ref()?.template)
         }
 
         fn pod_selector(&self) -> Option<Cow<'_, LabelSelector>> {
