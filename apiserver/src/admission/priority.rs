@@ -5,6 +5,11 @@
 
 use serde_json::{Value, json};
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::Mutex;
+
 use serde::Deserialize;
 
 use crate::status::ApiError;
@@ -37,7 +42,7 @@ pub(super) fn admit(store: &Store, pod: &mut Value) -> Result<(), ApiError> {
         })?;
         Some(Class::read(&found)?)
     };
-    let resolved = Resolved::from(class.as_ref());
+    let resolved = Resolved::from(class.as_deref());
     if let Some(why) = client_mismatch(pod, &resolved) {
         return Err(forbidden(pod, &why));
     }
@@ -67,10 +72,33 @@ struct ClassMeta {
     name: String,
 }
 
+/// Classes already decoded, by uid and resourceVersion (a version's bytes never
+/// change), so a pod create decodes no class it has seen; cleared when it grows past
+/// [`CACHED_CLASSES`] (a cluster has a handful of classes).
+static DECODED: LazyLock<Mutex<HashMap<ClassVersion, Arc<Class>>>> =
+    LazyLock::new(Mutex::default);
+
+/// A stored class version: its uid and resourceVersion.
+type ClassVersion = (String, u64);
+
+/// The most decoded class versions [`DECODED`] keeps.
+const CACHED_CLASSES: usize = 1024;
+
 impl Class {
-    /// Decodes the fields the step reads from a stored class.
-    fn read(stored: &Stored) -> Result<Class, ApiError> {
-        serde_json::from_slice(&stored.bytes).map_err(ApiError::internal)
+    /// The fields the step reads from a stored class, decoded once per version.
+    fn read(stored: &Stored) -> Result<Arc<Class>, ApiError> {
+        let key = (stored.uid.clone(), stored.rv);
+        let mut cache = DECODED.lock();
+        if let Some(class) = cache.get(&key) {
+            return Ok(class.clone());
+        }
+        let class: Arc<Class> =
+            Arc::new(serde_json::from_slice(&stored.bytes).map_err(ApiError::internal)?);
+        if cache.len() >= CACHED_CLASSES {
+            cache.clear();
+        }
+        cache.insert(key, class.clone());
+        Ok(class)
     }
 }
 
@@ -81,7 +109,7 @@ fn forbidden(pod: &Value, why: &str) -> ApiError {
 
 /// The class a pod naming none gets: of the `globalDefault` classes (more than one only
 /// after a race), the lowest valued, as upstream picks.
-fn global_default(classes: &[Class]) -> Option<&Class> {
+fn global_default(classes: &[Arc<Class>]) -> Option<&Arc<Class>> {
     classes
         .iter()
         .filter(|c| c.global_default)
@@ -161,7 +189,7 @@ fn apply(pod: &mut Value, resolved: &Resolved<'_>) {
 mod tests {
     use super::*;
 
-    fn class(name: &str, value: i64, default: bool, policy: Option<&str>) -> Class {
+    fn class(name: &str, value: i64, default: bool, policy: Option<&str>) -> Arc<Class> {
         let mut c = json!({"metadata": {"name": name}, "value": value, "globalDefault": default});
         if let Some(p) = policy {
             c["preemptionPolicy"] = json!(p);
@@ -172,7 +200,7 @@ mod tests {
 
     #[test]
     fn pods_take_their_class_as_upstream_resolves_it() {
-        let table: Vec<(&str, Value, Option<Class>, Value)> = vec![
+        let table: Vec<(&str, Value, Option<Arc<Class>>, Value)> = vec![
             (
                 "named class: its value and policy",
                 json!({"priorityClassName": "high"}),
@@ -200,7 +228,7 @@ mod tests {
         ];
         for (case, spec, class, want) in table {
             let mut pod = json!({"spec": spec});
-            apply(&mut pod, &Resolved::from(class.as_ref()));
+            apply(&mut pod, &Resolved::from(class.as_deref()));
             assert_eq!(pod["spec"], want, "{case}");
         }
     }
@@ -236,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_clients_own_priority_or_policy_must_match_the_class() {
-        let high = class("high", 1000, false, Some("Never"));
+        let high = (*class("high", 1000, false, Some("Never"))).clone();
         let table: Vec<(&str, Value, Option<&Class>, Option<&str>)> = vec![
             ("nothing given", json!({}), Some(&high), None),
             (

@@ -205,24 +205,32 @@ impl Cluster {
         // Upstream retries a generated name that collides.
         let attempts = if explicit_name.is_empty() { 8 } else { 1 };
         let mut last_err = None;
+        // The body moves into the store only when the write goes through: a generated
+        // name that collides leaves it here for the next name, and nothing is copied.
+        let mut slot = Some(body);
         for attempt in 0..attempts {
             let name = if attempt == 0 {
                 shown_name.clone()
             } else {
                 generated_name(&generate)
             };
-            if let Some(m) = meta_mut(&mut body) {
+            if let Some(m) = slot.as_mut().and_then(meta_mut) {
                 m.insert("name".into(), json!(name));
             }
-            let candidate = body.clone();
             let res = self
                 .store
                 .transact(&key, ns, &name, opts.dry_run, |view, cur| {
                     if cur.is_some() {
                         return Err(ApiError::already_exists(&kind.group, &kind.plural, &name));
                     }
+                    let candidate = slot
+                        .as_ref()
+                        .ok_or_else(|| ApiError::internal("create lost its object"))?;
                     let companions =
-                        admission::validate(view, kind, Operation::Create, &candidate, None)?;
+                        admission::validate(view, kind, Operation::Create, candidate, None)?;
+                    let candidate = slot
+                        .take()
+                        .ok_or_else(|| ApiError::internal("create lost its object"))?;
                     Ok(Transaction {
                         main: Mutation::Put(candidate),
                         companions,
