@@ -950,3 +950,85 @@ async fn a_quota_whose_usage_is_not_known_yet_refuses_what_it_tracks() {
         "pods \"p\" is forbidden: status unknown for quota: pods, resources: pods"
     );
 }
+
+/// The `fieldsV1` of the creator's managed-fields entry.
+fn creator_fields(pod: &Value) -> Value {
+    let entries = pod["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields");
+    assert_eq!(entries.len(), 1, "one writer: {entries:?}");
+    assert_eq!(entries[0]["operation"], "Update");
+    entries[0]["fieldsV1"].clone()
+}
+
+/// As upstream's create handler, the writer's managed fields are taken from the decoded,
+/// defaulted body before mutating admission runs: what admission adds (the token volume
+/// and its mounts, the account, default tolerations, the priority) belongs to no
+/// manager; `generateName` is the writer's, the name chosen from it is not.
+#[tokio::test]
+async fn what_admission_adds_belongs_to_no_manager() {
+    let s = TestServer::start().await.unwrap();
+    let client = client(&s).await;
+    let (code, named) = create_pod(&client, "named", json!({}), json!({})).await;
+    assert_eq!(code, 201, "{named}");
+    // Admission did its work on the object…
+    assert!(
+        named["spec"]["volumes"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("kube-api-access-")
+    );
+    assert_eq!(
+        named["spec"]["tolerations"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(named["spec"]["priority"], 0);
+    // …and none of it is the creator's, while what it sent and the defaults are.
+    let fields = creator_fields(&named);
+    let spec = &fields["f:spec"];
+    for added in [
+        "f:volumes",
+        "f:tolerations",
+        "f:serviceAccountName",
+        "f:serviceAccount",
+        "f:priority",
+        "f:preemptionPolicy",
+    ] {
+        assert!(
+            spec.get(added).is_none(),
+            "{added} is not the creator's: {fields}"
+        );
+    }
+    let container = &spec["f:containers"]["k:{\"name\":\"c\"}"];
+    assert_eq!(container["f:image"], json!({}), "{fields}");
+    assert!(container.get("f:volumeMounts").is_none(), "{fields}");
+    assert_eq!(
+        container["f:imagePullPolicy"],
+        json!({}),
+        "defaults are tracked: {fields}"
+    );
+    assert_eq!(
+        spec["f:restartPolicy"],
+        json!({}),
+        "defaults are tracked: {fields}"
+    );
+    // Names are stripped as upstream strips them (`metadata.name` is no one's).
+    assert!(fields.get("f:metadata").is_none(), "{fields}");
+
+    let body = json!({"metadata": {"generateName": "gen-"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let (code, generated) = post_json(&client, "/api/v1/namespaces/default/pods", &body).await;
+    assert_eq!(code, 201, "{generated}");
+    assert!(
+        generated["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("gen-")
+    );
+    let meta = &creator_fields(&generated)["f:metadata"];
+    assert_eq!(meta["f:generateName"], json!({}), "{meta}");
+    assert!(
+        meta.get("f:name").is_none(),
+        "the generated name is the server's: {meta}"
+    );
+}

@@ -75,8 +75,7 @@ struct ClassMeta {
 /// Classes already decoded, by uid and resourceVersion (a version's bytes never
 /// change), so a pod create decodes no class it has seen; cleared when it grows past
 /// [`CACHED_CLASSES`] (a cluster has a handful of classes).
-static DECODED: LazyLock<Mutex<HashMap<ClassVersion, Arc<Class>>>> =
-    LazyLock::new(Mutex::default);
+static DECODED: LazyLock<Mutex<HashMap<ClassVersion, Arc<Class>>>> = LazyLock::new(Mutex::default);
 
 /// A stored class version: its uid and resourceVersion.
 type ClassVersion = (String, u64);
@@ -87,13 +86,21 @@ const CACHED_CLASSES: usize = 1024;
 impl Class {
     /// The fields the step reads from a stored class, decoded once per version.
     fn read(stored: &Stored) -> Result<Arc<Class>, ApiError> {
+        let decode = || -> Result<Arc<Class>, ApiError> {
+            Ok(Arc::new(
+                serde_json::from_slice(&stored.bytes).map_err(ApiError::internal)?,
+            ))
+        };
+        if stored.uid.is_empty() {
+            // Not a stored version (no uid): nothing to key it by.
+            return decode();
+        }
         let key = (stored.uid.clone(), stored.rv);
         let mut cache = DECODED.lock();
         if let Some(class) = cache.get(&key) {
             return Ok(class.clone());
         }
-        let class: Arc<Class> =
-            Arc::new(serde_json::from_slice(&stored.bytes).map_err(ApiError::internal)?);
+        let class = decode()?;
         if cache.len() >= CACHED_CLASSES {
             cache.clear();
         }
