@@ -144,9 +144,25 @@ impl Cluster {
         Cluster::start_with(nodes, NodeAgentConfig::default().pod_workers).await
     }
 
+    /// [`Cluster::start`] with the controllers `--controllers` selects (`*` and
+    /// `-name` entries).
+    pub async fn start_selecting(nodes: i32, controllers: &[&str]) -> Cluster {
+        let selection = capstan_controllers::manager::ControllerSelection::parse(controllers)
+            .expect("known controllers");
+        Cluster::start_configured(nodes, NodeAgentConfig::default().pod_workers, selection).await
+    }
+
     /// [`Cluster::start`] with `pod_workers` concurrent pod reconciles in the
     /// node agent (the kubelets of all its nodes at once).
     pub async fn start_with(nodes: i32, pod_workers: usize) -> Cluster {
+        Cluster::start_configured(nodes, pod_workers, Default::default()).await
+    }
+
+    async fn start_configured(
+        nodes: i32,
+        pod_workers: usize,
+        selection: capstan_controllers::manager::ControllerSelection,
+    ) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -164,6 +180,10 @@ impl Cluster {
             node_agent: NodeAgentConfig {
                 pod_workers,
                 ..NodeAgentConfig::default()
+            },
+            controllers: capstan_controllers::ControllersConfig {
+                selection,
+                ..Default::default()
             },
             ..ControlPlaneConfig::default()
         };
