@@ -169,11 +169,7 @@ async fn a_pod_with_a_claim_of_the_default_class_runs_on_its_provisioned_volume(
         (claim_ref.name.as_deref(), claim_ref.uid.as_deref()),
         (Some("data"), Some(uid.as_str()))
     );
-    assert_eq!(
-        node_affinity_hosts(&pv),
-        [node.clone()],
-        "on the pod's node"
-    );
+    assert_eq!(node_affinity_hosts(&pv), [node], "on the pod's node");
     assert_eq!(
         spec.persistent_volume_reclaim_policy.as_deref(),
         Some("Delete")

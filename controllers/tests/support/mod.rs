@@ -169,7 +169,7 @@ impl Cluster {
             .try_init();
         let server = TestServer::start().await.expect("test server starts");
         let client = server.client().await;
-        let config = ControlPlaneConfig {
+        let mut config = ControlPlaneConfig {
             // Every controller, 5 workers each, in a runtime of their own so that
             // `kill_controllers` drops all their tasks at once.
             controllers_runtime: ControllersRuntime::Dedicated { worker_threads: 2 },
@@ -181,12 +181,9 @@ impl Cluster {
                 pod_workers,
                 ..NodeAgentConfig::default()
             },
-            controllers: capstan_controllers::ControllersConfig {
-                selection,
-                ..Default::default()
-            },
             ..ControlPlaneConfig::default()
         };
+        config.controllers.selection = selection;
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");

@@ -245,7 +245,10 @@ mod tests {
     fn delayed_binding_takes_only_a_volume_bound_to_the_claim() {
         let c = claim("data", "local", "1Gi");
         let free = Arc::new(volume("free", "local", "1Gi"));
-        assert_eq!(names(find_matching_volume(&c, &[free.clone()], true)), None);
+        assert_eq!(
+            names(find_matching_volume(&c, std::slice::from_ref(&free), true)),
+            None
+        );
         let mine = Arc::new(bound_to(volume("mine", "local", "2Gi"), &c));
         assert_eq!(
             names(find_matching_volume(&c, &[free, mine], true)).as_deref(),
