@@ -18,3 +18,27 @@ pub mod binder;
 pub mod protection;
 pub mod pv_protection;
 pub mod pvc_protection;
+
+use capstan_runtime::controller::{Controller, ControllerError, Reconciler, SyncCheck};
+
+/// A volume controller built: its workers over reconciler `R`, and whether the
+/// informers it reads have synced (the protection controllers' and the binder's).
+pub struct VolumeController<R: Reconciler> {
+    pub(crate) controller: Controller<R>,
+    pub(crate) synced: SyncCheck,
+}
+
+impl<R: Reconciler> VolumeController<R> {
+    /// True once the informers it reads have synced.
+    pub fn synced_check(&self) -> SyncCheck {
+        self.synced.clone()
+    }
+
+    /// Runs the workers until `shutdown` completes.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), ControllerError> {
+        self.controller.run(shutdown).await
+    }
+}

@@ -3,7 +3,6 @@
 //! protection controllers decide with [`plan_protection`] and write with
 //! [`write_finalizers`].
 
-use capstan_runtime::controller::{Controller, ControllerError, Reconciler, SyncCheck};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::{Api, Resource, ResourceExt};
@@ -102,27 +101,8 @@ where
     Ok(())
 }
 
-/// A protection controller built: its workers over reconciler `R`, and whether the
-/// informers it reads have synced.
-pub struct ProtectionController<R: Reconciler> {
-    pub(super) controller: Controller<R>,
-    pub(super) synced: SyncCheck,
-}
-
-impl<R: Reconciler> ProtectionController<R> {
-    /// True once the informers it reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// Runs the workers until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
-    }
-}
+/// A protection controller built: its workers and its informers' sync check.
+pub use super::VolumeController as ProtectionController;
 
 #[cfg(test)]
 mod tests {

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::errors::{is_already_exists, is_not_found};
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
@@ -22,10 +20,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::EVENT_COMPONENT;
 use super::local_path::DEFAULT_LOCAL_PATH_DIR;
 use super::matching::{claim_class, volume_class};
 use super::sync::{Provisioning, Subject, SyncPlan, plan_claim, plan_volume};
-use super::{CONTROLLER_NAME, EVENT_COMPONENT};
+use crate::volume::VolumeController;
 
 /// The queue's name.
 pub const QUEUE_NAME: &str = "persistentvolume-binder";
@@ -268,10 +267,7 @@ async fn write<K: WithStatus>(api: &Api<K>, cached: &K, desired: &K) -> Result<(
 
 /// kube-controller-manager's `persistentvolume-binder-controller`, with the built-in
 /// local-path provisioner.
-pub struct PersistentVolumeBinderController {
-    controller: Controller<BinderReconciler>,
-    synced: SyncCheck,
-}
+pub type PersistentVolumeBinderController = VolumeController<BinderReconciler>;
 
 impl PersistentVolumeBinderController {
     /// Builds it on `factory`'s claim, volume and class informers, writing through
@@ -337,20 +333,6 @@ impl PersistentVolumeBinderController {
                 }),
         )?;
         Ok(Self { controller, synced })
-    }
-
-    /// True once the informers it reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// Runs the workers until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        tracing::info!(controller = CONTROLLER_NAME, "starting");
-        self.controller.run(shutdown).await
     }
 }
 

@@ -878,14 +878,7 @@ mod tests {
 
     #[test]
     fn two_claims_need_two_volumes() {
-        let mut l = StaticLister::default();
-        l.storage_classes.insert(
-            "local".into(),
-            Arc::new(local_class("kubernetes.io/no-provisioner", None)),
-        );
-        l.add_pvc(sized_claim("one", "1Gi"));
-        l.add_pvc(sized_claim("two", "1Gi"));
-        l.add_pv(local_pv("only", "5Gi", "a"));
+        let mut l = static_lister();
         let pod = PodInfo::new(PodBuilder::new("p").pvc("one").pvc("two").build());
         assert!(!run(l.clone(), &pod, &host("a")).is_success());
         l.add_pv(local_pv("second", "5Gi", "a"));
@@ -918,6 +911,7 @@ mod tests {
         (st, r)
     }
 
+    /// Claims `one` and `two` of a class without a provisioner, one volume on `a`.
     fn static_lister() -> StaticLister {
         let mut l = StaticLister::default();
         l.storage_classes.insert(
