@@ -172,7 +172,12 @@ mod tests {
         assert_eq!(workers(&flags, GARBAGE_COLLECTOR_CONTROLLER), 20);
         let config = flags.config("test").expect("config");
         for c in CONTROLLERS {
-            assert!(config.selection.enables(c), "{}", c.name);
+            assert_eq!(
+                config.selection.enables(c),
+                c.enabled_by_default,
+                "{}",
+                c.name
+            );
         }
     }
 

@@ -11,12 +11,15 @@
 use std::time::Duration;
 
 use capstan_controllers::ControllersConfig;
-use capstan_controllers::manager::{ManagerError, run_controllers};
+use capstan_controllers::manager::{ManagerError, PV_BINDER_CONTROLLER, run_controllers};
+use capstan_controllers::volume::binder::local_path::LOCAL_PATH_PROVISIONER;
 use capstan_node_agent::{NodeAgentConfig, NodeAgentError, NodePool, NodePoolSpec, run_node_agent};
 use capstan_runtime::errors::is_already_exists;
 use capstan_scheduler::config::{ConfigError, KubeSchedulerConfiguration};
 use capstan_scheduler::shell::{SchedulerError, run_scheduler};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, PostParams};
 use kube::core::CustomResourceExt;
 use kube::{Api, Client};
@@ -39,6 +42,16 @@ profiles:
 pub const DEFAULT_POOL: &str = "default";
 /// How many sim nodes [`DEFAULT_POOL`] starts with.
 pub const DEFAULT_POOL_NODES: i32 = 3;
+
+/// The default StorageClass `capstan up` creates, as kind's: the binder's built-in
+/// local-path provisioner, volumes made once a pod using the claim is scheduled.
+pub const DEFAULT_STORAGE_CLASS: &str = "standard";
+/// The annotation that makes a StorageClass the default one.
+pub const IS_DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
+
+/// The controllers `capstan up` runs beyond upstream's defaults: those a real cluster
+/// has of its own, off by default in `capstan controller-manager`.
+pub const EMBEDDED_CONTROLLERS: &[&str] = &[PV_BINDER_CONTROLLER];
 
 /// How long [`ensure_nodepool_crd`] waits for the NodePool kind to be served.
 const CRD_SERVED_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,6 +76,9 @@ pub enum UpError {
         /// What the API server answered.
         source: kube::Error,
     },
+    /// The default StorageClass could not be created.
+    #[error("creating the StorageClass {DEFAULT_STORAGE_CLASS:?}: {0}")]
+    StorageClass(#[source] kube::Error),
     /// [`SCHEDULER_CONFIG`] did not load.
     #[error("the embedded scheduler configuration: {0}")]
     SchedulerConfig(#[from] ConfigError),
@@ -138,6 +154,35 @@ pub async fn ensure_sim_pool(client: &Client, name: &str, nodes: i32) -> Result<
             name: name.to_string(),
             source,
         }),
+    }
+}
+
+/// The default StorageClass [`DEFAULT_STORAGE_CLASS`] (kind's `standard`).
+pub fn default_storage_class() -> StorageClass {
+    StorageClass {
+        metadata: ObjectMeta {
+            name: Some(DEFAULT_STORAGE_CLASS.to_string()),
+            annotations: Some([(IS_DEFAULT_CLASS.to_string(), "true".to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        provisioner: LOCAL_PATH_PROVISIONER.to_string(),
+        reclaim_policy: Some("Delete".to_string()),
+        volume_binding_mode: Some("WaitForFirstConsumer".to_string()),
+        ..StorageClass::default()
+    }
+}
+
+/// Creates [`default_storage_class`] unless a class of its name exists (one a user
+/// changed is left as it is).
+pub async fn ensure_default_storage_class(client: &Client) -> Result<(), UpError> {
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    match classes
+        .create(&PostParams::default(), &default_storage_class())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(err) if is_already_exists(&err) => Ok(()),
+        Err(err) => Err(UpError::StorageClass(err)),
     }
 }
 
@@ -296,18 +341,24 @@ impl ControlPlane {
         Self::start_with(config, ControlPlaneConfig::default()).await
     }
 
-    /// Installs the NodePool CRD and the configured pool of sim nodes, then starts
-    /// the controllers (no client rate limit, no election), the scheduler
+    /// Installs the NodePool CRD, the configured pool of sim nodes and the default
+    /// StorageClass, then starts the controllers (no client rate limit, no election;
+    /// `*` also enabling [`EMBEDDED_CONTROLLERS`]), the scheduler
     /// ([`SCHEDULER_CONFIG`]) and the node agent, each with its own client of
     /// `client_config`'s API server. A component that fails logs its error at once
     /// and reports it from [`ControlPlane::stop`].
     pub async fn start_with(
         client_config: kube::Config,
-        config: ControlPlaneConfig,
+        mut config: ControlPlaneConfig,
     ) -> Result<ControlPlane, UpError> {
+        config.controllers.selection = config
+            .controllers
+            .selection
+            .with_star_also_enabling(EMBEDDED_CONTROLLERS);
         let client = || Client::try_from(client_config.clone()).map_err(UpError::Client);
         let setup = client()?;
         ensure_nodepool_crd(&setup).await?;
+        ensure_default_storage_class(&setup).await?;
         if let Some(pool) = &config.pool {
             ensure_sim_pool(&setup, &pool.name, pool.nodes).await?;
         }

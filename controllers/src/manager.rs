@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use capstan_runtime::clock::{RealClock, SharedClock};
@@ -24,6 +25,7 @@ use k8s_openapi::api::core::v1::{
     ReplicationController, ResourceQuota, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Client;
 
 use crate::cronjob::{CronJobController, CronJobControllerConfig};
@@ -43,6 +45,7 @@ use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfi
 use crate::serviceaccount::{SERVICEACCOUNT_CONTROLLER, serviceaccount_controller};
 use crate::statefulset::{StatefulSetController, StatefulSetControllerConfig};
 use crate::ttl::{TtlAfterFinishedController, TtlAfterFinishedControllerConfig};
+use crate::volume::binder::{self, BinderConfig, PersistentVolumeBinderController};
 use crate::volume::pv_protection::{self, PvProtectionController};
 use crate::volume::pvc_protection::{self, PvcProtectionController};
 
@@ -90,6 +93,10 @@ pub const PVC_PROTECTION_CONTROLLER: &str = pvc_protection::CONTROLLER_NAME;
 
 /// Upstream name of the PersistentVolume protection controller (`--controllers`).
 pub const PV_PROTECTION_CONTROLLER: &str = pv_protection::CONTROLLER_NAME;
+
+/// Upstream name of the PersistentVolume binder (`--controllers`): off by default
+/// here, since a real cluster runs its own; `capstan up` turns it on.
+pub const PV_BINDER_CONTROLLER: &str = binder::CONTROLLER_NAME;
 
 /// Upstream name of the resource quota controller (`--controllers`).
 pub const RESOURCEQUOTA_CONTROLLER: &str = "resourcequota-controller";
@@ -533,6 +540,50 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
         },
     },
     ControllerDescriptor {
+        name: PV_BINDER_CONTROLLER,
+        alias: "persistentvolume-binder",
+        // Upstream runs it by default; capstan beside a real cluster must not bind
+        // and provision beside that cluster's own binder.
+        enabled_by_default: false,
+        informers: &[
+            Informed::of::<PersistentVolumeClaim>(),
+            Informed::of::<PersistentVolume>(),
+            Informed::of::<StorageClass>(),
+        ],
+        // Upstream's system:controller:persistent-volume-binder, as far as this code
+        // uses it.
+        permissions: &[
+            RECORDS_EVENTS,
+            // Volumes bound, unbound, provisioned and deleted when reclaimed.
+            Permission::on::<PersistentVolume>(&[
+                "get", "list", "watch", "create", "update", "delete",
+            ]),
+            Permission::on_sub::<PersistentVolume>("status", &["update"]),
+            Permission::on::<PersistentVolumeClaim>(&["get", "list", "watch", "update"]),
+            Permission::on_sub::<PersistentVolumeClaim>("status", &["update"]),
+            Permission::on::<StorageClass>(&["get", "list", "watch"]),
+        ],
+        // Upstream runs one claim worker and one volume worker, with no flag.
+        concurrent_syncs: None,
+        build: |cx| {
+            let c = PersistentVolumeBinderController::new(
+                cx.factory,
+                cx.client.clone(),
+                &BinderConfig {
+                    workers: cx.workers,
+                    instance: cx.config.instance.clone(),
+                    record_events: true,
+                    clock: cx.config.clock.clone(),
+                    local_path_dir: cx.config.local_path_dir.clone(),
+                },
+            )
+            .map_err(ManagerError::Handler)?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
         name: RESOURCEQUOTA_CONTROLLER,
         alias: "resourcequota",
         enabled_by_default: true,
@@ -733,6 +784,8 @@ pub struct ControllersConfig {
     pub clock: SharedClock,
     /// The most endpoints one EndpointSlice holds (`--max-endpoints-per-slice`).
     pub max_endpoints_per_slice: usize,
+    /// Where the binder's built-in local-path provisioner puts its volumes.
+    pub local_path_dir: PathBuf,
 }
 
 impl Default for ControllersConfig {
@@ -743,6 +796,7 @@ impl Default for ControllersConfig {
             instance: "capstan".to_string(),
             clock: RealClock::shared(),
             max_endpoints_per_slice: DEFAULT_MAX_ENDPOINTS_PER_SLICE,
+            local_path_dir: PathBuf::from(binder::local_path::DEFAULT_LOCAL_PATH_DIR),
         }
     }
 }

@@ -84,7 +84,8 @@ async fn a_claim_in_use_is_kept_until_its_pod_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bound_volume_is_kept_until_released() {
-    let cluster = Cluster::start(1).await;
+    // Without the binder, which would set right the phases this test sets by hand.
+    let cluster = Cluster::start_selecting(1, &["*", "-persistentvolume-binder-controller"]).await;
     let pvs: Api<PersistentVolume> = Api::all(cluster.client.clone());
     let pv: PersistentVolume = serde_json::from_value(json!({
         "metadata": {"name": "disk"},

@@ -33,6 +33,12 @@ impl ApiWriter for InstantWriter {
     async fn delete_pod(&self, _pod: &Pod) -> Result<(), WriteError> {
         Ok(())
     }
+    async fn pre_bind_write(
+        &self,
+        _write: &capstan_scheduler::framework::PreBindWrite,
+    ) -> Result<String, WriteError> {
+        Ok(String::new())
+    }
 }
 
 fn pod(i: usize) -> Pod {

@@ -325,6 +325,10 @@ pub struct ResolvedProfile {
     pub pre_score: Vec<String>,
     /// Score plugins and weights.
     pub score: Vec<(String, i32)>,
+    /// Reserve plugins in order.
+    pub reserve: Vec<String>,
+    /// PreBind plugins in order.
+    pub pre_bind: Vec<String>,
     /// Arguments by plugin name.
     pub plugin_args: HashMap<String, serde_json::Value>,
 }
@@ -439,6 +443,8 @@ enum Point {
     PostFilter,
     PreScore,
     Score,
+    Reserve,
+    PreBind,
 }
 
 fn implements(name: &str, point: Point) -> Result<bool, FrameworkError> {
@@ -455,6 +461,8 @@ fn implements(name: &str, point: Point) -> Result<bool, FrameworkError> {
         Point::PostFilter => false,
         Point::PreScore => p.as_pre_score().is_some(),
         Point::Score => p.as_score().is_some(),
+        Point::Reserve => p.as_reserve().is_some(),
+        Point::PreBind => p.as_pre_bind().is_some(),
     })
 }
 
@@ -527,6 +535,8 @@ fn resolve_profile(p: &KubeSchedulerProfile) -> Result<ResolvedProfile, ConfigEr
         &custom.filter,
         &custom.pre_score,
         &custom.score,
+        &custom.reserve,
+        &custom.pre_bind,
         &custom.multi_point,
     ] {
         for r in &set.enabled {
@@ -572,6 +582,8 @@ fn resolve_profile(p: &KubeSchedulerProfile) -> Result<ResolvedProfile, ConfigEr
         )?),
         pre_score: names(expand(&multi, &spec(&custom.pre_score), Point::PreScore)?),
         score,
+        reserve: names(expand(&multi, &spec(&custom.reserve), Point::Reserve)?),
+        pre_bind: names(expand(&multi, &spec(&custom.pre_bind), Point::PreBind)?),
         plugin_args,
     })
 }

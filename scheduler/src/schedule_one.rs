@@ -639,8 +639,24 @@ impl GenericScheduler {
         pdbs: &[Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>],
         rng: &mut R,
     ) -> ScheduleOutcome {
+        self.schedule_one_with_state(fwk, pod, snapshot, nominator, pdbs, rng)
+            .0
+    }
+
+    /// [`GenericScheduler::schedule_one`], also returning the cycle's state, which
+    /// the Reserve and PreBind plugins of a scheduled pod read.
+    #[allow(clippy::too_many_arguments)]
+    pub fn schedule_one_with_state<R: Rng + ?Sized>(
+        &mut self,
+        fwk: &Framework,
+        pod: &PodInfo,
+        snapshot: &Snapshot,
+        nominator: &dyn PodNominator,
+        pdbs: &[Arc<k8s_openapi::api::policy::v1::PodDisruptionBudget>],
+        rng: &mut R,
+    ) -> (ScheduleOutcome, CycleState) {
         let mut state = CycleState::new();
-        match self.schedule_pod(fwk, &mut state, pod, snapshot, nominator, rng) {
+        let outcome = match self.schedule_pod(fwk, &mut state, pod, snapshot, nominator, rng) {
             Ok(r) => ScheduleOutcome::Scheduled(r),
             Err(ScheduleError::NoNodesAvailable) => ScheduleOutcome::NoNodes,
             Err(ScheduleError::Internal(s)) => ScheduleOutcome::Error(s),
@@ -673,7 +689,8 @@ impl GenericScheduler {
                     clear_nominations,
                 }
             }
-        }
+        };
+        (outcome, state)
     }
 }
 

@@ -11,12 +11,16 @@ use super::{CONTROLLERS, ControllerDescriptor, ManagerError};
 pub struct ControllerSelection {
     /// `*`, or an upstream name, `-` prefixed when disabled.
     entries: Vec<String>,
+    /// Controllers off by default that `*` turns on here all the same (the embedded
+    /// control plane's own defaults).
+    star_also_enables: Vec<&'static str>,
 }
 
 impl Default for ControllerSelection {
     fn default() -> Self {
         Self {
             entries: vec!["*".to_string()],
+            star_also_enables: Vec::new(),
         }
     }
 }
@@ -52,7 +56,23 @@ impl ControllerSelection {
                 full.to_string()
             });
         }
-        Ok(Self { entries: out })
+        Ok(Self {
+            entries: out,
+            star_also_enables: Vec::new(),
+        })
+    }
+
+    /// This selection where `*` also turns on `names` (upstream names of
+    /// controllers off by default): how `capstan up` runs the controllers a real
+    /// cluster has of its own (`persistentvolume-binder-controller`) unless
+    /// `--controllers` names them with `-`.
+    pub fn with_star_also_enabling(mut self, names: &[&'static str]) -> Self {
+        for name in names {
+            if !self.star_also_enables.contains(name) {
+                self.star_also_enables.push(name);
+            }
+        }
+        self
     }
 
     /// Whether the controller with upstream name `name` runs (false for a name not in
@@ -76,7 +96,7 @@ impl ControllerSelection {
                 star = true;
             }
         }
-        star && controller.enabled_by_default
+        star && (controller.enabled_by_default || self.star_also_enables.contains(&controller.name))
     }
 }
 
@@ -133,6 +153,7 @@ mod tests {
         };
         let select = |entries: &[&str]| ControllerSelection {
             entries: entries.iter().map(|e| e.to_string()).collect(),
+            star_also_enables: Vec::new(),
         };
         assert!(!select(&["*"]).enables(&off));
         assert!(select(&["*", "token-cleaner-controller"]).enables(&off));
@@ -146,5 +167,26 @@ mod tests {
             );
         }
         assert!(!ControllerSelection::default().is_enabled("not-a-controller"));
+    }
+
+    /// `capstan up`'s selection: `*` also turns on the controllers it runs beyond
+    /// upstream's defaults, and `-name` still turns them off.
+    #[test]
+    fn star_may_also_enable_controllers_off_by_default() {
+        let off = ControllerDescriptor {
+            name: "persistentvolume-binder-controller",
+            alias: "persistentvolume-binder",
+            enabled_by_default: false,
+            ..CONTROLLERS[0]
+        };
+        let up = |entries: &[&str]| {
+            ControllerSelection::parse(entries)
+                .unwrap()
+                .with_star_also_enabling(&[off.name])
+        };
+        assert!(up(&["*"]).enables(&off));
+        assert!(!up(&["*", "-persistentvolume-binder-controller"]).enables(&off));
+        assert!(!up(&["replicaset"]).enables(&off), "no star, not on");
+        assert!(!ControllerSelection::parse(&["*"]).unwrap().enables(&off));
     }
 }

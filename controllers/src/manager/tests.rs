@@ -97,12 +97,16 @@ fn workers_come_from_the_config_or_the_flags_default() {
 const UPSTREAM_DISABLED_BY_DEFAULT: &[&str] =
     &["bootstrap-signer-controller", "token-cleaner-controller"];
 
+/// Controllers a real cluster already runs, which capstan beside it must not
+/// duplicate: off by default in `capstan controller-manager`, on in `capstan up`.
+const CLUSTER_OWNS: &[&str] = &[PV_BINDER_CONTROLLER];
+
 #[test]
 fn on_by_default_unless_upstream_has_it_off() {
     for c in CONTROLLERS {
         assert_eq!(
             c.enabled_by_default,
-            !UPSTREAM_DISABLED_BY_DEFAULT.contains(&c.name),
+            !UPSTREAM_DISABLED_BY_DEFAULT.contains(&c.name) && !CLUSTER_OWNS.contains(&c.name),
             "{}",
             c.name
         );

@@ -1,7 +1,7 @@
 //! A controller of one work queue, built: its workers over a reconciler and whether
 //! the informers it reads have synced. Controllers that need nothing more than that
-//! (the volume protection controllers, the endpoints controllers, the ServiceAccount
-//! controller) hand this to the manager.
+//! (the volume protection controllers and the PersistentVolume binder, the endpoints
+//! controllers, the ServiceAccount controller) hand this to the manager.
 
 use capstan_runtime::controller::{Controller, ControllerError, Reconciler, SyncCheck};
 

@@ -9,9 +9,12 @@
 //!   `protectionutil`), and the finalizer list after the change.
 //! - [`pvc_protection`]: `persistentvolumeclaim-protection-controller` — which pods use a
 //!   claim (pure) and its shell on the claim and pod informers.
+//! - [`binder`]: `persistentvolume-binder-controller` — claims bound to volumes, volumes
+//!   provisioned (local path) and reclaimed.
 //! - [`pv_protection`]: `persistentvolume-protection-controller` — whether a volume is in
 //!   use (pure: `Bound`) and its shell on the volume informer.
 
+pub mod binder;
 pub mod protection;
 pub mod pv_protection;
 pub mod pvc_protection;

@@ -145,19 +145,34 @@ impl Cluster {
         Cluster::start_with(nodes, NodeAgentConfig::default().pod_workers).await
     }
 
+    /// [`Cluster::start`] with the controllers `--controllers` selects (`*` and
+    /// `-name` entries).
+    pub async fn start_selecting(nodes: i32, controllers: &[&str]) -> Cluster {
+        let selection = capstan_controllers::manager::ControllerSelection::parse(controllers)
+            .expect("known controllers");
+        let workers = NodeAgentConfig::default().pod_workers;
+        Cluster::start_on(nodes, workers, RealClock::shared(), selection).await
+    }
+
     /// [`Cluster::start`] with `pod_workers` concurrent pod reconciles in the
     /// node agent (the kubelets of all its nodes at once).
     pub async fn start_with(nodes: i32, pod_workers: usize) -> Cluster {
-        Cluster::start_on(nodes, pod_workers, RealClock::shared()).await
+        Cluster::start_on(nodes, pod_workers, RealClock::shared(), Default::default()).await
     }
 
     /// [`Cluster::start`] with the controllers reading `now` from `clock` (a
     /// `FakeClock` the test moves).
     pub async fn start_with_clock(nodes: i32, clock: SharedClock) -> Cluster {
-        Cluster::start_on(nodes, NodeAgentConfig::default().pod_workers, clock).await
+        let workers = NodeAgentConfig::default().pod_workers;
+        Cluster::start_on(nodes, workers, clock, Default::default()).await
     }
 
-    async fn start_on(nodes: i32, pod_workers: usize, clock: SharedClock) -> Cluster {
+    async fn start_on(
+        nodes: i32,
+        pod_workers: usize,
+        clock: SharedClock,
+        selection: capstan_controllers::manager::ControllerSelection,
+    ) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -179,6 +194,7 @@ impl Cluster {
             ..ControlPlaneConfig::default()
         };
         config.controllers.clock = clock;
+        config.controllers.selection = selection;
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");

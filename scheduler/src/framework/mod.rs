@@ -9,7 +9,7 @@ mod runtime;
 
 pub use events::{ActionType, ClusterEvent, EventResource};
 pub use lister::{ClusterLister, StaticLister};
-pub use runtime::{Framework, FrameworkError, NodePluginScores, PluginScore};
+pub use runtime::{Framework, FrameworkError, NodePluginScores, PluginScore, pre_bind_failure};
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -226,6 +226,17 @@ impl NameSet {
     }
 }
 
+impl fmt::Debug for CycleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CycleState")
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 /// Per-pod, per-cycle scratch space shared by the plugins (upstream `CycleState`).
 /// Keys are the plugins' static key strings, a handful per cycle.
 #[derive(Default)]
@@ -358,6 +369,100 @@ pub trait Plugin: Send + Sync {
     fn as_score(&self) -> Option<&dyn ScorePlugin> {
         None
     }
+    /// The Reserve side.
+    fn as_reserve(&self) -> Option<&dyn ReservePlugin> {
+        None
+    }
+    /// The PreBind side.
+    fn as_pre_bind(&self) -> Option<&dyn PreBindPlugin> {
+        None
+    }
+}
+
+/// Holds what the pod will use on its node until it is bound (upstream's
+/// `ReservePlugin`): Reserve runs once a node is chosen, Unreserve when the pod's
+/// scheduling or binding fails afterwards.
+pub trait ReservePlugin: Plugin {
+    /// Reserves for the pod on `node`; a failure sends the pod back to the queue.
+    fn reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &NodeInfo) -> Status;
+    /// Releases what [`ReservePlugin::reserve`] held (must not fail).
+    fn unreserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str);
+}
+
+/// An API write a PreBind plugin asks for before the pod is bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreBindWrite {
+    /// Set an annotation on a PersistentVolumeClaim.
+    AnnotateClaim {
+        /// The claim's namespace.
+        namespace: String,
+        /// The claim's name.
+        name: String,
+        /// The annotation's key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// Update a PersistentVolume to this object (its resourceVersion guards the
+    /// write).
+    UpdateVolume(Box<k8s_openapi::api::core::v1::PersistentVolume>),
+}
+
+impl PreBindWrite {
+    /// The written object, as [`WrittenVersions`] files it: `pvc/<ns>/<name>` or
+    /// `pv/<name>`.
+    pub fn object(&self) -> String {
+        match self {
+            PreBindWrite::AnnotateClaim {
+                namespace, name, ..
+            } => format!("pvc/{namespace}/{name}"),
+            PreBindWrite::UpdateVolume(pv) => {
+                format!("pv/{}", pv.metadata.name.as_deref().unwrap_or(""))
+            }
+        }
+    }
+}
+
+/// The resourceVersions the shell's PreBind writes returned, by
+/// [`PreBindWrite::object`]: a cached object older than its write is not looked at
+/// yet (upstream compares them the same way).
+pub type WrittenVersions = std::collections::HashMap<String, String>;
+
+/// Whether `cached` (a resourceVersion from the informer's cache) is older than
+/// `written`; versions that are not numbers compare as not older.
+pub fn older_than_written(cached: Option<&str>, written: Option<&String>) -> bool {
+    match (
+        cached.and_then(|c| c.parse::<u64>().ok()),
+        written.and_then(|w| w.parse::<u64>().ok()),
+    ) {
+        (Some(c), Some(w)) => c < w,
+        _ => false,
+    }
+}
+
+/// Prepares the cluster for the pod's binding (upstream's `PreBindPlugin`), split
+/// into what to write ([`PreBindPlugin::pre_bind`], performed by the shell) and
+/// whether the pod may be bound yet ([`PreBindPlugin::ready_to_bind`], polled by the
+/// shell until [`PreBindPlugin::bind_timeout`]).
+pub trait PreBindPlugin: Plugin {
+    /// The writes to make before the pod is bound to `node`.
+    fn pre_bind(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+    ) -> Result<Vec<PreBindWrite>, Status>;
+    /// Whether the pod may be bound now (`Ok(false)`: not yet); an error fails the
+    /// binding.
+    fn ready_to_bind(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+        written: &WrittenVersions,
+    ) -> Result<bool, Status>;
+    /// How long the shell waits for [`PreBindPlugin::ready_to_bind`].
+    fn bind_timeout(&self) -> std::time::Duration;
 }
 
 /// Computes per-pod state before filtering; may restrict nodes or reject the pod.

@@ -56,6 +56,15 @@ pub struct NodePluginScores {
     pub total_score: i64,
 }
 
+/// A PreBind failure as upstream reports it: `running PreBind plugin "X": …`.
+pub fn pre_bind_failure(plugin: &'static str, s: &Status) -> Status {
+    Status::new(
+        Code::Error,
+        format!("running PreBind plugin {plugin:?}: {}", s.message()),
+    )
+    .with_plugin(plugin)
+}
+
 /// A profile's plugins, ready to run.
 pub struct Framework {
     profile_name: String,
@@ -63,6 +72,8 @@ pub struct Framework {
     filter: Vec<Arc<dyn Plugin>>,
     pre_score: Vec<Arc<dyn Plugin>>,
     score: Vec<(Arc<dyn Plugin>, i64)>,
+    reserve: Vec<Arc<dyn Plugin>>,
+    pre_bind: Vec<Arc<dyn Plugin>>,
     preemption: bool,
     percentage_of_nodes_to_score: Option<i32>,
     events: HashMap<&'static str, Vec<ClusterEvent>>,
@@ -110,6 +121,8 @@ impl Framework {
             filter: Vec::new(),
             pre_score: Vec::new(),
             score: Vec::new(),
+            reserve: Vec::new(),
+            pre_bind: Vec::new(),
             preemption: profile.post_filter.iter().any(|n| n == DEFAULT_PREEMPTION),
             percentage_of_nodes_to_score: profile.percentage_of_nodes_to_score,
             events: HashMap::new(),
@@ -144,6 +157,16 @@ impl Framework {
             check(&p, p.as_score().is_some(), "Score")?;
             fw.score.push((p, if *w == 0 { 1 } else { *w as i64 }));
         }
+        for n in &profile.reserve {
+            let p = get(n)?;
+            check(&p, p.as_reserve().is_some(), "Reserve")?;
+            fw.reserve.push(p);
+        }
+        for n in &profile.pre_bind {
+            let p = get(n)?;
+            check(&p, p.as_pre_bind().is_some(), "PreBind")?;
+            fw.pre_bind.push(p);
+        }
         for p in instances.values() {
             fw.events.insert(p.name(), p.events_to_register());
         }
@@ -173,6 +196,85 @@ impl Framework {
     /// Score plugins and their weights.
     pub fn score_plugins(&self) -> impl Iterator<Item = (&'static str, i64)> + '_ {
         self.score.iter().map(|(p, w)| (p.name(), *w))
+    }
+
+    /// Runs the Reserve plugins in order for the pod on `node` (upstream's
+    /// `RunReservePluginsReserve`); on a failure, the status names the plugin and the
+    /// caller runs [`Framework::run_unreserve`].
+    pub fn run_reserve(&self, state: &mut CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        for p in &self.reserve {
+            let Some(r) = p.as_reserve() else { continue };
+            let s = r.reserve(state, pod, node);
+            if !s.is_success() {
+                let msg = format!("running Reserve plugin {:?}: {}", p.name(), s.message());
+                return Status::new(s.code(), msg).with_plugin(p.name());
+            }
+        }
+        Status::success()
+    }
+
+    /// Runs the Unreserve side of the Reserve plugins in reverse order.
+    pub fn run_unreserve(&self, state: &mut CycleState, pod: &PodInfo, node: &str) {
+        for p in self.reserve.iter().rev() {
+            if let Some(r) = p.as_reserve() {
+                r.unreserve(state, pod, node);
+            }
+        }
+    }
+
+    /// Whether any PreBind plugin runs.
+    pub fn has_pre_bind(&self) -> bool {
+        !self.pre_bind.is_empty()
+    }
+
+    /// The PreBind plugins' writes, in plugin order; a failure names the plugin as
+    /// upstream's `RunPreBindPlugins` does.
+    pub fn run_pre_bind(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+    ) -> Result<Vec<(&'static str, super::PreBindWrite)>, Status> {
+        let mut writes = Vec::new();
+        for p in &self.pre_bind {
+            let Some(b) = p.as_pre_bind() else { continue };
+            let mine = b
+                .pre_bind(state, pod, node)
+                .map_err(|s| pre_bind_failure(p.name(), &s))?;
+            writes.extend(mine.into_iter().map(|w| (p.name(), w)));
+        }
+        Ok(writes)
+    }
+
+    /// The first PreBind plugin that does not let the pod be bound yet (`None`:
+    /// every one does).
+    pub fn pre_bind_ready(
+        &self,
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &str,
+        written: &super::WrittenVersions,
+    ) -> Result<Option<&'static str>, Status> {
+        for p in &self.pre_bind {
+            let Some(b) = p.as_pre_bind() else { continue };
+            if !b
+                .ready_to_bind(state, pod, node, written)
+                .map_err(|s| pre_bind_failure(p.name(), &s))?
+            {
+                return Ok(Some(p.name()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The longest bind timeout of the PreBind plugins.
+    pub fn pre_bind_timeout(&self) -> std::time::Duration {
+        self.pre_bind
+            .iter()
+            .filter_map(|p| p.as_pre_bind())
+            .map(|b| b.bind_timeout())
+            .max()
+            .unwrap_or_default()
     }
 
     /// Filter plugin names in order.

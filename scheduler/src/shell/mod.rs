@@ -26,10 +26,13 @@ pub use informers::{
 };
 pub use writer::{ApiWriter, KubeWriter, WriteError};
 
-use crate::cache::{Cache, PodInfo, namespaced_name, pod_key};
+use crate::cache::{Cache, NodeInfo, PodInfo, namespaced_name, pod_key};
 use crate::config::{ConfigError, KubeSchedulerConfiguration, UPSTREAM_DEFAULT_SCHEDULER_NAME};
 use crate::framework::events::node_update_actions;
-use crate::framework::{ActionType, ClusterEvent, ClusterLister, EventResource, Framework};
+use crate::framework::{
+    ActionType, ClusterEvent, ClusterLister, CycleState, EventResource, Framework, Status,
+    WrittenVersions, pre_bind_failure,
+};
 use crate::metrics::{self, PendingPodsCollector, SchedulerMetrics};
 use crate::queue::{QueueConfig, SchedulingQueue};
 use crate::schedule_one::{ERR_NO_NODES_AVAILABLE, GenericScheduler, ScheduleOutcome};
@@ -116,6 +119,17 @@ fn assumed_pod(pod: &Pod, host: &str) -> Pod {
         spec,
         status: pod.status.clone(),
     }
+}
+
+/// How often a pod's binding looks again whether its PreBind plugins are satisfied
+/// (upstream's `checkBindings` poll interval).
+pub const PRE_BIND_POLL: Duration = Duration::from_secs(1);
+
+/// A scheduled pod's node, with the node's info (for Reserve) and its cycle's state.
+struct Chosen {
+    host: String,
+    node: Option<Arc<NodeInfo>>,
+    state: CycleState,
 }
 
 /// The scheduler: cache, queue, one framework per profile, and the writer.
@@ -415,17 +429,25 @@ impl<W: ApiWriter> Scheduler<W> {
         } else {
             Vec::new()
         };
-        let outcome = {
+        let (outcome, state) = {
             let mut algo = self.algorithm.lock();
             let mut rng = self.rng.lock();
-            algo.schedule_one(&fwk, &pod_info, &snapshot, &*self.queue, &pdbs, &mut *rng)
+            algo.schedule_one_with_state(&fwk, &pod_info, &snapshot, &*self.queue, &pdbs, &mut *rng)
+        };
+        let chosen = match &outcome {
+            ScheduleOutcome::Scheduled(r) => snapshot.get(&r.suggested_host).cloned(),
+            _ => None,
         };
         // Release the snapshot before assuming, so the cache updates its node list in place.
         drop(snapshot);
         match outcome {
             ScheduleOutcome::Scheduled(r) => self.assume_and_bind(
                 &pod_info,
-                r.suggested_host,
+                Chosen {
+                    host: r.suggested_host,
+                    node: chosen,
+                    state,
+                },
                 start,
                 fwk.clone(),
                 qpi.attempts,
@@ -498,12 +520,17 @@ impl<W: ApiWriter> Scheduler<W> {
     fn assume_and_bind(
         self: &Arc<Self>,
         pod_info: &Arc<PodInfo>,
-        host: String,
+        chosen: Chosen,
         start: tokio::time::Instant,
         fwk: Arc<Framework>,
         attempts: u32,
         first_attempt: Option<tokio::time::Instant>,
     ) {
+        let Chosen {
+            host,
+            node,
+            mut state,
+        } = chosen;
         let pod = &pod_info.pod;
         let key = pod_info.key.as_str();
         let assumed = assumed_pod(pod, &host);
@@ -514,15 +541,54 @@ impl<W: ApiWriter> Scheduler<W> {
             self.queue.add_unschedulable(key, BTreeSet::new());
             return;
         }
+        // Reserve (upstream: right after assuming); a failure undoes both.
+        if let Some(node) = &node {
+            let reserved = fwk.run_reserve(&mut state, pod_info, node);
+            if !reserved.is_success() {
+                fwk.run_unreserve(&mut state, pod_info, &host);
+                let _ = self.cache.lock().forget_pod(key);
+                self.queue.assigned_pod_deleted();
+                let plugins = reserved.plugin().into_iter().collect();
+                self.queue.add_unschedulable(key, plugins);
+                self.spawn_failure_writes(
+                    pod.clone(),
+                    if reserved.is_rejected() {
+                        REASON_UNSCHEDULABLE
+                    } else {
+                        REASON_SCHEDULER_ERROR
+                    },
+                    reserved.message(),
+                    None,
+                    Vec::new(),
+                    Vec::new(),
+                    String::new(),
+                );
+                return;
+            }
+        }
         self.queue.delete_nominated_pod(key);
         let this = self.clone();
+        let pod_info = pod_info.clone();
         let pod = pod.clone();
         let key = key.to_string();
         self.start_write();
         tokio::spawn(async move {
-            let slot = this.write_slots.clone().acquire_owned().await;
-            let bound = this.writer.bind(&pod, &host).await;
-            drop(slot);
+            // PreBind, then the binding itself; either failing fails the cycle.
+            let bound = match this.pre_bind(&fwk, &state, &pod_info, &host).await {
+                Ok(()) => {
+                    let slot = this.write_slots.clone().acquire_owned().await;
+                    let bound = this.writer.bind(&pod, &host).await;
+                    drop(slot);
+                    bound.map_err(|e| {
+                        let not_found = matches!(e, WriteError::NotFound(_));
+                        (format!("Binding rejected: {e}"), not_found)
+                    })
+                }
+                Err(status) => Err((status.message(), false)),
+            };
+            if bound.is_err() {
+                fwk.run_unreserve(&mut state, &pod_info, &host);
+            }
             let profile = fwk.profile_name();
             match bound {
                 Ok(()) => {
@@ -548,7 +614,7 @@ impl<W: ApiWriter> Scheduler<W> {
                     let msg = format!("Successfully assigned {} to {host}", namespaced_name(&pod));
                     this.event(&pod, EventType::Normal, "Scheduled", &msg, "Binding");
                 }
-                Err(e) => {
+                Err((msg, not_found)) => {
                     if let Some(m) = SchedulerMetrics::global() {
                         m.schedule_attempts
                             .with_label_values(&[metrics::ERROR, profile])
@@ -557,12 +623,11 @@ impl<W: ApiWriter> Scheduler<W> {
                             .with_label_values(&[metrics::ERROR, profile])
                             .observe(start.elapsed().as_secs_f64());
                     }
-                    tracing::warn!(pod = %namespaced_name(&pod), node = %host, error = %e, "binding failed");
+                    tracing::warn!(pod = %namespaced_name(&pod), node = %host, error = %msg, "binding failed");
                     let _ = this.cache.lock().forget_pod(&key);
                     this.queue.add_unschedulable(&key, BTreeSet::new());
                     // The assumed pod's room is free again.
                     this.queue.assigned_pod_deleted();
-                    let msg = format!("Binding rejected: {e}");
                     this.event(
                         &pod,
                         EventType::Warning,
@@ -570,7 +635,7 @@ impl<W: ApiWriter> Scheduler<W> {
                         &msg,
                         "Scheduling",
                     );
-                    if !matches!(e, WriteError::NotFound(_))
+                    if !not_found
                         && let Some(patch) = writer::pod_scheduled_failure_patch(
                             &pod,
                             REASON_SCHEDULER_ERROR,
@@ -650,6 +715,48 @@ impl<W: ApiWriter> Scheduler<W> {
             drop(slot);
             this.end_write();
         });
+    }
+
+    /// The PreBind plugins' phase for a pod bound to `host` (upstream's
+    /// `RunPreBindPlugins`): their writes, each in a write slot, then a wait, polling
+    /// every [`PRE_BIND_POLL`], until they let the pod be bound or their
+    /// [`Framework::pre_bind_timeout`] passes.
+    async fn pre_bind(
+        &self,
+        fwk: &Framework,
+        state: &CycleState,
+        pod: &PodInfo,
+        host: &str,
+    ) -> Result<(), Status> {
+        if !fwk.has_pre_bind() {
+            return Ok(());
+        }
+        let writes = fwk.run_pre_bind(state, pod, host)?;
+        let mut written = WrittenVersions::new();
+        for (plugin, write) in writes {
+            let version = {
+                let _slot = self.write_slots.acquire().await;
+                self.writer.pre_bind_write(&write).await
+            }
+            .map_err(|e| {
+                pre_bind_failure(plugin, &Status::error(format!("binding volumes: {e}")))
+            })?;
+            written.insert(write.object(), version);
+        }
+        let deadline = tokio::time::Instant::now() + fwk.pre_bind_timeout();
+        loop {
+            let Some(waiting) = fwk.pre_bind_ready(state, pod, host, &written)? else {
+                return Ok(());
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(pre_bind_failure(
+                    waiting,
+                    &Status::error("binding volumes: context deadline exceeded"),
+                ));
+            }
+            tokio::time::sleep(PRE_BIND_POLL.min(deadline - now)).await;
+        }
     }
 
     /// Patches a pod's status in a write slot of its own.

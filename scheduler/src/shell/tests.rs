@@ -18,6 +18,7 @@ struct FakeWriter {
     patches: Mutex<Vec<(String, Value)>>,
     deletes: Mutex<Vec<String>>,
     fail_binds: Mutex<Vec<String>>,
+    pre_bind_writes: Mutex<Vec<crate::framework::PreBindWrite>>,
 }
 
 fn name(p: &Pod) -> String {
@@ -41,6 +42,13 @@ impl ApiWriter for Arc<FakeWriter> {
     async fn delete_pod(&self, pod: &Pod) -> Result<(), WriteError> {
         self.deletes.lock().push(name(pod));
         Ok(())
+    }
+    async fn pre_bind_write(
+        &self,
+        write: &crate::framework::PreBindWrite,
+    ) -> Result<String, WriteError> {
+        self.pre_bind_writes.lock().push(write.clone());
+        Ok("1".into())
     }
 }
 

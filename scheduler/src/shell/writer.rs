@@ -5,12 +5,16 @@
 use std::future::Future;
 
 use capstan_runtime::errors;
-use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod, PodCondition};
+use k8s_openapi::api::core::v1::{
+    Binding, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod, PodCondition,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+
+use crate::framework::PreBindWrite;
 
 /// Upstream's limit on condition and event messages (`noteLengthLimit`).
 pub const NOTE_LENGTH_LIMIT: usize = 1024;
@@ -47,6 +51,12 @@ pub trait ApiWriter: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), WriteError>> + Send;
     /// Deletes a pod.
     fn delete_pod(&self, pod: &Pod) -> impl Future<Output = Result<(), WriteError>> + Send;
+    /// Performs a PreBind plugin's write; returns the written object's
+    /// resourceVersion.
+    fn pre_bind_write(
+        &self,
+        write: &PreBindWrite,
+    ) -> impl Future<Output = Result<String, WriteError>> + Send;
 }
 
 /// [`ApiWriter`] over a `kube::Client`.
@@ -113,6 +123,36 @@ impl ApiWriter for KubeWriter {
             .await
             .map(|_| ())
             .map_err(api_err)
+    }
+
+    async fn pre_bind_write(&self, write: &PreBindWrite) -> Result<String, WriteError> {
+        let written = match write {
+            PreBindWrite::AnnotateClaim {
+                namespace,
+                name,
+                key,
+                value,
+            } => {
+                let patch = json!({"metadata": {"annotations": {key: value}}});
+                Api::<PersistentVolumeClaim>::namespaced(self.client.clone(), namespace)
+                    .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(api_err)?
+                    .metadata
+            }
+            PreBindWrite::UpdateVolume(pv) => {
+                Api::<PersistentVolume>::all(self.client.clone())
+                    .replace(
+                        pv.metadata.name.as_deref().unwrap_or(""),
+                        &PostParams::default(),
+                        pv,
+                    )
+                    .await
+                    .map_err(api_err)?
+                    .metadata
+            }
+        };
+        Ok(written.resource_version.unwrap_or_default())
     }
 }
 

@@ -85,7 +85,10 @@ pub fn new_plugin(
         noderesources::BALANCED_NAME => Arc::new(noderesources::BalancedAllocation::new(
             parse_args(name, args)?,
         )),
-        volume_binding::NAME => Arc::new(volume_binding::VolumeBinding::new(lister)),
+        volume_binding::NAME => Arc::new(volume_binding::VolumeBinding::with_args(
+            lister,
+            parse_args(name, args)?,
+        )),
         pod_topology_spread::NAME => Arc::new(pod_topology_spread::PodTopologySpread::new(
             parse_args(name, args)?,
             lister,
