@@ -1,7 +1,8 @@
-//! The control plane of `capstan up` around any API server: the workload controllers,
-//! the scheduler (profiles `capstan-scheduler` and `default-scheduler`, no leader
-//! election) and the node agent serving NodePools (CRD installed, a `default` pool of
-//! 3 sim nodes), each a task of this process with a client of its own.
+//! The control plane of `capstan up` around any API server: the workload controllers
+//! and the scheduler (profiles `capstan-scheduler` and `default-scheduler`), each
+//! holding its upstream Lease (`kube-controller-manager`, `kube-scheduler`) while it
+//! runs, and the node agent serving NodePools (CRD installed, a `default` pool of 3 sim
+//! nodes), each a task of this process with a client of its own.
 //!
 //! [`ControlPlane`] is the one bootstrap of an embedded control plane: `capstan up`
 //! starts it around its API server, the controllers' scenario tests and the e2e suite
@@ -15,6 +16,9 @@ use capstan_controllers::manager::{ManagerError, PV_BINDER_CONTROLLER, run_contr
 use capstan_controllers::volume::binder::local_path::LOCAL_PATH_PROVISIONER;
 use capstan_node_agent::{NodeAgentConfig, NodeAgentError, NodePool, NodePoolSpec, run_node_agent};
 use capstan_runtime::errors::is_already_exists;
+use capstan_runtime::leader::{
+    LeaderElectionConfig, LeaderElectionError, LeaderElector, unique_identity,
+};
 use capstan_scheduler::config::{ConfigError, KubeSchedulerConfiguration};
 use capstan_scheduler::shell::{SchedulerError, run_scheduler};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -101,6 +105,14 @@ pub enum UpError {
     /// [`ControlPlane::start_controllers`] was asked while they run.
     #[error("the controllers are already running")]
     ControllersRunning,
+    /// A component's leader election could not start, or its Lease was lost.
+    #[error("{component}'s leader election: {source}")]
+    Election {
+        /// Which component.
+        component: &'static str,
+        /// What went wrong.
+        source: LeaderElectionError,
+    },
     /// A component's task panicked.
     #[error("the {component} task failed: {source}")]
     Task {
@@ -268,13 +280,15 @@ impl RunningControllers {
             let stop = stop.clone();
             async move {
                 let client = Client::try_from(client_config).map_err(UpError::Client)?;
-                let stopped = stop.cancelled_owned();
-                logged(
-                    "controllers",
-                    run_controllers(client, &controllers, stopped),
-                )
-                .await?;
-                Ok::<(), UpError>(())
+                let lease_client = client.clone();
+                let controllers = &controllers;
+                leading(lease_client, CONTROLLER_MANAGER_LEASE, stop, |leading| {
+                    logged(
+                        "controllers",
+                        run_controllers(client, controllers, leading.cancelled_owned()),
+                    )
+                })
+                .await
             }
         };
         let (task, runtime) = match config.controllers_runtime {
@@ -325,7 +339,7 @@ pub struct ControlPlane {
     started: Box<Started>,
     stop: CancellationToken,
     controllers: Option<Box<RunningControllers>>,
-    scheduler: JoinHandle<Result<(), SchedulerError>>,
+    scheduler: JoinHandle<Result<(), UpError>>,
     agent: JoinHandle<Result<(), NodeAgentError>>,
 }
 
@@ -342,9 +356,9 @@ impl ControlPlane {
     }
 
     /// Installs the NodePool CRD, the configured pool of sim nodes and the default
-    /// StorageClass, then starts the controllers (no client rate limit, no election;
-    /// `*` also enabling [`EMBEDDED_CONTROLLERS`]), the scheduler
-    /// ([`SCHEDULER_CONFIG`]) and the node agent, each with its own client of
+    /// StorageClass, then starts the controllers (no client rate limit; `*` also
+    /// enabling [`EMBEDDED_CONTROLLERS`]) and the scheduler ([`SCHEDULER_CONFIG`]), each
+    /// leading its Lease, and the node agent, each with its own client of
     /// `client_config`'s API server. A component that fails logs its error at once
     /// and reports it from [`ControlPlane::stop`].
     pub async fn start_with(
@@ -365,10 +379,21 @@ impl ControlPlane {
         let scheduler_config = scheduler_config()?;
         let stop = CancellationToken::new();
         let controllers = RunningControllers::start(&client_config, &config, stop.child_token())?;
-        let scheduler = tokio::spawn(logged(
-            "scheduler",
-            run_scheduler(client()?, scheduler_config, stop.clone().cancelled_owned()),
-        ));
+        let scheduler = {
+            let client = client()?;
+            let lease_client = client.clone();
+            tokio::spawn(leading(
+                lease_client,
+                SCHEDULER_LEASE,
+                stop.clone(),
+                move |leading| {
+                    logged(
+                        "scheduler",
+                        run_scheduler(client, scheduler_config, leading.cancelled_owned()),
+                    )
+                },
+            ))
+        };
         let agent = tokio::spawn(logged(
             "node agent",
             run_node_agent(
@@ -440,6 +465,46 @@ impl ControlPlane {
 /// How long [`ControlPlane::kill_controllers`] waits for the controllers' runtime to
 /// drop its tasks.
 const KILL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The Lease the embedded controllers hold while they run (kube-controller-manager's).
+pub const CONTROLLER_MANAGER_LEASE: &str = "kube-controller-manager";
+/// The Lease the embedded scheduler holds while it runs (kube-scheduler's).
+pub const SCHEDULER_LEASE: &str = "kube-scheduler";
+
+/// Runs `component` while it leads the Lease `kube-system/<lease>`, as kind's
+/// kube-controller-manager and kube-scheduler run, so the API server's
+/// `componentstatuses` (which reads those Leases) reports the embedded components'
+/// real health: held and renewed while they run, released when they stop, left to
+/// expire if the process dies. With a fresh API server the Lease is free, so the
+/// component starts at once; `stop` ends it and releases the Lease.
+async fn leading<E, Fut>(
+    client: Client,
+    lease: &'static str,
+    stop: CancellationToken,
+    component: impl FnOnce(CancellationToken) -> Fut,
+) -> Result<(), UpError>
+where
+    E: Into<UpError>,
+    Fut: Future<Output = Result<(), E>>,
+{
+    let election = |source| UpError::Election {
+        component: lease,
+        source,
+    };
+    let config = LeaderElectionConfig {
+        release_on_cancel: true,
+        ..LeaderElectionConfig::new("kube-system", lease, &unique_identity())
+    };
+    let elector = LeaderElector::new(client, config).map_err(election)?;
+    let mut result = None;
+    elector
+        .run(stop, |leading| async {
+            result = Some(component(leading).await);
+        })
+        .await
+        .map_err(election)?;
+    result.map_or(Ok(()), |r| r.map_err(Into::into))
+}
 
 /// Runs a component, logging its error when it stops with one.
 async fn logged<E: std::fmt::Display>(

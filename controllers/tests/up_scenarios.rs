@@ -904,3 +904,73 @@ async fn killing_the_controllers_mid_rollout_of_200_replicas_is_safe() {
     drop((watch, rss));
     cluster.stop().await;
 }
+
+/// The JSON document kubectl printed, before the deprecation warning it writes
+/// after it.
+fn leading_json(out: &str) -> Result<serde_json::Value, String> {
+    serde_json::Deserializer::from_str(out)
+        .into_iter::<serde_json::Value>()
+        .next()
+        .ok_or_else(|| format!("no JSON in {out}"))?
+        .map_err(|e| format!("{e}: {out}"))
+}
+
+/// The health `kubectl get componentstatuses` shows for the embedded control plane
+/// (`name` → the `Healthy` condition's status).
+async fn component_health(cluster: &Cluster) -> Result<BTreeMap<String, String>, String> {
+    let (ok, out) = kubectl(&cluster.server, &["get", "componentstatuses", "-o", "json"]).await;
+    if !ok {
+        return Err(out);
+    }
+    let list = leading_json(&out)?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let name = c["metadata"]["name"].as_str().unwrap_or("").to_string();
+            let healthy = c["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|cond| cond["type"] == "Healthy")
+                .and_then(|cond| cond["status"].as_str())
+                .unwrap_or("")
+                .to_string();
+            (name, healthy)
+        })
+        .collect())
+}
+
+/// The embedded scheduler and controllers hold kube-scheduler's and
+/// kube-controller-manager's Leases while they run, as kind's do, so
+/// `kubectl get componentstatuses` reports them healthy (upstream reads the
+/// same Leases); once they stop, the released Leases make them unhealthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn componentstatuses_report_the_running_scheduler_and_controllers() {
+    let cluster = Cluster::start(1).await;
+    let healthy =
+        |h: &BTreeMap<String, String>, name: &str| h.get(name).map(String::as_str) == Some("True");
+    let health = eventually("scheduler and controller-manager healthy", || async {
+        let h = component_health(&cluster).await?;
+        (healthy(&h, "scheduler") && healthy(&h, "controller-manager"))
+            .then_some(h.clone())
+            .ok_or_else(|| format!("{h:?}"))
+    })
+    .await;
+    assert!(healthy(&health, "etcd-0"), "{health:?}");
+    let server = cluster.stop_control_plane().await;
+    let (ok, out) = kubectl(&server, &["get", "componentstatuses", "-o", "json"]).await;
+    assert!(ok, "{out}");
+    let list = leading_json(&out).expect("json");
+    for name in ["scheduler", "controller-manager"] {
+        let item = list["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|c| c["metadata"]["name"] == name))
+            .unwrap_or_else(|| panic!("{name} listed: {out}"));
+        assert_eq!(
+            item["conditions"][0]["status"], "False",
+            "{name} after stop: {out}"
+        );
+    }
+}

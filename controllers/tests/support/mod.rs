@@ -293,10 +293,17 @@ impl Cluster {
     /// Stops everything, the controllers gracefully, and checks every component
     /// ended without error.
     pub async fn stop(self) {
+        self.stop_control_plane().await;
+    }
+
+    /// [`Cluster::stop`], keeping the API server running: answers it, for a test
+    /// that looks at what stopping the components leaves behind.
+    pub async fn stop_control_plane(self) -> TestServer {
         tokio::time::timeout(Duration::from_secs(120), self.plane.stop())
             .await
             .expect("the control plane stops in time")
             .expect("the control plane stops cleanly");
+        self.server
     }
 }
 
