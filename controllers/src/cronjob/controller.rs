@@ -5,15 +5,14 @@
 //! replacement and creation of Jobs, the status write — then requeueing the
 //! CronJob for its next scheduled time.
 
+use crate::util::queued::QueuedController;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::errors;
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::informer::{
@@ -356,10 +355,7 @@ impl Default for CronJobControllerConfig {
 
 /// kube-controller-manager's CronJob controller on a shared informer factory.
 /// Start the factory (before or after building) and [`run`](Self::run).
-pub struct CronJobController {
-    controller: Controller<CronJobReconciler>,
-    synced: SyncCheck,
-}
+pub type CronJobController = QueuedController<CronJobReconciler>;
 
 impl CronJobController {
     /// Builds the controller: takes the CronJob and Job informers from
@@ -427,26 +423,7 @@ impl CronJobController {
                     h3.queue.add(ObjectKey::of(&**gone.last_state()));
                 }),
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the informer caches this controller reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// The CronJob work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
-    /// Runs the workers until `shutdown` completes (waiting for the caches to
-    /// sync first).
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

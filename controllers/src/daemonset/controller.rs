@@ -4,14 +4,13 @@
 //! reconcile doing what upstream's `syncDaemonSet` does with the pure steps of
 //! [`super::plan`] and [`super::status`].
 
+use crate::util::queued::QueuedController;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::informer::{
@@ -397,10 +396,7 @@ impl Default for DaemonSetControllerConfig {
 
 /// kube-controller-manager's DaemonSet controller on a shared informer
 /// factory. Start the factory (before or after building) and [`run`](Self::run).
-pub struct DaemonSetController {
-    controller: Controller<DaemonSetReconciler>,
-    synced: SyncCheck,
-}
+pub type DaemonSetController = QueuedController<DaemonSetReconciler>;
 
 impl DaemonSetController {
     /// Builds the controller: takes the DaemonSet, Pod, Node and
@@ -465,26 +461,7 @@ impl DaemonSetController {
             &node_informer,
             &revision_informer,
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the informer caches this controller reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// The DaemonSet work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
-    /// Runs the workers until `shutdown` completes (waiting for the caches to
-    /// sync first).
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

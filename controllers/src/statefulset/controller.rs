@@ -7,15 +7,14 @@
 //! [`plan_sync`](super::plan::plan_sync), performs, writes the status and
 //! truncates the history.
 
+use crate::util::queued::QueuedController;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::informer::{
     CONTROLLER_UID_INDEX, DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX,
     SharedInformer, SharedInformerFactory,
@@ -275,10 +274,7 @@ impl Default for StatefulSetControllerConfig {
 
 /// kube-controller-manager's StatefulSet controller on a shared informer factory.
 /// Start the factory (before or after building) and [`run`](Self::run).
-pub struct StatefulSetController {
-    controller: Controller<StatefulSetReconciler>,
-    synced: SyncCheck,
-}
+pub type StatefulSetController = QueuedController<StatefulSetReconciler>;
 
 impl StatefulSetController {
     /// Builds the controller: takes the StatefulSet, Pod, PersistentVolumeClaim
@@ -338,26 +334,7 @@ impl StatefulSetController {
             queue: controller.queue(),
         }
         .register(&set_informer, &pod_informer)?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the informer caches this controller reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// The work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
-    /// Runs the workers until `shutdown` completes (waiting for the caches to
-    /// sync first).
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

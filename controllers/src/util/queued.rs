@@ -22,6 +22,11 @@ impl<R: Reconciler> QueuedController<R> {
         self.synced.clone()
     }
 
+    /// The work queue (for tests and metrics).
+    pub fn queue(&self) -> capstan_runtime::queue::WorkQueue<capstan_runtime::ObjectKey> {
+        self.controller.queue()
+    }
+
     /// The reconciler (for tests).
     pub fn reconciler(&self) -> &std::sync::Arc<R> {
         self.controller.reconciler()
