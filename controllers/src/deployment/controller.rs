@@ -7,14 +7,13 @@
 //! control, then [`plan_deployment`](super::plan_deployment) and
 //! [`DeploymentActions::perform`].
 
+use crate::util::queued::QueuedController;
 use std::sync::Arc;
 
 use capstan_labels::is_empty_label_selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::events::Recorder;
 use capstan_runtime::informer::{
     CONTROLLER_UID_INDEX, DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX,
@@ -152,10 +151,7 @@ impl Default for DeploymentControllerConfig {
 
 /// kube-controller-manager's Deployment controller, built on a shared informer
 /// factory. Start the factory (before or after building) and [`run`](Self::run).
-pub struct DeploymentController {
-    controller: Controller<DeploymentReconciler>,
-    synced: SyncCheck,
-}
+pub type DeploymentController = QueuedController<DeploymentReconciler>;
 
 impl DeploymentController {
     /// Builds the controller: takes the Deployment, ReplicaSet and Pod informers
@@ -199,26 +195,7 @@ impl DeploymentController {
             &pod_informer,
             &controller.queue(),
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the informer caches this controller reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// The work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
-    /// Runs the workers until `shutdown` completes (waiting for the caches to
-    /// sync first).
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

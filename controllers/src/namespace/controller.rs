@@ -4,14 +4,13 @@
 //! runs one [`NamespacedResourcesDeleter::delete`] pass, looking again after
 //! `estimate/2 + 1` seconds while content remains and with backoff on errors.
 
+use crate::util::queued::QueuedController;
 use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use capstan_runtime::queue::{
     BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, WorkQueue,
@@ -77,10 +76,7 @@ impl Reconciler for NamespaceReconciler {
 }
 
 /// kube-controller-manager's namespace controller (`namespace-controller`).
-pub struct NamespaceController {
-    controller: Controller<NamespaceReconciler>,
-    synced: SyncCheck,
-}
+pub type NamespaceController = QueuedController<NamespaceReconciler>;
 
 impl NamespaceController {
     /// Builds the controller on `factory`'s Namespace informer, writing through
@@ -119,25 +115,7 @@ impl NamespaceController {
                 .on_add(move |ns: Arc<Namespace>, _| enqueue(&q1, &ns, grace))
                 .on_update(move |_, ns: Arc<Namespace>| enqueue(&q2, &ns, grace)),
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the Namespace informer has synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// The work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
-    /// Runs the workers until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

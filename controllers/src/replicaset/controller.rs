@@ -6,13 +6,12 @@
 //! match, release owned pods that stopped matching), then
 //! [`plan_sync`](super::plan_sync) and [`ReplicaSetActions::perform`].
 
+use crate::util::queued::QueuedController;
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::events::Recorder;
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::informer::{
@@ -244,10 +243,7 @@ impl Default for ReplicaSetControllerConfig {
 /// [`ReplicaSet`] by default; a ReplicationController makes it the replication
 /// manager), built on a shared informer factory. Start the factory (before or
 /// after building) and [`run`](Self::run).
-pub struct ReplicaSetController<R: ReplicaSetLike = ReplicaSet> {
-    controller: Controller<ReplicaSetReconciler<R>>,
-    synced: SyncCheck,
-}
+pub type ReplicaSetController<R = ReplicaSet> = QueuedController<ReplicaSetReconciler<R>>;
 
 impl<R: ReplicaSetLike> ReplicaSetController<R> {
     /// Builds the controller: takes the `R` and Pod informers from `factory`
@@ -296,26 +292,7 @@ impl<R: ReplicaSetLike> ReplicaSetController<R> {
             &expectations,
             &controller.queue(),
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the informer caches this controller reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// The work queue (for tests and metrics).
-    pub fn queue(&self) -> WorkQueue<ObjectKey> {
-        self.controller.queue()
-    }
-
-    /// Runs the workers until `shutdown` completes (waiting for the caches to
-    /// sync first).
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

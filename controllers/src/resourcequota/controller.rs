@@ -5,6 +5,7 @@
 //! gathers a quota's namespace objects, computes its status
 //! ([`sync_status`]) and writes it when it changed.
 
+use crate::util::queued::QueuedController;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +13,7 @@ use capstan_quota::usage::sync_status;
 use capstan_quota::{Evaluator, Item};
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::informer::{
     DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX, SharedInformer,
     SharedInformerFactory,
@@ -186,10 +185,7 @@ impl Reconciler for ResourceQuotaReconciler {
 }
 
 /// kube-controller-manager's resource quota controller (`resourcequota-controller`).
-pub struct ResourceQuotaController {
-    controller: Controller<ResourceQuotaReconciler>,
-    synced: SyncCheck,
-}
+pub type ResourceQuotaController = QueuedController<ResourceQuotaReconciler>;
 
 /// Requeues the quotas of `ns` that track what `evaluator` charges (upstream
 /// `replenishQuota`).
@@ -274,20 +270,7 @@ impl ResourceQuotaController {
             &queue,
             &config.clock,
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the informer caches this controller reads have synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// Runs the workers until `shutdown` completes (waiting for the caches first).
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
 

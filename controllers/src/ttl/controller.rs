@@ -3,13 +3,12 @@
 //! `ttl_jobs_to_delete` queue; a sync deletes an expired Job after checking a
 //! fresh read, or requeues it for the time left.
 
+use crate::util::queued::QueuedController;
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{
-    Action, Controller, ControllerBuilder, ControllerError, Reconciler, SyncCheck,
-};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
 use capstan_runtime::errors;
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use k8s_openapi::api::batch::v1::Job;
@@ -126,10 +125,7 @@ impl Default for TtlAfterFinishedControllerConfig {
 
 /// kube-controller-manager's TTL-after-finished controller on a shared
 /// informer factory.
-pub struct TtlAfterFinishedController {
-    controller: Controller<TtlReconciler>,
-    synced: SyncCheck,
-}
+pub type TtlAfterFinishedController = QueuedController<TtlReconciler>;
 
 /// Whether a Job event is worth a sync (upstream `needsCleanup` on a Job not
 /// being deleted).
@@ -177,19 +173,6 @@ impl TtlAfterFinishedController {
                     }
                 }),
         )?;
-        Ok(Self { controller, synced })
-    }
-
-    /// True once the Job cache has synced.
-    pub fn synced_check(&self) -> SyncCheck {
-        self.synced.clone()
-    }
-
-    /// Runs the workers until `shutdown` completes.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send,
-    ) -> Result<(), ControllerError> {
-        self.controller.run(shutdown).await
+        Ok(QueuedController::wrap(controller, synced))
     }
 }
