@@ -6,13 +6,14 @@
 //! CronJob for its next scheduled time.
 
 use crate::util::queued::QueuedController;
+use capstan_runtime::controller::synced_all;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::errors;
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::informer::{
@@ -382,10 +383,7 @@ impl CronJobController {
             events: events.clone(),
             clock: config.clock.clone(),
         };
-        let synced: SyncCheck = {
-            let (c, j) = (cronjob_informer.clone(), job_informer.clone());
-            Arc::new(move || c.has_synced() && j.has_synced())
-        };
+        let synced = synced_all([cronjob_informer.synced_check(), job_informer.synced_check()]);
         let controller = ControllerBuilder::new("cronjob")
             .workers(config.workers)
             .wait_for(synced.clone())

@@ -5,12 +5,13 @@
 //! [`super::plan`] and [`super::status`].
 
 use crate::util::queued::QueuedController;
+use capstan_runtime::controller::synced_all;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::informer::{
@@ -436,15 +437,12 @@ impl DaemonSetController {
             clock: config.clock.clone(),
             queue: queue_cell.clone(),
         };
-        let synced: SyncCheck = {
-            let (d, p, n, r) = (
-                ds_informer.clone(),
-                pod_informer.clone(),
-                node_informer.clone(),
-                revision_informer.clone(),
-            );
-            Arc::new(move || d.has_synced() && p.has_synced() && n.has_synced() && r.has_synced())
-        };
+        let synced = synced_all([
+            ds_informer.synced_check(),
+            pod_informer.synced_check(),
+            node_informer.synced_check(),
+            revision_informer.synced_check(),
+        ]);
         let controller = ControllerBuilder::new("daemonset")
             .workers(config.workers)
             .wait_for(synced.clone())

@@ -8,12 +8,13 @@
 //! [`DeploymentActions::perform`].
 
 use crate::util::queued::QueuedController;
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 
 use capstan_labels::is_empty_label_selector;
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::events::Recorder;
 use capstan_runtime::informer::{
     CONTROLLER_UID_INDEX, DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX,
@@ -177,14 +178,11 @@ impl DeploymentController {
             actions: DeploymentActions::new(client, recorder),
             clock: config.clock.clone(),
         };
-        let synced: SyncCheck = {
-            let (d, r, p) = (
-                d_informer.clone(),
-                rs_informer.clone(),
-                pod_informer.clone(),
-            );
-            Arc::new(move || d.has_synced() && r.has_synced() && p.has_synced())
-        };
+        let synced = synced_all([
+            d_informer.synced_check(),
+            rs_informer.synced_check(),
+            pod_informer.synced_check(),
+        ]);
         let controller = ControllerBuilder::new(QUEUE_NAME)
             .workers(config.workers)
             .wait_for(synced.clone())

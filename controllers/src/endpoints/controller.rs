@@ -4,10 +4,11 @@
 //! [`plan_endpoints`](super::plan::plan_endpoints) and performs the one write it
 //! plans (or the delete of a deleted Service's Endpoints).
 
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::errors::is_not_found;
 use capstan_runtime::informer::{
     DeletedObject, EventHandlerFns, InformerError, Lister, SharedInformerFactory,
@@ -121,10 +122,11 @@ pub fn endpoints_controller(
     let services = factory.informer::<Service>();
     let pods = factory.informer::<Pod>();
     let endpoints = factory.informer::<Endpoints>();
-    let synced: SyncCheck = {
-        let (s, p, e) = (services.clone(), pods.clone(), endpoints.clone());
-        Arc::new(move || s.has_synced() && p.has_synced() && e.has_synced())
-    };
+    let synced = synced_all([
+        services.synced_check(),
+        pods.synced_check(),
+        endpoints.synced_check(),
+    ]);
     let controller = ControllerBuilder::new(ENDPOINTS_QUEUE)
         .workers(workers)
         .wait_for(synced.clone())

@@ -4,11 +4,12 @@
 //! lags this controller's own writes ([`SliceTracker`]), asks
 //! [`reconcile_slices`] and performs its plan.
 
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 
 use capstan_labels::Selector;
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::errors::is_not_found;
 use capstan_runtime::informer::{
     DeletedObject, EventHandlerFns, InformerError, Lister, SharedInformerFactory,
@@ -250,15 +251,12 @@ pub fn endpointslice_controller(
     let pods = factory.informer::<Pod>();
     let nodes = factory.informer::<Node>();
     let slices = factory.informer::<EndpointSlice>();
-    let synced: SyncCheck = {
-        let (s, p, n, e) = (
-            services.clone(),
-            pods.clone(),
-            nodes.clone(),
-            slices.clone(),
-        );
-        Arc::new(move || s.has_synced() && p.has_synced() && n.has_synced() && e.has_synced())
-    };
+    let synced = synced_all([
+        services.synced_check(),
+        pods.synced_check(),
+        nodes.synced_check(),
+        slices.synced_check(),
+    ]);
     let tracker = Arc::new(SliceTracker::default());
     let controller = ControllerBuilder::new(ENDPOINTSLICE_QUEUE)
         .workers(config.workers)

@@ -5,6 +5,7 @@
 //! second queue, `job_orphan_pod`, removing the tracking finalizer of pods no
 //! Job will count (upstream `syncOrphanPod`).
 
+use capstan_runtime::controller::synced_all;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -421,10 +422,7 @@ impl JobController {
             clock: config.clock.clone(),
             queue: queue_cell.clone(),
         };
-        let synced: SyncCheck = {
-            let (j, p) = (job_informer.clone(), pod_informer.clone());
-            Arc::new(move || j.has_synced() && p.has_synced())
-        };
+        let synced = synced_all([job_informer.synced_check(), pod_informer.synced_check()]);
         let jobs = rate_limited("job")
             .workers(config.workers)
             .wait_for(synced.clone())

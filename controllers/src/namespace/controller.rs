@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use capstan_runtime::queue::{
     BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, WorkQueue,
@@ -87,10 +87,7 @@ impl NamespaceController {
         config: &NamespaceControllerConfig,
     ) -> Result<Self, InformerError> {
         let informer = factory.informer::<Namespace>();
-        let synced: SyncCheck = {
-            let i = informer.clone();
-            Arc::new(move || i.has_synced())
-        };
+        let synced = informer.synced_check();
         // Upstream: exponential 5 ms .. 60 s, and 10 qps / burst 100 overall.
         let limiter = MaxOfRateLimiter::new(vec![
             Box::new(ItemExponentialFailureRateLimiter::new(

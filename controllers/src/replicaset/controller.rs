@@ -7,11 +7,12 @@
 //! [`plan_sync`](super::plan_sync) and [`ReplicaSetActions::perform`].
 
 use crate::util::queued::QueuedController;
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::events::Recorder;
 use capstan_runtime::expectations::UidTrackingExpectations;
 use capstan_runtime::informer::{
@@ -278,10 +279,7 @@ impl<R: ReplicaSetLike> ReplicaSetController<R> {
             actions: ReplicaSetActions::new(client, expectations.clone(), recorder),
             clock: config.clock.clone(),
         };
-        let synced: SyncCheck = {
-            let (r, p) = (owner_informer.clone(), pod_informer.clone());
-            Arc::new(move || r.has_synced() && p.has_synced())
-        };
+        let synced = synced_all([owner_informer.synced_check(), pod_informer.synced_check()]);
         let controller = ControllerBuilder::new(R::QUEUE_NAME)
             .workers(config.workers)
             .wait_for(synced.clone())

@@ -6,6 +6,7 @@
 //! ([`sync_status`]) and writes it when it changed.
 
 use crate::util::queued::QueuedController;
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use capstan_quota::usage::sync_status;
 use capstan_quota::{Evaluator, Item};
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::informer::{
     DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX, SharedInformer,
     SharedInformerFactory,
@@ -247,15 +248,12 @@ impl ResourceQuotaController {
             resync_period: config.resync_period,
             clock: config.clock.clone(),
         };
-        let synced: SyncCheck = {
-            let (q, p, s, c) = (
-                quota_informer.clone(),
-                pod_informer.clone(),
-                service_informer.clone(),
-                claim_informer.clone(),
-            );
-            Arc::new(move || q.has_synced() && p.has_synced() && s.has_synced() && c.has_synced())
-        };
+        let synced = synced_all([
+            quota_informer.synced_check(),
+            pod_informer.synced_check(),
+            service_informer.synced_check(),
+            claim_informer.synced_check(),
+        ]);
         let controller = ControllerBuilder::new(QUEUE_NAME)
             .workers(config.workers)
             .wait_for(synced.clone())

@@ -8,10 +8,11 @@
 //! (terminating) → nothing; otherwise each account of [`SERVICE_ACCOUNTS_TO_ENSURE`]
 //! missing from the cache is created, `AlreadyExists` counting as done.
 
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::errors::is_already_exists;
 use capstan_runtime::informer::{
     DeletedObject, EventHandlerFns, InformerError, Lister, SharedInformerFactory,
@@ -120,10 +121,7 @@ pub fn serviceaccount_controller(
 ) -> Result<ServiceAccountController, InformerError> {
     let namespaces = factory.informer::<Namespace>();
     let accounts = factory.informer::<ServiceAccount>();
-    let synced: SyncCheck = {
-        let (n, a) = (namespaces.clone(), accounts.clone());
-        Arc::new(move || n.has_synced() && a.has_synced())
-    };
+    let synced = synced_all([namespaces.synced_check(), accounts.synced_check()]);
     let controller = ControllerBuilder::new(SERVICEACCOUNT_QUEUE)
         .workers(workers)
         .wait_for(synced.clone())

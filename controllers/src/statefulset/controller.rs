@@ -8,13 +8,14 @@
 //! truncates the history.
 
 use crate::util::queued::QueuedController;
+use capstan_runtime::controller::synced_all;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::informer::{
     CONTROLLER_UID_INDEX, DeletedObject, EventHandlerFns, InformerError, Lister, NAMESPACE_INDEX,
     SharedInformer, SharedInformerFactory,
@@ -315,15 +316,12 @@ impl StatefulSetController {
             clock: config.clock.clone(),
             queue: queue_cell.clone(),
         };
-        let synced: SyncCheck = {
-            let (s, p, c, r) = (
-                set_informer.clone(),
-                pod_informer.clone(),
-                claim_informer.clone(),
-                revision_informer.clone(),
-            );
-            Arc::new(move || s.has_synced() && p.has_synced() && c.has_synced() && r.has_synced())
-        };
+        let synced = synced_all([
+            set_informer.synced_check(),
+            pod_informer.synced_check(),
+            claim_informer.synced_check(),
+            revision_informer.synced_check(),
+        ]);
         let controller = ControllerBuilder::new("statefulset")
             .workers(config.workers)
             .wait_for(synced.clone())

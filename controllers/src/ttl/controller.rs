@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::errors;
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use k8s_openapi::api::batch::v1::Job;
@@ -147,10 +147,7 @@ impl TtlAfterFinishedController {
         config: &TtlAfterFinishedControllerConfig,
     ) -> Result<Self, InformerError> {
         let jobs = factory.informer::<Job>();
-        let synced: SyncCheck = {
-            let j = jobs.clone();
-            Arc::new(move || j.has_synced())
-        };
+        let synced = jobs.synced_check();
         let controller = ControllerBuilder::new("ttl_jobs_to_delete")
             .workers(config.workers)
             .wait_for(synced.clone())

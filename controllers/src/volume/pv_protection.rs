@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::core::v1::PersistentVolume;
@@ -92,10 +92,7 @@ impl PvProtectionController {
         workers: usize,
     ) -> Result<Self, InformerError> {
         let volumes = factory.informer::<PersistentVolume>();
-        let synced: SyncCheck = {
-            let v = volumes.clone();
-            Arc::new(move || v.has_synced())
-        };
+        let synced = volumes.synced_check();
         let controller = ControllerBuilder::new(QUEUE_NAME)
             .workers(workers)
             .wait_for(synced.clone())

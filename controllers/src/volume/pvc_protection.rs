@@ -9,10 +9,11 @@
 //! cache has not seen yet still holds the claim. Upstream batches claims by namespace to
 //! share one live list among them; here each claim's reconcile lists on its own.
 
+use capstan_runtime::controller::synced_all;
 use std::sync::Arc;
 
 use capstan_runtime::ObjectKey;
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::informer::{EventHandlerFns, Lister, SharedInformer, SharedInformerFactory};
 use capstan_runtime::queue::WorkQueue;
 use k8s_openapi::api::core::v1::{ContainerStatus, PersistentVolumeClaim, Pod};
@@ -244,10 +245,7 @@ impl PvcProtectionController {
         let claims = factory.informer::<PersistentVolumeClaim>();
         let pods = factory.informer::<Pod>();
         ensure_index(&pods, POD_PVC_INDEX, pod_pvc_index)?;
-        let synced: SyncCheck = {
-            let (c, p) = (claims.clone(), pods.clone());
-            Arc::new(move || c.has_synced() && p.has_synced())
-        };
+        let synced = synced_all([claims.synced_check(), pods.synced_check()]);
         let controller = ControllerBuilder::new(QUEUE_NAME)
             .workers(workers)
             .wait_for(synced.clone())

@@ -15,6 +15,6 @@ mod tests;
 pub use action::Action;
 pub use runner::{
     Controller, ControllerBuilder, ControllerError, FnReconciler, Reconciler, SyncCheck,
-    reconciler_fn,
+    reconciler_fn, synced_all,
 };
 pub use signal::shutdown_signal;

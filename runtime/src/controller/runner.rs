@@ -49,6 +49,13 @@ pub enum ControllerError {
 /// informer's `has_synced`.
 pub type SyncCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// One [`SyncCheck`] true once every one of `checks` is (a controller's informers,
+/// each from [`SharedInformer::synced_check`](crate::informer::SharedInformer::synced_check)).
+pub fn synced_all(checks: impl IntoIterator<Item = SyncCheck>) -> SyncCheck {
+    let checks: Vec<SyncCheck> = checks.into_iter().collect();
+    Arc::new(move || checks.iter().all(|c| c()))
+}
+
 /// Configures a [`Controller`].
 pub struct ControllerBuilder {
     name: String,

@@ -293,3 +293,21 @@ async fn caches_that_never_sync_fail_the_start_after_the_timeout() {
         "{err}"
     );
 }
+
+#[test]
+fn synced_all_waits_for_every_check() {
+    use std::sync::atomic::AtomicBool;
+    let flags: Vec<Arc<AtomicBool>> = (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+    let checks = flags.iter().map(|f| {
+        let f = f.clone();
+        Arc::new(move || f.load(Ordering::Acquire)) as SyncCheck
+    });
+    let all = synced_all(checks);
+    assert!(!all());
+    flags[0].store(true, Ordering::Release);
+    flags[2].store(true, Ordering::Release);
+    assert!(!all(), "one check still false");
+    flags[1].store(true, Ordering::Release);
+    assert!(all());
+    assert!(synced_all([])(), "nothing to wait for");
+}

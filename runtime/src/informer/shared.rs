@@ -238,6 +238,14 @@ where
         self.shared.synced.load(Ordering::Acquire)
     }
 
+    /// [`has_synced`](Self::has_synced) as a [`SyncCheck`](crate::controller::SyncCheck)
+    /// a controller waits for (combine several with
+    /// [`synced_all`](crate::controller::synced_all)).
+    pub fn synced_check(&self) -> crate::controller::SyncCheck {
+        let informer = self.clone();
+        Arc::new(move || informer.has_synced())
+    }
+
     /// Waits until [`has_synced`](Self::has_synced); fails if the informer stops first.
     /// Wrap in `tokio::time::timeout` for a deadline.
     pub async fn wait_for_sync(&self) -> Result<(), InformerError> {

@@ -2,13 +2,14 @@
 //! (a claim's key has a namespace, a volume's has none), and the writes of a
 //! [`SyncPlan`].
 
+use capstan_runtime::controller::synced_all;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
-use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler, SyncCheck};
+use capstan_runtime::controller::{Action, ControllerBuilder, Reconciler};
 use capstan_runtime::errors::{is_already_exists, is_not_found};
 use capstan_runtime::events::{EventType, Recorder};
 use capstan_runtime::informer::{EventHandlerFns, InformerError, Lister, SharedInformerFactory};
@@ -280,10 +281,11 @@ impl PersistentVolumeBinderController {
         let claims = factory.informer::<PersistentVolumeClaim>();
         let volumes = factory.informer::<PersistentVolume>();
         let classes = factory.informer::<StorageClass>();
-        let synced: SyncCheck = {
-            let (c, v, s) = (claims.clone(), volumes.clone(), classes.clone());
-            Arc::new(move || c.has_synced() && v.has_synced() && s.has_synced())
-        };
+        let synced = synced_all([
+            claims.synced_check(),
+            volumes.synced_check(),
+            classes.synced_check(),
+        ]);
         let recorder = config
             .record_events
             .then(|| Recorder::new(client.clone(), EVENT_COMPONENT, &config.instance));
