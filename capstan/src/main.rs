@@ -16,6 +16,7 @@ mod controller_flags;
 mod controller_manager;
 mod controllers;
 mod crdgen;
+mod flag_names;
 mod leader_election;
 mod node_agent;
 mod scheduler;
@@ -183,7 +184,8 @@ async fn main() -> Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    // `--concurrent_rc_syncs` is `--concurrent-rc-syncs`, as for kube-controller-manager.
+    let cli = Cli::parse_from(flag_names::normalize_flag_names(std::env::args_os()));
     match cli.command {
         Command::Metrics => print!("{}", capstan_runtime::metrics::render()),
         Command::Apiserver(args) => run_apiserver(args, None).await?,

@@ -26,7 +26,8 @@ async fn controller_manager_leads_serves_health_runs_replicasets_and_stops_on_si
             &format!("127.0.0.1:{port}"),
             "--controllers",
             "*",
-            "--concurrent-replicaset-syncs",
+            // Underscores, as some kube-controller-manager manifests write it.
+            "--concurrent_replicaset_syncs",
             "2",
         ])
         .env("KUBECONFIG", server.kubeconfig_path())
