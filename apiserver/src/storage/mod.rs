@@ -221,13 +221,21 @@ pub struct WatchStartup {
     pub live: broadcast::Receiver<Arc<WatchEvent>>,
     /// The revision the start reflects.
     pub rv: u64,
+    /// The store's [`Store::committed_rv`], for bookmarks.
+    pub committed: Arc<AtomicU64>,
 }
 
+/// One resource's recent events and its live channel: a write wakes only the watchers
+/// of its own resource, so watchers of quiet resources cost nothing while others are
+/// written, and cannot be closed as too slow because of another resource's burst.
 #[derive(Debug, Default)]
 struct History {
     events: VecDeque<Arc<WatchEvent>>,
     /// Every event of this resource after `floor` is still kept.
     floor: u64,
+    /// The live events of this resource, from its first watch on (a resource nobody
+    /// has watched has no channel and its writes send nothing).
+    live: Option<broadcast::Sender<Arc<WatchEvent>>>,
 }
 
 #[derive(Debug, Default)]
@@ -241,7 +249,11 @@ struct State {
 #[derive(Debug)]
 pub struct Store {
     state: RwLock<State>,
-    live: broadcast::Sender<Arc<WatchEvent>>,
+    /// Capacity of each resource's live channel.
+    watch_buffer: usize,
+    /// The newest revision whose event has been handed to its live channel (see
+    /// [`Store::committed_rv`]).
+    committed: Arc<AtomicU64>,
     history_size: usize,
     serializations: Arc<AtomicU64>,
     cut: tokio::sync::watch::Sender<u64>,
@@ -251,10 +263,10 @@ impl Store {
     /// A store keeping `history_size` events per resource for watches, and buffering
     /// up to `watch_buffer` live events for a watcher before closing it as too slow.
     pub fn new(history_size: usize, watch_buffer: usize) -> Self {
-        let (live, _) = broadcast::channel(watch_buffer.max(16));
         Store {
             state: RwLock::new(State::default()),
-            live,
+            watch_buffer: watch_buffer.max(16),
+            committed: Arc::new(AtomicU64::new(0)),
             history_size: history_size.max(1),
             serializations: Arc::new(AtomicU64::new(0)),
             cut: tokio::sync::watch::Sender::new(0),
@@ -491,8 +503,20 @@ impl Store {
                 hist.floor = old.rv();
             }
         }
+        let rv = event.rv();
         // Nobody listening is not an error: events are in the history.
-        let _ = self.live.send(event);
+        if let Some(live) = &hist.live {
+            let _ = live.send(event);
+        }
+        self.committed.store(rv, Ordering::Release);
+    }
+
+    /// The newest revision whose event has been sent to its resource's live channel.
+    /// A watcher that reads it and then finds its own receiver empty has received
+    /// every event of its resource up to that revision, so a bookmark may carry it
+    /// even when the watched resource itself has not been written for a while.
+    pub fn committed_rv(&self) -> Arc<AtomicU64> {
+        self.committed.clone()
     }
 
     /// Registers a watch on `key`, atomically with respect to writes: the initial state
@@ -503,8 +527,25 @@ impl Store {
         ns: Option<&str>,
         start: WatchStart,
     ) -> Result<WatchStartup, ApiError> {
-        let st = self.state.read();
-        let live = self.live.subscribe();
+        let mut st = self.state.read();
+        let live = match st.histories.get(key).and_then(|h| h.live.as_ref()) {
+            Some(sender) => sender.subscribe(),
+            None => {
+                // The first watch of this resource opens its channel.
+                drop(st);
+                let mut w = self.state.write();
+                let watch_buffer = self.watch_buffer;
+                let receiver = w
+                    .histories
+                    .entry(key.clone())
+                    .or_default()
+                    .live
+                    .get_or_insert_with(|| broadcast::channel(watch_buffer).0)
+                    .subscribe();
+                st = parking_lot::RwLockWriteGuard::downgrade(w);
+                receiver
+            }
+        };
         match start {
             WatchStart::Current => {
                 let mut initial = Vec::new();
@@ -523,6 +564,7 @@ impl Store {
                     replay: Vec::new(),
                     live,
                     rv: st.rv,
+                    committed: self.committed.clone(),
                 })
             }
             WatchStart::After(after) => {
@@ -545,6 +587,7 @@ impl Store {
                     replay,
                     live,
                     rv: st.rv.max(after),
+                    committed: self.committed.clone(),
                 })
             }
         }

@@ -93,6 +93,8 @@ struct StreamState {
     deadline: Instant,
     next_bookmark: Instant,
     last_rv: u64,
+    /// The store's newest revision handed to live channels (of any resource).
+    committed: Arc<AtomicU64>,
     done: bool,
     serializations: Arc<AtomicU64>,
 }
@@ -110,6 +112,20 @@ fn bookmark(api_version: &str, kind: &str, rv: u64, initial_end: bool) -> Bytes 
 const CHUNK: usize = 64 * 1024;
 
 impl StreamState {
+    /// Moves `last_rv` to the store's committed revision when this watcher has taken
+    /// every event of its resource sent so far: with a channel per resource, a quiet
+    /// resource's watcher sees no events while others are written, and its bookmarks
+    /// still report the store's progress, as upstream's cacher does. The committed
+    /// revision is read before the receiver is checked, and each event is sent before
+    /// the revision is published, so an empty receiver means nothing at or below that
+    /// revision is still on its way.
+    fn advance_to_committed(&mut self) {
+        let committed = self.committed.load(Ordering::Acquire);
+        if self.live.is_empty() {
+            self.last_rv = self.last_rv.max(committed);
+        }
+    }
+
     fn pending_bytes(&self) -> usize {
         self.pending.iter().map(Bytes::len).sum()
     }
@@ -226,6 +242,7 @@ pub fn stream(
         live: startup.live,
         cut,
         last_rv: startup.rv,
+        committed: startup.committed,
         done: false,
         serializations,
     };
@@ -280,6 +297,7 @@ pub fn stream(
                 _ = tokio::time::sleep_until(st.deadline) => return None,
                 _ = tokio::time::sleep_until(st.next_bookmark), if st.opts.bookmarks => {
                     st.next_bookmark = Instant::now() + st.opts.bookmark_interval;
+                    st.advance_to_committed();
                     let (av, k) = st.opts.bookmark_type.clone();
                     st.pending.push_back(bookmark(&av, &k, st.last_rv, false));
                 }
@@ -494,5 +512,65 @@ mod tests {
                 .len()
                 == 100
         );
+    }
+
+    #[tokio::test]
+    async fn a_quiet_resources_watcher_survives_a_burst_elsewhere_and_bookmarks_its_progress() {
+        // The live buffer holds 16 events; 100 pods are written while a ConfigMap
+        // watcher reads nothing. It gets no pod events, is not closed as too slow, and
+        // its next bookmark carries the store's revision, so resuming from it replays
+        // nothing old.
+        let store = Store::new(1000, 16);
+        let pods = ResourceKey::new("", "pods");
+        let cms = ResourceKey::new("", "configmaps");
+        let start = store.watch(&cms, None, WatchStart::Current).unwrap();
+        let s = stream(
+            start,
+            cms.clone(),
+            WatchFilter::default(),
+            WatchOptions {
+                bookmarks: true,
+                bookmark_interval: Duration::from_millis(50),
+                ..opts()
+            },
+            store.cut_signal(),
+            store.serialization_counter().clone(),
+        );
+        futures::pin_mut!(s);
+        for i in 0..100 {
+            let n = format!("p{i}");
+            store
+                .mutate(&pods, "d", &n, false, |_| Ok(Mutation::Put(pod(&n, "x"))))
+                .unwrap();
+        }
+        let got = tokio::time::timeout(Duration::from_secs(5), lines(&mut s, 1))
+            .await
+            .expect("a bookmark within 5 s");
+        let bm: Value = serde_json::from_slice(&got[0]).unwrap();
+        assert_eq!(bm["type"], "BOOKMARK", "{bm}");
+        assert_eq!(bm["object"]["metadata"]["resourceVersion"], "100");
+        // Still open: a ConfigMap written now arrives.
+        store
+            .mutate(&cms, "d", "c", false, |_| {
+                Ok(Mutation::Put(
+                    json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "c", "namespace": "d"}}),
+                ))
+            })
+            .unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let l = lines(&mut s, 1).await;
+                let v: Value = serde_json::from_slice(&l[0]).unwrap();
+                if v["type"] != "BOOKMARK" {
+                    return v;
+                }
+            }
+        })
+        .await
+        .expect("the ConfigMap event within 5 s");
+        assert_eq!(next["type"], "ADDED");
+        assert_eq!(next["object"]["metadata"]["name"], "c");
+        assert_eq!(next["object"]["metadata"]["resourceVersion"], "101");
     }
 }
