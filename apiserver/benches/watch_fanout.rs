@@ -1,6 +1,10 @@
 //! Watch fan-out: W watchers on pods (W = 10 and 100) while 1,000 pod changes per second
 //! are written; reports delivery latency percentiles (write sent → event received) and
-//! how many times events were serialised (independent of W).
+//! how many times events were serialised (independent of W). The last run adds 100
+//! watchers of ConfigMaps, which are not written: with one live channel per resource
+//! they should cost nothing. It reports their lines received and streams ended early,
+//! and the process's CPU over the write window (server, watchers and writers alike:
+//! they share one process).
 //!
 //! `cargo bench -p capstan-apiserver --bench watch_fanout`
 
@@ -34,7 +38,40 @@ fn sent_at(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(&line[pos..end]).ok()?.parse().ok()
 }
 
-async fn run(watchers: usize) {
+/// CPU time (user + system) this process has used, in seconds.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name's closing parenthesis: utime and stime are the
+    // 12th and 13th there (14th and 15th of the line), in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Watches ConfigMaps (never written during the run) until the stream ends; returns
+/// the lines received and whether it ended before its timeout.
+async fn quiet_watcher(c: kube::Client, rv: u64) -> (usize, bool) {
+    let req = http::Request::get(format!(
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds={}",
+        SECONDS + 5
+    ))
+    .body(Vec::new())
+    .expect("request");
+    let started = Instant::now();
+    let resp = c.send(req.map(Into::into)).await.expect("watch");
+    let mut body = resp.into_body();
+    let mut lines = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        if let Some(data) = frame.data_ref() {
+            lines += data.iter().filter(|b| **b == b'\n').count();
+        }
+    }
+    (lines, started.elapsed() < Duration::from_secs(SECONDS + 4))
+}
+
+async fn run(watchers: usize, quiet_watchers: usize) {
     let s = TestServer::start().await.expect("server");
     let client = s.client().await;
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
@@ -79,8 +116,13 @@ async fn run(watchers: usize) {
         }));
     }
     drop(tx);
+    let mut quiet = Vec::new();
+    for _ in 0..quiet_watchers {
+        quiet.push(tokio::spawn(quiet_watcher(s.client().await, rv)));
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let api = Arc::new(api);
+    let cpu_before = process_cpu_seconds();
     let start = Instant::now();
     let per_writer = RATE / WRITERS;
     let writers: Vec<_> = (0..WRITERS)
@@ -104,6 +146,7 @@ async fn run(watchers: usize) {
         w.await.expect("writer");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
     let writes = per_writer * SECONDS * WRITERS;
     let mut all = Vec::new();
     while let Some(l) = rx.recv().await {
@@ -112,16 +155,23 @@ async fn run(watchers: usize) {
     for h in handles {
         let _ = h.await;
     }
+    let (mut quiet_lines, mut quiet_closed) = (0, 0);
+    for q in quiet {
+        let (lines, closed_early) = q.await.expect("quiet watcher");
+        quiet_lines += lines;
+        quiet_closed += usize::from(closed_early);
+    }
     all.sort_by(|a, b| a.total_cmp(b));
     let ser = s.server().cluster().store.serializations() - ser_before;
     println!(
-        "watch_fanout: {watchers} watchers, {writes} pod updates in {elapsed:.1}s ({:.0}/s), {} deliveries: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; events serialised {ser} times ({:.2} per write)",
+        "watch_fanout: {watchers} watchers + {quiet_watchers} ConfigMap watchers, {writes} pod updates in {elapsed:.1}s ({:.0}/s), {} deliveries: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; events serialised {ser} times ({:.2} per write); process CPU {:.2} s/s; ConfigMap watchers: {quiet_lines} lines, {quiet_closed} ended early",
         writes as f64 / elapsed,
         all.len(),
         common::percentile(&all, 0.50),
         common::percentile(&all, 0.99),
         all.last().copied().unwrap_or(f64::NAN),
         ser as f64 / writes as f64,
+        cpu / elapsed,
     );
     s.shutdown().await;
 }
@@ -133,7 +183,8 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        run(10).await;
-        run(100).await;
+        run(10, 0).await;
+        run(100, 0).await;
+        run(100, 100).await;
     });
 }
