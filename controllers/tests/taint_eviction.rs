@@ -4,7 +4,9 @@
 //! from the node, each given the `DisruptionTarget` condition first, and their
 //! ReplicaSet replaces them on the untainted nodes; a pod tolerating the taint for
 //! `tolerationSeconds: 3` goes once they have run out, one tolerating it forever
-//! stays, and removing a taint before a pod's deadline cancels its deletion.
+//! stays, and removing a taint before a pod's deadline cancels its deletion. Every
+//! pod carries `DefaultTolerationSeconds`' 300 s tolerations of the not-ready and
+//! unreachable taints.
 
 mod support;
 
@@ -293,6 +295,23 @@ async fn toleration_seconds_delay_the_eviction_forever_never_comes_and_untaintin
         }
     })
     .await;
+    // `DefaultTolerationSeconds` gave every pod 300 s on not-ready and unreachable
+    // nodes (what the node lifecycle controller's taints are counted against).
+    for p in live_pods(&cluster, "pinned").await {
+        let tolerations = p.spec.and_then(|s| s.tolerations).unwrap_or_default();
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
+            assert!(
+                tolerations.iter().any(|t| t.key.as_deref() == Some(key)
+                    && t.operator.as_deref() == Some("Exists")
+                    && t.effect.as_deref() == Some("NoExecute")
+                    && t.toleration_seconds == Some(300)),
+                "{key} tolerated for 300 s: {tolerations:?}"
+            );
+        }
+    }
     let (pods, watch) = watch_pods(&cluster).await;
 
     let tainted_at = Instant::now();
