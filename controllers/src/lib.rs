@@ -35,6 +35,9 @@
 //!   set, upstream's churn-minimising reconciliation, placeholder slices).
 //! - [`serviceaccount`]: the ServiceAccount controller (every active namespace's
 //!   `default` account).
+//! - [`tainteviction`]: the taint eviction controller (pods deleted from nodes with
+//!   `NoExecute` taints they do not tolerate, at once or after their
+//!   `tolerationSeconds`, with the `DisruptionTarget` condition first).
 //! - [`statefulset`]: the StatefulSet controller (ordered and parallel pod
 //!   management, claim templates and their retention policy, rolling updates
 //!   with partitions over ControllerRevisions, `OnDelete`).
@@ -69,6 +72,7 @@ pub mod replicationcontroller;
 pub mod resourcequota;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod tainteviction;
 pub mod ttl;
 pub mod util;
 pub mod volume;
@@ -126,3 +130,10 @@ mod scenario_tests;
 //   created with the owner references the retention policy wants instead of
 //   being created bare and updated right after.
 // - StatefulSet: upstream's `statefulset_*` Prometheus metrics are not exported.
+// - Taint eviction: one work queue of node and pod keys over eight workers and one
+//   lock over the decisions, where upstream shards two queues by node name; a
+//   scheduled deletion's timer is its pod key's delayed requeue (the controller's
+//   clock decides when it is due). A re-evaluation finding a deletion scheduled at
+//   the same instant keeps it (upstream cancels and re-adds it, with an Event).
+//   Upstream's `taint_eviction_controller_pod_deletions_total` and
+//   `_pod_deletion_duration_seconds` metrics are not exported.
