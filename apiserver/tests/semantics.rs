@@ -1,6 +1,6 @@
 //! Read and write semantics over HTTP: pagination, dry runs, deletecollection, field
 //! selectors, eviction against PodDisruptionBudgets, PriorityClass resolution, Tables
-//! and partial metadata, bookmarks, duplicate fields.
+//! and partial metadata, bookmarks, duplicate fields, a body's uid on replace and patch.
 
 use std::time::Duration;
 
@@ -413,4 +413,67 @@ async fn watch_bookmarks_carry_progress() {
             other => panic!("only bookmarks expected: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_uid_in_the_body_is_a_precondition_on_replace_and_immutable_on_patch() {
+    let s = TestServer::start().await.unwrap();
+    let client = s.client().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let created = cms
+        .create(&PostParams::default(), &cm("u", json!({})))
+        .await
+        .unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+    let path = "/api/v1/namespaces/default/configmaps/u";
+
+    // Replace carrying another object's uid: 409, the stored object untouched.
+    let mut body = serde_json::to_value(&created).unwrap();
+    body["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    body["data"] = json!({"k": "v"});
+    let (code, _, st) = raw(&client, "PUT", path, None, Some(body.clone())).await;
+    assert_eq!(code, 409, "{st}");
+    assert_eq!(st["reason"], "Conflict");
+    assert_eq!(
+        st["message"],
+        format!(
+            "Operation cannot be fulfilled on configmaps \"u\": Precondition failed: UID in precondition: 00000000-0000-0000-0000-000000000000, UID in object meta: {uid}"
+        )
+    );
+    // With its own uid, or none, the replace goes through.
+    body["metadata"]["uid"] = json!(uid);
+    let (code, _, st) = raw(&client, "PUT", path, None, Some(body)).await;
+    assert_eq!(code, 200, "{st}");
+
+    // A merge patch changing the uid: 422 naming the field; one carrying the same uid
+    // is fine.
+    let req = http::Request::patch(path)
+        .header("content-type", "application/merge-patch+json")
+        .body(
+            serde_json::to_vec(&json!({"metadata": {"uid": "other"}}))
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 422);
+    let st: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(
+        st["message"],
+        "ConfigMap \"u\" is invalid: metadata.uid: Invalid value: \"other\": field is immutable"
+    );
+    assert_eq!(st["details"]["causes"][0]["field"], "metadata.uid");
+    let req = http::Request::patch(path)
+        .header("content-type", "application/merge-patch+json")
+        .body(
+            serde_json::to_vec(&json!({"metadata": {"uid": uid}, "data": {"k": "w"}}))
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    assert_eq!(client.send(req).await.unwrap().status().as_u16(), 200);
+    let now = cms.get("u").await.unwrap();
+    assert_eq!(now.metadata.uid.as_deref(), Some(uid.as_str()));
+    assert_eq!(now.data.unwrap()["k"], "w");
 }

@@ -304,6 +304,7 @@ impl Cluster {
                 let cur =
                     cur.ok_or_else(|| ApiError::not_found(&kind.group, &kind.plural, name))?;
                 let old = cur.value()?;
+                prepare::check_uid_precondition(kind, name, &body, &cur.uid)?;
                 prepare::check_resource_version(kind, name, &body, cur.rv)?;
                 self.admitted_update(view, kind, &old, body, &through, opts)
             })?;
@@ -345,6 +346,7 @@ impl Cluster {
                         "metadata.name: the name of the object may not be changed",
                     ));
                 }
+                prepare::check_uid_unchanged(kind, name, &body, &cur.uid)?;
                 prepare::check_resource_version(kind, name, &body, cur.rv)?;
                 self.admitted_update(view, kind, &old, body, &through, opts)
             })?;

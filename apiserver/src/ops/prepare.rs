@@ -13,10 +13,12 @@ use super::meta::{
 use super::{Cluster, WriteOptions, hooks};
 use crate::admission::{self, Operation};
 use crate::authn::UserInfo;
+use crate::field_error::FieldError;
 use crate::kinds::descriptor::{CreateStatus, Deletion, Lifecycle};
 use crate::kinds::{KindInfo, Subresource};
 use crate::status::ApiError;
 use crate::storage::Mutation;
+use crate::validation::invalid_error;
 
 /// Checks (and fills in) `apiVersion` and `kind` against the URL's kind.
 pub fn check_type(kind: &KindInfo, body: &mut Value) -> Result<(), ApiError> {
@@ -306,6 +308,51 @@ pub fn allocate_service(
         }
     }
     Ok(got)
+}
+
+/// A replace (PUT) whose body carries a `metadata.uid` makes it a precondition, as
+/// upstream's `DefaultUpdatedObjectInfo.Preconditions`: another object under the same
+/// name is a 409 Conflict, checked before the resourceVersion.
+pub fn check_uid_precondition(
+    kind: &KindInfo,
+    name: &str,
+    body: &Value,
+    stored_uid: &str,
+) -> Result<(), ApiError> {
+    match meta_str(body, "uid") {
+        Some(uid) if !uid.is_empty() && uid != stored_uid => Err(ApiError::conflict_msg(
+            &kind.group,
+            &kind.plural,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {stored_uid}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A patch or apply may not change `metadata.uid` (upstream's
+/// `ValidateObjectMetaUpdate`: 422, `field is immutable`); leaving it out keeps it.
+pub fn check_uid_unchanged(
+    kind: &KindInfo,
+    name: &str,
+    body: &Value,
+    stored_uid: &str,
+) -> Result<(), ApiError> {
+    match meta_str(body, "uid") {
+        Some(uid) if !uid.is_empty() && uid != stored_uid => Err(invalid_error(
+            &kind.kind,
+            &kind.group,
+            name,
+            &[FieldError::invalid(
+                "metadata.uid",
+                json!(uid),
+                "field is immutable",
+            )],
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Optimistic concurrency: a stale resourceVersion is a 409; an empty one means an
