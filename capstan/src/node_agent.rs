@@ -71,6 +71,7 @@ pub async fn run(args: NodeAgentArgs) -> Result<()> {
     let config = NodeAgentConfig {
         nodes: NodeOptions {
             virtual_taint: args.virtual_taint,
+            ..NodeOptions::default()
         },
         pod_workers: args.pod_workers,
         time_scale: args.time_scale,

@@ -510,6 +510,7 @@ async fn virtual_taint_and_periodic_status_reposts() {
     let config = NodeAgentConfig {
         nodes: capstan_node_agent::node::NodeOptions {
             virtual_taint: true,
+            ..Default::default()
         },
         heartbeat: HeartbeatConfig {
             lease_renew_interval: Duration::from_millis(100),
