@@ -279,6 +279,14 @@ fn subresource_shape(
             ),
             vec!["create"],
         ),
+        Subresource::Log => (
+            (kind.group.clone(), kind.version.clone(), kind.kind.clone()),
+            vec!["get"],
+        ),
+        Subresource::Proxy => (
+            ("".into(), "v1".into(), "NodeProxyOptions".into()),
+            vec!["create", "delete", "get", "patch", "update"],
+        ),
     }
 }
 
