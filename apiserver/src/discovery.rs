@@ -279,6 +279,14 @@ fn subresource_shape(
             ),
             vec!["create"],
         ),
+        Subresource::Log => (
+            (kind.group.clone(), kind.version.clone(), kind.kind.clone()),
+            vec!["get"],
+        ),
+        Subresource::Proxy => (
+            ("".into(), "v1".into(), "NodeProxyOptions".into()),
+            vec!["create", "delete", "get", "patch", "update"],
+        ),
     }
 }
 
@@ -621,7 +629,34 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["binding", "ephemeralcontainers", "eviction", "status"]
+            [
+                "binding",
+                "ephemeralcontainers",
+                "eviction",
+                "log",
+                "status"
+            ]
+        );
+        assert_eq!(
+            subs[3]["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "Pod"})
+        );
+        assert_eq!(subs[3]["verbs"], json!(["get"]));
+        let nodes = v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "nodes")
+            .unwrap();
+        let proxy = nodes["subresources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["subresource"] == "proxy")
+            .unwrap();
+        assert_eq!(
+            proxy["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "NodeProxyOptions"})
         );
         assert_eq!(
             subs[2]["responseKind"],

@@ -18,6 +18,7 @@ pub mod field_error;
 pub mod http;
 pub mod json;
 pub mod kinds;
+pub mod kubelet;
 pub mod names;
 pub mod openapi;
 pub mod ops;
@@ -37,4 +38,5 @@ pub mod wire;
 
 pub use admission::AdmissionConfig;
 pub use kinds::descriptor::Admission;
+pub use kubelet::KubeletClientConfig;
 pub use server::{ApiServer, ServerConfig, ServerError, TestServer};

@@ -17,6 +17,7 @@ use crate::aggregator::registration::Pass;
 use crate::bootstrap;
 use crate::http::{self, AppState, tls};
 use crate::kinds::Registry;
+use crate::kubelet::{KubeletClient, KubeletClientConfig, KubeletClientError};
 use crate::ops::Cluster;
 use crate::rbac_policy;
 use crate::serviceaccount::signing::SigningKey;
@@ -54,6 +55,9 @@ pub enum ServerError {
     /// The service-account signing key could not be generated or read.
     #[error(transparent)]
     ServiceAccountKey(#[from] crate::serviceaccount::signing::KeyError),
+    /// The kubelet client configuration is not usable.
+    #[error(transparent)]
+    Kubelet(#[from] KubeletClientError),
 }
 
 /// How to run the server.
@@ -85,6 +89,8 @@ pub struct ServerConfig {
     pub service_accounts_managed: bool,
     /// Which admission steps run (`--disable-admission-plugins`).
     pub admission: AdmissionConfig,
+    /// How `pods/log` and `nodes/proxy` reach the nodes' kubelets (`--kubelet-*`).
+    pub kubelet: KubeletClientConfig,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +106,7 @@ impl Default for ServerConfig {
             service_account_key_file: None,
             service_accounts_managed: false,
             admission: AdmissionConfig::all(),
+            kubelet: KubeletClientConfig::default(),
         }
     }
 }
@@ -117,6 +124,7 @@ pub struct ApiServer {
     token: String,
     ca_pem: Option<String>,
     cluster: Arc<Cluster>,
+    kubelet: Arc<parking_lot::RwLock<Arc<KubeletClient>>>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     /// The bootstrap reconciler and the clusterrole-aggregation controller.
@@ -167,7 +175,11 @@ impl ApiServer {
                 Some(m.ca_pem),
             )
         };
+        let kubelet = Arc::new(parking_lot::RwLock::new(Arc::new(KubeletClient::new(
+            config.kubelet.clone(),
+        )?)));
         let state = Arc::new(AppState {
+            kubelet: kubelet.clone(),
             cluster: cluster.clone(),
             token: (!config.insecure_http).then(|| token.clone()),
             server_addr: addr.to_string(),
@@ -200,6 +212,7 @@ impl ApiServer {
             token,
             ca_pem,
             cluster,
+            kubelet,
             shutdown,
             task: Some(task),
             background: vec![reconciler, aggregator],
@@ -235,6 +248,14 @@ impl ApiServer {
     /// Storage and semantics, for in-process inspection.
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.cluster
+    }
+
+    /// Replaces how the server reaches kubelets (for a node agent started after the
+    /// server, whose CA and token are known only then); requests already proxied keep
+    /// their connection.
+    pub fn set_kubelet_client(&self, config: KubeletClientConfig) -> Result<(), ServerError> {
+        *self.kubelet.write() = Arc::new(KubeletClient::new(config)?);
+        Ok(())
     }
 
     /// A kubeconfig (YAML) for this server, context `capstan`, namespace `default`.

@@ -144,7 +144,7 @@ async fn discovery_legacy_aggregated_and_openapi_hashes() {
         .filter_map(|r| r["name"].as_str())
         .filter(|n| n.starts_with("pods/"))
         .collect();
-    for sub in ["pods/status", "pods/binding", "pods/eviction"] {
+    for sub in ["pods/status", "pods/binding", "pods/eviction", "pods/log"] {
         assert!(subs.contains(&sub), "{subs:?}");
     }
     let groups = get_json(&client, "/apis").await;

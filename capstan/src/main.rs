@@ -93,7 +93,7 @@ struct UpArgs {
 
 /// Runs the API server alone, or with the control plane of `plane` around it
 /// (`capstan up`), until Ctrl-C.
-async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -> Result<()> {
+async fn run_apiserver(args: ApiserverArgs, mut plane: Option<ControlPlaneConfig>) -> Result<()> {
     let admission =
         AdmissionConfig::disabling(args.disable_admission_plugins.iter().map(String::as_str))?;
     // With the ServiceAccount controller running, every namespace gets its `default`
@@ -104,7 +104,15 @@ async fn run_apiserver(args: ApiserverArgs, plane: Option<ControlPlaneConfig>) -
             .selection
             .is_enabled(capstan_controllers::manager::SERVICE_ACCOUNT_CONTROLLER)
     });
+    // `capstan up`: the node agent serves the kubelet API, the API server trusts it.
+    let kubelet = match plane.as_mut() {
+        Some(plane) => plane
+            .serve_kubelet_api()
+            .context("the node agent's kubelet API")?,
+        None => Default::default(),
+    };
     let config = ServerConfig {
+        kubelet,
         bind: args.bind,
         insecure_http: args.insecure_http,
         watch_history: args.watch_history,

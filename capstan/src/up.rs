@@ -14,7 +14,9 @@ use std::time::Duration;
 use capstan_controllers::ControllersConfig;
 use capstan_controllers::manager::{ManagerError, PV_BINDER_CONTROLLER, run_controllers};
 use capstan_controllers::volume::binder::local_path::LOCAL_PATH_PROVISIONER;
-use capstan_node_agent::{NodeAgentConfig, NodeAgentError, NodePool, NodePoolSpec, run_node_agent};
+use capstan_node_agent::{
+    KubeletServerConfig, NodeAgentConfig, NodeAgentError, NodePool, NodePoolSpec, run_node_agent,
+};
 use capstan_runtime::errors::is_already_exists;
 use capstan_runtime::leader::{
     LeaderElectionConfig, LeaderElectionError, LeaderElector, unique_identity,
@@ -113,6 +115,9 @@ pub enum UpError {
         /// What went wrong.
         source: LeaderElectionError,
     },
+    /// The embedded node agent's kubelet API material could not be generated.
+    #[error("generating the node agent's serving certificate: {0}")]
+    KubeletTls(#[from] capstan_node_agent::server::tls::TlsError),
     /// A component's task panicked.
     #[error("the {component} task failed: {source}")]
     Task {
@@ -254,6 +259,28 @@ impl Default for ControlPlaneConfig {
             }),
             node_agent: NodeAgentConfig::default(),
         }
+    }
+}
+
+impl ControlPlaneConfig {
+    /// Makes the node agent serve the kubelet API on a free port of `127.0.0.1`, with a
+    /// fresh self-signed certificate and a random bearer token, and returns how the API
+    /// server reaches it (that CA, that token): `capstan up` passes it to the API server
+    /// it starts in the same process, so `kubectl logs` works there.
+    pub fn serve_kubelet_api(&mut self) -> Result<capstan_apiserver::KubeletClientConfig, UpError> {
+        let token = capstan_node_agent::server::random_token();
+        let server = KubeletServerConfig::self_signed(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+            token.clone(),
+        )?;
+        let client = capstan_apiserver::KubeletClientConfig {
+            ca_pem: server.tls.ca_pem.clone(),
+            bearer_token: Some(token),
+            ..capstan_apiserver::KubeletClientConfig::default()
+        };
+        self.node_agent.kubelet = Some(server);
+        Ok(client)
     }
 }
 

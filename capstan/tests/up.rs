@@ -4,7 +4,8 @@
 //! namespace with content is emptied and removed, and Ctrl-C (SIGINT) stops it cleanly.
 //! Its controller flags are kube-controller-manager's: `--controllers '*,-deployment-controller'`
 //! leaves Deployments alone while ReplicaSets work, and an unknown controller name
-//! stops it with upstream's message.
+//! stops it with upstream's message. `kubectl logs` reaches the in-process node agent's
+//! kubelet API, for a sim pod and a process pod.
 
 mod support;
 
@@ -118,6 +119,78 @@ async fn capstan_up_runs_the_controllers_in_process() {
     })
     .await;
 
+    let status = up.interrupt().await;
+    assert!(status.success(), "clean stop: {status:?}");
+}
+
+/// `capstan up` hands its API server the node agent's CA and token: `kubectl logs` of a
+/// sim pod shows its lifecycle line, of a process pod its real output.
+#[tokio::test]
+async fn capstan_up_serves_kubectl_logs() {
+    let (mut up, client) = Up::start("up-logs").await;
+    kubectl(&up, &["run", "web", "--image=nginx:1.27"], None);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let running = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let p = pods.get(name).await.map_err(|e| e.to_string())?;
+            let phase = p.status.as_ref().and_then(|s| s.phase.clone());
+            if phase.as_deref() == Some("Running") {
+                Ok(())
+            } else {
+                Err(format!("{phase:?}"))
+            }
+        }
+    };
+    eventually("web Running", || running("web")).await;
+    let out = kubectl(&up, &["logs", "web"], None);
+    assert_eq!(
+        out,
+        "[capstan sim] Started container web (image nginx:1.27)\n"
+    );
+
+    // A process pool and a pod printing on it.
+    kubectl(
+        &up,
+        &["apply", "-f", "-"],
+        Some(
+            &serde_json::json!({
+                "apiVersion": "capstan.dev/v1alpha1", "kind": "NodePool",
+                "metadata": {"name": "proc"},
+                "spec": {"nodes": 1, "runtime": "process",
+                         "taints": [{"key": "proc", "value": "true", "effect": "NoSchedule"}]}
+            })
+            .to_string(),
+        ),
+    );
+    kubectl(
+        &up,
+        &["apply", "-f", "-"],
+        Some(
+            &serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "hello", "namespace": "default"},
+                "spec": {"nodeName": "proc-0",
+                         "containers": [{"name": "hello", "image": "busybox",
+                                         "command": ["sh", "-c", "echo hello from a process; exec sleep 3600"]}]}
+            })
+            .to_string(),
+        ),
+    );
+    eventually("hello logged", || async {
+        let out = std::process::Command::new("kubectl")
+            .args(["logs", "hello", "--kubeconfig"])
+            .arg(&up.kubeconfig)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text == "hello from a process\n" {
+            Ok(())
+        } else {
+            Err(format!("{text:?} {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    })
+    .await;
     let status = up.interrupt().await;
     assert!(status.success(), "clean stop: {status:?}");
 }

@@ -22,6 +22,7 @@ use crate::node::{NodeOptions, POOL_LABEL};
 use crate::nodes::{NodeRegistry, PoolCaches, PoolSync};
 use crate::pods::{NODE_NAME_INDEX, PodWorker};
 use crate::process::{ProcessConfig, ProcessRuntime};
+use crate::server::{self, KubeletServer, KubeletServerConfig};
 
 /// Default number of concurrent pod reconciles. The kubelet gives every pod its own
 /// worker; one agent stands for many kubelets, so it keeps enough reconciles in flight
@@ -50,6 +51,9 @@ pub struct NodeAgentConfig {
     pub time_scale: f64,
     /// Files of the process runtime.
     pub process: ProcessConfig,
+    /// The kubelet API (container logs, `/pods`, `/healthz`) the API server proxies
+    /// to; `None`: not served.
+    pub kubelet: Option<KubeletServerConfig>,
 }
 
 impl Default for NodeAgentConfig {
@@ -62,6 +66,7 @@ impl Default for NodeAgentConfig {
             cache_sync_timeout: Duration::from_secs(60),
             time_scale: 1.0,
             process: ProcessConfig::default(),
+            kubelet: None,
         }
     }
 }
@@ -81,6 +86,9 @@ pub enum NodeAgentError {
     /// The pod worker's controller did not run.
     #[error(transparent)]
     PodWorker(#[from] capstan_runtime::controller::ControllerError),
+    /// The kubelet API could not be served.
+    #[error(transparent)]
+    KubeletServer(#[from] crate::server::ServerError),
 }
 
 /// Runs the node agent against `client` until `shutdown` completes: NodePools become
@@ -91,6 +99,14 @@ pub async fn run_node_agent(
     config: NodeAgentConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeAgentError> {
+    let mut config = config;
+    let kubelet = match &config.kubelet {
+        Some(k) => Some(KubeletServer::bind(k).await?),
+        None => None,
+    };
+    if let Some(k) = &kubelet {
+        config.nodes.kubelet_endpoint = Some(k.endpoint().clone());
+    }
     let factory = SharedInformerFactory::new(client.clone(), None);
     let pools = factory.informer::<NodePool>();
     let nodes = factory.informer_with::<Node>(Selectors::default().labels(POOL_LABEL));
@@ -216,6 +232,14 @@ pub async fn run_node_agent(
         on_served,
     );
     let sync_task = tokio::spawn(sync.run(notify, config.pool_resync, token.clone()));
+    let kubelet_task = kubelet.map(|server| {
+        let ctx = Arc::new(server::Context {
+            pods: pods.lister(),
+            registry: registry.clone(),
+            process: process.clone(),
+        });
+        tokio::spawn(server.serve(ctx, token.clone()))
+    });
     let beat_task = tokio::spawn(run_heartbeats(
         client.clone(),
         registry,
@@ -235,6 +259,9 @@ pub async fn run_node_agent(
     process.shutdown().await;
     let _ = sync_task.await;
     let _ = beat_task.await;
+    if let Some(task) = kubelet_task {
+        let _ = task.await;
+    }
     factory.shutdown().await;
     result.map_err(NodeAgentError::from)
 }

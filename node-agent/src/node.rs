@@ -31,6 +31,11 @@ pub const KUBELET_VERSION: &str = "v1.33.0";
 pub struct NodeOptions {
     /// Add `capstan.dev/virtual=true:NoSchedule` to every node.
     pub virtual_taint: bool,
+    /// Where the agent serves the kubelet API: every node publishes it as its
+    /// `InternalIP` and `daemonEndpoints.kubeletEndpoint.port`. Without it, a node's
+    /// `InternalIP` is the `.1` of its /24 and its port the kubelet's 10250 (nothing
+    /// listens there).
+    pub kubelet_endpoint: Option<crate::server::KubeletEndpoint>,
 }
 
 /// The name of node `index` of `pool`.
@@ -164,7 +169,10 @@ pub fn desired_node(
             addresses: Some(vec![
                 NodeAddress {
                     type_: "InternalIP".to_string(),
-                    address: subnet.host_ip().to_string(),
+                    address: options
+                        .kubelet_endpoint
+                        .as_ref()
+                        .map_or_else(|| subnet.host_ip().to_string(), |e| e.address.to_string()),
                 },
                 NodeAddress {
                     type_: "Hostname".to_string(),
@@ -175,7 +183,13 @@ pub fn desired_node(
             allocatable: Some(allocatable),
             conditions: Some(healthy_conditions(now, now)),
             daemon_endpoints: Some(NodeDaemonEndpoints {
-                kubelet_endpoint: Some(DaemonEndpoint { port: 10250 }),
+                kubelet_endpoint: Some(DaemonEndpoint {
+                    port: options
+                        .kubelet_endpoint
+                        .as_ref()
+                        .map_or(crate::server::DEFAULT_PORT, |e| e.port)
+                        .into(),
+                }),
             }),
             node_info: Some(NodeSystemInfo {
                 architecture: arch.to_string(),
@@ -360,9 +374,43 @@ mod tests {
     }
 
     #[test]
+    fn nodes_publish_the_kubelet_endpoint() {
+        let options = NodeOptions {
+            kubelet_endpoint: Some(crate::server::KubeletEndpoint {
+                address: "127.0.0.1".parse().unwrap(),
+                port: 40123,
+            }),
+            ..NodeOptions::default()
+        };
+        let (node, _) = desired_node(&pool(), 1, &options, Timestamp::now()).unwrap();
+        let status = node.status.unwrap();
+        let addresses: Vec<(String, String)> = status
+            .addresses
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.type_, a.address))
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                ("InternalIP".to_string(), "127.0.0.1".to_string()),
+                ("Hostname".to_string(), node.metadata.name.clone().unwrap()),
+            ]
+        );
+        let port = status
+            .daemon_endpoints
+            .unwrap()
+            .kubelet_endpoint
+            .unwrap()
+            .port;
+        assert_eq!(port, 40123);
+    }
+
+    #[test]
     fn virtual_taint_is_added_on_request() {
         let options = NodeOptions {
             virtual_taint: true,
+            ..NodeOptions::default()
         };
         let (node, _) = desired_node(&pool(), 0, &options, Timestamp::now()).unwrap();
         let taints = node.spec.unwrap().taints.unwrap();

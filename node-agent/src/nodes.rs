@@ -325,10 +325,17 @@ impl PoolSync {
         let owned_value = pool_taints_value(&wanted);
         let taints_ok = merged == current
             && node.annotations().get(POOL_TAINTS_ANNOTATION) == Some(&owned_value);
+        // What the agent owns in the status beside the conditions: resources, and where
+        // the kubelet API is (it changes when the agent restarts with another one).
         let resources = |n: &Node| {
-            n.status
-                .as_ref()
-                .map(|s| (s.capacity.clone(), s.allocatable.clone()))
+            n.status.as_ref().map(|s| {
+                (
+                    s.capacity.clone(),
+                    s.allocatable.clone(),
+                    s.addresses.clone(),
+                    s.daemon_endpoints.clone(),
+                )
+            })
         };
         let status_ok = resources(&want) == resources(node);
         if labels_ok && taints_ok && status_ok {
@@ -347,8 +354,14 @@ impl PoolSync {
             })
         });
         let status = (!status_ok).then(|| {
-            let (capacity, allocatable) = resources(&want).unwrap_or_default();
-            serde_json::json!({"status": {"capacity": capacity, "allocatable": allocatable}})
+            let (capacity, allocatable, addresses, endpoints) =
+                resources(&want).unwrap_or_default();
+            serde_json::json!({"status": {
+                "capacity": capacity,
+                "allocatable": allocatable,
+                "addresses": addresses,
+                "daemonEndpoints": endpoints,
+            }})
         });
         Some(Drift { object, status })
     }

@@ -510,6 +510,7 @@ async fn virtual_taint_and_periodic_status_reposts() {
     let config = NodeAgentConfig {
         nodes: capstan_node_agent::node::NodeOptions {
             virtual_taint: true,
+            ..Default::default()
         },
         heartbeat: HeartbeatConfig {
             lease_renew_interval: Duration::from_millis(100),
@@ -579,10 +580,26 @@ async fn restarted_agent_adopts_nodes_and_keeps_pod_addresses() {
     pods.create(&PostParams::default(), &pod("b", "keep-0"))
         .await
         .unwrap();
+    // The new agent serves the kubelet API: the adopted node says where.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let config = NodeAgentConfig {
+        kubelet: Some(
+            capstan_node_agent::KubeletServerConfig::self_signed(
+                std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                None,
+                "token".into(),
+            )
+            .unwrap(),
+        ),
+        ..NodeAgentConfig::default()
+    };
     let stop = CancellationToken::new();
     let task = tokio::spawn({
         let (client, stop) = (client.clone(), stop.clone());
-        async move { run_node_agent(client, NodeAgentConfig::default(), stop.cancelled_owned()).await }
+        async move { run_node_agent(client, config, stop.cancelled_owned()).await }
     });
     let b = pod_status_where(&pods, "b", "b running", |s| s.pod_ip.is_some()).await;
     assert_ne!(
@@ -594,6 +611,16 @@ async fn restarted_agent_adopts_nodes_and_keeps_pod_addresses() {
         uid_before,
         "the node is adopted, not recreated"
     );
+    eventually("the node publishes the kubelet API", || {
+        let nodes = nodes.clone();
+        async move {
+            let status = nodes.get("keep-0").await.ok()?.status?;
+            let ip = status.addresses?.first()?.address.clone();
+            let p = status.daemon_endpoints?.kubelet_endpoint?.port;
+            (ip == "127.0.0.1" && p == i32::from(port)).then_some(())
+        }
+    })
+    .await;
     stop.cancel();
     task.await.unwrap().unwrap();
 }

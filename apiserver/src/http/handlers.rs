@@ -146,6 +146,9 @@ async fn dispatch(
             super::openapi::serve(state, &route)
         }
         Route::Resource(path) => resource(state, path, req, user.unwrap_or_default()).await,
+        Route::NodeProxy { node, path } => {
+            super::kubelet_proxy::node_proxy(state, &node, &path, req).await
+        }
         Route::NotFound => Err(ApiError::not_found_path()),
     }
 }
@@ -246,6 +249,9 @@ async fn resource_verbs(
             } else {
                 list(state, &ctx)
             }
+        }
+        (Method::GET | Method::HEAD, true) if subresource(&ctx)? == Some(Subresource::Log) => {
+            super::kubelet_proxy::pod_log(state, &ctx, req.uri().query()).await
         }
         (Method::GET | Method::HEAD, true) => get(state, &ctx),
         (Method::POST, false) if namespaced_target => {

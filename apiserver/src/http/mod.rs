@@ -3,6 +3,7 @@
 
 pub mod computed;
 pub mod handlers;
+pub mod kubelet_proxy;
 pub mod openapi;
 pub mod patch;
 pub mod present;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::authn::{self, UserInfo};
+use crate::kubelet::KubeletClient;
 use crate::ops::Cluster;
 use crate::status::ApiError;
 
@@ -36,6 +38,9 @@ pub struct AppState {
     pub server_addr: String,
     /// How often watches with `allowWatchBookmarks` get a progress bookmark.
     pub bookmark_interval: Duration,
+    /// The client of the nodes' kubelets (`pods/log`, `nodes/proxy`), replaceable while
+    /// the server runs ([`crate::ApiServer::set_kubelet_client`]).
+    pub kubelet: Arc<parking_lot::RwLock<Arc<KubeletClient>>>,
 }
 
 impl AppState {

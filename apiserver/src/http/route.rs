@@ -44,6 +44,13 @@ pub enum Route {
     OpenApiV3(String, String),
     /// A resource.
     Resource(ResourcePath),
+    /// `/api/v1/nodes/{name}/proxy[/{path}]`: passed to the node's kubelet.
+    NodeProxy {
+        /// The node.
+        node: String,
+        /// The path on the kubelet (without its leading `/`).
+        path: String,
+    },
     /// Nothing served.
     NotFound,
 }
@@ -81,6 +88,17 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Route {
 pub fn parse(path: &str) -> Route {
     let trimmed = path.trim_end_matches('/');
     let segs: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
+    if let ["api", "v1", "nodes", node, "proxy", ..] = segs.as_slice()
+        && !node.is_empty()
+    {
+        // The kubelet path keeps its trailing slash, as upstream's proxy does.
+        let prefix = format!("/api/v1/nodes/{node}/proxy");
+        let rest = path.strip_prefix(&prefix).unwrap_or("");
+        return Route::NodeProxy {
+            node: node.to_string(),
+            path: rest.trim_start_matches('/').to_string(),
+        };
+    }
     match segs.as_slice() {
         ["version"] => Route::Version,
         [h, ..] if matches!(*h, "healthz" | "livez" | "readyz") => Route::Health,
@@ -139,5 +157,19 @@ mod tests {
         );
         assert_eq!(parse("/readyz/ping"), Route::Health);
         assert_eq!(parse("/nope"), Route::NotFound);
+        assert_eq!(
+            parse("/api/v1/nodes/n1/proxy/pods"),
+            Route::NodeProxy {
+                node: "n1".into(),
+                path: "pods".into()
+            }
+        );
+        assert_eq!(
+            parse("/api/v1/nodes/n1/proxy"),
+            Route::NodeProxy {
+                node: "n1".into(),
+                path: String::new()
+            }
+        );
     }
 }

@@ -37,6 +37,10 @@ pub enum Subresource {
     /// `certificatesigningrequests/approval`: writes change only the `Approved` and
     /// `Denied` conditions.
     Approval,
+    /// `pods/log`: the container's log, read from the node's kubelet.
+    Log,
+    /// `nodes/proxy`: requests passed to the node's kubelet.
+    Proxy,
 }
 
 impl Subresource {
@@ -50,6 +54,8 @@ impl Subresource {
             Subresource::EphemeralContainers => "ephemeralcontainers",
             Subresource::Token => "token",
             Subresource::Approval => "approval",
+            Subresource::Log => "log",
+            Subresource::Proxy => "proxy",
         }
     }
 
@@ -69,6 +75,8 @@ impl Subresource {
             "ephemeralcontainers" => Subresource::EphemeralContainers,
             "token" => Subresource::Token,
             "approval" => Subresource::Approval,
+            "log" => Subresource::Log,
+            "proxy" => Subresource::Proxy,
             _ => return None,
         })
     }

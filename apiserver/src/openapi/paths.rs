@@ -476,6 +476,76 @@ pub(super) fn add_kind_paths(
                     }),
                 );
             }
+            Subresource::Log => {
+                m.insert(
+                    "get".into(),
+                    operation(OpSpec {
+                        verb: "get",
+                        action: "get",
+                        id: format!("read{idbase}{ns}{k}{suffix}"),
+                        description: format!("read log of the specified {k}"),
+                        gvk: gvk.clone(),
+                        params: log_params(),
+                        body: None,
+                        responses: text_response(),
+                        tag,
+                    }),
+                );
+            }
+            Subresource::Proxy => {
+                let proxy_gvk = gvk_ext("", "v1", "NodeProxyOptions");
+                for (verb, action) in [
+                    ("get", "Get"),
+                    ("put", "Put"),
+                    ("post", "Post"),
+                    ("delete", "Delete"),
+                    ("patch", "Patch"),
+                    ("head", "Head"),
+                    ("options", "Options"),
+                ] {
+                    let params = vec![query_param(
+                        "path",
+                        "Path is the URL path to use for the current proxy request to node.",
+                        "string",
+                    )];
+                    for (p, tail) in [
+                        (sub_path.clone(), ""),
+                        (format!("{sub_path}/{{path}}"), "WithPath"),
+                    ] {
+                        let entry = paths.entry(p).or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(o) = entry {
+                            o.insert(
+                                verb.into(),
+                                operation(OpSpec {
+                                    verb,
+                                    action: "connect",
+                                    id: format!("connect{idbase}{action}{k}Proxy{tail}"),
+                                    description: format!(
+                                        "connect {} requests to proxy of {k}",
+                                        verb.to_uppercase()
+                                    ),
+                                    gvk: proxy_gvk.clone(),
+                                    params: params.clone(),
+                                    body: None,
+                                    responses: text_response(),
+                                    tag,
+                                }),
+                            );
+                        }
+                    }
+                }
+                let mut params = vec![path_param("name", "name of the NodeProxyOptions")];
+                params.extend(scope_params.iter().cloned());
+                let mut with_path = params.clone();
+                with_path.push(path_param("path", "path to the resource"));
+                if let Some(Value::Object(o)) = paths.get_mut(&sub_path) {
+                    o.insert("parameters".into(), Value::Array(params));
+                }
+                if let Some(Value::Object(o)) = paths.get_mut(&format!("{sub_path}/{{path}}")) {
+                    o.insert("parameters".into(), Value::Array(with_path));
+                }
+                continue;
+            }
         }
         let mut params = vec![path_param(
             "name",
@@ -487,14 +557,42 @@ pub(super) fn add_kind_paths(
     }
 }
 
+/// The query parameters of `pods/{name}/log`.
+fn log_params() -> Vec<Value> {
+    [
+        ("container", "The container for which to stream logs. Defaults to only container if there is one container in the pod.", "string"),
+        ("follow", "Follow the log stream of the pod. Defaults to false.", "boolean"),
+        ("insecureSkipTLSVerifyBackend", "insecureSkipTLSVerifyBackend indicates that the apiserver should not confirm the validity of the serving certificate of the backend it is connecting to.", "boolean"),
+        ("limitBytes", "If set, the number of bytes to read from the server before terminating the log output.", "integer"),
+        ("previous", "Return previous terminated container logs. Defaults to false.", "boolean"),
+        ("sinceSeconds", "A relative time in seconds before the current time from which to show logs.", "integer"),
+        ("tailLines", "If set, the number of lines from the end of the logs to show.", "integer"),
+        ("timestamps", "If true, add an RFC3339 or RFC3339Nano timestamp at the beginning of every line of log output. Defaults to false.", "boolean"),
+    ]
+    .into_iter()
+    .map(|(name, desc, type_)| query_param(name, desc, type_))
+    .collect()
+}
+
+/// A `200` answering a plain string (logs, proxied answers).
+fn text_response() -> Value {
+    let schema = json!({"type": "string"});
+    json!({
+        "200": {"description": "OK", "content": {"*/*": {"schema": schema}}},
+        "401": {"description": "Unauthorized"},
+    })
+}
+
 pub(super) fn sub_gvk_name(sub: Subresource, kind: &str) -> String {
     match sub {
         Subresource::Scale => "Scale".into(),
         Subresource::Binding => "Binding".into(),
         Subresource::Eviction => "Eviction".into(),
         Subresource::Token => "TokenRequest".into(),
-        Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval => {
-            kind.to_string()
-        }
+        Subresource::Proxy => "NodeProxyOptions".into(),
+        Subresource::Status
+        | Subresource::EphemeralContainers
+        | Subresource::Approval
+        | Subresource::Log => kind.to_string(),
     }
 }

@@ -38,7 +38,11 @@ pub(super) struct SubresourceBody {
 pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
     use k8s_openapi::api;
     let (gvk, rust_type) = match sub {
-        Subresource::Status | Subresource::EphemeralContainers | Subresource::Approval => {
+        Subresource::Status
+        | Subresource::EphemeralContainers
+        | Subresource::Approval
+        | Subresource::Log
+        | Subresource::Proxy => {
             return None;
         }
         Subresource::Scale => (

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use k8s_openapi::jiff::Timestamp;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
 
 /// The longest line written whole; longer ones are split into `P` pieces (containerd).
 pub const MAX_LINE: usize = 16 * 1024;
@@ -33,6 +34,7 @@ pub struct ContainerLog {
     path: PathBuf,
     max_bytes: u64,
     file: Mutex<(File, u64)>,
+    written: watch::Sender<u64>,
 }
 
 fn instance_of(name: &str) -> Option<i32> {
@@ -62,12 +64,19 @@ impl ContainerLog {
             path,
             max_bytes: max_bytes.max(1024),
             file: Mutex::new((file, 0)),
+            written: watch::Sender::new(0),
         })
     }
 
     /// The file being written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A receiver that changes after every line written (what `kubectl logs -f`
+    /// followers wait on); it sees the sender gone once the log is closed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.written.subscribe()
     }
 
     /// Appends one CRI log line; write errors are logged, not returned (a full disk must
@@ -91,7 +100,10 @@ impl ContainerLog {
             }
         }
         match guard.0.write_all(&line) {
-            Ok(()) => guard.1 += line.len() as u64,
+            Ok(()) => {
+                guard.1 += line.len() as u64;
+                self.written.send_modify(|n| *n = n.wrapping_add(1));
+            }
             Err(err) => tracing::warn!(path = %self.path.display(), %err, "writing container log"),
         }
     }

@@ -377,6 +377,69 @@ impl ProcessRuntime {
         }
     }
 
+    /// The log `kubectl logs [--previous]` reads for container `name` of `pod`: the
+    /// instance the kubelet's `validateContainerLogStatus` picks from the runtime's
+    /// container statuses (the API's, for a pod the runtime does not hold yet), or the
+    /// kubelet's message why there is none.
+    pub fn container_log(
+        &self,
+        pod: &Pod,
+        name: &str,
+        previous: bool,
+    ) -> Result<InstanceLog, String> {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let pod_name = pod.metadata.name.clone().unwrap_or_default();
+        let cell = self.pods.lock().by_uid.get(&uid).cloned();
+        let status = match &cell {
+            Some(cell) => {
+                let st = cell.lock();
+                let has_init = st.n_init > 0;
+                let statuses = |slots: &[state::Slot]| {
+                    Some(slots.iter().map(|s| s.status(has_init)).collect())
+                };
+                PodStatus {
+                    init_container_statuses: statuses(&st.slots[..st.n_init]),
+                    container_statuses: statuses(&st.slots[st.n_init..]),
+                    ..PodStatus::default()
+                }
+            }
+            None => pod.status.clone().unwrap_or_default(),
+        };
+        let id = crate::server::container::log_container_id(&pod_name, &status, name, previous)?;
+        let latest =
+            crate::server::container::find_status(&status, name).map_or(0, |s| s.restart_count);
+        let restart_count = (latest.saturating_sub(2)..=latest.saturating_add(1))
+            .rev()
+            .find(|n| container_id(&uid, name, *n) == id)
+            .ok_or_else(|| format!("container {name:?} in pod {pod_name:?} is not available"))?;
+        let written = cell.and_then(|cell| {
+            let st = cell.lock();
+            let slot = st.slots.iter().find(|s| s.name == name)?;
+            slot.running
+                .as_ref()
+                .filter(|_| slot.restart_count == restart_count)
+                .and_then(|r| r.log_written.clone())
+        });
+        Ok(InstanceLog {
+            path: logs::log_path(&logs::log_dir(&self.pod_dir(&uid), name), restart_count),
+            restart_count,
+            written,
+        })
+    }
+
+    /// Whether instance `restart_count` of container `name` of pod `uid` still runs
+    /// (what log followers stop on).
+    pub fn instance_running(&self, uid: &str, name: &str, restart_count: i32) -> bool {
+        let Some(cell) = self.pods.lock().by_uid.get(uid).cloned() else {
+            return false;
+        };
+        let st = cell.lock();
+        st.slots
+            .iter()
+            .find(|s| s.name == name)
+            .is_some_and(|s| s.running.is_some() && s.restart_count == restart_count)
+    }
+
     /// How many pods the runtime holds.
     pub fn len(&self) -> usize {
         self.pods.lock().by_uid.len()
@@ -486,10 +549,7 @@ impl ProcessRuntime {
             }
         };
         let instance = self.instances.fetch_add(1, Ordering::Relaxed);
-        let container_id = format!(
-            "process://{}",
-            digest(&[&uid, &name, &restart_count.to_string()])
-        );
+        let container_id = container_id(&uid, &name, restart_count);
         let on_exit = {
             let (cell, wake, key) = (cell.clone(), self.wake.clone(), key.clone());
             move |exit: Exit| {
@@ -509,6 +569,7 @@ impl ProcessRuntime {
             restart_count,
             self.config.log_max_bytes,
         );
+        let log_written = log.as_ref().ok().map(logs::ContainerLog::subscribe);
         let started_at = Timestamp::now();
         let spawned = log.and_then(|log| supervise::spawn(&launch, log, &self.tasks, on_exit));
         let object = container_ref(pod, field_path);
@@ -524,6 +585,7 @@ impl ProcessRuntime {
                     startup: None,
                     ready: false,
                     kill: None,
+                    log_written,
                 });
                 self.recorder.record(
                     &object,
@@ -619,6 +681,25 @@ impl Drop for ProcessRuntime {
         self.kill_all();
         self.stop.cancel();
     }
+}
+
+/// The `containerID` of instance `restart_count` of container `name` of pod `uid`.
+pub fn container_id(uid: &str, name: &str, restart_count: i32) -> String {
+    format!(
+        "process://{}",
+        digest(&[uid, name, &restart_count.to_string()])
+    )
+}
+
+/// The log file of one container instance, as [`ProcessRuntime::container_log`] finds it.
+#[derive(Debug)]
+pub struct InstanceLog {
+    /// The file (in the CRI format).
+    pub path: PathBuf,
+    /// The instance's restart count (its file's number).
+    pub restart_count: i32,
+    /// Changes after every line written, while the instance runs.
+    pub written: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// The status to write, when it differs from the last one written.

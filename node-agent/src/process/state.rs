@@ -48,6 +48,8 @@ pub struct Running {
     pub ready: bool,
     /// A settled liveness or startup failure: the container must be killed.
     pub kill: Option<ProbeKind>,
+    /// Changes whenever a line is written to this instance's log (followers wait on it).
+    pub log_written: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 impl Running {
@@ -634,6 +636,7 @@ mod tests {
             startup: None,
             ready: false,
             kill: None,
+            log_written: None,
         });
     }
 

@@ -8,9 +8,11 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use capstan_apiserver::TestServer;
+use capstan_apiserver::{KubeletClientConfig, TestServer};
 use capstan_node_agent::node::is_ready;
-use capstan_node_agent::{NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent};
+use capstan_node_agent::{
+    KubeletServerConfig, NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent,
+};
 use capstan_runtime::errors::is_not_found;
 use k8s_openapi::api::core::v1::{Event, Node, Pod, PodStatus};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -23,6 +25,11 @@ use tokio_util::sync::CancellationToken;
 /// The agent's time scale: a 10 s back-off takes 0.5 s, a 1 s probe period 50 ms,
 /// `crash-every: 10s` 0.5 s.
 pub const SCALE: f64 = 0.05;
+
+/// kubectl 1.33 (WebSocket streaming era).
+pub const KUBECTL_1_33: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+/// kubectl 1.28 (SPDY streaming era).
+pub const KUBECTL_1_28: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.28";
 
 /// Polls `check` every 50 ms until it answers `Some`, panicking after 60 s.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -46,6 +53,8 @@ pub struct Agent {
     pub client: Client,
     pub pods: Api<Pod>,
     pub state: tempfile::TempDir,
+    /// How the API server reaches the agent's kubelet API.
+    pub kubelet_client: KubeletClientConfig,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -67,7 +76,25 @@ impl Agent {
         })
         .await;
         let state = tempfile::tempdir().expect("state dir");
+        // The kubelet API, trusted by the API server as `capstan up` does.
+        let token = capstan_node_agent::server::random_token();
+        let kubelet = KubeletServerConfig::self_signed(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+            token.clone(),
+        )
+        .expect("serving certificate");
+        let kubelet_client = KubeletClientConfig {
+            ca_pem: kubelet.tls.ca_pem.clone(),
+            bearer_token: Some(token),
+            ..KubeletClientConfig::default()
+        };
+        server
+            .server()
+            .set_kubelet_client(kubelet_client.clone())
+            .expect("kubelet client");
         let config = NodeAgentConfig {
+            kubelet: Some(kubelet),
             time_scale: SCALE,
             process: ProcessConfig {
                 state_dir: state.path().to_path_buf(),
@@ -96,6 +123,7 @@ impl Agent {
         })
         .await;
         Agent {
+            kubelet_client,
             pods: Api::namespaced(client.clone(), "default"),
             client,
             state,
@@ -164,6 +192,53 @@ impl Agent {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Runs the kubectl binary `kubectl` (e.g. [`KUBECTL_1_33`]) against the server (120 s at
+    /// most); whether it succeeded, and its stdout followed by its stderr.
+    pub async fn kubectl(&self, kubectl: &str, args: &[&str]) -> (bool, String) {
+        let out = tokio::time::timeout(
+            Duration::from_secs(120),
+            tokio::process::Command::new(kubectl)
+                .arg("--kubeconfig")
+                .arg(self.server.kubeconfig_path())
+                .arg("--cache-dir")
+                .arg(self.server.dir().join("kubectl-cache"))
+                .args(args)
+                .output(),
+        )
+        .await
+        .expect("kubectl finishes")
+        .expect("kubectl runs");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// [`Agent::kubectl`]'s stdout alone, panicking unless kubectl succeeds.
+    pub async fn kubectl_out(&self, kubectl: &str, args: &[&str]) -> String {
+        let out = tokio::process::Command::new(kubectl)
+            .arg("--kubeconfig")
+            .arg(self.server.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(self.server.dir().join("kubectl-cache"))
+            .args(args)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(120), out)
+            .await
+            .expect("kubectl finishes")
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The log directory of container `container` of `pod`.

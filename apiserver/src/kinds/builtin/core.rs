@@ -9,7 +9,9 @@ use crate::defaults::core::{
 };
 use crate::defaults::limit_range::default_limit_range;
 use crate::defaults::pod::{default_pod, pod_initial_status};
-use crate::kinds::Subresource::{Binding, EphemeralContainers, Eviction, Scale, Status, Token};
+use crate::kinds::Subresource::{
+    Binding, EphemeralContainers, Eviction, Log, Proxy, Scale, Status, Token,
+};
 use crate::kinds::descriptor::{
     Admission, Backing, CreateStatus, DeleteRules, Deletion, Generation, KindDescriptor, Lifecycle,
     RustType, Scope, SelectorForm, empty_status,
@@ -50,7 +52,7 @@ pub static NAMESPACE: KindDescriptor = KindDescriptor {
 pub static POD: KindDescriptor = KindDescriptor {
     short_names: &["po"],
     categories: &["all"],
-    subresources: &[Status, Binding, Eviction, EphemeralContainers],
+    subresources: &[Status, Binding, Eviction, EphemeralContainers, Log],
     defaults: Some(default_pod),
     validate: Some(validate_pod),
     table: Some(table::pod::POD),
@@ -88,7 +90,7 @@ pub static POD: KindDescriptor = KindDescriptor {
 /// `v1` Nodes: their agent reports status when it registers them.
 pub static NODE: KindDescriptor = KindDescriptor {
     short_names: &["no"],
-    subresources: &[Status],
+    subresources: &[Status, Proxy],
     defaults: Some(default_node),
     table: Some(table::core::NODE),
     admission: &[Admission::TaintNodesByCondition],
