@@ -35,6 +35,9 @@
 //!   set, upstream's churn-minimising reconciliation, placeholder slices).
 //! - [`serviceaccount`]: the ServiceAccount controller (every active namespace's
 //!   `default` account).
+//! - [`disruption`]: the disruption controller (PodDisruptionBudget status:
+//!   healthy, desired and expected pods, disruptions allowed against the
+//!   controllers' scale, `disruptedPods` expiry, stale `DisruptionTarget` reset).
 //! - [`statefulset`]: the StatefulSet controller (ordered and parallel pod
 //!   management, claim templates and their retention policy, rolling updates
 //!   with partitions over ControllerRevisions, `OnDelete`).
@@ -58,6 +61,7 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod gc;
