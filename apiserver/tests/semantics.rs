@@ -202,7 +202,7 @@ async fn field_selectors_priority_and_eviction() {
         "{err:?}"
     );
 
-    // Running pods are protected by a PDB that allows no disruption.
+    // Running, Ready pods are protected by a PDB that allows no disruption.
     for p in ["on-n1", "on-n2"] {
         let (code, _, _) = raw(
             &client,
@@ -216,9 +216,10 @@ async fn field_selectors_priority_and_eviction() {
         let req = http::Request::patch(format!("/api/v1/namespaces/default/pods/{p}/status"))
             .header("content-type", "application/merge-patch+json")
             .body(
-                serde_json::to_vec(&json!({"status": {"phase": "Running"}}))
-                    .unwrap()
-                    .into(),
+                serde_json::to_vec(&json!({"status": {"phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "True"}]}}))
+                .unwrap()
+                .into(),
             )
             .unwrap();
         assert_eq!(client.send(req).await.unwrap().status(), 200);
