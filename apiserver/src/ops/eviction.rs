@@ -141,7 +141,10 @@ impl Cluster {
             })
             .collect();
         if matching.len() > 1 {
-            return Err(ApiError::internal(
+            // Upstream answers this Status as is: code 500, no reason.
+            return Err(ApiError::new(
+                500,
+                "",
                 "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
             ));
         }
