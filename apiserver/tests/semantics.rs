@@ -202,7 +202,7 @@ async fn field_selectors_priority_and_eviction() {
         "{err:?}"
     );
 
-    // Running pods are protected by a PDB that allows no disruption.
+    // Running, Ready pods are protected by a PDB that allows no disruption.
     for p in ["on-n1", "on-n2"] {
         let (code, _, _) = raw(
             &client,
@@ -216,9 +216,10 @@ async fn field_selectors_priority_and_eviction() {
         let req = http::Request::patch(format!("/api/v1/namespaces/default/pods/{p}/status"))
             .header("content-type", "application/merge-patch+json")
             .body(
-                serde_json::to_vec(&json!({"status": {"phase": "Running"}}))
-                    .unwrap()
-                    .into(),
+                serde_json::to_vec(&json!({"status": {"phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "True"}]}}))
+                .unwrap()
+                .into(),
             )
             .unwrap();
         assert_eq!(client.send(req).await.unwrap().status(), 200);
@@ -283,6 +284,44 @@ async fn field_selectors_priority_and_eviction() {
     .await;
     assert_eq!(pdb["status"]["disruptionsAllowed"], 0);
     assert!(pdb["status"]["disruptedPods"]["on-n1"].is_string());
+    let cond = &pdb["status"]["conditions"][0];
+    assert_eq!(
+        (&cond["type"], &cond["status"], &cond["reason"]),
+        (
+            &json!("DisruptionAllowed"),
+            &json!("False"),
+            &json!("InsufficientPods")
+        ),
+        "the last disruption taken turns the condition"
+    );
+
+    // A policy/v1 budget with an empty selector selects every pod: two budgets now
+    // cover on-n2, which the eviction subresource refuses as upstream.
+    let (code, _, _) = raw(
+        &client,
+        "POST",
+        "/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+        None,
+        Some(json!({
+            "metadata": {"name": "everything"}, "spec": {"maxUnavailable": 1, "selector": {}}
+        })),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let (code, _, st) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/pods/on-n2/eviction",
+        None,
+        Some(json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "on-n2"}})),
+    )
+    .await;
+    assert_eq!(code, 500, "{st}");
+    assert_eq!(
+        st["message"],
+        "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+    );
+    assert!(st.get("reason").is_none(), "{st}");
 }
 
 #[tokio::test]

@@ -720,7 +720,8 @@ fn custom_values_reach_every_object() {
             "endpoints-controller",
             "endpointslice-controller",
             "serviceaccount-controller",
-            "taint-eviction-controller"
+            "taint-eviction-controller",
+            "disruption-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);

@@ -38,6 +38,9 @@
 //! - [`tainteviction`]: the taint eviction controller (pods deleted from nodes with
 //!   `NoExecute` taints they do not tolerate, at once or after their
 //!   `tolerationSeconds`, with the `DisruptionTarget` condition first).
+//! - [`disruption`]: the disruption controller (PodDisruptionBudget status:
+//!   healthy, desired and expected pods, disruptions allowed against the
+//!   controllers' scale, `disruptedPods` expiry, stale `DisruptionTarget` reset).
 //! - [`statefulset`]: the StatefulSet controller (ordered and parallel pod
 //!   management, claim templates and their retention policy, rolling updates
 //!   with partitions over ControllerRevisions, `OnDelete`).
@@ -61,6 +64,7 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod gc;

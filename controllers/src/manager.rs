@@ -25,12 +25,14 @@ use k8s_openapi::api::core::v1::{
     ReplicationController, ResourceQuota, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Client;
 
 use crate::cronjob::{CronJobController, CronJobControllerConfig};
 use crate::daemonset::{DaemonSetController, DaemonSetControllerConfig};
 use crate::deployment::controller::{DeploymentController, DeploymentControllerConfig};
+use crate::disruption::{DisruptionController, DisruptionControllerConfig};
 use crate::endpoints::{ENDPOINTS_CONTROLLER, endpoints_controller};
 use crate::endpointslice::{
     DEFAULT_MAX_ENDPOINTS_PER_SLICE, ENDPOINTSLICE_CONTROLLER, EndpointSliceConfig,
@@ -113,6 +115,8 @@ pub const SERVICE_ACCOUNT_CONTROLLER: &str = SERVICEACCOUNT_CONTROLLER;
 
 /// Upstream name of the taint eviction controller (`--controllers`).
 pub const TAINT_EVICTION_CONTROLLER: &str = crate::tainteviction::TAINT_EVICTION_CONTROLLER;
+/// Upstream name of the disruption controller (`--controllers`).
+pub const DISRUPTION_CONTROLLER: &str = crate::disruption::DISRUPTION_CONTROLLER;
 
 /// Events, created and then patched when they repeat (the runtime's recorder).
 const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
@@ -757,6 +761,56 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
                     clock: cx.config.clock.clone(),
                 },
             )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
+        name: DISRUPTION_CONTROLLER,
+        alias: "disruption",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<PodDisruptionBudget>(),
+            Informed::of::<Pod>(),
+            Informed::of::<ReplicationController>(),
+            Informed::of::<ReplicaSet>(),
+            Informed::of::<Deployment>(),
+            Informed::of::<StatefulSet>(),
+        ],
+        // Upstream's system:controller:disruption-controller.
+        permissions: &[
+            RECORDS_EVENTS,
+            Permission::on::<PodDisruptionBudget>(&["list", "watch"]),
+            Permission::on_sub::<PodDisruptionBudget>("status", &["update"]),
+            Permission::on::<Pod>(&["list", "watch"]),
+            // Stale DisruptionTarget conditions reset.
+            Permission::on_sub::<Pod>("status", &["update"]),
+            Permission::on::<ReplicationController>(&["list", "watch"]),
+            Permission::on::<ReplicaSet>(&["list", "watch"]),
+            Permission::on::<Deployment>(&["list", "watch"]),
+            Permission::on::<StatefulSet>(&["list", "watch"]),
+            // The scale of any other kind owning pods (custom resources).
+            Permission {
+                verbs: &["get"],
+                group: ANY,
+                resource: ANY,
+                subresource: Some("scale"),
+            },
+        ],
+        // Upstream runs one worker per queue and has no flag for it.
+        concurrent_syncs: None,
+        build: |cx| {
+            let c = DisruptionController::new(
+                cx.factory,
+                cx.client.clone(),
+                &DisruptionControllerConfig {
+                    instance: cx.config.instance.clone(),
+                    clock: cx.config.clock.clone(),
+                    ..DisruptionControllerConfig::default()
+                },
+            )
+            .map_err(ManagerError::Handler)?;
             Ok(BuiltController::new(Some(c.synced_check()), |stop| {
                 c.run(stop)
             }))

@@ -115,7 +115,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "endpoints-controller",
             "endpointslice-controller",
             "serviceaccount-controller",
-            "taint-eviction-controller"
+            "taint-eviction-controller",
+            "disruption-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -40,9 +40,20 @@ pub fn json_as(code: u16, v: &Value, go_type: &str) -> Response<Body> {
     bytes(code, "application/json", Bytes::from(body))
 }
 
-/// A `Status` response for an error.
+/// A `Status` response for an error, with a `Retry-After` header when its details
+/// carry `retryAfterSeconds` (upstream's `ErrorNegotiated`).
 pub fn error(e: &ApiError) -> Response<Body> {
-    json(e.code, &e.to_status())
+    let mut r = json(e.code, &e.to_status());
+    let retry = e
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryAfterSeconds"))
+        .and_then(Value::as_i64)
+        .filter(|s| *s > 0);
+    if let Some(v) = retry.and_then(|s| s.to_string().parse().ok()) {
+        r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// A streamed response.
