@@ -719,7 +719,8 @@ fn custom_values_reach_every_object() {
             "persistentvolume-protection-controller",
             "endpoints-controller",
             "endpointslice-controller",
-            "serviceaccount-controller"
+            "serviceaccount-controller",
+            "node-lifecycle-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);

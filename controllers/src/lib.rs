@@ -35,6 +35,9 @@
 //!   set, upstream's churn-minimising reconciliation, placeholder slices).
 //! - [`serviceaccount`]: the ServiceAccount controller (every active namespace's
 //!   `default` account).
+//! - [`nodelifecycle`]: the node lifecycle controller (silent nodes' conditions
+//!   `Unknown`, the `unreachable`/`not-ready` NoSchedule and zone-rate-limited
+//!   NoExecute taints, their pods `Ready=False`).
 //! - [`statefulset`]: the StatefulSet controller (ordered and parallel pod
 //!   management, claim templates and their retention policy, rolling updates
 //!   with partitions over ControllerRevisions, `OnDelete`).
@@ -64,6 +67,7 @@ pub mod gc;
 pub mod job;
 pub mod manager;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;

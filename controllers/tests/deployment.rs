@@ -114,7 +114,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "resourcequota-controller",
             "endpoints-controller",
             "endpointslice-controller",
-            "serviceaccount-controller"
+            "serviceaccount-controller",
+            "node-lifecycle-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -217,7 +217,8 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             RESOURCEQUOTA_CONTROLLER,
             ENDPOINT_CONTROLLER,
             ENDPOINT_SLICE_CONTROLLER,
-            SERVICE_ACCOUNT_CONTROLLER
+            SERVICE_ACCOUNT_CONTROLLER,
+            NODE_LIFECYCLE_CONTROLLER
         ]
     );
     assert!(!manager.synced_check()(), "nothing synced before it runs");
