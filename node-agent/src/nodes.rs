@@ -348,9 +348,10 @@ impl PoolSync {
         // agent's; `kubectl taint`, cordons and the lifecycle controller's stay.
         let (current, wanted) = (taints(node), taints(&want));
         let mut owned = pool_taints_of(node).unwrap_or_default();
-        // Standing in for the node lifecycle controller's NoSchedule pass (which
-        // capstan does not run): the not-ready taint TaintNodesByCondition puts on
-        // a new node goes once the node reports Ready.
+        // As the node lifecycle controller's NoSchedule pass does (kept for agents
+        // running where no such controller runs): the not-ready NoSchedule taint
+        // TaintNodesByCondition puts on a new node goes once the node reports Ready.
+        // `unreachable` is never the agent's: the controller takes it off.
         if crate::node::is_ready(node) {
             owned.insert((NOT_READY_TAINT.to_string(), "NoSchedule".to_string()));
         }
