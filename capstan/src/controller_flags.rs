@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use capstan_controllers::endpointslice::DEFAULT_MAX_ENDPOINTS_PER_SLICE;
 use capstan_controllers::manager::{
     CONTROLLERS, ControllerSelection, ControllersConfig, ManagerError,
 };
+use capstan_controllers::nodelifecycle::NodeLifecycleConfig;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 
 /// `--max-endpoints-per-slice`'s bound (upstream's validation allows 1 to 1000).
@@ -22,8 +25,70 @@ const CONTROLLERS_FLAG: &str = "controllers";
 /// The id and long name of `--max-endpoints-per-slice`.
 const MAX_ENDPOINTS_PER_SLICE_FLAG: &str = "max-endpoints-per-slice";
 
+/// The node lifecycle controller's flags: (name, default as written, help).
+const NODE_LIFECYCLE_DURATION_FLAGS: [(&str, &str, &str); 3] = [
+    (
+        "node-monitor-period",
+        "5s",
+        "The period for syncing NodeStatus in NodeController.",
+    ),
+    (
+        "node-monitor-grace-period",
+        "50s",
+        "Amount of time which we allow running Node to be unresponsive before marking it \
+         unhealthy. Must be N times more than kubelet's nodeStatusUpdateFrequency, where N \
+         means number of retries allowed for kubelet to post node status.",
+    ),
+    (
+        "node-startup-grace-period",
+        "1m0s",
+        "Amount of time which we allow starting Node to be unresponsive before marking it \
+         unhealthy.",
+    ),
+];
+/// `--node-eviction-rate` and the other rate flags: (name, default, help).
+const NODE_LIFECYCLE_RATE_FLAGS: [(&str, &str, &str); 3] = [
+    (
+        "node-eviction-rate",
+        "0.1",
+        "Number of nodes per second on which pods are deleted in case of node failure when \
+         a zone is healthy (see --unhealthy-zone-threshold for definition of \
+         healthy/unhealthy). Zone refers to entire cluster in non-multizone clusters.",
+    ),
+    (
+        "secondary-node-eviction-rate",
+        "0.01",
+        "Number of nodes per second on which pods are deleted in case of node failure when \
+         a zone is unhealthy (see --unhealthy-zone-threshold for definition of \
+         healthy/unhealthy). Zone refers to entire cluster in non-multizone clusters. This \
+         value is implicitly overridden to 0 if the cluster size is smaller than \
+         --large-cluster-size-threshold.",
+    ),
+    (
+        "unhealthy-zone-threshold",
+        "0.55",
+        "Fraction of Nodes in a zone which needs to be not Ready (minimum 3) for zone to be \
+         treated as unhealthy.",
+    ),
+];
+/// `--large-cluster-size-threshold`.
+const LARGE_CLUSTER_SIZE_THRESHOLD_FLAG: &str = "large-cluster-size-threshold";
+
+/// A Go duration flag value (`40s`, `1m0s`, `500ms`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    capstan_scheduler::config::parse_go_duration(s).map_err(|e| e.to_string())
+}
+
+/// A rate or fraction: a finite number, not negative.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("invalid value {s:?}: a number, 0 or more")),
+    }
+}
+
 /// `--controllers` and the `--concurrent-*-syncs` flags, as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ControllerFlags {
     /// The `--controllers` entries in order (comma lists and repeated flags joined).
     pub controllers: Vec<String>,
@@ -31,6 +96,11 @@ pub struct ControllerFlags {
     pub concurrent_syncs: BTreeMap<String, usize>,
     /// `--max-endpoints-per-slice` (1 to 1000, as upstream validates it).
     pub max_endpoints_per_slice: usize,
+    /// `--node-monitor-period`, `--node-monitor-grace-period`,
+    /// `--node-startup-grace-period`, `--node-eviction-rate`,
+    /// `--secondary-node-eviction-rate`, `--unhealthy-zone-threshold`,
+    /// `--large-cluster-size-threshold`.
+    pub node_lifecycle: NodeLifecycleConfig,
 }
 
 impl ControllerFlags {
@@ -42,6 +112,7 @@ impl ControllerFlags {
             concurrent_syncs: self.concurrent_syncs.clone(),
             instance: instance.to_string(),
             max_endpoints_per_slice: self.max_endpoints_per_slice,
+            node_lifecycle: self.node_lifecycle,
             ..ControllersConfig::default()
         })
     }
@@ -88,6 +159,46 @@ impl Args for ControllerFlags {
                      resources.",
                     ),
             );
+        let cmd = NODE_LIFECYCLE_DURATION_FLAGS
+            .iter()
+            .fold(cmd, |cmd, (name, default, help)| {
+                cmd.arg(
+                    Arg::new(*name)
+                        .long(*name)
+                        .value_name("DURATION")
+                        .value_parser(parse_duration)
+                        .action(ArgAction::Set)
+                        .default_value(*default)
+                        .help(*help),
+                )
+            });
+        let cmd = NODE_LIFECYCLE_RATE_FLAGS
+            .iter()
+            .fold(cmd, |cmd, (name, default, help)| {
+                cmd.arg(
+                    Arg::new(*name)
+                        .long(*name)
+                        .value_name("N")
+                        .value_parser(parse_rate)
+                        .action(ArgAction::Set)
+                        .default_value(*default)
+                        .help(*help),
+                )
+            })
+            .arg(
+                Arg::new(LARGE_CLUSTER_SIZE_THRESHOLD_FLAG)
+                    .long(LARGE_CLUSTER_SIZE_THRESHOLD_FLAG)
+                    .value_name("N")
+                    .value_parser(value_parser!(usize))
+                    .action(ArgAction::Set)
+                    .default_value("50")
+                    .help(
+                        "Number of nodes from which node-lifecycle-controller treats the \
+                         cluster as large for the eviction logic purposes. \
+                         --secondary-node-eviction-rate is implicitly overridden to 0 for \
+                         clusters this size or smaller.",
+                    ),
+            );
         CONTROLLERS
             .iter()
             .filter_map(|c| c.concurrent_syncs)
@@ -125,10 +236,44 @@ impl FromArgMatches for ControllerFlags {
         let max_endpoints_per_slice = matches
             .get_one::<u16>(MAX_ENDPOINTS_PER_SLICE_FLAG)
             .map_or(DEFAULT_MAX_ENDPOINTS_PER_SLICE, |n| usize::from(*n));
+        let defaults = NodeLifecycleConfig::default();
+        let duration = |name: &str, default: Duration| {
+            matches
+                .get_one::<Duration>(name)
+                .copied()
+                .unwrap_or(default)
+        };
+        let rate =
+            |name: &str, default: f64| matches.get_one::<f64>(name).copied().unwrap_or(default);
+        let node_lifecycle = NodeLifecycleConfig {
+            node_monitor_period: duration("node-monitor-period", defaults.node_monitor_period),
+            node_monitor_grace_period: duration(
+                "node-monitor-grace-period",
+                defaults.node_monitor_grace_period,
+            ),
+            node_startup_grace_period: duration(
+                "node-startup-grace-period",
+                defaults.node_startup_grace_period,
+            ),
+            node_eviction_rate: rate("node-eviction-rate", defaults.node_eviction_rate),
+            secondary_node_eviction_rate: rate(
+                "secondary-node-eviction-rate",
+                defaults.secondary_node_eviction_rate,
+            ),
+            unhealthy_zone_threshold: rate(
+                "unhealthy-zone-threshold",
+                defaults.unhealthy_zone_threshold,
+            ),
+            large_cluster_size_threshold: matches
+                .get_one::<usize>(LARGE_CLUSTER_SIZE_THRESHOLD_FLAG)
+                .copied()
+                .unwrap_or(defaults.large_cluster_size_threshold),
+        };
         Ok(Self {
             controllers,
             concurrent_syncs,
             max_endpoints_per_slice,
+            node_lifecycle,
         })
     }
 
@@ -241,6 +386,44 @@ mod tests {
         assert_eq!(set.max_endpoints_per_slice, 1000);
         assert!(parse(&["--max-endpoints-per-slice=1001"]).is_err());
         assert!(parse(&["--max-endpoints-per-slice=0"]).is_err());
+    }
+
+    #[test]
+    fn node_lifecycle_flags_default_to_upstreams_and_parse_go_durations() {
+        let config = |args: &[&str]| parse(args).map(|f| f.config("t").expect("config"));
+        let default = config(&[]).expect("parses").node_lifecycle;
+        assert_eq!(default, NodeLifecycleConfig::default());
+        assert_eq!(default.node_monitor_period, Duration::from_secs(5));
+        assert_eq!(default.node_monitor_grace_period, Duration::from_secs(50));
+        assert_eq!(default.node_startup_grace_period, Duration::from_secs(60));
+        assert_eq!(default.node_eviction_rate, 0.1);
+        assert_eq!(default.secondary_node_eviction_rate, 0.01);
+        assert_eq!(default.unhealthy_zone_threshold, 0.55);
+        assert_eq!(default.large_cluster_size_threshold, 50);
+        let set = config(&[
+            "--node-monitor-period=250ms",
+            "--node-monitor-grace-period=3s",
+            "--node-startup-grace-period=1m30s",
+            "--node-eviction-rate=10",
+            "--secondary-node-eviction-rate=0",
+            "--unhealthy-zone-threshold=0.4",
+            "--large-cluster-size-threshold=5000",
+        ])
+        .expect("parses")
+        .node_lifecycle;
+        assert_eq!(set.node_monitor_period, Duration::from_millis(250));
+        assert_eq!(set.node_monitor_grace_period, Duration::from_secs(3));
+        assert_eq!(set.node_startup_grace_period, Duration::from_secs(90));
+        assert_eq!(set.node_eviction_rate, 10.0);
+        assert_eq!(set.secondary_node_eviction_rate, 0.0);
+        assert_eq!(set.unhealthy_zone_threshold, 0.4);
+        assert_eq!(set.large_cluster_size_threshold, 5000);
+        assert!(
+            parse(&["--node-monitor-grace-period=40"]).is_err(),
+            "unit needed"
+        );
+        assert!(parse(&["--node-eviction-rate=-1"]).is_err());
+        assert!(parse(&["--unhealthy-zone-threshold=x"]).is_err());
     }
 
     #[test]

@@ -721,7 +721,8 @@ fn custom_values_reach_every_object() {
             "endpointslice-controller",
             "serviceaccount-controller",
             "taint-eviction-controller",
-            "disruption-controller"
+            "disruption-controller",
+            "node-lifecycle-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);

@@ -41,6 +41,9 @@
 //! - [`disruption`]: the disruption controller (PodDisruptionBudget status:
 //!   healthy, desired and expected pods, disruptions allowed against the
 //!   controllers' scale, `disruptedPods` expiry, stale `DisruptionTarget` reset).
+//! - [`nodelifecycle`]: the node lifecycle controller (silent nodes' conditions
+//!   `Unknown`, the `unreachable`/`not-ready` NoSchedule and zone-rate-limited
+//!   NoExecute taints, their pods `Ready=False`).
 //! - [`statefulset`]: the StatefulSet controller (ordered and parallel pod
 //!   management, claim templates and their retention policy, rolling updates
 //!   with partitions over ControllerRevisions, `OnDelete`).
@@ -71,6 +74,7 @@ pub mod gc;
 pub mod job;
 pub mod manager;
 pub mod namespace;
+pub mod nodelifecycle;
 pub mod replicaset;
 pub mod replicationcontroller;
 pub mod resourcequota;

@@ -20,6 +20,7 @@ use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
     ReplicationController, ResourceQuota, Service, ServiceAccount,
@@ -41,6 +42,7 @@ use crate::endpointslice::{
 use crate::gc::shell::{GcConfig, run_garbage_collector_on};
 use crate::job::{JobController, JobControllerConfig};
 use crate::namespace::{NamespaceController, NamespaceControllerConfig};
+use crate::nodelifecycle::{NodeLifecycleConfig, node_lifecycle_controller};
 use crate::replicaset::ReplicaSetLike;
 use crate::replicaset::controller::{ReplicaSetController, ReplicaSetControllerConfig, SetupError};
 use crate::resourcequota::{ResourceQuotaController, ResourceQuotaControllerConfig};
@@ -117,6 +119,8 @@ pub const SERVICE_ACCOUNT_CONTROLLER: &str = SERVICEACCOUNT_CONTROLLER;
 pub const TAINT_EVICTION_CONTROLLER: &str = crate::tainteviction::TAINT_EVICTION_CONTROLLER;
 /// Upstream name of the disruption controller (`--controllers`).
 pub const DISRUPTION_CONTROLLER: &str = crate::disruption::DISRUPTION_CONTROLLER;
+/// Upstream name of the node lifecycle controller (`--controllers`).
+pub const NODE_LIFECYCLE_CONTROLLER: &str = crate::nodelifecycle::NODE_LIFECYCLE_CONTROLLER;
 
 /// Events, created and then patched when they repeat (the runtime's recorder).
 const RECORDS_EVENTS: Permission = Permission::on::<Event>(&["create", "patch"]);
@@ -767,6 +771,46 @@ pub static CONTROLLERS: &[ControllerDescriptor] = &[
         },
     },
     ControllerDescriptor {
+        name: NODE_LIFECYCLE_CONTROLLER,
+        alias: "nodelifecycle",
+        enabled_by_default: true,
+        informers: &[
+            Informed::of::<Node>(),
+            Informed::of::<Lease>(),
+            Informed::of::<Pod>(),
+        ],
+        // Upstream's system:controller:node-controller, as far as this code uses it
+        // (pod deletion is the taint-eviction controller's).
+        permissions: &[
+            RECORDS_EVENTS,
+            // Listed and watched; read fresh after a conflicting taint write;
+            // taints patched.
+            Permission::on::<Node>(&["get", "list", "watch", "patch"]),
+            // Conditions marked Unknown.
+            Permission::on_sub::<Node>("status", &["update"]),
+            Permission::on::<Lease>(&["list", "watch"]),
+            Permission::on::<Pod>(&["list", "watch"]),
+            // Pods of a node that is not Ready marked Ready=False.
+            Permission::on_sub::<Pod>("status", &["update"]),
+        ],
+        // Upstream runs one NoSchedule worker per `nodeUpdateWorkerSize` and has no
+        // flag for it.
+        concurrent_syncs: None,
+        build: |cx| {
+            let c = node_lifecycle_controller(
+                cx.factory,
+                cx.client.clone(),
+                cx.config.node_lifecycle,
+                cx.config.clock.clone(),
+                crate::nodelifecycle::controller::NODE_UPDATE_WORKERS,
+                Some(&cx.config.instance),
+            )?;
+            Ok(BuiltController::new(Some(c.synced_check()), |stop| {
+                c.run(stop)
+            }))
+        },
+    },
+    ControllerDescriptor {
         name: DISRUPTION_CONTROLLER,
         alias: "disruption",
         enabled_by_default: true,
@@ -879,6 +923,9 @@ pub struct ControllersConfig {
     pub max_endpoints_per_slice: usize,
     /// Where the binder's built-in local-path provisioner puts its volumes.
     pub local_path_dir: PathBuf,
+    /// The node lifecycle controller's periods, grace periods and rates
+    /// (`--node-monitor-period`, `--node-monitor-grace-period`, …).
+    pub node_lifecycle: NodeLifecycleConfig,
 }
 
 impl Default for ControllersConfig {
@@ -890,6 +937,7 @@ impl Default for ControllersConfig {
             clock: RealClock::shared(),
             max_endpoints_per_slice: DEFAULT_MAX_ENDPOINTS_PER_SLICE,
             local_path_dir: PathBuf::from(binder::local_path::DEFAULT_LOCAL_PATH_DIR),
+            node_lifecycle: NodeLifecycleConfig::default(),
         }
     }
 }

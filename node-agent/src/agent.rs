@@ -193,8 +193,14 @@ pub async fn run_node_agent(
             EventHandlerFns::new()
                 .on_add(move |_: Arc<Node>, _| a.notify_one())
                 .on_update(move |old: Arc<Node>, new: Arc<Node>| {
-                    // Heartbeats change only status; changes elsewhere may need undoing.
-                    if old.metadata.labels != new.metadata.labels || old.spec != new.spec {
+                    // Heartbeats change only status; changes elsewhere may need undoing,
+                    // a heartbeat annotation stops or resumes the node, and a
+                    // readiness someone else changed is reported again.
+                    if old.metadata.labels != new.metadata.labels
+                        || old.metadata.annotations != new.metadata.annotations
+                        || old.spec != new.spec
+                        || crate::node::is_ready(&old) != crate::node::is_ready(&new)
+                    {
                         u.notify_one()
                     }
                 })

@@ -107,12 +107,16 @@ pub async fn post_status(
 }
 
 /// One pass: renew every registered node's Lease, and re-post the status of those whose
-/// last post is older than the report interval.
+/// last post is older than the report interval; nodes whose heartbeats are stopped
+/// (`capstan.dev/heartbeat: stopped`) are skipped.
 pub async fn beat_once(client: &Client, registry: &NodeRegistry, config: &HeartbeatConfig) {
     let leases: Api<Lease> = Api::namespaced(client.clone(), LEASE_NAMESPACE);
     let nodes: Api<Node> = Api::all(client.clone());
     let now = Instant::now();
-    let entries = registry.snapshot();
+    let entries = registry
+        .snapshot()
+        .into_iter()
+        .filter(|(_, entry)| !entry.stopped);
     futures::stream::iter(entries)
         .for_each_concurrent(config.concurrency.max(1), |(name, entry)| {
             let (leases, nodes) = (&leases, &nodes);

@@ -23,6 +23,13 @@ pub const VIRTUAL_TAINT_KEY: &str = "capstan.dev/virtual";
 /// on a node from its pool: it adds, changes and removes only those, and leaves every
 /// other taint (`kubectl taint`, `kubectl cordon`, the node lifecycle controller's) alone.
 pub const POOL_TAINTS_ANNOTATION: &str = "capstan.dev/pool-taints";
+/// The annotation that stops a node's kubelet without removing it: with the value
+/// [`HEARTBEAT_STOPPED`] the agent stops renewing the node's Lease and writing its
+/// status, its taints and its pods' statuses (their records stay, as those of a
+/// kubelet that lost its connection), until the annotation is removed or changed.
+pub const HEARTBEAT_ANNOTATION: &str = "capstan.dev/heartbeat";
+/// The [`HEARTBEAT_ANNOTATION`] value that stops the node's heartbeats.
+pub const HEARTBEAT_STOPPED: &str = "stopped";
 /// The kubelet version the nodes report.
 pub const KUBELET_VERSION: &str = "v1.33.0";
 
@@ -85,6 +92,49 @@ pub fn healthy_conditions(now: Timestamp, since: Timestamp) -> Vec<NodeCondition
             "kubelet is posting ready status",
         ),
     ]
+}
+
+/// Whether the node's heartbeats are stopped ([`HEARTBEAT_ANNOTATION`]).
+pub fn heartbeat_stopped(node: &Node) -> bool {
+    node.annotations()
+        .get(HEARTBEAT_ANNOTATION)
+        .is_some_and(|v| v == HEARTBEAT_STOPPED)
+}
+
+/// The conditions the agent reports for `node` at `now` when they differ from what
+/// it has (e.g. `Unknown`, set by the node lifecycle controller while the node was
+/// silent), or `None` when they already say what the agent says. As the kubelet's
+/// setters: a condition whose status changes gets transition time `now`, one that
+/// keeps its status keeps its transition time.
+pub fn conditions_to_report(node: &Node, now: Timestamp) -> Option<Vec<NodeCondition>> {
+    let current = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or(&[]);
+    let wanted = healthy_conditions(now, now);
+    let same = wanted.iter().all(|w| {
+        current
+            .iter()
+            .any(|c| c.type_ == w.type_ && c.status == w.status && c.reason == w.reason)
+    });
+    if same {
+        return None;
+    }
+    Some(
+        wanted
+            .into_iter()
+            .map(|mut w| {
+                if let Some(c) = current
+                    .iter()
+                    .find(|c| c.type_ == w.type_ && c.status == w.status)
+                {
+                    w.last_transition_time = c.last_transition_time.clone();
+                }
+                w
+            })
+            .collect(),
+    )
 }
 
 /// Whether a node's `Ready` condition is `True`.
@@ -418,6 +468,51 @@ mod tests {
         assert_eq!(taints[0].key, "capstan.dev/virtual");
         assert_eq!(taints[0].value.as_deref(), Some("true"));
         assert_eq!(taints[0].effect, "NoSchedule");
+    }
+
+    #[test]
+    fn heartbeats_stop_only_on_the_stopped_annotation() {
+        let (mut node, _) =
+            desired_node(&pool(), 0, &NodeOptions::default(), Timestamp::now()).unwrap();
+        assert!(!heartbeat_stopped(&node));
+        let annotations = node
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        annotations.insert(HEARTBEAT_ANNOTATION.into(), "running".into());
+        assert!(!heartbeat_stopped(&node));
+        let annotations = node
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        annotations.insert(HEARTBEAT_ANNOTATION.into(), HEARTBEAT_STOPPED.into());
+        assert!(heartbeat_stopped(&node));
+    }
+
+    #[test]
+    fn conditions_marked_unknown_are_reported_again_with_new_transition_times() {
+        let registered = Timestamp::from_second(1_700_000_000).unwrap();
+        let now = Timestamp::from_second(1_700_000_100).unwrap();
+        let (mut node, _) = desired_node(&pool(), 0, &NodeOptions::default(), registered).unwrap();
+        assert_eq!(conditions_to_report(&node, now), None, "healthy already");
+        // The lifecycle controller marked everything Unknown but MemoryPressure.
+        for c in node.status.as_mut().unwrap().conditions.as_mut().unwrap() {
+            if c.type_ != "MemoryPressure" {
+                c.status = "Unknown".into();
+                c.reason = Some("NodeStatusUnknown".into());
+            }
+        }
+        let report = conditions_to_report(&node, now).expect("differs");
+        for c in &report {
+            let (status, since) = match c.type_.as_str() {
+                "Ready" => ("True", now),
+                "MemoryPressure" => ("False", registered),
+                _ => ("False", now),
+            };
+            assert_eq!(c.status, status, "{}", c.type_);
+            assert_eq!(c.last_transition_time, Some(Time(since)), "{}", c.type_);
+            assert_eq!(c.last_heartbeat_time, Some(Time(now)));
+        }
     }
 
     #[test]

@@ -23,8 +23,8 @@ use crate::crd::{NodePool, NodePoolStatus, NodeRuntime};
 use crate::heartbeat::{HeartbeatConfig, LEASE_NAMESPACE, renew_lease};
 use crate::ipam::{NodeSubnet, node_subnet};
 use crate::node::{
-    NodeOptions, POOL_LABEL, POOL_TAINTS_ANNOTATION, desired_node, pool_taints_of,
-    pool_taints_value, reconcile_taints,
+    NodeOptions, POOL_LABEL, POOL_TAINTS_ANNOTATION, conditions_to_report, desired_node,
+    heartbeat_stopped, pool_taints_of, pool_taints_value, reconcile_taints,
 };
 use crate::pods::NODE_NAME_INDEX;
 
@@ -42,10 +42,14 @@ pub struct NodeEntry {
     pub subnet: NodeSubnet,
     /// How its pods run (its pool's `runtime`).
     pub runtime: NodeRuntime,
-    /// When the node's conditions last changed.
+    /// When the node's conditions last changed (its registration, or its return
+    /// after its heartbeats were stopped).
     pub registered: Timestamp,
     /// When its status was last posted.
     pub last_status: Instant,
+    /// Whether its heartbeats are stopped (`capstan.dev/heartbeat: stopped`): no
+    /// Lease renewal, no node or pod status, no taint or label correction.
+    pub stopped: bool,
 }
 
 /// The nodes this agent serves, shared by the pool sync, the heartbeat ticker and the
@@ -108,6 +112,20 @@ impl NodeRegistry {
         }
     }
 
+    /// Records whether `name`'s heartbeats are stopped; answers whether they were.
+    fn set_stopped(&self, name: &str, stopped: bool) -> bool {
+        match self.nodes.write().get_mut(name) {
+            Some(e) => std::mem::replace(&mut e.stopped, stopped),
+            None => false,
+        }
+    }
+
+    fn conditions_changed(&self, name: &str, at: Timestamp) {
+        if let Some(e) = self.nodes.write().get_mut(name) {
+            e.registered = at;
+        }
+    }
+
     pub(crate) fn status_posted(&self, name: &str, at: Instant) {
         if let Some(e) = self.nodes.write().get_mut(name) {
             e.last_status = at;
@@ -119,6 +137,8 @@ impl NodeRegistry {
 struct Drift {
     object: Option<serde_json::Value>,
     status: Option<serde_json::Value>,
+    /// When the status patch reports changed conditions: their transition time.
+    conditions_changed: Option<Timestamp>,
 }
 
 /// Called with a node's name once it is served (so its pods can be looked at).
@@ -202,6 +222,19 @@ impl PoolSync {
                                 (self.on_served)(&name);
                             }
                             Some(_) => {}
+                        }
+                        let stopped = heartbeat_stopped(node);
+                        let was_stopped = self.registry.set_stopped(&name, stopped);
+                        if stopped {
+                            // A kubelet that cannot reach the API server corrects
+                            // nothing: the lifecycle controller's conditions and
+                            // taints stay as it set them.
+                            continue;
+                        }
+                        if was_stopped {
+                            tracing::info!(node = %name, "node heartbeats resumed");
+                            // Its pods' statuses are reported again.
+                            (self.on_served)(&name);
                         }
                         if let Some(drift) = self.drift(pool, index, node) {
                             updates.push((name, drift));
@@ -315,9 +348,10 @@ impl PoolSync {
         // agent's; `kubectl taint`, cordons and the lifecycle controller's stay.
         let (current, wanted) = (taints(node), taints(&want));
         let mut owned = pool_taints_of(node).unwrap_or_default();
-        // Standing in for the node lifecycle controller's NoSchedule pass (which
-        // capstan does not run): the not-ready taint TaintNodesByCondition puts on
-        // a new node goes once the node reports Ready.
+        // As the node lifecycle controller's NoSchedule pass does (kept for agents
+        // running where no such controller runs): the not-ready NoSchedule taint
+        // TaintNodesByCondition puts on a new node goes once the node reports Ready.
+        // `unreachable` is never the agent's: the controller takes it off.
         if crate::node::is_ready(node) {
             owned.insert((NOT_READY_TAINT.to_string(), "NoSchedule".to_string()));
         }
@@ -337,7 +371,11 @@ impl PoolSync {
                 )
             })
         };
-        let status_ok = resources(&want) == resources(node);
+        let now = Timestamp::now();
+        // Conditions someone else changed (the lifecycle controller's `Unknown`)
+        // are reported again, as the kubelet's next status update does.
+        let conditions = conditions_to_report(node, now);
+        let status_ok = resources(&want) == resources(node) && conditions.is_none();
         if labels_ok && taints_ok && status_ok {
             return None;
         }
@@ -353,17 +391,26 @@ impl PoolSync {
                 "spec": {"taints": merged},
             })
         });
+        let conditions_changed = conditions.is_some().then_some(now);
         let status = (!status_ok).then(|| {
             let (capacity, allocatable, addresses, endpoints) =
                 resources(&want).unwrap_or_default();
-            serde_json::json!({"status": {
+            let mut status = serde_json::json!({
                 "capacity": capacity,
                 "allocatable": allocatable,
                 "addresses": addresses,
                 "daemonEndpoints": endpoints,
-            }})
+            });
+            if let Some(conditions) = conditions {
+                status["conditions"] = serde_json::json!(conditions);
+            }
+            serde_json::json!({ "status": status })
         });
-        Some(Drift { object, status })
+        Some(Drift {
+            object,
+            status,
+            conditions_changed,
+        })
     }
 
     async fn correct(&self, node_api: &Api<Node>, name: &str, drift: Drift) {
@@ -378,7 +425,12 @@ impl PoolSync {
                 .patch_status(name, &params, &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => self.registry.status_posted(name, Instant::now()),
+                Ok(_) => {
+                    self.registry.status_posted(name, Instant::now());
+                    if let Some(at) = drift.conditions_changed {
+                        self.registry.conditions_changed(name, at);
+                    }
+                }
                 Err(err) => tracing::warn!(node = %name, %err, "posting node status"),
             }
         }
@@ -406,6 +458,7 @@ impl PoolSync {
                 last_status: Instant::now()
                     .checked_sub(self.heartbeat.status_report_interval)
                     .unwrap_or_else(Instant::now),
+                stopped: heartbeat_stopped(node),
             },
         );
         (self.on_served)(&name);
@@ -462,6 +515,7 @@ impl PoolSync {
                 runtime: pool.spec.runtime,
                 registered: now,
                 last_status: Instant::now(),
+                stopped: false,
             },
         );
         (self.on_served)(&name);

@@ -199,6 +199,12 @@ impl PodWorker {
             self.sim_starts.lock().remove(&key);
             return Ok(Action::Done);
         };
+        if entry.stopped {
+            // Its kubelet is silent: the pod keeps its record and its last status
+            // (the node lifecycle controller's `Ready=False` included) until the
+            // node's heartbeats resume and its pods are looked at again.
+            return Ok(Action::Done);
+        }
         if entry.runtime == NodeRuntime::Process {
             self.sim_starts.lock().remove(&key);
             return self.reconcile_process(&key, &pod, &node, &entry).await;

@@ -753,3 +753,160 @@ async fn taints_the_pool_does_not_declare_are_left_alone() {
     );
     agent.stop().await;
 }
+
+/// A node's `Ready` condition: status and reason.
+fn node_ready(n: &Node) -> Option<(String, String)> {
+    let c = n
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((c.status.clone(), c.reason.clone().unwrap_or_default()))
+}
+
+#[tokio::test]
+async fn stopped_heartbeats_leave_node_and_pods_to_the_lifecycle_controller_until_resumed() {
+    let report = Duration::from_millis(300);
+    let renew = Duration::from_millis(100);
+    let agent = Agent::start(HeartbeatConfig {
+        lease_renew_interval: renew,
+        status_report_interval: report,
+        ..HeartbeatConfig::default()
+    })
+    .await;
+    let client = agent.client.clone();
+    one_node_pool(&client, "quiet").await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("web", "quiet-0"))
+        .await
+        .unwrap();
+    pod_status_where(&pods, "web", "pod Ready", |s| {
+        condition(s, "Ready").as_deref() == Some("True")
+    })
+    .await;
+
+    let annotate = |value: Option<&str>| {
+        let nodes = nodes.clone();
+        let patch =
+            serde_json::json!({"metadata": {"annotations": {"capstan.dev/heartbeat": value}}});
+        async move {
+            nodes
+                .patch("quiet-0", &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .unwrap();
+        }
+    };
+    annotate(Some("stopped")).await;
+    let renewed_ago = || {
+        let leases = leases.clone();
+        async move {
+            let lease = leases.get("quiet-0").await.ok()?;
+            let at = lease.spec?.renew_time?.0;
+            Some(k8s_openapi::jiff::Timestamp::now().duration_since(at))
+        }
+    };
+    eventually("the Lease no longer renewed", || {
+        let renewed_ago = renewed_ago();
+        async move {
+            let ago = renewed_ago.await?;
+            (ago > k8s_openapi::jiff::SignedDuration::try_from(renew * 10).unwrap()).then_some(())
+        }
+    })
+    .await;
+
+    // What the node lifecycle controller writes for a silent node.
+    let node = nodes.get("quiet-0").await.unwrap();
+    let mut conditions = node.status.clone().unwrap().conditions.unwrap();
+    for c in &mut conditions {
+        c.status = "Unknown".into();
+        c.reason = Some("NodeStatusUnknown".into());
+        c.message = Some("Kubelet stopped posting node status.".into());
+    }
+    nodes
+        .patch_status(
+            "quiet-0",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"conditions": conditions}})),
+        )
+        .await
+        .unwrap();
+    let unreachable = serde_json::json!([
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+        {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"},
+    ]);
+    nodes
+        .patch(
+            "quiet-0",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"taints": unreachable}})),
+        )
+        .await
+        .unwrap();
+    let mut status = pods.get("web").await.unwrap().status.unwrap();
+    for c in status.conditions.as_mut().unwrap() {
+        if c.type_ == "Ready" {
+            c.status = "False".into();
+        }
+    }
+    pods.patch_status(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"status": status})),
+    )
+    .await
+    .unwrap();
+    let want_taints = || {
+        BTreeSet::from([
+            "node.kubernetes.io/unreachable:NoSchedule".to_string(),
+            "node.kubernetes.io/unreachable:NoExecute".to_string(),
+        ])
+    };
+    // Over several status-report intervals nothing of it is undone.
+    let window = tokio::time::Instant::now() + report * 5;
+    eventually("the silent node left as the controller set it", || {
+        let (nodes, pods) = (nodes.clone(), pods.clone());
+        async move {
+            let node = nodes.get("quiet-0").await.ok()?;
+            assert_eq!(
+                node_ready(&node),
+                Some(("Unknown".into(), "NodeStatusUnknown".into()))
+            );
+            assert_eq!(taints_of(&nodes, "quiet-0").await?, want_taints());
+            let pod = pods.get("web").await.ok()?;
+            assert_eq!(
+                condition(pod.status.as_ref()?, "Ready").as_deref(),
+                Some("False")
+            );
+            (tokio::time::Instant::now() >= window).then_some(())
+        }
+    })
+    .await;
+
+    annotate(None).await;
+    eventually("Ready reported again, the pod Ready again", || {
+        let (nodes, pods) = (nodes.clone(), pods.clone());
+        async move {
+            let node = nodes.get("quiet-0").await.ok()?;
+            let ready = node_ready(&node)? == ("True".into(), "KubeletReady".into());
+            let pod = pods.get("web").await.ok()?;
+            let pod_ready = condition(pod.status.as_ref()?, "Ready").as_deref() == Some("True");
+            (ready && pod_ready).then_some(())
+        }
+    })
+    .await;
+    eventually("the Lease renewed again", || {
+        let renewed_ago = renewed_ago();
+        async move {
+            let ago = renewed_ago.await?;
+            (ago < k8s_openapi::jiff::SignedDuration::try_from(renew * 5).unwrap()).then_some(())
+        }
+    })
+    .await;
+    // The unreachable taints are the lifecycle controller's to remove, not the agent's.
+    assert_eq!(taints_of(&nodes, "quiet-0").await, Some(want_taints()));
+    agent.stop().await;
+}

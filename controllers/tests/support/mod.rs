@@ -151,20 +151,44 @@ impl Cluster {
         let selection = capstan_controllers::manager::ControllerSelection::parse(controllers)
             .expect("known controllers");
         let workers = NodeAgentConfig::default().pod_workers;
-        Cluster::start_on(nodes, workers, RealClock::shared(), selection).await
+        Cluster::start_on(nodes, workers, RealClock::shared(), selection, |_| {}).await
     }
 
     /// [`Cluster::start`] with `pod_workers` concurrent pod reconciles in the
     /// node agent (the kubelets of all its nodes at once).
     pub async fn start_with(nodes: i32, pod_workers: usize) -> Cluster {
-        Cluster::start_on(nodes, pod_workers, RealClock::shared(), Default::default()).await
+        Cluster::start_on(
+            nodes,
+            pod_workers,
+            RealClock::shared(),
+            Default::default(),
+            |_| {},
+        )
+        .await
     }
 
     /// [`Cluster::start`] with the controllers reading `now` from `clock` (a
     /// `FakeClock` the test moves).
     pub async fn start_with_clock(nodes: i32, clock: SharedClock) -> Cluster {
         let workers = NodeAgentConfig::default().pod_workers;
-        Cluster::start_on(nodes, workers, clock, Default::default()).await
+        Cluster::start_on(nodes, workers, clock, Default::default(), |_| {}).await
+    }
+
+    /// [`Cluster::start`] with `configure` applied to the control plane's settings
+    /// (the controllers' flags, the node agent's heartbeats) before it starts.
+    pub async fn start_configured(
+        nodes: i32,
+        configure: impl FnOnce(&mut ControlPlaneConfig),
+    ) -> Cluster {
+        let workers = NodeAgentConfig::default().pod_workers;
+        Cluster::start_on(
+            nodes,
+            workers,
+            RealClock::shared(),
+            Default::default(),
+            configure,
+        )
+        .await
     }
 
     async fn start_on(
@@ -172,6 +196,7 @@ impl Cluster {
         pod_workers: usize,
         clock: SharedClock,
         selection: capstan_controllers::manager::ControllerSelection,
+        configure: impl FnOnce(&mut ControlPlaneConfig),
     ) -> Cluster {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -195,6 +220,7 @@ impl Cluster {
         };
         config.controllers.clock = clock;
         config.controllers.selection = selection;
+        configure(&mut config);
         let plane = ControlPlane::start_with(server.config().await, config)
             .await
             .expect("the control plane starts");
