@@ -922,6 +922,20 @@ impl Drop for LastSeen {
     }
 }
 
+/// The value of the series of metric `name` with `labels` that this process's
+/// `/metrics` serves (the controllers run in the test's process).
+fn metric(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let text = capstan_runtime::metrics::render();
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        labels
+            .iter()
+            .all(|(k, v)| set.split(',').any(|pair| pair == format!("{k}=\"{v}\"")))
+            .then(|| value.parse().ok())?
+    })
+}
+
 /// The `DisruptionTarget` condition of a pod, as `(status, reason)`.
 fn disruption_target(p: &Pod) -> Option<(String, Option<String>)> {
     p.status
@@ -989,6 +1003,36 @@ async fn a_pod_failure_policy_ignores_an_eviction() {
     assert_eq!(replacements.len(), 1, "one replacement: {:?}", pods.keys());
     assert_eq!(phase(replacements[0]), "Succeeded");
     assert!(pods.values().all(|p| !has_finalizer(p)));
+    let handled = "job_controller_pod_failures_handled_by_failure_policy_total";
+    assert_eq!(metric(handled, &[("action", "Ignore")]), Some(1.0));
+    let finished = "job_controller_jobs_finished_total";
+    let completed = [
+        ("completion_mode", "NonIndexed"),
+        ("result", "succeeded"),
+        ("reason", "CompletionsReached"),
+    ];
+    assert_eq!(metric(finished, &completed), Some(1.0));
+    let pods_finished = "job_controller_job_pods_finished_total";
+    let succeeded = [("completion_mode", "NonIndexed"), ("result", "succeeded")];
+    assert_eq!(metric(pods_finished, &succeeded), Some(1.0));
+    let failed = [("completion_mode", "NonIndexed"), ("result", "failed")];
+    assert_eq!(
+        metric(pods_finished, &failed),
+        None,
+        "the ignored failure is not counted"
+    );
+    let created = "job_controller_job_pods_creation_total";
+    let replaced = [
+        ("reason", "recreate_terminating_or_failed"),
+        ("status", "succeeded"),
+    ];
+    // The replacement of an ignored failure is created as a new pod: it
+    // replaces no counted failure and no terminating pod.
+    assert_eq!(
+        metric(created, &[("reason", "new"), ("status", "succeeded")]),
+        Some(2.0)
+    );
+    assert_eq!(metric(created, &replaced), None);
     cluster.stop().await;
 }
 
@@ -1019,5 +1063,10 @@ async fn a_pod_failure_policy_fails_the_job_on_an_eviction() {
         "no replacement: {:?}",
         pods.keys()
     );
+    let handled = "job_controller_pod_failures_handled_by_failure_policy_total";
+    assert_eq!(metric(handled, &[("action", "FailJob")]), Some(1.0));
+    let finished = "job_controller_jobs_finished_total";
+    let failed = [("result", "failed"), ("reason", "PodFailurePolicy")];
+    assert_eq!(metric(finished, &failed), Some(1.0));
     cluster.stop().await;
 }
