@@ -887,3 +887,186 @@ async fn a_success_policy_completes_an_indexed_job_early() {
     );
     cluster.stop().await;
 }
+
+/// Watches a Job's pods and keeps the last state seen of each, also of the
+/// pods since deleted.
+struct LastSeen {
+    pods: Arc<parking_lot::Mutex<BTreeMap<String, Pod>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LastSeen {
+    async fn start(cluster: &Cluster, job: &str) -> Self {
+        use kube::runtime::watcher::{Config, Event};
+        let pods = Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
+        let record = pods.clone();
+        let config = Config::default().labels(&format!("{JOB_NAME_LABEL}={job}"));
+        let task = watch_in_background(cluster.api::<Pod>(), config, move |ev| match ev {
+            Event::Apply(p) | Event::InitApply(p) | Event::Delete(p) => {
+                record.lock().insert(p.name_any(), p);
+            }
+            Event::Init | Event::InitDone => {}
+        })
+        .await;
+        Self { pods, task }
+    }
+
+    fn get(&self, name: &str) -> Option<Pod> {
+        self.pods.lock().get(name).cloned()
+    }
+}
+
+impl Drop for LastSeen {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The value of the series of metric `name` with `labels` that this process's
+/// `/metrics` serves (the controllers run in the test's process).
+fn metric(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let text = capstan_runtime::metrics::render();
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        labels
+            .iter()
+            .all(|(k, v)| set.split(',').any(|pair| pair == format!("{k}=\"{v}\"")))
+            .then(|| value.parse().ok())?
+    })
+}
+
+/// The `DisruptionTarget` condition of a pod, as `(status, reason)`.
+fn disruption_target(p: &Pod) -> Option<(String, Option<String>)> {
+    p.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// A Job with `backoffLimit: 0` and the pod failure policy `rule` whose first
+/// pod is evicted (`POST pods/<name>/eviction`) once it runs; answers the
+/// evicted pod's name and the watch that saw its last state. Its pods run
+/// 10 s on sim nodes: long enough to evict the first while it runs.
+async fn evict_the_first_pod(cluster: &Cluster, name: &str, rule: Value) -> (String, LastSeen) {
+    let seen = LastSeen::start(cluster, name).await;
+    let manifest = job_manifest(
+        name,
+        json!({"backoffLimit": 0, "podFailurePolicy": {"rules": [rule]}}),
+        json!({"capstan.dev/run-for": "10s"}),
+        &["work"],
+    );
+    kubectl_create(cluster, &format!("{name}.json"), &manifest).await;
+    let first = eventually_some("the first pod running", || async {
+        job_pods(cluster, name)
+            .await
+            .into_values()
+            .find(|p| phase(p) == "Running")
+    })
+    .await;
+    cluster
+        .api::<Pod>()
+        .evict(&first.name_any(), &kube::api::EvictParams::default())
+        .await
+        .expect("evict the running pod");
+    (first.name_any(), seen)
+}
+
+/// Upstream "should allow to use the pod failure policy to not count pod
+/// disruption towards the backoffLimit": a Job with `backoffLimit: 0` and the
+/// rule `Ignore` on `DisruptionTarget` has its running pod evicted through
+/// `pods/eviction`. The API server marks the pod `DisruptionTarget=True`
+/// (`EvictionByEvictionAPI`), the node agent ends it `Failed` as the kubelet
+/// does, the Job does not count the failure (`failed` stays unset, no
+/// `BackoffLimitExceeded`), replaces the pod, and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_failure_policy_ignores_an_eviction() {
+    let cluster = Cluster::start(1).await;
+    let rule = json!({"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]});
+    let (evicted, seen) = evict_the_first_pod(&cluster, "evicted", rule).await;
+    kubectl_wait(&cluster, "evicted", "complete").await;
+    let job = get_job(&cluster, "evicted").await;
+    let st = job.status.clone().unwrap();
+    assert_eq!((st.succeeded, st.failed), (Some(1), None), "{st:?}");
+    assert_eq!(reason(&job, "FailureTarget"), None);
+    let last = seen.get(&evicted).expect("the evicted pod was seen");
+    assert_eq!(phase(&last), "Failed", "the evicted pod ends Failed");
+    assert_eq!(
+        disruption_target(&last),
+        Some(("True".into(), Some("EvictionByEvictionAPI".into())))
+    );
+    let pods = job_pods(&cluster, "evicted").await;
+    let replacements: Vec<&Pod> = pods.values().filter(|p| p.name_any() != evicted).collect();
+    assert_eq!(replacements.len(), 1, "one replacement: {:?}", pods.keys());
+    assert_eq!(phase(replacements[0]), "Succeeded");
+    assert!(pods.values().all(|p| !has_finalizer(p)));
+    let handled = "job_controller_pod_failures_handled_by_failure_policy_total";
+    assert_eq!(metric(handled, &[("action", "Ignore")]), Some(1.0));
+    let finished = "job_controller_jobs_finished_total";
+    let completed = [
+        ("completion_mode", "NonIndexed"),
+        ("result", "succeeded"),
+        ("reason", "CompletionsReached"),
+    ];
+    assert_eq!(metric(finished, &completed), Some(1.0));
+    let pods_finished = "job_controller_job_pods_finished_total";
+    let succeeded = [("completion_mode", "NonIndexed"), ("result", "succeeded")];
+    assert_eq!(metric(pods_finished, &succeeded), Some(1.0));
+    let failed = [("completion_mode", "NonIndexed"), ("result", "failed")];
+    assert_eq!(
+        metric(pods_finished, &failed),
+        None,
+        "the ignored failure is not counted"
+    );
+    let created = "job_controller_job_pods_creation_total";
+    let replaced = [
+        ("reason", "recreate_terminating_or_failed"),
+        ("status", "succeeded"),
+    ];
+    // The replacement of an ignored failure is created as a new pod: it
+    // replaces no counted failure and no terminating pod.
+    assert_eq!(
+        metric(created, &[("reason", "new"), ("status", "succeeded")]),
+        Some(2.0)
+    );
+    assert_eq!(metric(created, &replaced), None);
+    cluster.stop().await;
+}
+
+/// The `FailJob` variant: the same eviction under the rule `FailJob` on
+/// `DisruptionTarget` fails the Job at once with reason `PodFailurePolicy`
+/// and upstream's message naming the pod, the condition and the rule, counting
+/// the one failure, and no replacement is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_failure_policy_fails_the_job_on_an_eviction() {
+    let cluster = Cluster::start(1).await;
+    let rule = json!({"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]});
+    let (evicted, _seen) = evict_the_first_pod(&cluster, "disrupted", rule).await;
+    kubectl_wait(&cluster, "disrupted", "failed").await;
+    let job = get_job(&cluster, "disrupted").await;
+    let st = job.status.clone().unwrap();
+    assert_eq!((st.succeeded, st.failed), (None, Some(1)), "{st:?}");
+    let want = (
+        "PodFailurePolicy".to_string(),
+        format!(
+            "Pod {NS}/{evicted} has condition DisruptionTarget matching FailJob rule at index 0"
+        ),
+    );
+    assert_eq!(reason(&job, "FailureTarget"), Some(want.clone()));
+    assert_eq!(reason(&job, "Failed"), Some(want));
+    let pods = job_pods(&cluster, "disrupted").await;
+    assert!(
+        pods.keys().all(|n| *n == evicted),
+        "no replacement: {:?}",
+        pods.keys()
+    );
+    let handled = "job_controller_pod_failures_handled_by_failure_policy_total";
+    assert_eq!(metric(handled, &[("action", "FailJob")]), Some(1.0));
+    let finished = "job_controller_jobs_finished_total";
+    let failed = [("result", "failed"), ("reason", "PodFailurePolicy")];
+    assert_eq!(metric(finished, &failed), Some(1.0));
+    cluster.stop().await;
+}

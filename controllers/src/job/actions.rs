@@ -24,6 +24,7 @@ use super::pods::{NewPod, pod_to_create};
 use super::spec;
 use super::status::{JobEvent, ManageOutcome};
 use super::tracking::{FinalizerExpectations, remove_finalizer_patch};
+use crate::util::pod_control::slowstart::{self, SLOW_START_INITIAL_BATCH_SIZE};
 use crate::util::pod_control::{PodControl, PodControlError, PodOwner, PodRef};
 
 /// Performs Job syncs' writes through a client, keeping expectations and
@@ -209,8 +210,14 @@ impl JobActions {
             }
         }
         let (created, result) = self.pods.create_pods_from(job, &pods).await;
+        let failed = if result.is_err() {
+            slowstart::attempted(pods.len(), SLOW_START_INITIAL_BATCH_SIZE, created) - created
+        } else {
+            0
+        };
         let out = ManageOutcome {
             created: i32::try_from(created).unwrap_or(i32::MAX),
+            failed_creates: i32::try_from(failed).unwrap_or(i32::MAX),
             ..ManageOutcome::default()
         };
         (out, result)

@@ -8,7 +8,7 @@
 use capstan_runtime::controller::synced_all;
 use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use capstan_runtime::ObjectKey;
 use capstan_runtime::clock::{RealClock, SharedClock};
@@ -31,6 +31,7 @@ use kube::{Api, Client};
 use super::actions::JobActions;
 use super::backoff::BackoffStore;
 use super::events::{self, Reaction};
+use super::metrics;
 use super::plan::{PodsPlan, SyncInput, analyze, plan_pods};
 use super::pods::has_tracking_finalizer;
 use super::status::{AfterManage, JobEvent, after_manage};
@@ -174,6 +175,8 @@ impl JobReconciler {
         tracing::debug!(job = %key, flush = plan.needs_flush, removals = plan.remove_finalizers.len(), "tracking");
         let mut job = after.job.clone();
         job.status = Some(plan.status.clone());
+        // The counters as last written (upstream's `oldCounters`).
+        let mut written = spec::status(&after.job);
         if plan.needs_flush {
             job = self
                 .actions
@@ -181,7 +184,10 @@ impl JobReconciler {
                 .await
                 .map_err(ReconcileError::Status)?;
             self.backoff.update(key, ctx.backoff);
+            metrics::record_pods_finished(&job, &written);
+            written = spec::status(&job);
         }
+        metrics::record_failure_policy_actions(&plan.policy_actions);
         let (removed, rm_err) = self
             .actions
             .remove_finalizers(key, &plan.remove_finalizers)
@@ -196,10 +202,12 @@ impl JobReconciler {
         let mut flush = clean_uncounted(&mut status, &with_finalizer);
         if let Some(e) = rm_err {
             if flush {
-                self.actions
+                let stored = self
+                    .actions
                     .write_status(&job, &status)
                     .await
                     .map_err(ReconcileError::Status)?;
+                metrics::record_pods_finished(&stored, &written);
             }
             return Err(ReconcileError::Finalizers(e));
         }
@@ -214,9 +222,72 @@ impl JobReconciler {
                 .map_err(ReconcileError::Status)?;
             if finished && let Some(cond) = &plan.finished {
                 self.actions.record_finished(&stored, cond);
+                metrics::record_finished(&stored, cond);
             }
+            metrics::record_pods_finished(&stored, &written);
         }
         Ok(())
+    }
+
+    /// One sync of a Job managed here (upstream `syncJob` after its early
+    /// returns); sets `action` to what it did to the pods (for the metrics).
+    async fn sync(
+        &self,
+        key: &ObjectKey,
+        job: &Job,
+        action: &mut &'static str,
+    ) -> Result<(), ReconcileError> {
+        // Asked before the pods are read: see `JobActions::needs_sync`.
+        let satisfied = self.actions.needs_sync(key);
+        let claimed = self.pods_for_job(job).await?;
+        let pods: Vec<&Pod> = claimed.iter().map(|p| &**p).collect();
+        let expected_removed = self.finalizers.expected(key);
+        let input = SyncInput {
+            job,
+            pods: &pods,
+            expectations_satisfied: satisfied,
+            expected_removed: &expected_removed,
+            backoff: self.backoff.get(key),
+            now: self.clock.now(),
+        };
+        let ctx = analyze(&input);
+        if let Some(after) = ctx.requeue_after {
+            self.add_after(key, after);
+        }
+        let plan = plan_pods(&ctx);
+        *action = sync_action(job, &plan);
+        if let PodsPlan::Wait(d) = plan {
+            self.add_after(key, d.max(SYNC_JOB_BATCH_PERIOD));
+        }
+        let (outcome, manage) = self.actions.perform_pods(&ctx.job, &plan).await;
+        tracing::debug!(job = %key, ?outcome, "pods managed");
+        if let PodsPlan::Create(_) = plan {
+            metrics::record_pods_created(
+                metrics::creation_reason(job, ctx.failed, ctx.terminating),
+                u64::try_from(outcome.created).unwrap_or(0),
+                u64::try_from(outcome.failed_creates).unwrap_or(0),
+            );
+        }
+        let after = after_manage(&ctx, &plan, &outcome);
+        for e in &after.events {
+            self.actions.record(&ctx.job, e);
+        }
+        self.track(key, &ctx, after).await?;
+        manage?;
+        Ok(())
+    }
+}
+
+/// What a sync did to the pods, as upstream's metrics name it: `manageJob`'s
+/// result (a suspended Job's sync deletes pods even when none is left), else
+/// `reconciling` (expectations pending, or a finishing Job's pods deleted).
+fn sync_action(job: &Job, plan: &PodsPlan) -> &'static str {
+    match plan {
+        PodsPlan::Skip | PodsPlan::DeleteActive(_) => metrics::ACTION_RECONCILING,
+        PodsPlan::Create(_) | PodsPlan::Wait(_) => metrics::ACTION_PODS_CREATED,
+        PodsPlan::Delete(_) => metrics::ACTION_PODS_DELETED,
+        PodsPlan::Nothing if spec::is_suspended(job) => metrics::ACTION_PODS_DELETED,
+        PodsPlan::Nothing => metrics::ACTION_TRACKING,
     }
 }
 
@@ -252,36 +323,11 @@ impl Reconciler for JobReconciler {
             );
             return Ok(Action::Done);
         }
-        // Asked before the pods are read: see `JobActions::needs_sync`.
-        let satisfied = self.actions.needs_sync(key);
-        let claimed = self.pods_for_job(&job).await?;
-        let pods: Vec<&Pod> = claimed.iter().map(|p| &**p).collect();
-        let expected_removed = self.finalizers.expected(key);
-        let input = SyncInput {
-            job: &job,
-            pods: &pods,
-            expectations_satisfied: satisfied,
-            expected_removed: &expected_removed,
-            backoff: self.backoff.get(key),
-            now: self.clock.now(),
-        };
-        let ctx = analyze(&input);
-        if let Some(after) = ctx.requeue_after {
-            self.add_after(key, after);
-        }
-        let plan = plan_pods(&ctx);
-        if let PodsPlan::Wait(d) = plan {
-            self.add_after(key, d.max(SYNC_JOB_BATCH_PERIOD));
-        }
-        let (outcome, manage) = self.actions.perform_pods(&ctx.job, &plan).await;
-        tracing::debug!(job = %key, ?outcome, "pods managed");
-        let after = after_manage(&ctx, &plan, &outcome);
-        for e in &after.events {
-            self.actions.record(&ctx.job, e);
-        }
-        self.track(key, &ctx, after).await?;
-        manage?;
-        Ok(Action::Done)
+        let started = Instant::now();
+        let mut action = metrics::ACTION_RECONCILING;
+        let result = self.sync(key, &job, &mut action).await;
+        metrics::record_sync(&job, result.is_ok(), action, started.elapsed());
+        result.map(|()| Action::Done)
     }
 }
 
@@ -546,17 +592,20 @@ impl Wiring {
             let (j1, j2, j3) = (jobs_of.clone(), jobs_of.clone(), jobs_of.clone());
             EventHandlerFns::new()
                 .on_add(move |pod: Arc<Pod>, _| {
+                    metrics::record_tracking_finalizer(None, Some(&pod));
                     let jobs = j1(pod.metadata.namespace.as_deref());
                     let jobs: Vec<&Job> = jobs.iter().map(|j| &**j).collect();
                     w1.apply(events::pod_added(&pod, &jobs));
                 })
                 .on_update(move |old: Arc<Pod>, new: Arc<Pod>| {
+                    metrics::record_tracking_finalizer(Some(&old), Some(&new));
                     let jobs = j2(new.metadata.namespace.as_deref());
                     let jobs: Vec<&Job> = jobs.iter().map(|j| &**j).collect();
                     w2.apply(events::pod_updated(&old, &new, &jobs));
                 })
                 .on_delete(move |gone: DeletedObject<Pod>| {
                     let pod = gone.last_state();
+                    metrics::record_tracking_finalizer(Some(pod), None);
                     let jobs = j3(pod.metadata.namespace.as_deref());
                     let jobs: Vec<&Job> = jobs.iter().map(|j| &**j).collect();
                     w3.apply(events::pod_deleted(pod, &jobs, true));

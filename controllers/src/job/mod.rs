@@ -38,6 +38,7 @@ pub mod controller;
 pub mod events;
 pub mod failure_policy;
 pub mod indexed;
+pub mod metrics;
 pub mod plan;
 pub mod pods;
 pub mod spec;

@@ -22,6 +22,8 @@ pub struct ManageOutcome {
     pub deleted_ready: i32,
     /// Pods created.
     pub created: i32,
+    /// Pod creations attempted that failed.
+    pub failed_creates: i32,
 }
 
 /// An Event to record on the Job.

@@ -145,6 +145,9 @@ pub struct TrackingPlan {
     /// Whether the sync stopped at [`MAX_UNCOUNTED_PODS`] (the Job is not
     /// declared finished in this sync then).
     pub reached_max_uncounted: bool,
+    /// The failed pods newly handled by a rule of the pod failure policy, by
+    /// the rule's action (for the metric).
+    pub policy_actions: BTreeMap<&'static str, u64>,
 }
 
 /// Whether the tracking finalizer of `pod` may go (upstream
@@ -197,6 +200,7 @@ pub fn plan_tracking(input: &TrackingInput<'_>) -> TrackingPlan {
     let mut remove = Vec::new();
     let mut new_succeeded_indexes = Vec::new();
     let mut reached_max_uncounted = false;
+    let mut policy_actions = BTreeMap::new();
     let mut uncounted = status.uncounted_terminated_pods.clone().unwrap_or_default();
     for p in &pods {
         let id = uid(p);
@@ -223,11 +227,14 @@ pub fn plan_tracking(input: &TrackingInput<'_>) -> TrackingPlan {
         } else if failed || finishing_as_failure {
             let index_ok = !indexed || completion_index(p).is_some_and(|ix| ix < completions);
             if !input.uncounted.failed.contains(&id) && index_ok {
-                let counts = spec::spec(job)
+                let matched = spec::spec(job)
                     .pod_failure_policy
                     .as_ref()
-                    .is_none_or(|policy| match_pod_failure_policy(policy, p).count_failed);
-                if counts {
+                    .map(|policy| match_pod_failure_policy(policy, p));
+                if let Some(action) = matched.as_ref().and_then(|m| m.action) {
+                    *policy_actions.entry(action.as_str()).or_default() += 1;
+                }
+                if matched.is_none_or(|m| m.count_failed) {
                     needs_flush = true;
                     uncounted.failed.get_or_insert_default().push(id);
                 }
@@ -289,6 +296,7 @@ pub fn plan_tracking(input: &TrackingInput<'_>) -> TrackingPlan {
         uids_with_finalizer,
         finished,
         reached_max_uncounted,
+        policy_actions,
     }
 }
 
@@ -437,6 +445,51 @@ mod tests {
             status.uncounted_terminated_pods,
             Some(UncountedTerminatedPods::default())
         );
+    }
+
+    #[test]
+    fn failures_the_policy_handles_are_tallied_by_action() {
+        use crate::job::testing::with_condition;
+        use k8s_openapi::api::batch::v1::{
+            PodFailurePolicy, PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+        };
+        let mut j = job("w", Some(3), 3);
+        let on_disruption = |action: &str| PodFailurePolicyRule {
+            action: action.into(),
+            on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+            }]),
+            ..Default::default()
+        };
+        j.spec.as_mut().unwrap().pod_failure_policy = Some(PodFailurePolicy {
+            rules: vec![on_disruption("Ignore")],
+        });
+        let evicted = tracked(with_condition(
+            failed_pod(pod("e"), 143),
+            "DisruptionTarget",
+            "True",
+        ));
+        let plain = tracked(failed_pod(pod("f"), 1));
+        let pods = [&evicted, &plain];
+        let (u, e) = (Uncounted::default(), Default::default());
+        let plan = plan_tracking(&input(&j, &pods, &u, &e, None));
+        assert_eq!(plan.policy_actions, BTreeMap::from([("Ignore", 1)]));
+        let unc = plan.status.uncounted_terminated_pods.unwrap();
+        assert_eq!(
+            unc.failed,
+            Some(vec!["uid-f".to_string()]),
+            "the ignored one is not counted"
+        );
+        assert_eq!(plan.remove_finalizers.len(), 2);
+
+        // Once uncounted, a pod is not tallied again.
+        let u = Uncounted {
+            succeeded: BTreeSet::new(),
+            failed: ["uid-e".to_string()].into(),
+        };
+        let plan = plan_tracking(&input(&j, &pods, &u, &e, None));
+        assert!(plan.policy_actions.is_empty());
     }
 
     #[test]

@@ -42,8 +42,12 @@
 //!   unready `d` after it became ready (until it restarts): the pod's `ContainersReady`
 //!   and `Ready` turn `False` with reason `ContainersNotReady`. Sidecars are ready after
 //!   their own probe's initial delay.
-//! - A pod being deleted has its running containers terminated with exit code 0
-//!   (`Completed`) and is then deleted with grace period 0, as the kubelet does.
+//! - A pod being deleted has its running containers terminated by the kubelet's
+//!   `SIGTERM` (exit code 143, `Error`, as a process without a handler ends), ends in a
+//!   terminal phase (`Failed` unless its app containers had all exited 0; never left
+//!   `Pending` or `Running`, as upstream's `TerminatePod` ensures), keeps the conditions
+//!   others own (an eviction's `DisruptionTarget`), and is then deleted with grace
+//!   period 0, as the kubelet does.
 //!
 //! Times in the status are whole seconds (as the API serialises them), so a status
 //! computed again from the same inputs compares equal to the one the API server holds.

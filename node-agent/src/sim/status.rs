@@ -313,7 +313,8 @@ pub fn plan(pod: &Pod, at: &Placement, now: Timestamp, scale: f64) -> SimPlan {
         next.next = None;
     }
     let finished = finished_at.is_some();
-    let status = pod_status(pod, at, &spec, init_statuses, app_statuses, finished, now);
+    let phase = lifecycle::pod_phase(&spec, &all_of(&init_statuses, &app_statuses), finished);
+    let status = pod_status(pod, at, init_statuses, app_statuses, phase, finished, now);
     SimPlan {
         status,
         next_change: next.next.map(|d| after(at.started, d)),
@@ -321,17 +322,21 @@ pub fn plan(pod: &Pod, at: &Placement, now: Timestamp, scale: f64) -> SimPlan {
     }
 }
 
+/// Init and app container statuses in one list, as [`lifecycle`] takes them.
+fn all_of(init: &[ContainerStatus], app: &[ContainerStatus]) -> Vec<ContainerStatus> {
+    init.iter().chain(app).cloned().collect()
+}
+
 fn pod_status(
     pod: &Pod,
     at: &Placement,
-    spec: &k8s_openapi::api::core::v1::PodSpec,
     init_statuses: Vec<ContainerStatus>,
     app_statuses: Vec<ContainerStatus>,
+    phase: &str,
     finished: bool,
     now: Timestamp,
 ) -> PodStatus {
-    let all: Vec<ContainerStatus> = init_statuses.iter().chain(&app_statuses).cloned().collect();
-    let phase = lifecycle::pod_phase(spec, &all, finished);
+    let all = all_of(&init_statuses, &app_statuses);
     PodStatus {
         phase: Some(phase.to_string()),
         host_ip: Some(at.host_ip.clone()),
@@ -351,8 +356,18 @@ fn pod_status(
     }
 }
 
+/// The exit code of a sim container stopped by its pod's deletion: `128 + SIGTERM`,
+/// what a container runtime reports for a process ended by the kubelet's `SIGTERM`
+/// (the `process` runtime reports the same for a command without a handler).
+pub const STOPPED_EXIT_CODE: i32 = 128 + 15;
+
 /// The final status of `pod` being deleted at `now`: its running containers
-/// terminated (exit 0, `Completed`), the pod in its terminal phase.
+/// terminated by the kubelet's `SIGTERM` ([`STOPPED_EXIT_CODE`], `Error`), the pod
+/// in its terminal phase — `Failed` unless every app container had already exited 0,
+/// and `Failed` too when the containers alone would leave it `Pending` or `Running`
+/// (upstream's status manager `TerminatePod`: a deleted pod always ends terminal, so
+/// a Job's pod failure policy sees the failure with the pod's conditions, e.g. an
+/// eviction's `DisruptionTarget`).
 pub fn stopped_status(pod: &Pod, at: &Placement, now: Timestamp, scale: f64) -> PodStatus {
     let plan = plan(pod, at, now, scale);
     let stop = |s: &mut ContainerStatus| {
@@ -361,8 +376,8 @@ pub fn stopped_status(pod: &Pod, at: &Placement, now: Timestamp, scale: f64) -> 
         };
         if let Some(running) = state.running.take() {
             state.terminated = Some(ContainerStateTerminated {
-                exit_code: 0,
-                reason: Some(lifecycle::COMPLETED.to_string()),
+                exit_code: STOPPED_EXIT_CODE,
+                reason: Some(lifecycle::exit_reason(STOPPED_EXIT_CODE).to_string()),
                 started_at: running.started_at,
                 finished_at: Some(api_time(now)),
                 container_id: s.container_id.clone(),
@@ -377,7 +392,11 @@ pub fn stopped_status(pod: &Pod, at: &Placement, now: Timestamp, scale: f64) -> 
     let mut app = status.container_statuses.take().unwrap_or_default();
     init.iter_mut().chain(app.iter_mut()).for_each(stop);
     let spec = pod.spec.clone().unwrap_or_default();
-    pod_status(pod, at, &spec, init, app, true, now)
+    let phase = match lifecycle::pod_phase(&spec, &all_of(&init, &app), true) {
+        done @ ("Succeeded" | "Failed") => done,
+        _ => "Failed",
+    };
+    pod_status(pod, at, init, app, phase, true, now)
 }
 
 /// Whether the API server's `current` status differs from `next` in anything the sim
@@ -805,11 +824,55 @@ mod tests {
     fn deletion_terminates_running_containers() {
         let pod = pod("Always", &[]);
         let s = stopped_status(&pod, &at(), secs(7.0), 1.0);
+        assert_eq!(s.phase.as_deref(), Some("Failed"));
+        let ready = s.conditions.iter().flatten().find(|c| c.type_ == "Ready");
+        assert_eq!(ready.unwrap().reason.as_deref(), Some("PodFailed"));
+        let c = &s.container_statuses.unwrap()[0];
+        let t = terminated(c.state.as_ref().unwrap()).unwrap();
+        assert_eq!((t.exit_code, t.reason.as_deref()), (143, Some("Error")));
+        assert_eq!(t.finished_at, Some(Time(secs(7.0))));
+        assert!(!c.ready);
+    }
+
+    #[test]
+    fn a_deleted_pod_that_already_succeeded_stays_succeeded() {
+        let pod = pod("Never", &[(RUN_FOR_ANNOTATION, "2s")]);
+        let s = stopped_status(&pod, &at(), secs(5.0), 1.0);
         assert_eq!(s.phase.as_deref(), Some("Succeeded"));
         let c = &s.container_statuses.unwrap()[0];
         let t = terminated(c.state.as_ref().unwrap()).unwrap();
         assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
-        assert_eq!(t.finished_at, Some(Time(secs(7.0))));
-        assert!(!c.ready);
+    }
+
+    #[test]
+    fn a_deleted_pod_keeps_its_disruption_target_and_ends_failed() {
+        let mut pod = pod("Never", &[(RUN_FOR_ANNOTATION, "forever")]);
+        pod.status = Some(PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: Some("EvictionByEvictionAPI".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        let s = stopped_status(&pod, &at(), secs(3.0), 1.0);
+        assert_eq!(s.phase.as_deref(), Some("Failed"));
+        let target = s
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "DisruptionTarget");
+        assert_eq!(target.map(|c| c.status.as_str()), Some("True"));
+    }
+
+    #[test]
+    fn a_pod_deleted_while_initializing_ends_failed_as_terminate_pod_marks_it() {
+        let pod = with_inits(
+            pod("Always", &[(INIT_RUN_FOR_ANNOTATION, "10s")]),
+            vec![container("init")],
+        );
+        let s = stopped_status(&pod, &at(), secs(3.0), 1.0);
+        assert_eq!(s.phase.as_deref(), Some("Failed"));
     }
 }

@@ -29,7 +29,7 @@ pub const ERROR_CODE: &str = "<error>";
 pub const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 
 static REQUESTS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::int_counter_vec(
+    crate::metrics::counter_vec(
         "rest_client_requests_total",
         "Number of HTTP requests, partitioned by status code, method, and host.",
         &["code", "method", "host"],
@@ -37,7 +37,7 @@ static REQUESTS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
 });
 
 static RESOURCE_REQUESTS_TOTAL: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    crate::metrics::int_counter_vec(
+    crate::metrics::counter_vec(
         "capstan_client_requests_total",
         "Number of API requests, partitioned by Kubernetes verb, resource (with subresource) and status code.",
         &["verb", "resource", "code"],

@@ -75,7 +75,8 @@ async fn untracked_deletions_remove_the_finalizer_first() {
         ManageOutcome {
             deleted: 1,
             deleted_ready: 1,
-            created: 0
+            created: 0,
+            failed_creates: 0,
         }
     );
     assert!(result.is_err(), "the failed patch is reported");
@@ -112,7 +113,8 @@ async fn a_finishing_job_deletes_its_pods_keeping_their_finalizers() {
         ManageOutcome {
             deleted: 2,
             deleted_ready: 1,
-            created: 0
+            created: 0,
+            failed_creates: 0,
         }
     );
     assert!(calls(&log).iter().all(|c| c.starts_with("DELETE")));

@@ -204,6 +204,7 @@ fn exceeding_the_backoff_limit_targets_failure_and_deletes_active_pods() {
             deleted: 1,
             deleted_ready: 1,
             created: 0,
+            failed_creates: 0,
         },
     );
     assert!(after.finished.is_some());
@@ -398,6 +399,7 @@ fn suspending_deletes_every_active_pod_and_sets_the_condition() {
             deleted: 2,
             deleted_ready: 1,
             created: 0,
+            failed_creates: 0,
         },
     );
     let st = after.job.status.clone().unwrap();

@@ -78,6 +78,21 @@ pub fn batch_sizes(count: usize, initial: usize) -> Vec<usize> {
     out
 }
 
+/// How many of `count` calls a run starting with batches of `initial` attempted
+/// when it ended with `successes` successes: every call of the batches it issued,
+/// up to and including the first batch with a failure (all of them when
+/// `successes` is `count`). Those attempted and not successful failed.
+pub fn attempted(count: usize, initial: usize, successes: usize) -> usize {
+    let mut issued = 0;
+    for b in batch_sizes(count, initial) {
+        issued += b;
+        if issued > successes {
+            return issued;
+        }
+    }
+    issued
+}
+
 /// Runs `f` `count` times in slow-start batches, each batch concurrently, and
 /// returns the number of successes and the first error of the failing batch
 /// (upstream `slowStartBatch`). The argument passed to `f` is the call's index.
@@ -158,6 +173,17 @@ mod tests {
         assert_eq!(ok, 6);
         assert_eq!(err.as_deref(), Some("boom 4"));
         assert_eq!(*seen.lock().unwrap(), (0..7).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn attempted_calls_end_with_the_failing_batch() {
+        // Batches 1, 2, 4, 8, 1 of 16.
+        assert_eq!(attempted(16, 1, 16), 16);
+        assert_eq!(attempted(16, 1, 0), 1);
+        assert_eq!(attempted(16, 1, 6), 7, "the batch [3..7) had a failure");
+        assert_eq!(attempted(16, 1, 3), 7, "every call of [3..7) failed");
+        assert_eq!(attempted(16, 1, 15), 16);
+        assert_eq!(attempted(0, 1, 0), 0);
     }
 
     #[tokio::test]
