@@ -5,15 +5,17 @@
 //! nodes and `kubectl taint` (which the node agent leaves in place), a failed
 //! daemon pod retried, image updates rolled within `maxUnavailable` with and
 //! without surge, and `kubectl rollout undo` restoring the old template without
-//! restarting the pods that kept it.
+//! restarting the pods that kept it — with kubectl 1.33 and 1.28 — and a
+//! duplicate ControllerRevision removed after its pods are relabelled.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use capstan_node_agent::NodePool;
-use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
@@ -97,16 +99,37 @@ async fn one_ready_pod_on(
     .await
 }
 
+/// kubectl 1.28 (one of 1.27–1.29, whose `rollout undo daemonset` is the
+/// older client-side code) and 1.33, called directly rather than through the
+/// dispatcher, which picks by the server's version.
+const KUBECTL_1_28: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.28";
+const KUBECTL_1_33: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
+
+/// `<bin> -n default <args>`: whether it succeeded, and its output.
+async fn kubectl_with(cluster: &Cluster, bin: &str, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["-n", NS];
+    all.extend_from_slice(args);
+    kubectl_binary(bin, &cluster.server, &all).await
+}
+
 async fn rollout_status(cluster: &Cluster, name: &str) {
-    let (ok, out) = cluster
-        .kubectl(&[
+    rollout_status_with(cluster, "/usr/bin/kubectl", name).await;
+}
+
+/// `kubectl rollout status daemonset/<name>` with the kubectl at `bin`.
+async fn rollout_status_with(cluster: &Cluster, bin: &str, name: &str) {
+    let (ok, out) = kubectl_with(
+        cluster,
+        bin,
+        &[
             "rollout",
             "status",
             &format!("daemonset/{name}"),
             "--timeout=90s",
-        ])
-        .await;
-    assert!(ok, "kubectl rollout status daemonset/{name}: {out}");
+        ],
+    )
+    .await;
+    assert!(ok, "{bin} rollout status daemonset/{name}: {out}");
     assert!(
         out.contains(&format!("daemon set \"{name}\" successfully rolled out")),
         "{out}"
@@ -346,6 +369,18 @@ async fn an_image_update_with_surge_keeps_every_node_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rollout_undo_restores_the_template_without_restarting_unchanged_pods() {
+    rollout_undo_with(KUBECTL_1_33).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rollout_status_history_and_undo_with_kubectl_1_28() {
+    rollout_undo_with(KUBECTL_1_28).await;
+}
+
+/// A stalled rollout undone with the kubectl at `bin` (`rollout history`,
+/// `rollout undo`, `rollout status`): the old template comes back and the pods
+/// that kept it are not restarted.
+async fn rollout_undo_with(bin: &str) {
     let cluster = Cluster::start(3).await;
     kubectl_create(
         &cluster,
@@ -356,6 +391,7 @@ async fn rollout_undo_restores_the_template_without_restarting_unchanged_pods() 
     let nodes = sim_nodes(3);
     let all: Vec<&str> = nodes.iter().map(String::as_str).collect();
     let before = one_ready_pod_on(&cluster, "agent", "agent:1", &all).await;
+    rollout_status_with(&cluster, bin, "agent").await;
     // A template whose pods never become Ready: the rollout stalls after one node.
     cluster
         .api::<DaemonSet>()
@@ -381,24 +417,49 @@ async fn rollout_undo_restores_the_template_without_restarting_unchanged_pods() 
         }
     })
     .await;
-    let (ok, out) = cluster
-        .kubectl(&["rollout", "history", "daemonset/agent"])
-        .await;
+    let (ok, out) = kubectl_with(&cluster, bin, &["rollout", "history", "daemonset/agent"]).await;
+    assert!(ok, "{bin} rollout history: {out}");
+    let revisions: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{bin} rollout history: {out}");
+    let (ok, out) = kubectl_with(
+        &cluster,
+        bin,
+        &["rollout", "history", "daemonset/agent", "--revision=1"],
+    )
+    .await;
     assert!(
-        ok && out.contains('1') && out.contains('2'),
-        "kubectl rollout history: {out}"
+        ok && out.contains("agent:1") && !out.contains("agent:broken"),
+        "{bin} rollout history --revision=1: {out}"
     );
     let untouched: BTreeMap<String, String> = stalled
         .iter()
         .filter(|(_, ps)| pod_image(&ps[0]) == "agent:1")
         .map(|(n, ps)| (n.clone(), ps[0].uid().unwrap()))
         .collect();
-    let (ok, out) = cluster
-        .kubectl(&["rollout", "undo", "daemonset/agent"])
-        .await;
-    assert!(ok, "kubectl rollout undo: {out}");
-    rollout_status(&cluster, "agent").await;
+    let (ok, out) = kubectl_with(&cluster, bin, &["rollout", "undo", "daemonset/agent"]).await;
+    assert!(
+        ok && out.contains("daemonset.apps/agent rolled back"),
+        "{bin} rollout undo: {out}"
+    );
+    rollout_status_with(&cluster, bin, "agent").await;
     let after = one_ready_pod_on(&cluster, "agent", "agent:1", &all).await;
+    // The undone template's revision was renumbered, not stored twice.
+    let (ok, out) = kubectl_with(&cluster, bin, &["rollout", "history", "daemonset/agent"]).await;
+    let revisions: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        ok && revisions == ["2", "3"],
+        "{bin} rollout history: {out}"
+    );
     for (node, uid) in &untouched {
         assert_eq!(
             after[node].uid().as_ref(),
@@ -407,5 +468,100 @@ async fn rollout_undo_restores_the_template_without_restarting_unchanged_pods() 
         );
         assert_eq!(before[node].uid().as_ref(), Some(uid));
     }
+    cluster.stop().await;
+}
+
+/// The DaemonSet's ControllerRevisions by name.
+async fn revisions_of(cluster: &Cluster) -> BTreeMap<String, ControllerRevision> {
+    cluster
+        .api::<ControllerRevision>()
+        .list(&ListParams::default().labels("app=agent"))
+        .await
+        .expect("list revisions")
+        .items
+        .into_iter()
+        .map(|r| (r.name_any(), r))
+        .collect()
+}
+
+/// Upstream `dedupCurHistories`: a second ControllerRevision storing the
+/// current template (as a racing controller instance would leave) is a
+/// duplicate; the controller keeps the higher-numbered one, relabels the pods
+/// of the other with its hash — without restarting them — and deletes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_duplicate_revision_is_removed_after_its_pods_are_relabelled() {
+    let cluster = Cluster::start(3).await;
+    kubectl_create(
+        &cluster,
+        "agent.json",
+        &daemonset("agent", "agent:1", json!(0), json!(1)),
+    )
+    .await;
+    let nodes = sim_nodes(3);
+    let all: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    let before = one_ready_pod_on(&cluster, "agent", "agent:1", &all).await;
+    let revisions = revisions_of(&cluster).await;
+    assert_eq!(revisions.len(), 1, "{:?}", revisions.keys());
+    let original = revisions.into_values().next().unwrap();
+    let original_hash = original.labels()["controller-revision-hash"].clone();
+    assert!(
+        before
+            .values()
+            .all(|p| p.labels()["controller-revision-hash"] == original_hash)
+    );
+
+    let mut duplicate = original.clone();
+    duplicate.metadata = ObjectMeta {
+        name: Some("agent-duplicate".into()),
+        namespace: Some(NS.into()),
+        labels: original.metadata.labels.clone().map(|mut l| {
+            l.insert("controller-revision-hash".into(), "duplicate".into());
+            l
+        }),
+        owner_references: original.metadata.owner_references.clone(),
+        ..Default::default()
+    };
+    duplicate.revision = original.revision + 1;
+    cluster
+        .api::<ControllerRevision>()
+        .create(&PostParams::default(), &duplicate)
+        .await
+        .expect("create the duplicate revision");
+
+    eventually("only the higher-numbered revision is left", || async {
+        let names: Vec<String> = revisions_of(&cluster).await.into_keys().collect();
+        if names == ["agent-duplicate"] {
+            Ok(())
+        } else {
+            Err(format!("{names:?}"))
+        }
+    })
+    .await;
+    let after = one_ready_pod_on(&cluster, "agent", "agent:1", &all).await;
+    for (node, pod) in &after {
+        assert_eq!(
+            pod.labels()["controller-revision-hash"],
+            "duplicate",
+            "relabelled on {node}"
+        );
+        assert_eq!(pod.uid(), before[node].uid(), "not restarted on {node}");
+    }
+    eventually("every pod counted as updated", || async {
+        let s = cluster
+            .api::<DaemonSet>()
+            .get("agent")
+            .await
+            .unwrap()
+            .status
+            .unwrap();
+        let got = (s.updated_number_scheduled, s.number_available);
+        if got == (Some(3), Some(3)) {
+            Ok(())
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    rollout_status(&cluster, "agent").await;
     cluster.stop().await;
 }

@@ -180,6 +180,8 @@ struct OrderLog {
     present: BTreeSet<String>,
     /// UIDs whose deletion was recorded (a recreated pod is deleted anew).
     deleting_uids: BTreeSet<String>,
+    /// Pods in the order they were removed from the API server.
+    gone: Vec<String>,
 }
 
 /// Records [`OrderLog`] for the pods labelled `app=<app>`.
@@ -221,6 +223,7 @@ async fn watch_order(
                 }
                 watcher::Event::Delete(p) => {
                     let name = p.name_any();
+                    l.gone.push(name.clone());
                     l.present.remove(&name);
                     l.ready.remove(&name);
                 }
@@ -712,6 +715,94 @@ async fn recreated_pods_keep_their_claims_and_retention_policies_hold() {
             },
         )
         .await;
+    }
+    cluster.stop().await;
+}
+
+/// A pod of an `OrderedReady` set that reaches phase `Failed` is deleted and
+/// recreated under its name with the claim it had, and no other pod is touched
+/// (upstream `processReplica`: "Delete and recreate pods which finished
+/// running"; e2e "Should recreate evicted statefulset"). A StatefulSet's
+/// template must have `restartPolicy: Always` (the API server refuses any
+/// other), so its containers' exits restart them and never fail the pod: as in
+/// upstream's e2e, the pod fails as a kubelet fails a pod it evicts or rejects,
+/// by its status — written here with the real kubectl's `--subresource=status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_pod_is_deleted_and_recreated_with_its_claim() {
+    let cluster = Cluster::start(2).await;
+    ensure_storage_class(&cluster).await;
+    let (log, _task) = watch_order(&cluster, "fail").await;
+    kubectl_create(
+        &cluster,
+        "fail.json",
+        &sts_manifest("fail", 3, "nginx:1", json!({})),
+    )
+    .await;
+    wait_ready(&cluster, "fail", 3).await;
+    let before = pods_of(&cluster, "fail").await;
+    let claims_before = claims_of(&cluster, "fail").await;
+
+    let failed = json!({"status": {
+        "phase": "Failed",
+        "reason": "Evicted",
+        "message": "The node was low on resource: memory.",
+    }});
+    run_kubectl(
+        &cluster,
+        "/usr/bin/kubectl",
+        &[
+            "patch",
+            "pod",
+            "fail-1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &failed.to_string(),
+        ],
+    )
+    .await;
+
+    let after = eventually_some("fail-1 recreated and Ready", || async {
+        let p = pods_of(&cluster, "fail").await.remove("fail-1")?;
+        (p.uid() != before["fail-1"].uid() && is_ready(&p)).then_some(p)
+    })
+    .await;
+    assert_eq!(label(&after, POD_NAME_LABEL), "fail-1");
+    assert_eq!(
+        label(&after, REVISION_LABEL),
+        label(&before["fail-1"], REVISION_LABEL),
+        "recreated at the same revision"
+    );
+    let claim = after
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .and_then(|vs| vs.iter().find(|v| v.name == "www"))
+        .and_then(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| c.claim_name.clone());
+    assert_eq!(claim.as_deref(), Some("www-fail-1"));
+    let claims_after = claims_of(&cluster, "fail").await;
+    assert_eq!(
+        claims_after["www-fail-1"].uid(),
+        claims_before["www-fail-1"].uid(),
+        "the same claim, not a new one"
+    );
+    assert_eq!(claims_after.len(), 3);
+    let pods = pods_of(&cluster, "fail").await;
+    for name in ["fail-0", "fail-2"] {
+        assert_eq!(pods[name].uid(), before[name].uid(), "{name} untouched");
+    }
+    wait_ready(&cluster, "fail", 3).await;
+    {
+        let l = log.lock();
+        // A terminal pod is removed at once (no grace period), as upstream's.
+        assert_eq!(l.gone, ["fail-1"], "only the failed pod was deleted");
+        let created: Vec<&str> = l.created.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            created,
+            ["fail-0", "fail-1", "fail-2", "fail-1"],
+            "fail-1 recreated once it was gone"
+        );
     }
     cluster.stop().await;
 }

@@ -25,11 +25,12 @@ use capstan_runtime::queue::WorkQueue;
 use capstan_runtime::status::StatusWriter;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::PostParams;
-use kube::{Api, Client};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
 use parking_lot::Mutex;
 
 use super::backoff::{FailedPodsBackoff, backoff_key};
+use super::dedup::{Dedup, plan_dedup, relabel_patch, with_relabelled};
 use super::eligibility::node_should_run_daemon_pod;
 use super::plan::{PodsPlan, SyncInput, plan_pods};
 use super::pods::daemon_pod;
@@ -41,8 +42,7 @@ use super::{
 use crate::replicaset::controller::{ORPHAN_POD_INDEX, PodOwnerParts, SetupError};
 use crate::util::history::{
     Created, HistoryError, POD_REVISION_LABEL, RevisionControl, daemonset_history_to_delete,
-    daemonset_revision, dedup_current, list_controller_revisions, matches_template, max_revision,
-    pod_revisions,
+    daemonset_revision, list_controller_revisions, matches_template, max_revision, pod_revisions,
 };
 use crate::util::pod::is_ready;
 use crate::util::pod_control::{PodControl, PodControlError, PodOwner, owners_selecting, pod_key};
@@ -73,6 +73,19 @@ pub enum ReconcileError {
     /// Writing the status failed.
     #[error("storing status: {0}")]
     Status(#[source] kube::Error),
+    /// Relabelling a pod of a duplicate revision failed.
+    #[error("relabelling pod {0} to the kept controller revision: {1}")]
+    Relabel(String, #[source] kube::Error),
+}
+
+/// What [`DaemonSetReconciler::construct_history`] found.
+struct History {
+    /// The current revision's hash, which labels the pods made from it.
+    hash: String,
+    /// The revisions of other templates.
+    old: Vec<Arc<ControllerRevision>>,
+    /// Pods relabelled from a duplicate revision to the current one, as written.
+    relabelled: Vec<Pod>,
 }
 
 /// The queue's handle for a reconcile asking for a later sync; set once built.
@@ -132,12 +145,12 @@ impl DaemonSetReconciler {
 
     /// Upstream `constructHistory`: the revision storing the current template
     /// (created, or de-duplicated and renumbered to be the newest) and the old
-    /// ones. Returns the current revision's hash and the old revisions.
+    /// ones.
     async fn construct_history(
         &self,
         ds: &DaemonSet,
         selector: &capstan_labels::Selector,
-    ) -> Result<(String, Vec<Arc<ControllerRevision>>), ReconcileError> {
+    ) -> Result<History, ReconcileError> {
         let owner = Owner::of(ds).map_err(ReconcileError::Claim)?;
         let candidates = list_controller_revisions(&self.revisions, &owner, selector);
         let manager = ControllerRefManager::<ControllerRevision>::new(
@@ -160,16 +173,22 @@ impl DaemonSetReconciler {
             .into_iter()
             .partition(|r| matches_template(&template, r));
         let next = max_revision(&old) + 1;
-        let cur = match dedup_current(&current) {
-            None => self.snapshot(ds, next).await?,
-            Some((keep, duplicates)) => {
-                let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
-                self.history.delete_all(ns, &duplicates).await?;
-                if keep.revision < next {
-                    self.history.update_revision(keep, next).await?
+        // Upstream reads the pods only to relabel them: only with duplicates.
+        let pods = if current.len() > 1 {
+            self.claim_pods(ds, selector.clone()).await?
+        } else {
+            Vec::new()
+        };
+        let (cur, relabelled) = match plan_dedup(&current, &pods) {
+            None => (self.snapshot(ds, next).await?, Vec::new()),
+            Some(plan) => {
+                let relabelled = self.dedup(ds, &plan).await?;
+                let keep = if plan.keep.revision < next {
+                    self.history.update_revision(plan.keep, next).await?
                 } else {
-                    keep.as_ref().clone()
-                }
+                    plan.keep.clone()
+                };
+                (keep, relabelled)
             }
         };
         let hash = cur
@@ -179,7 +198,41 @@ impl DaemonSetReconciler {
             .and_then(|l| l.get(POD_REVISION_LABEL).cloned())
             .or_else(|| cur.metadata.name.clone())
             .unwrap_or_default();
-        Ok((hash, old))
+        Ok(History {
+            hash,
+            old,
+            relabelled,
+        })
+    }
+
+    /// Upstream `dedupCurHistories`' writes, as [`super::dedup`] planned them:
+    /// relabels the duplicates' pods with the kept revision's hash, then deletes
+    /// the duplicates. Returns the relabelled pods as the API server returned
+    /// them (the cache may not have them yet).
+    async fn dedup(&self, ds: &DaemonSet, plan: &Dedup<'_>) -> Result<Vec<Pod>, ReconcileError> {
+        if plan.delete.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let patch = Patch::Merge(relabel_patch(&plan.hash));
+        let mut relabelled = Vec::with_capacity(plan.relabel.len());
+        for name in &plan.relabel {
+            let pod = api
+                .patch(name, &PatchParams::default(), &patch)
+                .await
+                .map_err(|e| ReconcileError::Relabel(name.clone(), e))?;
+            relabelled.push(pod);
+        }
+        tracing::info!(
+            daemonset = %ds.name_any(),
+            kept = %plan.keep.name_any(),
+            duplicates = ?plan.delete,
+            relabelled = plan.relabel.len(),
+            "removing duplicate controller revisions"
+        );
+        self.history.delete_all(ns, &plan.delete).await?;
+        Ok(relabelled)
     }
 
     /// Upstream `snapshot`: creates the revision of the current template; a name
@@ -327,10 +380,14 @@ impl Reconciler for DaemonSetReconciler {
         }
         let nodes = self.nodes.list_all();
         let nodes: Vec<&Node> = nodes.iter().map(|n| &**n).collect();
-        let (hash, old) = self.construct_history(&ds, &selector).await?;
+        let History {
+            hash,
+            old,
+            relabelled,
+        } = self.construct_history(&ds, &selector).await?;
         // Asked before the pods are read (see `ReplicaSetActions::needs_sync`).
         let satisfied = self.pod_control.satisfied(key);
-        let claimed = self.claim_pods(&ds, selector).await?;
+        let claimed = with_relabelled(self.claim_pods(&ds, selector).await?, relabelled);
         let pods: Vec<&Pod> = claimed.iter().map(|p| &**p).collect();
         let backoff = self.backoff.lock().clone();
         let input = SyncInput {

@@ -8,7 +8,8 @@
 //!    expectations; being deleted → nothing), claim its pods and its
 //!    ControllerRevisions, and make sure a revision stores the current template
 //!    ([`controller`]'s `construct_history`, on the kit's
-//!    [`crate::util::history`]): its hash labels the pods it creates;
+//!    [`crate::util::history`]; duplicates of it removed after their pods are
+//!    relabelled, by [`dedup`]): its hash labels the pods it creates;
 //! 2. expectations not met → only the status, without raising
 //!    `observedGeneration`;
 //! 3. [`plan::plan_pods`] → what to do to the pods: upstream's `manage` (a pod for
@@ -28,6 +29,7 @@
 
 pub mod backoff;
 pub mod controller;
+pub mod dedup;
 pub mod eligibility;
 pub mod plan;
 pub mod pods;
