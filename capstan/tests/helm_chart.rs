@@ -721,8 +721,8 @@ fn custom_values_reach_every_object() {
             "endpointslice-controller",
             "serviceaccount-controller",
             "taint-eviction-controller",
-            "disruption-controller",
-            "node-lifecycle-controller"
+            "node-lifecycle-controller",
+            "disruption-controller"
         ]
     );
     assert_grants_exactly(&role, &enabled);

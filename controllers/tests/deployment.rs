@@ -116,8 +116,8 @@ async fn deployment_rolls_out_and_rolls_over_with_kubectl_rollout_status() {
             "endpointslice-controller",
             "serviceaccount-controller",
             "taint-eviction-controller",
-            "disruption-controller",
-            "node-lifecycle-controller"
+            "node-lifecycle-controller",
+            "disruption-controller"
         ]
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

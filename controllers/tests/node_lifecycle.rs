@@ -3,7 +3,9 @@
 //! capstan.dev/heartbeat=stopped`) turns `Unknown` on every kubelet condition, is
 //! tainted `unreachable` NoSchedule and NoExecute and its pods turn `Ready=False`;
 //! resumed, it reports Ready again and loses those taints. The taint and cordon a
-//! user added survive both. Grace periods are shrunk to seconds.
+//! user added survive both. With the taint eviction controller, a silent node's pods
+//! go once their `unreachable` toleration runs out and their ReplicaSet replaces them
+//! on the healthy nodes. Grace periods are shrunk to seconds.
 
 mod support;
 
@@ -19,7 +21,7 @@ use kube::Api;
 use kube::api::PostParams;
 use parking_lot::Mutex;
 use serde_json::json;
-use support::{Cluster, eventually, is_ready, watch_in_background};
+use support::{Cluster, eventually, is_ready, kubectl_create, watch_in_background};
 use tokio::time::Instant;
 
 /// The node whose heartbeats stop.
@@ -335,6 +337,140 @@ async fn a_silent_node_turns_unknown_and_tainted_and_recovers_with_user_taints_k
             Ok(())
         } else {
             Err(format!("{have:?}"))
+        }
+    })
+    .await;
+    cluster.stop().await;
+}
+
+/// Seconds the Deployment's pods tolerate an unreachable or not-ready node (instead
+/// of the 300 s `DefaultTolerationSeconds` gives pods that say nothing).
+const TOLERATION_SECONDS: i64 = 3;
+
+fn pod_condition(pod: &Pod, type_: &str) -> Option<(String, String)> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_silent_nodes_pods_are_evicted_after_their_toleration_and_replaced_elsewhere() {
+    let cluster = Cluster::start_configured(3, shrunk).await;
+    let pods: Api<Pod> = cluster.api();
+    let tolerate = |key: &str| {
+        json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+               "tolerationSeconds": TOLERATION_SECONDS})
+    };
+    kubectl_create(
+        &cluster,
+        "web.json",
+        &json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 6,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {
+                        "containers": [{"name": "c", "image": "nginx"}],
+                        "tolerations": [
+                            tolerate("node.kubernetes.io/unreachable"),
+                            tolerate("node.kubernetes.io/not-ready"),
+                        ],
+                    },
+                },
+            },
+        }),
+    )
+    .await;
+    let live_ready = || async {
+        let list = pods
+            .list(&kube::api::ListParams::default().labels("app=web"))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(
+            list.items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none() && is_ready(p))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let node_of = |p: &Pod| {
+        p.spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default()
+    };
+    let running = eventually("six Ready pods", || async {
+        let ready = live_ready().await?;
+        if ready.len() == 6 {
+            Ok(ready)
+        } else {
+            Err(format!("{} Ready", ready.len()))
+        }
+    })
+    .await;
+    // The node to silence: one that holds some of them.
+    let victim_node = node_of(&running[0]);
+    let victims: Vec<String> = running
+        .iter()
+        .filter(|p| node_of(p) == victim_node)
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+
+    kubectl_ok(
+        &cluster,
+        &[
+            "annotate",
+            "node",
+            &victim_node,
+            "capstan.dev/heartbeat=stopped",
+        ],
+    )
+    .await;
+    let silenced = Instant::now();
+
+    // Each of its pods: marked by the taint manager, then deleted. The node's agent is
+    // silent, so they stay Terminating, as on a real cluster until the node returns.
+    for name in &victims {
+        let pod = eventually("the silent node's pod evicted", || async {
+            let pod = pods.get(name).await.map_err(|e| e.to_string())?;
+            if pod.metadata.deletion_timestamp.is_some() {
+                Ok(pod)
+            } else {
+                Err(format!("{name} not deleted yet"))
+            }
+        })
+        .await;
+        assert_eq!(
+            pod_condition(&pod, "DisruptionTarget"),
+            Some(("True".to_string(), "DeletionByTaintManager".to_string())),
+            "{name}: {:?}",
+            pod.status
+        );
+    }
+    // Not before the grace period (5 s from the last renewal, which may have come up to
+    // a renew interval before the annotation) and the toleration have both run out.
+    assert!(
+        silenced.elapsed() >= Duration::from_millis(4_500 + 1_000 * TOLERATION_SECONDS as u64),
+        "evicted {:?} after the node went silent",
+        silenced.elapsed()
+    );
+
+    // Replaced: six Ready pods again, none on the silent node.
+    eventually("six Ready pods on the healthy nodes", || async {
+        let ready = live_ready().await?;
+        let elsewhere = ready.iter().filter(|p| node_of(p) != victim_node).count();
+        if ready.len() == 6 && elsewhere == 6 {
+            Ok(())
+        } else {
+            Err(format!("{} Ready, {elsewhere} elsewhere", ready.len()))
         }
     })
     .await;

@@ -109,8 +109,20 @@ fn default_pod_cidr() -> String {
     "10.244.0.0/16".to_string()
 }
 
+/// The pod CIDR a pool of `nodes` nodes gets by default: kind's `10.244.0.0/16` (a /24
+/// for each of up to 256 nodes), or for a larger pool `10.128.0.0/9` (up to 32,768
+/// nodes), which stays clear of the default Service range `10.96.0.0/12`.
+fn pod_cidr_for(nodes: i32) -> String {
+    if nodes <= 256 {
+        default_pod_cidr()
+    } else {
+        "10.128.0.0/9".to_string()
+    }
+}
+
 impl NodePoolSpec {
-    /// A process pool of `nodes` nodes with the default capacity and pod CIDR.
+    /// A process pool of `nodes` nodes with the default capacity and pod CIDR (as
+    /// [`NodePoolSpec::sim`]).
     pub fn process(nodes: i32) -> Self {
         NodePoolSpec {
             runtime: NodeRuntime::Process,
@@ -118,7 +130,8 @@ impl NodePoolSpec {
         }
     }
 
-    /// A sim pool of `nodes` nodes with the default capacity and pod CIDR.
+    /// A sim pool of `nodes` nodes with the default capacity and a pod CIDR with a /24
+    /// for each node (`10.244.0.0/16` up to 256 nodes, `10.128.0.0/9` beyond).
     pub fn sim(nodes: i32) -> Self {
         NodePoolSpec {
             nodes,
@@ -127,7 +140,7 @@ impl NodePoolSpec {
             labels: BTreeMap::new(),
             taints: Vec::new(),
             runtime: NodeRuntime::Sim,
-            pod_cidr: default_pod_cidr(),
+            pod_cidr: pod_cidr_for(nodes),
             instance_type: None,
         }
     }
@@ -136,4 +149,18 @@ impl NodePoolSpec {
 /// The NodePool CustomResourceDefinition as YAML, as committed in `crds/nodepool.yaml`.
 pub fn nodepool_crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&NodePool::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_pools_get_a_pod_subnet_for_every_node() {
+        assert_eq!(NodePoolSpec::sim(3).pod_cidr, "10.244.0.0/16");
+        assert_eq!(NodePoolSpec::sim(256).pod_cidr, "10.244.0.0/16");
+        // 5,000 /24s do not fit in a /16; they do in a /9.
+        assert_eq!(NodePoolSpec::sim(5_000).pod_cidr, "10.128.0.0/9");
+        assert_eq!(NodePoolSpec::process(5_000).pod_cidr, "10.128.0.0/9");
+    }
 }

@@ -226,8 +226,8 @@ async fn the_manager_builds_the_selected_controllers_in_table_order() {
             ENDPOINT_SLICE_CONTROLLER,
             SERVICE_ACCOUNT_CONTROLLER,
             TAINT_EVICTION_CONTROLLER,
-            DISRUPTION_CONTROLLER,
-            NODE_LIFECYCLE_CONTROLLER
+            NODE_LIFECYCLE_CONTROLLER,
+            DISRUPTION_CONTROLLER
         ]
     );
     assert!(!manager.synced_check()(), "nothing synced before it runs");
