@@ -50,7 +50,7 @@ type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 const GRACE: Duration = Duration::from_secs(20);
 const MONITOR_PERIOD: Duration = Duration::from_secs(5);
 const TOLERATION_SECONDS: u64 = 5;
-const EVICTION_RATE: f32 = 10.0;
+const EVICTION_RATE: f64 = 10.0;
 const PODS_PER_NODE: usize = 2;
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -306,11 +306,14 @@ async fn run() -> BenchResult<()> {
             .ok_or("a silent node's Lease without renewTime")?;
         last_heartbeat = last_heartbeat.max(SystemTime::from(renew.0));
     }
-    let s = seen.lock();
+    let (last_unknown, last_tainted) = {
+        let s = seen.lock();
+        (s.last_unknown, s.last_tainted)
+    };
     let at = |t: Option<SystemTime>| t.map_or(f64::NAN, |t| secs_between(last_heartbeat, t));
     let floor = GRACE.as_secs_f64()
         + TOLERATION_SECONDS as f64
-        + (silent.len().saturating_sub(1)) as f64 / f64::from(EVICTION_RATE);
+        + (silent.len().saturating_sub(1)) as f64 / EVICTION_RATE;
     println!(
         "node_heal: {} of {nodes} nodes silenced holding {} pods; from their last heartbeat: \
          last Unknown +{:.1}s, last NoExecute-tainted +{:.1}s, last pod deleted +{:.1}s, \
@@ -319,8 +322,8 @@ async fn run() -> BenchResult<()> {
          monitor period {:.0}s adds up to one period per step)",
         silent.len(),
         victims.len(),
-        at(s.last_unknown),
-        at(s.last_tainted),
+        at(last_unknown),
+        at(last_tainted),
         at(last_victim_deleted),
         at(healed_at),
         floor,
@@ -328,7 +331,6 @@ async fn run() -> BenchResult<()> {
         silent.len().saturating_sub(1),
         MONITOR_PERIOD.as_secs_f64(),
     );
-    drop(s);
     pod_watch.abort();
     node_watch.abort();
     cluster.stop().await;

@@ -65,7 +65,8 @@ where
 enum Target {
     /// The embedded API server and `capstan up`'s control plane, in this process.
     Embedded {
-        server: TestServer,
+        // Boxed: the server is far larger than the other variant.
+        server: Box<TestServer>,
         plane: Option<capstan::up::ControlPlane>,
     },
     /// A cluster with capstan installed.
@@ -117,6 +118,7 @@ impl E2e {
                     .expect("capstan up's control plane");
                 let client = server.client().await;
                 let plane = Some(plane);
+                let server = Box::new(server);
                 (Target::Embedded { server, plane }, client)
             }
         };
