@@ -21,7 +21,9 @@
 //! the last of those nodes turned `Unknown`, was tainted NoExecute, when the last of
 //! their pods was deleted, and when the Deployment again had every replica Ready off
 //! the silent nodes. Times are measured from the newest `renewTime` of the silent
-//! nodes' Leases (their last heartbeat).
+//! nodes' Leases (their last heartbeat), and printed beside the floor the settings
+//! allow (grace + one monitor period for the NoExecute taint, as upstream taints at the
+//! pass after the one that marked the node `Unknown` + the limiter + the toleration).
 //!
 //! Run: `cargo bench -p capstan-controllers --bench node_heal`
 //! (`HEAL_BENCH_NODES` and `HEAL_BENCH_STOPPED` change the sizes).
@@ -311,15 +313,20 @@ async fn run() -> BenchResult<()> {
         (s.last_unknown, s.last_tainted)
     };
     let at = |t: Option<SystemTime>| t.map_or(f64::NAN, |t| secs_between(last_heartbeat, t));
+    // As upstream: a node turns Unknown a grace period after the controller saw its last
+    // renewal, and is tainted NoExecute at the next monitor pass (the taint decision
+    // reads the condition as the pass found it); then the limiter and the toleration.
     let floor = GRACE.as_secs_f64()
+        + MONITOR_PERIOD.as_secs_f64()
         + TOLERATION_SECONDS as f64
         + (silent.len().saturating_sub(1)) as f64 / EVICTION_RATE;
     println!(
         "node_heal: {} of {nodes} nodes silenced holding {} pods; from their last heartbeat: \
          last Unknown +{:.1}s, last NoExecute-tainted +{:.1}s, last pod deleted +{:.1}s, \
          all {replicas} replicas Ready off them +{:.1}s; configured floor {:.1}s \
-         (grace {:.0}s + toleration {TOLERATION_SECONDS}s + {} nodes at {EVICTION_RATE}/s; \
-         monitor period {:.0}s adds up to one period per step)",
+         (grace {:.0}s + one monitor period {:.0}s + toleration {TOLERATION_SECONDS}s + {} \
+         nodes at {EVICTION_RATE}/s; seeing a renewal and checking the grace each add up to \
+         one more period)",
         silent.len(),
         victims.len(),
         at(last_unknown),
@@ -328,8 +335,8 @@ async fn run() -> BenchResult<()> {
         at(healed_at),
         floor,
         GRACE.as_secs_f64(),
-        silent.len().saturating_sub(1),
         MONITOR_PERIOD.as_secs_f64(),
+        silent.len().saturating_sub(1),
     );
     pod_watch.abort();
     node_watch.abort();
