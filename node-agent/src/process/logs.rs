@@ -10,10 +10,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use k8s_openapi::jiff::Timestamp;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// The longest line written whole; longer ones are split into `P` pieces (containerd).
 pub const MAX_LINE: usize = 16 * 1024;
@@ -116,11 +117,13 @@ impl ContainerLog {
     }
 }
 
-/// Copies `reader` into `log` line by line as `stream`, until its end.
+/// Copies `reader` into `log` line by line as `stream`, until its end; every chunk read
+/// is also sent to `tap` as it is (when it has receivers: attached sessions).
 pub async fn copy_lines<R: AsyncRead + Unpin>(
     mut reader: R,
     stream: &'static str,
     log: Arc<ContainerLog>,
+    tap: Option<broadcast::Sender<Bytes>>,
 ) {
     let mut pending: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 8192];
@@ -129,6 +132,9 @@ pub async fn copy_lines<R: AsyncRead + Unpin>(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if let Some(tap) = tap.as_ref().filter(|t| t.receiver_count() > 0) {
+            let _ = tap.send(Bytes::copy_from_slice(&chunk[..n]));
+        }
         pending.extend_from_slice(&chunk[..n]);
         let mut start = 0;
         while let Some(pos) = pending[start..].iter().position(|b| *b == b'\n') {
@@ -181,7 +187,7 @@ mod tests {
         let log = Arc::new(ContainerLog::create(dir.path(), 0, 1 << 20).unwrap());
         let long = "x".repeat(MAX_LINE + 10);
         let input = format!("hello\n\nworld\n{long}\nno newline");
-        copy_lines(input.as_bytes(), "stdout", log.clone()).await;
+        copy_lines(input.as_bytes(), "stdout", log.clone(), None).await;
         let got = lines(log.path());
         let want = [
             ("stdout", "F", "hello".to_string()),

@@ -18,9 +18,12 @@
 //! the pod is deleted. Processes of pods deleted or moved off served nodes are stopped,
 //! and every process group is killed when the agent stops.
 
+pub mod exec;
 pub mod launch;
 pub mod logs;
+pub mod pty;
 pub mod state;
+pub mod stdio;
 pub mod supervise;
 
 use std::collections::HashMap;
@@ -472,6 +475,7 @@ impl ProcessRuntime {
             for slot in &mut st.slots {
                 if let Some(r) = slot.running.as_mut() {
                     supervise::kill_group(u32::try_from(r.pid).unwrap_or(0));
+                    r.io.execs.kill_all();
                     r.request_stop(Stop::Kill);
                 }
             }
@@ -571,7 +575,9 @@ impl ProcessRuntime {
         );
         let log_written = log.as_ref().ok().map(logs::ContainerLog::subscribe);
         let started_at = Timestamp::now();
-        let spawned = log.and_then(|log| supervise::spawn(&launch, log, &self.tasks, on_exit));
+        let stdio = stdio::ContainerStdio::of(&container);
+        let spawned =
+            log.and_then(|log| supervise::spawn(&launch, stdio, log, &self.tasks, on_exit));
         let object = container_ref(pod, field_path);
         match spawned {
             Ok(s) => {
@@ -586,6 +592,7 @@ impl ProcessRuntime {
                     ready: false,
                     kill: None,
                     log_written,
+                    io: s.io,
                 });
                 self.recorder.record(
                     &object,

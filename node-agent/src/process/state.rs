@@ -6,6 +6,7 @@
 //! status it amounts to.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use capstan_runtime::ObjectKey;
@@ -19,6 +20,7 @@ use k8s_openapi::jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::stdio::InstanceIo;
 use super::supervise::{Exit, Stop};
 use crate::lifecycle::{
     self, Backoff, CONTAINER_CREATING, CONTAINER_STATUS_UNKNOWN, CRASH_LOOP_BACK_OFF,
@@ -50,6 +52,8 @@ pub struct Running {
     pub kill: Option<ProbeKind>,
     /// Changes whenever a line is written to this instance's log (followers wait on it).
     pub log_written: Option<tokio::sync::watch::Receiver<u64>>,
+    /// What exec and attach sessions reach of it.
+    pub io: Arc<InstanceIo>,
 }
 
 impl Running {
@@ -161,6 +165,8 @@ impl Slot {
         let Some(r) = self.running.take() else {
             return;
         };
+        // What was exec'd into the container ends with it.
+        r.io.execs.kill_all();
         self.exited = Some(Exited {
             terminated: ContainerStateTerminated {
                 exit_code: exit.exit_code,
@@ -637,6 +643,7 @@ mod tests {
             ready: false,
             kill: None,
             log_written: None,
+            io: Arc::new(InstanceIo::detached()),
         });
     }
 

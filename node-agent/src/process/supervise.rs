@@ -3,7 +3,9 @@
 //! task waiting for it that also carries out stop requests the way a container runtime
 //! does: `SIGTERM` to the main process, `SIGKILL` to the whole group once the grace
 //! period is over; when the main process ends, whatever is left of its group is killed
-//! too, as a container's processes die with its init process.
+//! too, as a container's processes die with its init process. Its output is also
+//! published as it is read, for attached sessions, and with `stdin: true` in the spec
+//! its stdin is a pipe kept open for them (see [`InstanceIo`]).
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -12,12 +14,13 @@ use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use rustix::process::{Pid, Signal, kill_process, kill_process_group};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::launch::Launch;
 use super::logs::{ContainerLog, copy_lines};
+use super::stdio::{ContainerStdio, ExecGroups, InstanceIo, OUTPUT_BACKLOG, StdinPipe};
 
 /// How long the log copiers may drain after the process group is gone (a daemon that
 /// left the group may hold the pipes open).
@@ -49,6 +52,8 @@ pub struct Spawned {
     pub pid: i32,
     /// Where stop requests go; dropping it kills the process group.
     pub stop: mpsc::UnboundedSender<Stop>,
+    /// What exec and attach sessions reach of it.
+    pub io: Arc<InstanceIo>,
 }
 
 /// `SIGKILL` to process group `pgid`; errors (it is gone already) are ignored.
@@ -73,31 +78,39 @@ pub fn spawn_error_text(err: &std::io::Error) -> String {
     }
 }
 
-/// Why a process could not be started, in the shape of a runtime's start error.
-pub fn start_error_message(launch: &Launch, err: &std::io::Error) -> String {
-    let what = if err.kind() == std::io::ErrorKind::NotFound && !launch.program.contains('/') {
+/// Why `program` could not be started, as Go's `exec` (and so runc) words it:
+/// `exec: "prog": executable file not found in $PATH` for a bare name not found.
+pub fn exec_error_text(program: &str, err: &std::io::Error) -> String {
+    let what = if err.kind() == std::io::ErrorKind::NotFound && !program.contains('/') {
         "executable file not found in $PATH".to_string()
     } else {
         spawn_error_text(err)
     };
+    format!("exec: {program:?}: {what}")
+}
+
+/// Why a process could not be started, in the shape of a runtime's start error.
+pub fn start_error_message(launch: &Launch, err: &std::io::Error) -> String {
     format!(
-        "failed to start container process: exec: {:?}: {what}",
-        launch.program
+        "failed to start container process: {}",
+        exec_error_text(&launch.program, err)
     )
 }
 
 /// The code a container runtime reports for `status`.
-fn exit_code(status: &std::process::ExitStatus) -> i32 {
+pub fn exit_code(status: &std::process::ExitStatus) -> i32 {
     status
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(255)
 }
 
-/// Spawns `launch` with its output going to `log`, supervised by a task in `tasks`;
-/// `on_exit` is called once the process ended and its output is in the log.
+/// Spawns `launch` with its output going to `log` (and to attached sessions), its
+/// stdin per `stdio`, supervised by a task in `tasks`; `on_exit` is called once the
+/// process ended and its output is in the log.
 pub fn spawn(
     launch: &Launch,
+    stdio: ContainerStdio,
     log: ContainerLog,
     tasks: &TaskTracker,
     on_exit: impl FnOnce(Exit) + Send + 'static,
@@ -108,7 +121,11 @@ pub fn spawn(
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&launch.cwd)
-        .stdin(Stdio::null())
+        .stdin(if stdio.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -121,16 +138,29 @@ pub fn spawn(
     let log = Arc::new(log);
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let stdin = child.stdin.take().map(|s| StdinPipe::start(s, tasks));
+    let (out_tap, _) = broadcast::channel(OUTPUT_BACKLOG);
+    let (err_tap, _) = broadcast::channel(OUTPUT_BACKLOG);
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let io = Arc::new(InstanceIo {
+        launch: launch.clone(),
+        stdio,
+        stdin: stdin.clone(),
+        stdout: out_tap.downgrade(),
+        stderr: err_tap.downgrade(),
+        exit: exit_rx,
+        execs: ExecGroups::new(),
+    });
     tasks.spawn(async move {
         let copy = async {
             let out = async {
                 if let Some(s) = stdout {
-                    copy_lines(s, "stdout", log.clone()).await
+                    copy_lines(s, "stdout", log.clone(), Some(out_tap)).await
                 }
             };
             let err = async {
                 if let Some(s) = stderr {
-                    copy_lines(s, "stderr", log.clone()).await
+                    copy_lines(s, "stderr", log.clone(), Some(err_tap)).await
                 }
             };
             tokio::join!(out, err);
@@ -146,6 +176,9 @@ pub fn spawn(
             }
         };
         kill_group(pid);
+        if let Some(stdin) = &stdin {
+            stdin.close();
+        }
         if !copied && tokio::time::timeout(LOG_DRAIN, copy).await.is_err() {
             tracing::debug!(
                 pid,
@@ -159,6 +192,7 @@ pub fn spawn(
                 255
             }
         };
+        let _ = exit_tx.send(Some(exit_code));
         on_exit(Exit {
             exit_code,
             finished: Timestamp::now(),
@@ -167,6 +201,7 @@ pub fn spawn(
     Ok(Spawned {
         pid: i32::try_from(pid).unwrap_or(i32::MAX),
         stop: tx,
+        io,
     })
 }
 
@@ -226,7 +261,8 @@ mod tests {
         let log_path = log.path().to_path_buf();
         let (tx, rx) = oneshot::channel();
         let tasks = TaskTracker::new();
-        let spawned = spawn(&launch(script, dir), log, &tasks, move |e| {
+        let stdio = ContainerStdio::default();
+        let spawned = spawn(&launch(script, dir), stdio, log, &tasks, move |e| {
             let _ = tx.send(e);
         })
         .unwrap();
