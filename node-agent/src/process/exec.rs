@@ -673,9 +673,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rt = runtime(dir.path());
         let p = pod("once", "Never", vec![sh("main", "exit 0")]);
-        let not_found = Err(SessionError::NotFound(
-            "container not found (\"main\")".into(),
-        ));
+        let missing = SessionError::NotFound("container not found (\"main\")".into());
+        assert_eq!(missing.status(), http::StatusCode::NOT_FOUND);
+        let not_found = Err(missing);
         // A pod the runtime does not run.
         let got = rt.exec(&p, "main", cmd(&["true"]), OUT).await;
         assert_eq!(got.map(|_| ()), not_found);
@@ -697,8 +697,7 @@ mod tests {
         })
         .await;
         let got = rt.exec(&p, "main", cmd(&["true"]), OUT).await;
-        assert_eq!(got.map(|_| ()), not_found.clone());
-        assert_eq!(not_found.unwrap_err().status(), http::StatusCode::NOT_FOUND);
+        assert_eq!(got.map(|_| ()), not_found);
         let got = rt.attach(&p, "main", OUT).await;
         assert!(matches!(got, Err(SessionError::NotFound(_))));
         let got = rt.exec(&p, "other", cmd(&["true"]), OUT).await;
