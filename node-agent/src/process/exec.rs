@@ -8,8 +8,10 @@
 //! session asks for `tty` (`TERM=xterm` unless the container's environment sets
 //! `TERM`). It is killed (its whole process group) when the session is dropped before
 //! it ended (the client went away) and when the container instance ends (it stops,
-//! restarts, or its pod is deleted); when it ends, what is left of its process group is
-//! killed too (a process runtime cannot track it any further).
+//! restarts, or its pod is deleted); when it ends, what is left of its process group
+//! (on a terminal: of its session, which an interactive shell's jobs stay in) is
+//! killed too (a process runtime cannot track it any further; a CRI runtime would
+//! leave it running in the container).
 //!
 //! Attaching joins the container's own process: its output from the moment of
 //! attaching on, and its stdin when its spec says `stdin: true`.
@@ -25,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::ProcessRuntime;
 use super::pty::{self, Master, PtyReader, PtyWriter};
 use super::stdio::{BroadcastReader, ClosingWriter, InstanceIo};
-use super::supervise::{exec_error_text, exit_code, kill_group};
+use super::supervise::{exec_error_text, exit_code, kill_group, kill_session};
 
 /// Which streams a session carries (the kubelet's `stdin`, `stdout`, `stderr` and `tty`
 /// query parameters).
@@ -241,7 +243,7 @@ impl ProcessRuntime {
                 "the exec'd process ended before its PID was read".into(),
             ));
         };
-        if !io.execs.add(pgid) {
+        if !io.execs.add(pgid, opts.tty) {
             // The container ended meanwhile: so does this.
             kill_group(pgid);
         }
@@ -387,6 +389,7 @@ async fn supervise_exec(
     tty: Option<Terminal>,
     mut done: oneshot::Sender<Result<i32, String>>,
 ) {
+    let session = tty.is_some();
     let (master, mut resizes, drain) = match tty {
         Some(t) => (Some(t.master), Some(t.resizes), t.drain),
         None => (None, None, None),
@@ -421,6 +424,9 @@ async fn supervise_exec(
         }
     };
     kill_group(pgid);
+    if session {
+        kill_session(pgid);
+    }
     io.execs.remove(pgid);
     let result = status
         .map(|s| exit_code(&s))
@@ -665,6 +671,35 @@ mod tests {
         assert!(out.contains("30 100\r\n"), "{out:?}");
         assert!(out.contains("got:typed"), "{out:?}");
         assert_eq!(within("the exit", s.done).await, Ok(0));
+        rt.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn what_a_terminal_session_leaves_behind_dies_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime(dir.path());
+        let p = pod("jobs", "Always", vec![sh("main", "exec sleep 1000")]);
+        started(&rt, &p, "main").await;
+        let opts = StreamOptions {
+            stdout: true,
+            tty: true,
+            ..StreamOptions::default()
+        };
+        // With job control the background job gets a process group of its own (still
+        // in the terminal's session, holding the terminal open).
+        let script = "set -m; sleep 1000 & echo job:$!";
+        let s = rt
+            .exec(&p, "main", cmd(&["sh", "-c", script]), opts)
+            .await
+            .unwrap();
+        let out = read_all(s.stdout).await;
+        let pid: i32 = out
+            .trim()
+            .strip_prefix("job:")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(within("the exit", s.done).await, Ok(0));
+        dead(pid).await;
         rt.shutdown().await;
     }
 

@@ -6,12 +6,15 @@
 //! exit codes in `state.terminated` and `lastState`; `exec`, `httpGet` and `tcpSocket`
 //! probes; graceful deletion (`SIGTERM`, the grace period, `SIGKILL`, then the final
 //! delete with grace 0). Events carry the kubelet's reasons (`Created`, `Started`,
-//! `Killing`, `BackOff`, `Unhealthy`, `Failed`).
+//! `Killing`, `BackOff`, `Unhealthy`, `Failed`). Commands can be exec'd into a running
+//! container (with or without a terminal) and sessions attached to its process (its
+//! output, and its stdin with `stdin: true` in the spec): see [`exec`].
 //!
 //! What a container does not get: its image (ignored — see [`launch`]), volumes,
 //! resource limits, a network or PID namespace of its own (processes share the agent's
 //! host: two pods listening on one port collide; probes go to `127.0.0.1`, see
-//! [`crate::probe`]), lifecycle hooks, a termination message file.
+//! [`crate::probe`]), a terminal for its own process (`tty: true`), lifecycle hooks, a
+//! termination message file.
 //!
 //! Each pod has a directory `<state dir>/<pod UID>/` holding its logs (see [`logs`]) and
 //! each container's default working directory `containers/<name>/`; it is removed when

@@ -4,7 +4,7 @@
 //! attached sessions), its stdin when the spec asks for one (`stdin: true`), its exit
 //! code once it ended, and the process groups exec'd into it (killed when it ends).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -18,7 +18,7 @@ use tokio_util::sync::{CancellationToken, PollSender, ReusableBoxFuture};
 use tokio_util::task::TaskTracker;
 
 use super::launch::Launch;
-use super::supervise::kill_group;
+use super::supervise::{kill_group, kill_session};
 
 /// How many output chunks (of up to 8 KiB) an attached session may fall behind before
 /// it loses the oldest ones.
@@ -95,13 +95,13 @@ impl InstanceIo {
     }
 }
 
-/// The process groups of the processes exec'd into one container instance. Closed (and
-/// every group killed) when the instance ends: nothing exec'd into a container
-/// outlives it.
+/// The process groups of the processes exec'd into one container instance (and the
+/// sessions of those on a terminal). Closed (and every group killed) when the instance
+/// ends: nothing exec'd into a container outlives it.
 #[derive(Debug)]
 pub struct ExecGroups {
-    /// `None` once closed.
-    groups: Mutex<Option<HashSet<u32>>>,
+    /// Process group ID → whether it is also a session's ID; `None` once closed.
+    groups: Mutex<Option<HashMap<u32, bool>>>,
 }
 
 impl Default for ExecGroups {
@@ -114,34 +114,37 @@ impl ExecGroups {
     /// An open set.
     pub fn new() -> Self {
         ExecGroups {
-            groups: Mutex::new(Some(HashSet::new())),
+            groups: Mutex::new(Some(HashMap::new())),
         }
     }
 
-    /// Registers process group `pgid`; false when the instance ended already (the
-    /// caller kills the group).
-    pub fn add(&self, pgid: u32) -> bool {
+    /// Registers process group `pgid` (with `session`, also the session of that ID);
+    /// false when the instance ended already (the caller kills it).
+    pub fn add(&self, pgid: u32, session: bool) -> bool {
         match self.groups.lock().as_mut() {
             Some(g) => {
-                g.insert(pgid);
+                g.insert(pgid, session);
                 true
             }
             None => false,
         }
     }
 
-    /// Forgets process group `pgid` (its process ended and the group was killed).
+    /// Forgets process group `pgid` (its process ended and what it left was killed).
     pub fn remove(&self, pgid: u32) {
         if let Some(g) = self.groups.lock().as_mut() {
             g.remove(&pgid);
         }
     }
 
-    /// Kills every registered group and refuses new ones.
+    /// Kills every registered group (and session) and refuses new ones.
     pub fn kill_all(&self) {
         let groups = self.groups.lock().take();
-        for pgid in groups.into_iter().flatten() {
+        for (pgid, session) in groups.into_iter().flatten() {
             kill_group(pgid);
+            if session {
+                kill_session(pgid);
+            }
         }
     }
 }
@@ -405,7 +408,7 @@ mod tests {
         assert!(g.groups.lock().is_some(), "open until killed");
         g.kill_all();
         assert!(
-            !g.add(u32::MAX),
+            !g.add(u32::MAX, true),
             "an exec after the instance ended is refused"
         );
     }

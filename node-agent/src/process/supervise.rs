@@ -63,6 +63,40 @@ pub fn kill_group(pgid: u32) {
     }
 }
 
+/// `SIGKILL` to every process of session `sid` (what a terminal session leaves behind
+/// may have moved to process groups of its own: an interactive shell's jobs). Found
+/// through `/proc`; errors (gone already) are ignored.
+pub fn kill_session(sid: u32) {
+    if sid <= 1 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp session …`; `comm` may hold anything but `)` ends it.
+        let session = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(3))
+            .and_then(|s| s.parse::<u32>().ok());
+        if session == Some(sid)
+            && let Some(pid) = Pid::from_raw(pid)
+        {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+}
+
 fn terminate(pid: u32) {
     if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
         let _ = kill_process(pid, Signal::TERM);
