@@ -568,6 +568,41 @@ mod tests {
         tty: false,
     };
 
+    #[test]
+    fn options_and_sizes_read_as_the_kubelet_reads_them() {
+        let size: TerminalSize = serde_json::from_str(r#"{"Width":100,"Height":30}"#).unwrap();
+        assert_eq!(
+            size,
+            TerminalSize {
+                width: 100,
+                height: 30
+            }
+        );
+        let all = StreamOptions {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            tty: true,
+        };
+        assert_eq!(
+            all.normalized(),
+            Ok(StreamOptions {
+                stderr: false,
+                ..all
+            }),
+            "no separate stderr on a terminal"
+        );
+        let stderr_on_tty = StreamOptions {
+            stderr: true,
+            tty: true,
+            ..StreamOptions::default()
+        };
+        assert!(matches!(
+            stderr_on_tty.normalized(),
+            Err(SessionError::BadRequest(_))
+        ));
+    }
+
     #[tokio::test]
     async fn exec_runs_with_the_containers_env_and_directory() {
         let dir = tempfile::tempdir().unwrap();

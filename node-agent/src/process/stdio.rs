@@ -32,8 +32,8 @@ pub struct ContainerStdio {
     /// `stdin`: the process gets a pipe as its stdin, kept open for attached sessions
     /// (else it reads `/dev/null`).
     pub stdin: bool,
-    /// `stdinOnce`: the pipe is closed once the first attached session that wrote to
-    /// it ended.
+    /// `stdinOnce`: the pipe is closed once the first attached session with stdin
+    /// ended.
     pub stdin_once: bool,
     /// `tty`: the spec asks for a terminal. The process runtime does not give the
     /// container's own process one; attaching to such a container is refused.
