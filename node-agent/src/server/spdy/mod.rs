@@ -17,9 +17,11 @@
 pub mod dictionary;
 pub mod frame;
 pub mod headers;
+pub mod session;
 
 pub use frame::{Frame, FrameError};
 pub use headers::{HeaderError, Headers};
+pub use session::{Connection, IncomingStream, Stream, StreamReader, StreamWriter};
 
 /// Why a SPDY operation failed.
 #[derive(Debug, thiserror::Error)]
