@@ -9,6 +9,8 @@
 //!   `/exec/…`, `/attach/…` and `/portForward/…` answer 501 (not supported yet).
 //! - [`tls`]: the serving certificate and the optional client-certificate check.
 //! - [`auth`]: a verified client certificate or a bearer token.
+//! - [`spdy`]: SPDY/3.1 framing, header compression and streams over an upgraded
+//!   connection, for `exec`, `attach` and `portForward`.
 //! - [`handlers`]: the endpoints; [`logs`], [`stream`], [`container`] and [`sim_logs`]
 //!   serve container logs for both runtimes.
 
@@ -18,6 +20,7 @@ pub mod handlers;
 pub mod logs;
 pub mod router;
 pub mod sim_logs;
+pub mod spdy;
 pub mod stream;
 pub mod tls;
 
