@@ -287,6 +287,18 @@ fn subresource_shape(
             ("".into(), "v1".into(), "NodeProxyOptions".into()),
             vec!["create", "delete", "get", "patch", "update"],
         ),
+        Subresource::Exec => (
+            ("".into(), "v1".into(), "PodExecOptions".into()),
+            vec!["create", "get"],
+        ),
+        Subresource::Attach => (
+            ("".into(), "v1".into(), "PodAttachOptions".into()),
+            vec!["create", "get"],
+        ),
+        Subresource::PortForward => (
+            ("".into(), "v1".into(), "PodPortForwardOptions".into()),
+            vec!["create", "get"],
+        ),
     }
 }
 
@@ -630,18 +642,28 @@ mod tests {
         assert_eq!(
             names,
             [
+                "attach",
                 "binding",
                 "ephemeralcontainers",
                 "eviction",
+                "exec",
                 "log",
+                "portforward",
                 "status"
             ]
         );
+        // log
         assert_eq!(
-            subs[3]["responseKind"],
+            subs[5]["responseKind"],
             json!({"group": "", "version": "v1", "kind": "Pod"})
         );
-        assert_eq!(subs[3]["verbs"], json!(["get"]));
+        assert_eq!(subs[5]["verbs"], json!(["get"]));
+        // exec
+        assert_eq!(
+            subs[4]["responseKind"],
+            json!({"group": "", "version": "v1", "kind": "PodExecOptions"})
+        );
+        assert_eq!(subs[4]["verbs"], json!(["create", "get"]));
         let nodes = v1["resources"]
             .as_array()
             .unwrap()
@@ -659,15 +681,15 @@ mod tests {
             json!({"group": "", "version": "v1", "kind": "NodeProxyOptions"})
         );
         assert_eq!(
-            subs[2]["responseKind"],
+            subs[3]["responseKind"],
             json!({"group": "policy", "version": "v1", "kind": "Eviction"})
         );
-        assert_eq!(subs[2]["verbs"], json!(["create"]));
+        assert_eq!(subs[3]["verbs"], json!(["create"]));
         assert_eq!(
-            subs[1]["responseKind"],
+            subs[2]["responseKind"],
             json!({"group": "", "version": "v1", "kind": "Pod"})
         );
-        assert_eq!(subs[1]["verbs"], json!(["get", "patch", "update"]));
+        assert_eq!(subs[2]["verbs"], json!(["get", "patch", "update"]));
         let nodes = v1["resources"]
             .as_array()
             .unwrap()

@@ -242,6 +242,12 @@ async fn resource_verbs(
     }
     let has_name = ctx.path.name.is_some();
     let namespaced_target = !ctx.kind.namespaced || ctx.path.namespace.is_some();
+    if has_name
+        && (method == Method::GET || method == Method::POST)
+        && let Some(sub) = subresource(&ctx)?.filter(|s| s.is_streaming())
+    {
+        return super::kubelet_stream::pod_stream(state, &ctx, sub, req).await;
+    }
     match (method, has_name) {
         (Method::GET | Method::HEAD, false) => {
             if ctx.path.watch_prefix || ctx.query.flag("watch") {

@@ -25,7 +25,7 @@ use crate::status::ApiError;
 /// How much of a kubelet's error answer is read (upstream's `maxReadLength`).
 const MAX_ERROR_BODY: usize = 50_000;
 
-fn body_stream(body: Incoming) -> impl Stream<Item = Bytes> + Send + 'static {
+pub(super) fn body_stream(body: Incoming) -> impl Stream<Item = Bytes> + Send + 'static {
     futures::stream::unfold(body, |mut body| async move {
         loop {
             match body.frame().await {
@@ -45,7 +45,7 @@ fn body_stream(body: Incoming) -> impl Stream<Item = Bytes> + Send + 'static {
 }
 
 /// A kubelet's non-2xx answer as upstream's `GenericHttpResponseChecker` reports it.
-async fn kubelet_error(resp: Response<Incoming>, plural: &str, name: &str) -> ApiError {
+pub(super) async fn kubelet_error(resp: Response<Incoming>, plural: &str, name: &str) -> ApiError {
     let code = resp.status().as_u16();
     let mut text = Vec::new();
     let mut body = resp.into_body();
@@ -88,7 +88,7 @@ async fn kubelet_error(resp: Response<Incoming>, plural: &str, name: &str) -> Ap
     }
 }
 
-fn node_of(state: &AppState, node_name: &str) -> Result<Value, ApiError> {
+pub(super) fn node_of(state: &AppState, node_name: &str) -> Result<Value, ApiError> {
     let kind = state
         .cluster
         .registry

@@ -4,6 +4,7 @@
 pub mod computed;
 pub mod handlers;
 pub mod kubelet_proxy;
+pub mod kubelet_stream;
 pub mod openapi;
 pub mod patch;
 pub mod present;
@@ -90,7 +91,8 @@ pub async fn serve(
             let result = match tls {
                 Some(acceptor) => match acceptor.accept(tcp).await {
                     Ok(stream) => {
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let conn =
+                            builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                         tokio::select! {
                             r = conn => r,
                             _ = conn_shutdown.changed() => Ok(()),
@@ -102,7 +104,7 @@ pub async fn serve(
                     }
                 },
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
                     tokio::select! {
                         r = conn => r,
                         _ = conn_shutdown.changed() => Ok(()),

@@ -41,6 +41,13 @@ pub enum Subresource {
     Log,
     /// `nodes/proxy`: requests passed to the node's kubelet.
     Proxy,
+    /// `pods/exec`: a command run in a container, its streams over an upgraded
+    /// connection to the node's kubelet.
+    Exec,
+    /// `pods/attach`: a running container's streams, over an upgraded connection.
+    Attach,
+    /// `pods/portforward`: TCP streams to the pod's ports, over an upgraded connection.
+    PortForward,
 }
 
 impl Subresource {
@@ -56,6 +63,9 @@ impl Subresource {
             Subresource::Approval => "approval",
             Subresource::Log => "log",
             Subresource::Proxy => "proxy",
+            Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
+            Subresource::PortForward => "portforward",
         }
     }
 
@@ -63,6 +73,15 @@ impl Subresource {
     /// `status` does (`approval` writes the conditions in it).
     pub fn writes_status(self) -> bool {
         matches!(self, Subresource::Status | Subresource::Approval)
+    }
+
+    /// Whether this subresource streams over an upgraded connection to a kubelet
+    /// (`exec`, `attach`, `portforward`: upstream's connect verbs, GET or POST).
+    pub fn is_streaming(self) -> bool {
+        matches!(
+            self,
+            Subresource::Exec | Subresource::Attach | Subresource::PortForward
+        )
     }
 
     /// Parses a URL path segment.
@@ -77,6 +96,9 @@ impl Subresource {
             "approval" => Subresource::Approval,
             "log" => Subresource::Log,
             "proxy" => Subresource::Proxy,
+            "exec" => Subresource::Exec,
+            "attach" => Subresource::Attach,
+            "portforward" => Subresource::PortForward,
             _ => return None,
         })
     }

@@ -6,8 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -171,6 +173,42 @@ impl KubeletClient {
         content_type: Option<&str>,
         body: RequestBody,
     ) -> Result<Response<Incoming>, ApiError> {
+        let mut headers = HeaderMap::new();
+        if let Some(ct) = content_type.and_then(|ct| HeaderValue::from_str(ct).ok()) {
+            headers.insert(hyper::header::CONTENT_TYPE, ct);
+        }
+        self.request(host, port, method, path_and_query, headers, body)
+            .await
+    }
+
+    /// Sends an upgrade request (`Connection: Upgrade`, and the `Upgrade`, WebSocket and
+    /// `X-Stream-Protocol-Version` headers the client sent, in `headers`) to the kubelet
+    /// at `host:port`; the kubelet's answer, whose connection can be taken over with
+    /// `hyper::upgrade::on` when it is a `101 Switching Protocols`.
+    pub async fn upgrade(
+        &self,
+        host: &str,
+        port: u16,
+        method: hyper::Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+    ) -> Result<Response<Incoming>, ApiError> {
+        let empty = http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        self.request(host, port, method, path_and_query, headers, empty)
+            .await
+    }
+
+    async fn request(
+        &self,
+        host: &str,
+        port: u16,
+        method: hyper::Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: RequestBody,
+    ) -> Result<Response<Incoming>, ApiError> {
         let authority = match host.parse::<IpAddr>() {
             Ok(IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
             _ => format!("{host}:{port}"),
@@ -192,7 +230,7 @@ impl KubeletClient {
             .await
             .map_err(|e| fail(&e))?;
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
+            if let Err(err) = conn.with_upgrades().await {
                 tracing::debug!(%err, "kubelet connection ended with an error");
             }
         });
@@ -203,10 +241,8 @@ impl KubeletClient {
         if let Some(token) = &self.config.bearer_token {
             req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
         }
-        if let Some(ct) = content_type {
-            req = req.header(hyper::header::CONTENT_TYPE, ct);
-        }
-        let req = req.body(body).map_err(|e| fail(&e))?;
+        let mut req = req.body(body).map_err(|e| fail(&e))?;
+        req.headers_mut().extend(headers);
         sender.send_request(req).await.map_err(|e| fail(&e))
     }
 }

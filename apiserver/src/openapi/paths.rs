@@ -546,6 +546,30 @@ pub(super) fn add_kind_paths(
                 }
                 continue;
             }
+            Subresource::Exec | Subresource::Attach | Subresource::PortForward => {
+                let (what, params) = connect_params(*sub);
+                let gvk = gvk_ext("", "v1", &sub_gvk_name(*sub, k));
+                for (verb, action) in [("get", "Get"), ("post", "Post")] {
+                    m.insert(
+                        verb.into(),
+                        operation(OpSpec {
+                            verb,
+                            action: "connect",
+                            id: format!("connect{idbase}{action}{ns}{k}{what}"),
+                            description: format!(
+                                "connect {} requests to {} of {k}",
+                                verb.to_uppercase(),
+                                sub.as_str()
+                            ),
+                            gvk: gvk.clone(),
+                            params: params.clone(),
+                            body: None,
+                            responses: text_response(),
+                            tag,
+                        }),
+                    );
+                }
+            }
         }
         let mut params = vec![path_param(
             "name",
@@ -574,6 +598,63 @@ fn log_params() -> Vec<Value> {
     .collect()
 }
 
+/// The operation-name suffix and query parameters of the streaming subresources
+/// (`connectCoreV1GetNamespacedPodExec` and its `command`, `container`, … options).
+fn connect_params(sub: Subresource) -> (&'static str, Vec<Value>) {
+    let streams: [(&str, &str, &str); 5] = [
+        (
+            "container",
+            "The container in which to execute the command. Defaults to only container if there is only one container in the pod.",
+            "string",
+        ),
+        (
+            "stderr",
+            "Redirect the standard error stream of the pod for this call.",
+            "boolean",
+        ),
+        (
+            "stdin",
+            "Redirect the standard input stream of the pod for this call. Defaults to false.",
+            "boolean",
+        ),
+        (
+            "stdout",
+            "Redirect the standard output stream of the pod for this call.",
+            "boolean",
+        ),
+        (
+            "tty",
+            "TTY if true indicates that a tty will be allocated for the exec call. Defaults to false.",
+            "boolean",
+        ),
+    ];
+    let params = |list: &[(&str, &str, &str)]| {
+        list.iter()
+            .map(|(name, desc, type_)| query_param(name, desc, type_))
+            .collect::<Vec<_>>()
+    };
+    match sub {
+        Subresource::Exec => {
+            let mut list = vec![(
+                "command",
+                "Command is the remote command to execute. argv array. Not executed within a shell.",
+                "string",
+            )];
+            list.extend(streams);
+            ("Exec", params(&list))
+        }
+        Subresource::Attach => ("Attach", params(&streams)),
+        _ => (
+            "Portforward",
+            params(&[(
+                "ports",
+                "List of ports to forward Required when using WebSockets",
+                "integer",
+            )]),
+        ),
+    }
+}
+
 /// A `200` answering a plain string (logs, proxied answers).
 fn text_response() -> Value {
     let schema = json!({"type": "string"});
@@ -590,6 +671,9 @@ pub(super) fn sub_gvk_name(sub: Subresource, kind: &str) -> String {
         Subresource::Eviction => "Eviction".into(),
         Subresource::Token => "TokenRequest".into(),
         Subresource::Proxy => "NodeProxyOptions".into(),
+        Subresource::Exec => "PodExecOptions".into(),
+        Subresource::Attach => "PodAttachOptions".into(),
+        Subresource::PortForward => "PodPortForwardOptions".into(),
         Subresource::Status
         | Subresource::EphemeralContainers
         | Subresource::Approval

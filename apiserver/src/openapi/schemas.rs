@@ -42,7 +42,10 @@ pub(super) fn subresource_body(sub: Subresource) -> Option<SubresourceBody> {
         | Subresource::EphemeralContainers
         | Subresource::Approval
         | Subresource::Log
-        | Subresource::Proxy => {
+        | Subresource::Proxy
+        | Subresource::Exec
+        | Subresource::Attach
+        | Subresource::PortForward => {
             return None;
         }
         Subresource::Scale => (

@@ -1,7 +1,8 @@
 //! The kubelet API's endpoints: `/healthz`, `/pods` (the PodList of the agent's
-//! nodes), `/containerLogs/{namespace}/{pod}/{container}` for both runtimes, and a 501
-//! for the streaming endpoints not served yet. Errors are plain text with the
-//! kubelet's status codes and messages (the API server passes them on to clients).
+//! nodes), `/containerLogs/{namespace}/{pod}/{container}` for both runtimes, and the
+//! streaming endpoints (`/exec`, `/attach`, `/portForward`, in [`super::streaming`]).
+//! Errors are plain text with the kubelet's status codes and messages (the API server
+//! passes them on to clients).
 
 use std::sync::Arc;
 
@@ -18,9 +19,10 @@ use tokio::sync::mpsc;
 use super::auth::Authenticator;
 use super::container::{find_status, log_container_id};
 use super::logs::LogOptions;
-use super::router::{self, Route, Streaming};
+use super::router::{self, Route};
 use super::sim_logs::instance_lines;
 use super::stream::{self, Body};
+use super::streaming;
 use crate::crd::NodeRuntime;
 use crate::nodes::NodeRegistry;
 use crate::process::ProcessRuntime;
@@ -31,7 +33,7 @@ pub struct Context {
     pub pods: Lister<Pod>,
     /// The nodes the agent serves.
     pub registry: Arc<NodeRegistry>,
-    /// The process runtime (logs of `process` pods).
+    /// The process runtime (logs, exec, attach of `process` pods).
     pub process: Arc<ProcessRuntime>,
 }
 
@@ -69,7 +71,7 @@ pub async fn handle(
         return text(StatusCode::UNAUTHORIZED, "Unauthorized");
     }
     let route = router::route(req.uri().path());
-    if !matches!(route, Route::Streaming(_))
+    if !matches!(route, Route::Streaming { .. })
         && req.method() != Method::GET
         && req.method() != Method::HEAD
     {
@@ -83,20 +85,25 @@ pub async fn handle(
             pod,
             container,
         } => container_logs(ctx, &namespace, &pod, &container, req.uri().query()),
-        Route::Streaming(s) => not_supported(s),
+        Route::Streaming {
+            kind,
+            namespace,
+            pod,
+            container,
+        } => {
+            if req.method() != Method::GET && req.method() != Method::POST {
+                return text(StatusCode::METHOD_NOT_ALLOWED, "405: Method Not Allowed");
+            }
+            let target = streaming::Target {
+                kind,
+                namespace,
+                pod,
+                container,
+            };
+            streaming::serve(ctx, target, req).await
+        }
         Route::NotFound => text(StatusCode::NOT_FOUND, "404 page not found\n"),
     }
-}
-
-/// The streaming endpoints are not served yet: 501, naming what is missing.
-fn not_supported(s: Streaming) -> Response<Body> {
-    text(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "{} is not supported by the capstan node agent yet (only containerLogs, pods and healthz are served)",
-            s.name()
-        ),
-    )
 }
 
 fn served(ctx: &Context, pod: &Pod) -> Option<NodeRuntime> {

@@ -5,24 +5,32 @@
 //! address as its `InternalIP` and its port as `status.daemonEndpoints.kubeletEndpoint`,
 //! and paths name the pod (`/containerLogs/{namespace}/{pod}/{container}`).
 //!
-//! - [`router`]: the paths; `/healthz`, `/pods`, `/containerLogs/…` are served;
-//!   `/exec/…`, `/attach/…` and `/portForward/…` answer 501 (not supported yet).
+//! - [`router`]: the paths: `/healthz`, `/pods`, `/containerLogs/…`, `/exec/…`,
+//!   `/attach/…` and `/portForward/…`.
 //! - [`tls`]: the serving certificate and the optional client-certificate check.
 //! - [`auth`]: a verified client certificate or a bearer token.
 //! - [`spdy`]: SPDY/3.1 framing, header compression and streams over an upgraded
 //!   connection, for `exec`, `attach` and `portForward`.
 //! - [`handlers`]: the endpoints; [`logs`], [`stream`], [`container`] and [`sim_logs`]
 //!   serve container logs for both runtimes.
+//! - [`streaming`]: exec, attach and port-forward, switched to the protocol [`upgrade`]
+//!   negotiates: SPDY/3.1 ([`spdy`]) or a WebSocket ([`websocket`]); [`remotecommand`]
+//!   wires a command's streams, [`portforward`] a pod's ports.
 
 pub mod auth;
 pub mod container;
 pub mod handlers;
 pub mod logs;
+pub mod portforward;
+pub mod remotecommand;
 pub mod router;
 pub mod sim_logs;
 pub mod spdy;
 pub mod stream;
+pub mod streaming;
 pub mod tls;
+pub mod upgrade;
+pub mod websocket;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -206,7 +214,9 @@ impl KubeletServer {
                         )
                     }
                 });
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let conn = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
                 tokio::select! {
                     r = conn => if let Err(err) = r {
                         tracing::debug!(%peer, %err, "kubelet API connection ended with an error");

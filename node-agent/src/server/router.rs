@@ -1,7 +1,7 @@
 //! The kubelet API's paths. Every virtual node of the agent shares one listener, so a
 //! path names its pod by namespace and name, as the kubelet's do.
 
-/// The streaming endpoints the kubelet serves that the agent does not serve yet.
+/// The kubelet's streaming endpoints (served over an upgraded connection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Streaming {
     /// `/exec/{namespace}/{pod}/{container}`.
@@ -40,7 +40,16 @@ pub enum Route {
         container: String,
     },
     /// A streaming endpoint (see [`Streaming`]).
-    Streaming(Streaming),
+    Streaming {
+        /// Which one.
+        kind: Streaming,
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name.
+        pod: String,
+        /// The container (`exec`, `attach`); `portForward` names none.
+        container: Option<String>,
+    },
     /// Anything else.
     NotFound,
 }
@@ -64,9 +73,26 @@ pub fn route(path: &str) -> Route {
                 container: container.to_string(),
             }
         }
-        ["exec", _, _, ..] => Route::Streaming(Streaming::Exec),
-        ["attach", _, _, ..] => Route::Streaming(Streaming::Attach),
-        ["portForward", _, _, ..] => Route::Streaming(Streaming::PortForward),
+        [kind @ ("exec" | "attach"), ns, pod, container]
+            if !ns.is_empty() && !pod.is_empty() && !container.is_empty() =>
+        {
+            Route::Streaming {
+                kind: if *kind == "exec" {
+                    Streaming::Exec
+                } else {
+                    Streaming::Attach
+                },
+                namespace: ns.to_string(),
+                pod: pod.to_string(),
+                container: Some(container.to_string()),
+            }
+        }
+        ["portForward", ns, pod] if !ns.is_empty() && !pod.is_empty() => Route::Streaming {
+            kind: Streaming::PortForward,
+            namespace: ns.to_string(),
+            pod: pod.to_string(),
+            container: None,
+        },
         _ => Route::NotFound,
     }
 }
@@ -90,11 +116,22 @@ mod tests {
         assert_eq!(route("/containerLogs/default/web"), Route::NotFound);
         assert_eq!(
             route("/exec/default/web/app"),
-            Route::Streaming(Streaming::Exec)
+            Route::Streaming {
+                kind: Streaming::Exec,
+                namespace: "default".into(),
+                pod: "web".into(),
+                container: Some("app".into())
+            }
         );
+        assert_eq!(route("/attach/default/web"), Route::NotFound);
         assert_eq!(
             route("/portForward/default/web"),
-            Route::Streaming(Streaming::PortForward)
+            Route::Streaming {
+                kind: Streaming::PortForward,
+                namespace: "default".into(),
+                pod: "web".into(),
+                container: None
+            }
         );
         assert_eq!(route("/metrics"), Route::NotFound);
     }

@@ -10,7 +10,8 @@ use crate::defaults::core::{
 use crate::defaults::limit_range::default_limit_range;
 use crate::defaults::pod::{default_pod, pod_initial_status};
 use crate::kinds::Subresource::{
-    Binding, EphemeralContainers, Eviction, Log, Proxy, Scale, Status, Token,
+    Attach, Binding, EphemeralContainers, Eviction, Exec, Log, PortForward, Proxy, Scale, Status,
+    Token,
 };
 use crate::kinds::descriptor::{
     Admission, Backing, CreateStatus, DeleteRules, Deletion, Generation, KindDescriptor, Lifecycle,
@@ -52,7 +53,16 @@ pub static NAMESPACE: KindDescriptor = KindDescriptor {
 pub static POD: KindDescriptor = KindDescriptor {
     short_names: &["po"],
     categories: &["all"],
-    subresources: &[Status, Binding, Eviction, EphemeralContainers, Log],
+    subresources: &[
+        Status,
+        Binding,
+        Eviction,
+        EphemeralContainers,
+        Log,
+        Exec,
+        Attach,
+        PortForward,
+    ],
     defaults: Some(default_pod),
     validate: Some(validate_pod),
     table: Some(table::pod::POD),
