@@ -35,8 +35,9 @@ RUN apt-get update \
 COPY --from=builder /out/capstan /usr/local/bin/capstan
 USER 65532:65532
 WORKDIR /var/lib/capstan
-# Health and metrics: controller-manager 10257, scheduler 10259, node-agent 10248
+# Health and metrics: controller-manager 10257, scheduler 10259, node-agent 10248; the
+# node agent's kubelet API (logs, exec, attach, port-forward) 10250
 # (each binds 127.0.0.1 unless --bind-address says otherwise; the chart sets 0.0.0.0).
-EXPOSE 10248 10257 10259
+EXPOSE 10248 10250 10257 10259
 ENTRYPOINT ["capstan"]
 CMD ["--help"]

@@ -177,6 +177,34 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
     args.iter().rev().find_map(|a| a.strip_prefix(&prefix))
 }
 
+/// `args` with `$(NAME)` replaced as the kubelet does from the container's `env`: plain
+/// values as they are, the downward API's `status.podIP` by a sample pod IP.
+fn expanded(args: &[String], env: &Value) -> Vec<String> {
+    let vars: Vec<(String, String)> = env
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e["name"].as_str()?.to_string();
+            let value = match (
+                &e["value"],
+                e["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+            ) {
+                (Value::String(v), _) => v.clone(),
+                (_, Some("status.podIP")) => "10.244.0.5".to_string(),
+                _ => return None,
+            };
+            Some((name, value))
+        })
+        .collect();
+    args.iter()
+        .map(|a| {
+            vars.iter()
+                .fold(a.clone(), |a, (k, v)| a.replace(&format!("$({k})"), v))
+        })
+        .collect()
+}
+
 /// Runs the built `capstan` with a rendered container's args plus `--help`: clap parses
 /// (and validates) every flag before `--help`, so exit 0 means each one is accepted.
 fn assert_capstan_accepts(args: &[String]) {
@@ -405,7 +433,7 @@ fn check_workload(pod_spec: &Value, component: &str, image: &str) -> Vec<String>
     assert_eq!(c["image"], image, "{component}");
     let args = strings(&c["args"]);
     assert_eq!(args.first().map(String::as_str), Some(component));
-    assert_capstan_accepts(&args);
+    assert_capstan_accepts(&expanded(&args, &c["env"]));
 
     // /healthz, /readyz and /metrics on the port the flag binds, on all addresses.
     let bind = flag(&args, "bind-address").expect("--bind-address");
@@ -415,7 +443,13 @@ fn check_workload(pod_spec: &Value, component: &str, image: &str) -> Vec<String>
         .parse()
         .expect("port");
     let ports = c["ports"].as_array().expect("ports");
-    assert_eq!(ports.len(), 1);
+    // The node agent also exposes its kubelet API.
+    let expected_ports = if component == "node-agent" && flag(&args, "kubelet-port").is_some() {
+        2
+    } else {
+        1
+    };
+    assert_eq!(ports.len(), expected_ports, "{component}: {ports:?}");
     assert_eq!(ports[0]["containerPort"], port, "{component}");
     let port_name = &ports[0]["name"];
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
@@ -556,7 +590,10 @@ fn default_values_render_three_leader_elected_components() {
         assert_eq!(spec["serviceAccountName"], name);
         let args = check_workload(spec, c, image);
         let env = &spec["containers"][0]["env"];
-        assert_eq!(env, &json!([{"name": "RUST_LOG", "value": "info"}]));
+        assert_eq!(env[0], json!({"name": "RUST_LOG", "value": "info"}));
+        // Only the node agent reads its pod's IP (the kubelet API's address).
+        let extra = if c == "node-agent" { 2 } else { 1 };
+        assert_eq!(env.as_array().map(Vec::len), Some(extra), "{c}: {env}");
 
         // Leader election on a Lease named after the component, which its Role opens.
         let (lease_ns, lease_name) = if c == "scheduler" {
@@ -631,6 +668,25 @@ fn default_values_render_three_leader_elected_components() {
             }
             _ => {
                 assert!(args.iter().any(|a| a == "--virtual-taint"));
+                // The kubelet API, reached by kube-apiserver on the pod's IP with a
+                // client certificate of the cluster CA.
+                assert_eq!(flag(&args, "kubelet-port"), Some("10250"));
+                assert_eq!(flag(&args, "node-ip"), Some("$(POD_IP)"));
+                assert_eq!(
+                    flag(&args, "client-ca-file"),
+                    Some("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+                );
+                let container = &spec["containers"][0];
+                assert_eq!(
+                    container["env"][1],
+                    json!({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+                );
+                assert!(
+                    container["ports"]
+                        .as_array()
+                        .is_some_and(|ps| ps.iter().any(|p| p["containerPort"] == 10250)),
+                    "{container}"
+                );
                 assert_covers(c, &role, NODE_AGENT_USES);
                 let node_leases = namespaced_rules(&objects, &name, ns, "kube-node-lease");
                 for verb in ["get", "create", "patch", "delete"] {

@@ -113,7 +113,17 @@ impl E2e {
             }
             None => {
                 let server = TestServer::start().await.expect("the embedded API server");
-                let plane = capstan::up::ControlPlane::start(server.config().await)
+                // As `capstan up`: the node agent serves the kubelet API and the API
+                // server trusts it (`kubectl logs`, `exec`, `port-forward`).
+                let mut config = capstan::up::ControlPlaneConfig::default();
+                let kubelet = config
+                    .serve_kubelet_api()
+                    .expect("the node agent's kubelet API");
+                server
+                    .server()
+                    .set_kubelet_client(kubelet)
+                    .expect("the API server's kubelet client");
+                let plane = capstan::up::ControlPlane::start_with(server.config().await, config)
                     .await
                     .expect("capstan up's control plane");
                 let client = server.client().await;
@@ -246,8 +256,15 @@ impl E2e {
     /// Creates a sim NodePool named [`E2e::unique`]`(base)` of `nodes` nodes (deleted by
     /// [`E2e::finish`]) and waits until they are Ready; returns its name.
     pub async fn create_pool(&mut self, base: &str, nodes: i32) -> String {
+        self.create_pool_of(base, NodePoolSpec::sim(nodes)).await
+    }
+
+    /// [`E2e::create_pool`] with any spec (e.g. `NodePoolSpec::process(1)`, whose pods
+    /// run as processes of the node agent).
+    pub async fn create_pool_of(&mut self, base: &str, spec: NodePoolSpec) -> String {
         let name = self.unique(base);
-        let mut pool = NodePool::new(&name, NodePoolSpec::sim(nodes));
+        let nodes = spec.nodes;
+        let mut pool = NodePool::new(&name, spec);
         pool.metadata.labels = Some(BTreeMap::from([(E2E_LABEL.into(), "true".into())]));
         Api::<NodePool>::all(self.client.clone())
             .create(&PostParams::default(), &pool)

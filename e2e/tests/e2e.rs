@@ -4,7 +4,7 @@
 //! NodePools of its own, so tests run in parallel, also on one shared cluster.
 
 use capstan_e2e::{E2E_LABEL, E2e, eventually, merged, on_pool};
-use capstan_node_agent::NodePool;
+use capstan_node_agent::{NodePool, NodePoolSpec};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::ListParams;
@@ -389,5 +389,63 @@ async fn a_nodepool_scales_up_and_down_with_kubectl_scale() {
         status_is(replicas).await;
     }
     // finish() deletes the pool and checks that its nodes go.
+    e.finish().await;
+}
+
+#[tokio::test]
+async fn a_process_pod_answers_kubectl_logs_and_exec() {
+    let mut e = E2e::start("streams").await;
+    let pool = e.create_pool_of("proc", NodePoolSpec::process(1)).await;
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "shell"},
+        "spec": merged(on_pool(&pool), &json!({
+            "containers": [{"name": "app", "image": "busybox:1.36",
+                "env": [{"name": "GREETING", "value": "hello"}],
+                "command": ["sh", "-c", "echo started as $HOSTNAME; exec sleep 3600"]}],
+        })),
+    });
+    e.apply(&pod).await;
+    e.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/shell",
+        "--timeout=120s",
+    ])
+    .await;
+    let logs = eventually("the pod's first line in its log", || async {
+        let out = e.try_kubectl(&["logs", "shell"], None).await?;
+        if out.contains("started as shell") {
+            Ok(out)
+        } else {
+            Err(out)
+        }
+    })
+    .await;
+    assert_eq!(logs, "started as shell\n");
+    // The command's output, and its exit code as kubectl's.
+    let err = e
+        .try_kubectl(
+            &[
+                "exec",
+                "shell",
+                "--",
+                "sh",
+                "-c",
+                "echo $GREETING from $HOSTNAME; exit 3",
+            ],
+            None,
+        )
+        .await
+        .expect_err("exit code 3");
+    assert!(err.contains("exit status: 3"), "{err}");
+    assert!(err.contains("hello from shell"), "{err}");
+    // stdin reaches the command.
+    let out = e
+        .try_kubectl(&["exec", "-i", "shell", "--", "cat"], Some("typed\n"))
+        .await
+        .expect("cat echoes stdin");
+    assert_eq!(out, "typed\n");
     e.finish().await;
 }

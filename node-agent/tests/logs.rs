@@ -1,4 +1,5 @@
-//! `kubectl logs` end to end: the real kubectl (1.33 and 1.28) and kube-rs against
+//! `kubectl logs` end to end: the real kubectl (every installed version for the tail
+//! and follow of a process pod, 1.33 and 1.28 elsewhere) and kube-rs against
 //! `TestServer`, whose `pods/log` proxies to the node agent's kubelet API over HTTPS
 //! (its CA and bearer token given to the server, as `capstan up` does): process pods'
 //! real output with `--tail`, `--since`/`--since-time`, `--timestamps`, `-f`,
@@ -90,7 +91,7 @@ async fn counter(agent: &Agent, name: &str) {
 async fn kubectl_logs_tail_and_follow_of_a_process_pod() {
     let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
     counter(&agent, "counter").await;
-    for kubectl in KUBECTLS {
+    for kubectl in support::ALL_KUBECTLS {
         // Whole log: consecutive lines from the first.
         let all = eventually("ten lines logged", || async {
             let out = agent.kubectl_out(kubectl, &["logs", "counter"]).await;

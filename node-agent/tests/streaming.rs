@@ -16,16 +16,8 @@ use kube::api::{AttachParams, ObjectMeta};
 use support::{Agent, eventually};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
-/// Every kubectl the machine has: SPDY (1.27–1.29) and WebSocket (1.30+) clients.
-const KUBECTLS: [&str; 7] = [
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.28",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.29",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.30",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.31",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
-];
+/// Every kubectl the machine has.
+const KUBECTLS: [&str; 7] = support::ALL_KUBECTLS;
 
 fn container(name: &str, command: &[&str]) -> Container {
     Container {
@@ -311,8 +303,8 @@ async fn kubectl_port_forward_reaches_a_process_pods_http_server() {
             .map(|_| ())
     })
     .await;
-    // 1.28 and 1.30 forward over SPDY, 1.33 over SPDY in a WebSocket.
-    for bin in [KUBECTLS[1], KUBECTLS[3], KUBECTLS[6]] {
+    // 1.27–1.30 forward over SPDY, 1.31+ over SPDY in a WebSocket.
+    for bin in KUBECTLS {
         let (local, mut child) = port_forward(&agent, bin, port).await;
         for _ in 0..2 {
             let answer = http_get(local, "/hello.txt").await;
@@ -321,6 +313,30 @@ async fn kubectl_port_forward_reaches_a_process_pods_http_server() {
         }
         child.kill().await.expect("port-forward stops");
     }
+
+    // kube-rs forwards over WebSocket channels (`v4.channel.k8s.io`).
+    let mut forwarder = agent
+        .pods
+        .portforward("web", &[port])
+        .await
+        .expect("kube-rs port-forward starts");
+    let mut stream = forwarder.take_stream(port).expect("the port's stream");
+    stream
+        .write_all(b"GET /hello.txt HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request sent");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_string(&mut answer))
+        .await
+        .expect("kube-rs: the answer in time")
+        .expect("kube-rs: the answer read");
+    assert!(answer.starts_with("HTTP/1.0 200"), "kube-rs: {answer:?}");
+    assert!(
+        answer.ends_with("served-by-the-pod\n"),
+        "kube-rs: {answer:?}"
+    );
+    drop(stream);
+    forwarder.abort();
 
     // A port nothing listens on: the refusal comes back on the pair's error stream and
     // kubectl reports it.

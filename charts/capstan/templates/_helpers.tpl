@@ -127,10 +127,16 @@ containers:
     env:
       - name: RUST_LOG
         value: {{ $root.Values.logLevel | quote }}
+      {{- with .env }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
     ports:
       - name: http-metrics
         containerPort: {{ .values.port }}
         protocol: TCP
+      {{- with .ports }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
     livenessProbe:
       httpGet:
         path: /healthz

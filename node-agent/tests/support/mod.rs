@@ -31,6 +31,18 @@ pub const KUBECTL_1_33: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 /// kubectl 1.28 (SPDY streaming era).
 pub const KUBECTL_1_28: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.28";
 
+/// Every kubectl the machine has: 1.27–1.29 stream over SPDY/3.1, 1.30+ exec over
+/// WebSocket (`v5.channel.k8s.io`), 1.31+ port-forward over SPDY in a WebSocket.
+pub const ALL_KUBECTLS: [&str; 7] = [
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
+    KUBECTL_1_28,
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.29",
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.30",
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.31",
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.32",
+    KUBECTL_1_33,
+];
+
 /// Polls `check` every 50 ms until it answers `Some`, panicking after 60 s.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
