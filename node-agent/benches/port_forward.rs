@@ -156,8 +156,11 @@ async fn main() {
          chunk = b'x' * (1 << 20)\n\
          while True:\n\
          \x20   c, _ = s.accept()\n\
-         \x20   for _ in range({mib}):\n\
-         \x20       c.sendall(chunk)\n\
+         \x20   try:\n\
+         \x20       for _ in range({mib}):\n\
+         \x20           c.sendall(chunk)\n\
+         \x20   except OSError:\n\
+         \x20       pass\n\
          \x20   c.close()\n"
     );
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");

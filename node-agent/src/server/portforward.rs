@@ -64,38 +64,42 @@ const OTHER_DIRECTION_GRACE: Duration = Duration::from_secs(1);
 /// Copies between the client's stream and a TCP connection to `to`, as the runtime's
 /// port-forward does: each direction until its end (a half-close is passed on), and
 /// once one direction has ended the other gets [`OTHER_DIRECTION_GRACE`] to finish,
-/// so that a server closing its connection ends the forwarded one (kubectl waits for
-/// the pair's error stream to end before it closes the local connection).
-pub async fn forward(
-    to: SocketAddr,
-    mut from_client: impl AsyncRead + Unpin,
-    mut to_client: impl AsyncWrite + Unpin,
-) -> io::Result<()> {
+/// in the background. Returns as soon as the first direction ends, with its outcome
+/// (upstream reports that one only), so the pair's error stream can be closed at once:
+/// kubectl waits for it before it closes the local connection.
+pub async fn forward<R, W>(to: SocketAddr, from_client: R, mut to_client: W) -> io::Result<()>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let tcp = TcpStream::connect(to).await?;
     let _ = tcp.set_nodelay(true);
     let (r, mut w) = tcp.into_split();
-    let mut r = BufReader::with_capacity(COPY_BUFFER, r);
-    let up = async {
-        let mut from = BufReader::with_capacity(COPY_BUFFER, &mut from_client);
+    let mut up = tokio::spawn(async move {
+        let mut from = BufReader::with_capacity(COPY_BUFFER, from_client);
         let copied = tokio::io::copy_buf(&mut from, &mut w).await;
         let _ = w.shutdown().await;
         copied
-    };
-    let down = async {
+    });
+    let mut down = tokio::spawn(async move {
+        let mut r = BufReader::with_capacity(COPY_BUFFER, r);
         let copied = tokio::io::copy_buf(&mut r, &mut to_client).await;
         let _ = to_client.shutdown().await;
         copied
+    });
+    let (first, mut other) = tokio::select! {
+        r = &mut up => (r, down),
+        r = &mut down => (r, up),
     };
-    tokio::pin!(up, down);
-    let (first, other) = tokio::select! {
-        r = &mut up => (r, tokio::time::timeout(OTHER_DIRECTION_GRACE, &mut down).await),
-        r = &mut down => (r, tokio::time::timeout(OTHER_DIRECTION_GRACE, &mut up).await),
-    };
-    first?;
-    if let Ok(other) = other {
-        other?;
-    }
-    Ok(())
+    tokio::spawn(async move {
+        if tokio::time::timeout(OTHER_DIRECTION_GRACE, &mut other)
+            .await
+            .is_err()
+        {
+            other.abort();
+        }
+    });
+    first.map_err(io::Error::other)?.map(|_| ())
 }
 
 /// The message written on a pair's error stream when forwarding fails (the kubelet's).
