@@ -37,6 +37,7 @@ mod builder;
 mod delaying;
 mod metrics;
 mod rate_limiter;
+mod slots;
 mod state;
 mod work_queue;
 

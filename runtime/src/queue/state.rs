@@ -1,24 +1,30 @@
 //! The synchronous heart of the queue, as client-go's `workqueue.Typed`: a FIFO of ready
 //! keys, the *dirty* set (keys that need processing) and the *processing* set (keys
-//! handed to a worker and not yet done), kept in one map so each operation hashes once.
+//! handed to a worker and not yet done), kept as one entry per key so each operation
+//! looks a key up once.
 //!
 //! Rules: a dirty key is queued once; a processing key is not handed out again; a key
 //! added while processing is queued again when it is done.
 //!
-//! The map is hashbrown's with foldhash (randomly seeded per process): hashing is a
-//! large part of each operation's cost, and SipHash made the queue half as fast. Callers
-//! hash a key with [`State::hasher`]'s copy *before* taking the lock, and the ready FIFO
-//! keeps each key's hash, so no hashing happens inside the critical section.
+//! Layout, for speed (issue 19): entries live in a [`Slots`] arena; a hashbrown
+//! [`HashTable`] of `u32` indices finds a key's entry, and the ready FIFO holds indices
+//! too. Handing out a key therefore reads its entry without probing the table, adding
+//! and finishing probe a table of 4-byte indices (small enough to stay in cache with
+//! hundreds of thousands of keys, where a map of whole entries spilled to memory), and a
+//! key is stored once instead of once in the map and once in the FIFO. Callers hash a
+//! key with foldhash (randomly seeded per process; SipHash made the queue half as fast)
+//! *before* taking the lock, and each entry keeps its hash, so no key is hashed inside
+//! the critical section.
 
 use std::collections::VecDeque;
 use std::hash::Hash;
 
-use hashbrown::DefaultHashBuilder;
-use hashbrown::hash_map::{HashMap, RawEntryMut};
+use hashbrown::HashTable;
 
 use tokio::time::Instant;
 
 use super::metrics::QueueMetrics;
+use super::slots::Slots;
 
 /// Where a key stands.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -31,12 +37,35 @@ enum Status {
     ProcessingDirty,
 }
 
-struct Entry {
+struct Entry<T> {
+    key: T,
+    hash: u64,
     status: Status,
-    /// When the key became dirty (metrics only): client-go's `addTimes`.
+}
+
+/// A key's timestamps, kept only by queues that record metrics (beside the entries, so
+/// the entries of other queues stay small).
+#[derive(Clone, Copy, Default)]
+struct Stamps {
+    /// When the key became dirty: client-go's `addTimes`.
     added: Option<Instant>,
-    /// When the key was handed out (metrics only): client-go's `processingStartTimes`.
+    /// When the key was handed out: client-go's `processingStartTimes`.
     started: Option<Instant>,
+}
+
+/// The stamps of entry `i`, growing `stamps` to reach it.
+fn stamps_of(stamps: &mut Vec<Stamps>, i: u32) -> &mut Stamps {
+    let i = i as usize;
+    if stamps.len() <= i {
+        stamps.resize(i + 1, Stamps::default());
+    }
+    &mut stamps[i]
+}
+
+impl<T: Eq> Entry<T> {
+    fn is(&self, hash: u64, key: &T) -> bool {
+        self.hash == hash && self.key == *key
+    }
 }
 
 /// What [`State::add`] did.
@@ -74,9 +103,14 @@ pub(crate) enum Done {
 
 /// The queue's state, guarded by the queue's lock.
 pub(crate) struct State<T> {
-    /// Ready keys with their hashes.
-    ready: VecDeque<(u64, T)>,
-    items: HashMap<T, Entry>,
+    /// Indices of the ready keys' entries, oldest first.
+    ready: VecDeque<u32>,
+    /// Every key's entry: dirty, processing, or both.
+    entries: Slots<Entry<T>>,
+    /// Finds a key's entry: indices into `entries`, by the key's hash.
+    index: HashTable<u32>,
+    /// Each entry's timestamps, by entry index; empty without metrics.
+    stamps: Vec<Stamps>,
     processing: usize,
     shutting_down: bool,
     drain: bool,
@@ -84,12 +118,13 @@ pub(crate) struct State<T> {
 }
 
 impl<T: Clone + Eq + Hash> State<T> {
-    /// An empty state whose map hashes with `hasher`: keys passed in must have been
-    /// hashed with the same (a copy of it).
-    pub(crate) fn new(metrics: Option<QueueMetrics>, hasher: DefaultHashBuilder) -> Self {
+    /// An empty state. Keys passed in must all be hashed with the same hasher.
+    pub(crate) fn new(metrics: Option<QueueMetrics>) -> Self {
         Self {
             ready: VecDeque::new(),
-            items: HashMap::with_hasher(hasher),
+            entries: Slots::new(),
+            index: HashTable::new(),
+            stamps: Vec::new(),
             processing: 0,
             shutting_down: false,
             drain: false,
@@ -101,47 +136,56 @@ impl<T: Clone + Eq + Hash> State<T> {
         self.metrics.as_ref().map(|_| Instant::now())
     }
 
+    /// The index of `key`'s entry, if it has one.
+    fn find(&self, hash: u64, key: &T) -> Option<u32> {
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&i| entries.get(i).is_some_and(|e| e.is(hash, key)))
+            .copied()
+    }
+
     /// Marks `key` (of hash `hash`) as needing processing (client-go's `Add`).
     pub(crate) fn add(&mut self, hash: u64, key: T) -> Added {
         if self.shutting_down {
             return Added::Rejected;
         }
-        match self
-            .items
-            .raw_entry_mut()
-            .from_key_hashed_nocheck(hash, &key)
-        {
-            RawEntryMut::Occupied(mut e) => {
-                let entry = e.get_mut();
-                if entry.status != Status::Processing {
-                    return Added::Deferred;
-                }
-                entry.status = Status::ProcessingDirty;
-                entry.added = self.metrics.as_ref().map(|_| Instant::now());
-                if let Some(m) = &self.metrics {
-                    m.adds.inc();
-                    m.depth.inc();
+        let added = match self.find(hash, &key) {
+            Some(i) => {
+                match self.entries.get_mut(i) {
+                    Some(entry) if entry.status == Status::Processing => {
+                        entry.status = Status::ProcessingDirty;
+                        if self.metrics.is_some() {
+                            stamps_of(&mut self.stamps, i).added = Some(Instant::now());
+                        }
+                    }
+                    _ => return Added::Deferred,
                 }
                 Added::Deferred
             }
-            RawEntryMut::Vacant(v) => {
-                self.ready.push_back((hash, key.clone()));
-                v.insert_hashed_nocheck(
-                    hash,
+            None => {
+                let i = self.entries.insert(Entry {
                     key,
-                    Entry {
-                        status: Status::Queued,
-                        added: self.metrics.as_ref().map(|_| Instant::now()),
+                    hash,
+                    status: Status::Queued,
+                });
+                if self.metrics.is_some() {
+                    *stamps_of(&mut self.stamps, i) = Stamps {
+                        added: Some(Instant::now()),
                         started: None,
-                    },
-                );
-                if let Some(m) = &self.metrics {
-                    m.adds.inc();
-                    m.depth.inc();
+                    };
                 }
+                let entries = &self.entries;
+                self.index
+                    .insert_unique(hash, i, |&j| entries.get(j).map_or(0, |e| e.hash));
+                self.ready.push_back(i);
                 Added::Queued
             }
+        };
+        if let Some(m) = &self.metrics {
+            m.adds.inc();
+            m.depth.inc();
         }
+        added
     }
 
     /// Hands out the oldest ready key, moving it from dirty to processing (client-go's
@@ -150,45 +194,46 @@ impl<T: Clone + Eq + Hash> State<T> {
         if self.shutting_down && !self.drain {
             return Take::Closed;
         }
-        let Some((hash, key)) = self.ready.pop_front() else {
-            return if self.shutting_down {
-                Take::Closed
-            } else {
-                Take::Empty
+        while let Some(i) = self.ready.pop_front() {
+            let now = self.now();
+            // Every ready index has an entry; one without is skipped.
+            let Some(entry) = self.entries.get_mut(i) else {
+                continue;
             };
-        };
-        let now = self.now();
-        if let RawEntryMut::Occupied(mut occupied) = self
-            .items
-            .raw_entry_mut()
-            .from_key_hashed_nocheck(hash, &key)
-        {
-            let entry = occupied.get_mut();
             entry.status = Status::Processing;
-            if let Some(m) = &self.metrics {
+            if let (Some(m), Some(now)) = (&self.metrics, now) {
                 m.depth.dec();
-                if let (Some(added), Some(now)) = (entry.added.take(), now) {
+                let stamps = stamps_of(&mut self.stamps, i);
+                if let Some(added) = stamps.added.take() {
                     m.queue_duration
                         .observe(now.saturating_duration_since(added).as_secs_f64());
                 }
-                entry.started = now;
+                stamps.started = Some(now);
             }
+            self.processing += 1;
+            return Take::Item(entry.key.clone());
         }
-        self.processing += 1;
-        Take::Item(key)
+        if self.shutting_down {
+            Take::Closed
+        } else {
+            Take::Empty
+        }
     }
 
     /// Marks `key` as processed (client-go's `Done`): queued again if it was added
     /// while being processed.
     pub(crate) fn done(&mut self, hash: u64, key: &T) -> Done {
-        let RawEntryMut::Occupied(mut occupied) = self
-            .items
-            .raw_entry_mut()
-            .from_key_hashed_nocheck(hash, key)
+        let entries = &self.entries;
+        let Ok(found) = self
+            .index
+            .find_entry(hash, |&i| entries.get(i).is_some_and(|e| e.is(hash, key)))
         else {
             return Done::NotProcessing;
         };
-        let entry = occupied.get_mut();
+        let i = *found.get();
+        let Some(entry) = self.entries.get_mut(i) else {
+            return Done::NotProcessing;
+        };
         let requeue = match entry.status {
             Status::Queued => return Done::NotProcessing,
             Status::Processing => false,
@@ -196,7 +241,7 @@ impl<T: Clone + Eq + Hash> State<T> {
         };
         self.processing -= 1;
         if let Some(m) = &self.metrics
-            && let Some(started) = entry.started.take()
+            && let Some(started) = stamps_of(&mut self.stamps, i).started.take()
         {
             m.work_duration.observe(
                 Instant::now()
@@ -206,10 +251,11 @@ impl<T: Clone + Eq + Hash> State<T> {
         }
         if requeue {
             entry.status = Status::Queued;
-            self.ready.push_back((hash, key.clone()));
+            self.ready.push_back(i);
             Done::Requeued
         } else {
-            occupied.remove();
+            found.remove();
+            self.entries.remove(i);
             Done::Finished
         }
     }
@@ -255,8 +301,9 @@ impl<T: Clone + Eq + Hash> State<T> {
         }
         let now = Instant::now();
         let (mut total, mut oldest) = (0.0f64, 0.0f64);
-        for entry in self.items.values() {
-            if let Some(started) = entry.started {
+        // A key's start is cleared when it is done, so only keys in flight have one.
+        for stamps in &self.stamps {
+            if let Some(started) = stamps.started {
                 let age = now.saturating_duration_since(started).as_secs_f64();
                 total += age;
                 oldest = oldest.max(age);
@@ -271,14 +318,14 @@ impl<T: Clone + Eq + Hash> State<T> {
 mod tests {
     use super::*;
 
-    use std::hash::BuildHasher;
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
     fn state() -> State<&'static str> {
-        State::new(None, DefaultHashBuilder::default())
+        State::new(None)
     }
 
-    fn h(s: &State<&'static str>, key: &'static str) -> u64 {
-        s.items.hasher().hash_one(key)
+    fn h(_: &State<&'static str>, key: &'static str) -> u64 {
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
     }
 
     fn add(s: &mut State<&'static str>, key: &'static str) -> Added {

@@ -59,7 +59,7 @@ impl<T> fmt::Debug for WorkQueue<T> {
 pub(crate) struct Inner<T> {
     name: Option<Arc<str>>,
     state: Mutex<State<T>>,
-    /// A copy of the state map's hasher, to hash keys before taking the lock.
+    /// Hashes keys before the state lock is taken (the state stores the hashes).
     hasher: DefaultHashBuilder,
     /// Wakes workers waiting in `get`: one per ready key, all on shut down.
     ready: Notify,
@@ -111,7 +111,7 @@ where
         let hasher = DefaultHashBuilder::default();
         let inner = Arc::new(Inner {
             name,
-            state: Mutex::new(State::new(metrics, hasher.clone())),
+            state: Mutex::new(State::new(metrics)),
             hasher,
             ready: Notify::new(),
             sleepers: AtomicUsize::new(0),
