@@ -35,6 +35,21 @@ enum Status {
     Processing,
     /// Handed to a worker and added again since: queued again when done.
     ProcessingDirty,
+    /// Done and not dirty: the entry waits in `State::finished` to be retired.
+    Finished,
+}
+
+/// Finished entries retired at once by [`State::done`] when no add or idle worker has
+/// retired them before.
+const RETIRE_BATCH: usize = 256;
+
+/// Size of [`State::taken`], a power of two above the number of workers one usually
+/// runs.
+const TAKEN_SLOTS: usize = 64;
+
+/// Where a key of hash `hash` is remembered in [`State::taken`].
+fn taken_slot(hash: u64) -> usize {
+    hash as usize % TAKEN_SLOTS
 }
 
 struct Entry<T> {
@@ -111,6 +126,16 @@ pub(crate) struct State<T> {
     index: HashTable<u32>,
     /// Each entry's timestamps, by entry index; empty without metrics.
     stamps: Vec<Stamps>,
+    /// Entries of keys done and not added since, to be retired (dropped from the
+    /// index and freed) by the next add, by a worker finding nothing to take, or in
+    /// batches of [`RETIRE_BATCH`]. The worker's `done` thereby neither probes the hash
+    /// index to erase nor drops the key: the producer, usually less busy, does, and a
+    /// batch lets the CPU overlap its cache misses.
+    finished: Vec<u32>,
+    /// The entry index of recently handed-out keys, by [`taken_slot`] of their hash
+    /// (`u32::MAX` or stale when none): `done` finds the entry of the key it is given
+    /// here, checked, without probing the hash index.
+    taken: [u32; TAKEN_SLOTS],
     processing: usize,
     shutting_down: bool,
     drain: bool,
@@ -125,6 +150,8 @@ impl<T: Clone + Eq + Hash> State<T> {
             entries: Slots::new(),
             index: HashTable::new(),
             stamps: Vec::new(),
+            finished: Vec::new(),
+            taken: [u32::MAX; TAKEN_SLOTS],
             processing: 0,
             shutting_down: false,
             drain: false,
@@ -144,8 +171,32 @@ impl<T: Clone + Eq + Hash> State<T> {
             .copied()
     }
 
+    /// The index of `key`'s entry if it was handed out recently.
+    fn find_taken(&self, hash: u64, key: &T) -> Option<u32> {
+        let i = self.taken[taken_slot(hash)];
+        self.entries.get(i).filter(|e| e.is(hash, key)).map(|_| i)
+    }
+
+    /// Drops the finished entries from the index and frees them (with their keys).
+    fn retire(&mut self) {
+        for i in self.finished.drain(..) {
+            match self.entries.get(i) {
+                Some(entry) if entry.status == Status::Finished => {
+                    if let Ok(found) = self.index.find_entry(entry.hash, |&j| j == i) {
+                        found.remove();
+                    }
+                    self.entries.remove(i);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Marks `key` (of hash `hash`) as needing processing (client-go's `Add`).
     pub(crate) fn add(&mut self, hash: u64, key: T) -> Added {
+        // Retired first, so a finished key added again gets a new entry and the index
+        // never holds two entries for one key.
+        self.retire();
         if self.shutting_down {
             return Added::Rejected;
         }
@@ -201,6 +252,7 @@ impl<T: Clone + Eq + Hash> State<T> {
                 continue;
             };
             entry.status = Status::Processing;
+            self.taken[taken_slot(entry.hash)] = i;
             if let (Some(m), Some(now)) = (&self.metrics, now) {
                 m.depth.dec();
                 let stamps = stamps_of(&mut self.stamps, i);
@@ -213,6 +265,8 @@ impl<T: Clone + Eq + Hash> State<T> {
             self.processing += 1;
             return Take::Item(entry.key.clone());
         }
+        // Nothing to hand out: the worker has time to retire finished entries.
+        self.retire();
         if self.shutting_down {
             Take::Closed
         } else {
@@ -223,19 +277,14 @@ impl<T: Clone + Eq + Hash> State<T> {
     /// Marks `key` as processed (client-go's `Done`): queued again if it was added
     /// while being processed.
     pub(crate) fn done(&mut self, hash: u64, key: &T) -> Done {
-        let entries = &self.entries;
-        let Ok(found) = self
-            .index
-            .find_entry(hash, |&i| entries.get(i).is_some_and(|e| e.is(hash, key)))
-        else {
+        let Some(i) = self.find_taken(hash, key).or_else(|| self.find(hash, key)) else {
             return Done::NotProcessing;
         };
-        let i = *found.get();
         let Some(entry) = self.entries.get_mut(i) else {
             return Done::NotProcessing;
         };
         let requeue = match entry.status {
-            Status::Queued => return Done::NotProcessing,
+            Status::Queued | Status::Finished => return Done::NotProcessing,
             Status::Processing => false,
             Status::ProcessingDirty => true,
         };
@@ -254,8 +303,11 @@ impl<T: Clone + Eq + Hash> State<T> {
             self.ready.push_back(i);
             Done::Requeued
         } else {
-            found.remove();
-            self.entries.remove(i);
+            entry.status = Status::Finished;
+            self.finished.push(i);
+            if self.finished.len() >= RETIRE_BATCH {
+                self.retire();
+            }
             Done::Finished
         }
     }
