@@ -35,6 +35,7 @@
 mod background;
 mod builder;
 mod delaying;
+mod depth;
 mod metrics;
 mod rate_limiter;
 mod slots;

@@ -137,6 +137,9 @@ pub(crate) struct State<T> {
     /// here, checked, without probing the hash index.
     taken: [u32; TAKEN_SLOTS],
     processing: usize,
+    /// Keys added and not yet handed out, as client-go's `workqueue_depth` counts:
+    /// queued, or added again while processing.
+    depth: i64,
     shutting_down: bool,
     drain: bool,
     metrics: Option<QueueMetrics>,
@@ -153,6 +156,7 @@ impl<T: Clone + Eq + Hash> State<T> {
             finished: Vec::new(),
             taken: [u32::MAX; TAKEN_SLOTS],
             processing: 0,
+            depth: 0,
             shutting_down: false,
             drain: false,
             metrics,
@@ -234,8 +238,8 @@ impl<T: Clone + Eq + Hash> State<T> {
         };
         if let Some(m) = &self.metrics {
             m.adds.inc();
-            m.depth.inc();
         }
+        self.depth += 1;
         added
     }
 
@@ -254,7 +258,6 @@ impl<T: Clone + Eq + Hash> State<T> {
             entry.status = Status::Processing;
             self.taken[taken_slot(entry.hash)] = i;
             if let (Some(m), Some(now)) = (&self.metrics, now) {
-                m.depth.dec();
                 let stamps = stamps_of(&mut self.stamps, i);
                 if let Some(added) = stamps.added.take() {
                     m.queue_duration
@@ -263,6 +266,7 @@ impl<T: Clone + Eq + Hash> State<T> {
                 stamps.started = Some(now);
             }
             self.processing += 1;
+            self.depth -= 1;
             return Take::Item(entry.key.clone());
         }
         // Nothing to hand out: the worker has time to retire finished entries.
@@ -315,6 +319,11 @@ impl<T: Clone + Eq + Hash> State<T> {
     /// Keys ready to be handed out (client-go's `Len`).
     pub(crate) fn len(&self) -> usize {
         self.ready.len()
+    }
+
+    /// Keys added and not yet handed out (`workqueue_depth`).
+    pub(crate) fn depth(&self) -> i64 {
+        self.depth
     }
 
     /// Keys handed out and not done.
