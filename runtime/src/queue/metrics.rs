@@ -195,9 +195,13 @@ mod tests {
         assert!((b[9] - 10.0).abs() < 1e-9);
     }
 
+    use std::sync::Arc;
+
+    use super::super::depth::{self, DepthSource};
+
     struct Depth2;
 
-    impl super::super::depth::DepthSource for Depth2 {
+    impl DepthSource for Depth2 {
         fn depth(&self) -> i64 {
             2
         }
@@ -209,12 +213,8 @@ mod tests {
         m.adds.inc();
         m.retries.inc();
         // `workqueue_depth` is read from live queues (see `super::depth`).
-        let queue: std::sync::Arc<dyn super::super::depth::DepthSource> =
-            std::sync::Arc::new(Depth2);
-        super::super::depth::watch(
-            "metrics-names-test".into(),
-            std::sync::Arc::downgrade(&queue),
-        );
+        let queue: Arc<dyn DepthSource> = Arc::new(Depth2);
+        depth::watch("metrics-names-test".into(), Arc::downgrade(&queue));
         m.queue_duration.observe(0.5);
         m.work_duration.observe(0.25);
         m.unfinished_work.set(1.5);
