@@ -10,15 +10,14 @@
 //! [`HashTable`] of `u32` indices finds a key's entry, and the ready FIFO holds indices
 //! too. Handing out a key therefore reads its entry without probing the table, adding
 //! and finishing probe a table of 4-byte indices (small enough to stay in cache with
-//! hundreds of thousands of keys, where a map of whole entries spilled to memory), and a
-//! key is stored once instead of once in the map and once in the FIFO. `done` finds the
-//! entry of a key just handed out through a small direct-mapped cache and leaves a
+//! hundreds of thousands of keys, where a map of whole entries spilled to memory), and
+//! a key is stored once instead of once in the map and once in the FIFO. `done` finds
+//! the entry of a key just handed out through a small direct-mapped cache and leaves a
 //! finished entry to be retired (erased from the table, its key dropped) by the next
 //! add, an idle worker or a batch: the workers, the usual bottleneck, touch the table
-//! as little as possible. Callers hash a
-//! key with foldhash (randomly seeded per process; SipHash made the queue half as fast)
-//! *before* taking the lock, and each entry keeps its hash, so no key is hashed inside
-//! the critical section.
+//! as little as possible. Callers hash a key with foldhash (randomly seeded per
+//! process; SipHash made the queue half as fast) *before* taking the lock, and each
+//! entry keeps its hash, so no key is hashed inside the critical section.
 
 use std::collections::VecDeque;
 use std::hash::Hash;
