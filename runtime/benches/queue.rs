@@ -14,7 +14,10 @@
 //! recording the seven `workqueue_*` metrics.
 //!
 //! Each round runs every variant once, the order alternating between rounds, on a
-//! two-thread tokio runtime; the median of `ROUNDS` rounds is printed.
+//! two-thread tokio runtime; the median of `ROUNDS` rounds is printed, with the range
+//! of the middle half of the rounds (quartiles), and the ratio to the channel both of
+//! the medians and, as a check on noise, the median of the per-round ratios (each round
+//! runs the variant and the channel back to back).
 //!
 //! Run: `cargo bench -p capstan-runtime --bench queue`
 
@@ -119,9 +122,15 @@ async fn run_channel(keys: &[ObjectKey], workers: usize) -> Run {
 
 const VARIANTS: [&str; 3] = ["workqueue", "workqueue_with_metrics", "async_channel"];
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(v: &[f64]) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// The `q` quantile of `v` (nearest rank).
+fn quantile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
 fn main() {
@@ -152,14 +161,18 @@ fn main() {
                 per_add[v].push(run.delivered as f64 / ADDS as f64);
             }
         }
-        let channel = median(rates[2].clone());
+        let channel = median(&rates[2]);
         for (v, name) in VARIANTS.iter().enumerate() {
-            let rate = median(rates[v].clone());
+            let rate = median(&rates[v]);
+            let per_round: Vec<f64> = rates[v].iter().zip(&rates[2]).map(|(r, c)| r / c).collect();
             println!(
-                "queue/{name}/{workers} workers: {:.2} M deliveries/s ({:.3} deliveries per add), {:.2}x the channel",
+                "queue/{name}/{workers} workers: {:.2} M deliveries/s (quartiles {:.2}–{:.2}; {:.3} deliveries per add), {:.2}x the channel (per round: median {:.2}x)",
                 rate / 1e6,
-                median(per_add[v].clone()),
+                quantile(&rates[v], 0.25) / 1e6,
+                quantile(&rates[v], 0.75) / 1e6,
+                median(&per_add[v]),
                 rate / channel,
+                median(&per_round),
             );
         }
     }

@@ -3,12 +3,13 @@
 //!
 //! The metric vectors are process-wide statics registered once in
 //! [`crate::metrics::registry`]; each named queue holds its own labelled children.
+//! `workqueue_depth` is the exception: it is read from the queues when scraped (see
+//! [`super::depth`]).
 
 use std::sync::OnceLock;
 
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
 };
 
 /// How often a named queue refreshes `workqueue_unfinished_work_seconds` and
@@ -21,7 +22,6 @@ const SUBSYSTEM: &str = "workqueue";
 const LABEL: &str = "name";
 
 struct Vecs {
-    depth: IntGaugeVec,
     adds: IntCounterVec,
     queue_duration: HistogramVec,
     work_duration: HistogramVec,
@@ -48,10 +48,6 @@ fn vecs() -> &'static Vecs {
         // The options are constants, so construction cannot fail; should it ever,
         // the queue records into an unregistered vector rather than panicking.
         Vecs {
-            depth: crate::metrics::register(
-                IntGaugeVec::new(opts("depth", "Current depth of workqueue"), &[LABEL])
-                    .unwrap_or_else(|_| unreachable_metric()),
-            ),
             adds: crate::metrics::register(
                 IntCounterVec::new(
                     opts("adds_total", "Total number of adds handled by workqueue"),
@@ -127,7 +123,6 @@ fn unreachable_metric<M>() -> M {
 /// The metrics of one named queue: the labelled children of the shared vectors.
 #[derive(Clone)]
 pub(crate) struct QueueMetrics {
-    pub(crate) depth: IntGauge,
     pub(crate) adds: IntCounter,
     pub(crate) queue_duration: Histogram,
     pub(crate) work_duration: Histogram,
@@ -143,7 +138,6 @@ impl QueueMetrics {
         let v = vecs();
         let l = &[name];
         Self {
-            depth: v.depth.with_label_values(l),
             adds: v.adds.with_label_values(l),
             queue_duration: v.queue_duration.with_label_values(l),
             work_duration: v.work_duration.with_label_values(l),
@@ -201,12 +195,26 @@ mod tests {
         assert!((b[9] - 10.0).abs() < 1e-9);
     }
 
+    use std::sync::Arc;
+
+    use super::super::depth::{self, DepthSource};
+
+    struct Depth2;
+
+    impl DepthSource for Depth2 {
+        fn depth(&self) -> i64 {
+            2
+        }
+    }
+
     #[test]
     fn every_family_is_registered_under_client_go_names() {
         let m = QueueMetrics::new("metrics-names-test");
         m.adds.inc();
         m.retries.inc();
-        m.depth.set(2);
+        // `workqueue_depth` is read from live queues (see `super::depth`).
+        let queue: Arc<dyn DepthSource> = Arc::new(Depth2);
+        depth::watch("metrics-names-test".into(), Arc::downgrade(&queue));
         m.queue_duration.observe(0.5);
         m.work_duration.observe(0.25);
         m.unfinished_work.set(1.5);

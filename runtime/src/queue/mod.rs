@@ -35,8 +35,10 @@
 mod background;
 mod builder;
 mod delaying;
+mod depth;
 mod metrics;
 mod rate_limiter;
+mod slots;
 mod state;
 mod work_queue;
 

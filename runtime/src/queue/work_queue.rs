@@ -5,8 +5,8 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use hashbrown::DefaultHashBuilder;
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::builder::WorkQueueBuilder;
 use super::delaying::Delays;
+use super::depth::DepthSource;
 use super::rate_limiter::RateLimiter;
 use super::state::{Added, Done, State, Take};
 
@@ -59,7 +60,7 @@ impl<T> fmt::Debug for WorkQueue<T> {
 pub(crate) struct Inner<T> {
     name: Option<Arc<str>>,
     state: Mutex<State<T>>,
-    /// A copy of the state map's hasher, to hash keys before taking the lock.
+    /// Hashes keys before the state lock is taken (the state stores the hashes).
     hasher: DefaultHashBuilder,
     /// Wakes workers waiting in `get`: one per ready key, all on shut down.
     ready: Notify,
@@ -111,7 +112,7 @@ where
         let hasher = DefaultHashBuilder::default();
         let inner = Arc::new(Inner {
             name,
-            state: Mutex::new(State::new(metrics, hasher.clone())),
+            state: Mutex::new(State::new(metrics)),
             hasher,
             ready: Notify::new(),
             sleepers: AtomicUsize::new(0),
@@ -121,6 +122,10 @@ where
             limiter,
             retries,
         });
+        if let Some(name) = &inner.name {
+            let source: Weak<dyn DepthSource> = Arc::downgrade(&inner) as Weak<Inner<T>>;
+            super::depth::watch(Arc::clone(name), source);
+        }
         (Self { inner }, timer)
     }
 
@@ -335,6 +340,15 @@ impl Drop for Asleep<'_> {
 /// A deadline for delays too long to represent: about thirty years away.
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+impl<T> DepthSource for Inner<T>
+where
+    T: Clone + Eq + Hash + Send + Sync + 'static,
+{
+    fn depth(&self) -> i64 {
+        self.state.lock().depth()
+    }
 }
 
 impl<T> Inner<T>
