@@ -9,22 +9,19 @@
 //!
 //! Run: `cargo bench -p capstan-node-agent --bench port_forward`.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
+use support::{Agent, eventually};
 
-use capstan_apiserver::{KubeletClientConfig, TestServer};
-use capstan_node_agent::node::is_ready;
-use capstan_node_agent::{
-    KubeletServerConfig, NodeAgentConfig, NodePool, NodePoolSpec, ProcessConfig, run_node_agent,
-};
-use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use capstan_node_agent::NodePoolSpec;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::Api;
-use kube::api::{ListParams, ObjectMeta, PostParams};
-use kube::core::CustomResourceExt;
+use kube::api::{ObjectMeta, PostParams};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 const DEFAULT_KUBECTLS: &str =
     "/usr/lib/google-cloud-sdk/bin/kubectl.1.33,/usr/lib/google-cloud-sdk/bin/kubectl.1.28";
@@ -34,21 +31,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Reads everything the server at `127.0.0.1:port` sends; the bytes and how long.
@@ -87,61 +69,8 @@ async fn main() {
     let rounds = env_or("ROUNDS", 3) as usize;
     let kubectls = std::env::var("KUBECTLS").unwrap_or_else(|_| DEFAULT_KUBECTLS.into());
 
-    let server = TestServer::start().await.expect("test server");
-    let client = server.client().await;
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &NodePool::crd())
-        .await
-        .expect("CRD");
-    let pools: Api<NodePool> = Api::all(client.clone());
-    wait_for("NodePool served", || {
-        let pools = pools.clone();
-        async move { pools.list(&ListParams::default()).await.ok().map(|_| ()) }
-    })
-    .await;
-    let token = capstan_node_agent::server::random_token();
-    let kubelet = KubeletServerConfig::self_signed(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        None,
-        token.clone(),
-    )
-    .expect("certificate");
-    server
-        .server()
-        .set_kubelet_client(KubeletClientConfig {
-            ca_pem: kubelet.tls.ca_pem.clone(),
-            bearer_token: Some(token),
-            ..KubeletClientConfig::default()
-        })
-        .expect("kubelet client");
-    let state = tempfile::tempdir().expect("state dir");
-    let config = NodeAgentConfig {
-        kubelet: Some(kubelet),
-        process: ProcessConfig {
-            state_dir: state.path().to_path_buf(),
-            ..ProcessConfig::default()
-        },
-        ..NodeAgentConfig::default()
-    };
-    let stop = CancellationToken::new();
-    let agent = tokio::spawn(run_node_agent(
-        client.clone(),
-        config,
-        stop.clone().cancelled_owned(),
-    ));
-    pools
-        .create(
-            &PostParams::default(),
-            &NodePool::new("proc", NodePoolSpec::process(1)),
-        )
-        .await
-        .expect("pool");
-    let nodes: Api<Node> = Api::all(client.clone());
-    wait_for("node Ready", || {
-        let nodes = nodes.clone();
-        async move { nodes.get("proc-0").await.ok().filter(is_ready).map(|_| ()) }
-    })
-    .await;
+    let agent = Agent::start("proc", NodePoolSpec::process(1)).await;
+    let (server, client) = (&agent.server, agent.client.clone());
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -186,7 +115,7 @@ async fn main() {
     )
     .await
     .expect("pod");
-    wait_for("the pod's server listening", || async move {
+    eventually("the pod's server listening", || async move {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .ok()
@@ -227,7 +156,5 @@ async fn main() {
         );
         child.kill().await.expect("kill kubectl");
     }
-    stop.cancel();
-    agent.await.expect("agent joins").expect("agent ran");
-    server.shutdown().await;
+    agent.stop().await;
 }

@@ -114,23 +114,26 @@ async fn send(
         .await
 }
 
+/// The names of a pod's containers in `spec.<list>` (`containers`, `initContainers`,
+/// `ephemeralContainers`).
+pub(super) fn container_names(pod: &Value, list: &str) -> Vec<String> {
+    pod.pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The container a log request reads: the one named, else the pod's only container
 /// (upstream's `validateContainer`).
 fn log_container(pod: &Value, name: &str, container: Option<&str>) -> Result<String, ApiError> {
-    let names = |list: &str| -> Vec<String> {
-        pod.pointer(&format!("/spec/{list}"))
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| c["name"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     let (init, apps, ephemeral) = (
-        names("initContainers"),
-        names("containers"),
-        names("ephemeralContainers"),
+        container_names(pod, "initContainers"),
+        container_names(pod, "containers"),
+        container_names(pod, "ephemeralContainers"),
     );
     match container {
         Some(c) => {

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::handlers::Ctx;
-use super::kubelet_proxy::{kubelet_error, node_of};
+use super::kubelet_proxy::{container_names, kubelet_error, node_of};
 use super::present;
 use super::response::Body;
 use crate::kinds::Subresource;
@@ -123,17 +123,6 @@ impl StreamOptions {
         }
         q.finish()
     }
-}
-
-fn container_names(pod: &Value, list: &str) -> Vec<String> {
-    pod.pointer(&format!("/spec/{list}"))
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["name"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The container a stream goes to: the one named (any container, init or ephemeral
