@@ -18,6 +18,11 @@ use super::metrics::{
 use crate::ObjectKey;
 use crate::queue::{RateLimiter, WorkQueue, default_controller_rate_limiter};
 
+/// Failed reconciles of one key logged at `debug` before they are logged as errors
+/// (upstream's controllers log a sync error at `V(2)` and report it through
+/// `HandleError` once it has been retried `maxRetries`, 15, times).
+pub const QUIET_RETRIES: u32 = 15;
+
 /// The reconcile function of a controller: given a key, make the world match the desired
 /// state of the object it names, reading caches and writing to the API server.
 ///
@@ -312,7 +317,15 @@ async fn process<R: Reconciler>(
             "requeue"
         }
         Ok(Err(err)) => {
-            tracing::error!(error = %err, "reconcile failed; requeueing with backoff");
+            // As upstream's controllers: a sync error is routine (a conflict with a
+            // newer write, a transient API error) until it persists; only then is it
+            // an error worth an operator's attention.
+            let requeues = queue.num_requeues(&key);
+            if requeues < QUIET_RETRIES {
+                tracing::debug!(error = %err, requeues, "reconcile failed; requeueing with backoff");
+            } else {
+                tracing::error!(error = %err, requeues, "reconcile keeps failing; requeueing with backoff");
+            }
             RECONCILE_ERRORS.with_label_values(&[name]).inc();
             queue.add_rate_limited(key.clone());
             "error"
