@@ -18,7 +18,7 @@ use super::metrics::{
 use crate::ObjectKey;
 use crate::queue::{RateLimiter, WorkQueue, default_controller_rate_limiter};
 
-/// Failed reconciles of one key logged at `debug` before they are logged as errors
+/// Failed reconciles of one key logged at `info` before they are logged as errors
 /// (upstream's controllers log a sync error at `V(2)` and report it through
 /// `HandleError` once it has been retried `maxRetries`, 15, times).
 pub const QUIET_RETRIES: u32 = 15;
@@ -322,7 +322,7 @@ async fn process<R: Reconciler>(
             // an error worth an operator's attention.
             let requeues = queue.num_requeues(&key);
             if requeues < QUIET_RETRIES {
-                tracing::debug!(error = %err, requeues, "reconcile failed; requeueing with backoff");
+                tracing::info!(error = %err, requeues, "reconcile failed; requeueing with backoff");
             } else {
                 tracing::error!(error = %err, requeues, "reconcile keeps failing; requeueing with backoff");
             }
