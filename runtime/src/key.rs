@@ -61,6 +61,21 @@ impl ObjectKey {
         }
     }
 
+    /// The namespace string itself, for interning.
+    pub(crate) fn namespace_arc(&self) -> Option<&Arc<str>> {
+        self.namespace.as_ref()
+    }
+
+    /// The same key with its namespace string replaced by `namespace`, which must be
+    /// equal to it (an interned copy).
+    pub(crate) fn with_namespace_arc(self, namespace: Arc<str>) -> Self {
+        debug_assert_eq!(self.namespace.as_deref(), Some(&*namespace));
+        Self {
+            namespace: Some(namespace),
+            name: self.name,
+        }
+    }
+
     /// The namespace, or `None` for a cluster-scoped object.
     pub fn namespace(&self) -> Option<&str> {
         self.namespace.as_deref()
