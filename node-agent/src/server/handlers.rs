@@ -37,7 +37,8 @@ pub struct Context {
     pub process: Arc<ProcessRuntime>,
 }
 
-fn text(code: StatusCode, body: impl Into<String>) -> Response<Body> {
+/// A plain-text answer, as the kubelet writes its errors.
+pub(super) fn text(code: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body.into())).boxed_unsync());
     *r.status_mut() = code;
     r.headers_mut().insert(
@@ -106,7 +107,9 @@ pub async fn handle(
     }
 }
 
-fn served(ctx: &Context, pod: &Pod) -> Option<NodeRuntime> {
+/// The runtime of the agent's node `pod` is bound to; `None` when no node of the agent
+/// holds it.
+pub(super) fn served(ctx: &Context, pod: &Pod) -> Option<NodeRuntime> {
     let node = pod.spec.as_ref()?.node_name.as_deref()?;
     ctx.registry.get(node).map(|e| e.runtime)
 }

@@ -53,21 +53,15 @@ impl CommandRequest {
                 _ => {}
             }
         }
-        if !stdin && !stdout && !stderr {
-            return Err("you must specify at least 1 of stdin, stdout, stderr".into());
+        let opts = StreamOptions {
+            stdin,
+            stdout,
+            stderr,
+            tty,
         }
-        if tty && stderr {
-            stderr = false;
-        }
-        Ok(CommandRequest {
-            opts: StreamOptions {
-                stdin,
-                stdout,
-                stderr,
-                tty,
-            },
-            command,
-        })
+        .normalized()
+        .map_err(|e| e.to_string())?;
+        Ok(CommandRequest { opts, command })
     }
 
     /// The SPDY streams the client opens for this request: error, and stdin, stdout,
@@ -137,28 +131,18 @@ impl Outcome {
 
 /// Reads `{"Width":…,"Height":…}` objects from `resize` and hands them to `to`.
 async fn forward_resizes(mut resize: Inbound, to: tokio::sync::mpsc::Sender<TerminalSize>) {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Size {
-        width: u16,
-        height: u16,
-    }
     let mut buf = BytesMut::with_capacity(256);
     loop {
         match resize.read_buf(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        let mut objects = serde_json::Deserializer::from_slice(&buf).into_iter::<Size>();
+        let mut objects = serde_json::Deserializer::from_slice(&buf).into_iter::<TerminalSize>();
         let mut consumed = 0;
         loop {
             match objects.next() {
                 Some(Ok(size)) => {
                     consumed = objects.byte_offset();
-                    let size = TerminalSize {
-                        width: size.width,
-                        height: size.height,
-                    };
                     if to.send(size).await.is_err() {
                         return;
                     }

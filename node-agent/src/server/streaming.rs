@@ -7,8 +7,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
@@ -19,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::handlers::Context;
+use super::handlers::{Context, served, text};
 use super::portforward;
 use super::remotecommand::{
     self, ClientStreams, CommandRequest, Inbound, Outbound, STREAM_CREATION_TIMEOUT,
@@ -42,16 +40,6 @@ pub struct Target {
     pub pod: String,
     /// The container (`exec`, `attach`).
     pub container: Option<String>,
-}
-
-fn text(code: StatusCode, message: impl Into<String>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(message.into())).boxed_unsync());
-    *r.status_mut() = code;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
 }
 
 /// The message a sim pod's streaming request is refused with.
@@ -79,13 +67,7 @@ pub async fn serve(ctx: &Context, target: Target, mut req: Request<Incoming>) ->
     let Some(pod) = ctx.pods.get(&target.namespace, &target.pod) else {
         return text(StatusCode::NOT_FOUND, "pod does not exist");
     };
-    let runtime = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .and_then(|n| ctx.registry.get(n))
-        .map(|e| e.runtime);
-    match runtime {
+    match served(ctx, &pod) {
         None => return text(StatusCode::NOT_FOUND, "pod does not exist"),
         Some(NodeRuntime::Sim) => {
             return text(
